@@ -1,0 +1,118 @@
+/* buf: capped growable byte buffers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hq_buf.h"
+
+static int buf_reserve(struct hq_buf *b, size_t extra)
+{
+    size_t need, nalloc;
+    unsigned char *p;
+
+    if (extra > b->cap || b->len > b->cap - extra)
+        return HQ_ETOOBIG;
+    need = b->len + extra + 1;
+    if (need <= b->alloc)
+        return HQ_OK;
+    nalloc = b->alloc ? b->alloc : 256;
+    while (nalloc < need)
+        nalloc *= 2;
+    if (nalloc > b->cap + 1)
+        nalloc = b->cap + 1;
+    p = realloc(b->data, nalloc);
+    if (!p)
+        return HQ_ENOMEM;
+    b->data = p;
+    b->alloc = nalloc;
+    return HQ_OK;
+}
+
+int hq_buf_append(struct hq_buf *b, const void *p, size_t n)
+{
+    int rc = buf_reserve(b, n);
+
+    if (rc != HQ_OK)
+        return rc;
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return HQ_OK;
+}
+
+int hq_buf_appendf(struct hq_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n, rc;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return HQ_EINVAL;
+    rc = buf_reserve(b, (size_t)n);
+    if (rc != HQ_OK)
+        return rc;
+    va_start(ap, fmt);
+    vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return HQ_OK;
+}
+
+int hq_buf_append_json_str(struct hq_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t i, start = 0;
+    int rc = HQ_OK;
+
+    for (i = 0; i < n && rc == HQ_OK; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        size_t elen = 0;
+
+        if (c == '"' || c == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char)c;
+            elen = 2;
+        } else if (c == '\n') {
+            memcpy(esc, "\\n", 2), elen = 2;
+        } else if (c == '\r') {
+            memcpy(esc, "\\r", 2), elen = 2;
+        } else if (c == '\t') {
+            memcpy(esc, "\\t", 2), elen = 2;
+        } else if (c < 0x20 || c == 0x7f) {
+            memcpy(esc, "\\u00", 4);
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            elen = 6;
+        }
+        if (elen) {
+            rc = hq_buf_append(b, s + start, i - start);
+            if (rc == HQ_OK)
+                rc = hq_buf_append(b, esc, elen);
+            start = i + 1;
+        }
+    }
+    if (rc == HQ_OK)
+        rc = hq_buf_append(b, s + start, n - start);
+    return rc;
+}
+
+void hq_buf_reset(struct hq_buf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+}
+
+void hq_buf_free(struct hq_buf *b)
+{
+    if (!b)
+        return;
+    free(b->data);
+    b->data = NULL;
+    b->len = b->alloc = 0;
+}

@@ -1,0 +1,65 @@
+/* hq_amqp: one RabbitMQ connection (rabbitmq-c 0.11) owned by one thread.
+ *
+ * The only module that includes rabbitmq-c headers. Connects by walking broker->uris (with
+ * TLS for amqps:// per broker->tls), logs in advertising consumer_cancel_notify and
+ * connection.blocked, bounds every RPC with a timeout, and opens channel 1.
+ * NOT thread-safe: a struct hq_amqp and everything it returns belong to one thread. */
+#ifndef HQ_AMQP_H
+#define HQ_AMQP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "hq_status.h"
+#include "hq_config.h"
+#include "hq_event.h"
+
+struct hq_amqp;
+
+/* Connect to the first reachable node of b->uris starting at index *start (updated to the
+ * node used, so a reconnect can move on). conn_name shows in the management UI.
+ * timeout_ms bounds connect + login + channel open. Caller frees with hq_amqp_close(). */
+HQ_MUST_CHECK int hq_amqp_connect(const struct hq_broker_cfg *b, const char *conn_name,
+                                  int timeout_ms, size_t *start, struct hq_amqp **out);
+/* Graceful close (bounded), then free. NULL-safe. */
+void hq_amqp_close(struct hq_amqp *c);
+/* The URI of the connected node without password, for logs. */
+const char *hq_amqp_peer(const struct hq_amqp *c);
+
+/* Passive checks: HQ_OK, HQ_ENOTFOUND (the channel is reopened), or HQ_EDOWN. */
+HQ_MUST_CHECK int hq_amqp_exchange_exists(struct hq_amqp *c, const char *name);
+HQ_MUST_CHECK int hq_amqp_queue_exists(struct hq_amqp *c, const char *name, uint32_t *messages,
+                                       uint32_t *consumers);
+
+/* Publisher confirms. After hq_amqp_confirm_select, every publish gets a delivery tag
+ * (1, 2, ...) returned in *tag. */
+HQ_MUST_CHECK int hq_amqp_confirm_select(struct hq_amqp *c);
+HQ_MUST_CHECK int hq_amqp_publish(struct hq_amqp *c, const char *exchange, const char *routing_key,
+                                  const struct hq_msg *m, bool mandatory, uint64_t *tag);
+
+enum hq_amqp_ev_type {
+    HQ_AMQP_EV_NONE = 0,   /* timeout, nothing arrived */
+    HQ_AMQP_EV_ACK,        /* tag, multiple */
+    HQ_AMQP_EV_NACK,       /* tag, multiple */
+    HQ_AMQP_EV_RETURN,     /* returned message (message_id set), reply code */
+    HQ_AMQP_EV_BLOCKED,    /* connection.blocked */
+    HQ_AMQP_EV_UNBLOCKED,
+    HQ_AMQP_EV_CLOSED,     /* channel or connection closed by the broker: reconnect */
+};
+
+struct hq_amqp_ev {
+    enum hq_amqp_ev_type type;
+    uint64_t tag;
+    bool multiple;
+    int reply_code;
+    char message_id[256];
+    char text[256]; /* reply text for CLOSED / RETURN */
+};
+
+/* Wait up to timeout_ms for the next confirm-side event (services heartbeats). */
+HQ_MUST_CHECK int hq_amqp_poll(struct hq_amqp *c, int timeout_ms, struct hq_amqp_ev *ev);
+
+/* Raw access for modules in core/ that need more of rabbitmq-c (topology, consume). */
+struct amqp_connection_state_t_;
+struct amqp_connection_state_t_ *hq__amqp_state(struct hq_amqp *c);
+
+#endif

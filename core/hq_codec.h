@@ -1,0 +1,20 @@
+/* hq_codec: hex and base64 (standard alphabet) encoding/decoding, strict. */
+#ifndef HQ_CODEC_H
+#define HQ_CODEC_H
+
+#include <stddef.h>
+#include "hq_status.h"
+
+/* Lower-case hex of n bytes into out (>= 2n+1 bytes, NUL-terminated). */
+void hq_hex_encode(const unsigned char *in, size_t n, char *out);
+/* Standard padded base64 into out (>= 4*((n+2)/3)+1 bytes, NUL-terminated); returns length. */
+size_t hq_b64_encode(const unsigned char *in, size_t n, char *out);
+/* Strict decoders: only the alphabet (hex: either case; base64: standard, padding optional
+ * only when allow_unpadded). *outlen receives the byte count. HQ_EINVAL on any bad char,
+ * HQ_ETOOBIG if out is too small. */
+HQ_MUST_CHECK int hq_hex_decode(const char *in, size_t n, unsigned char *out, size_t outsz,
+                                size_t *outlen);
+HQ_MUST_CHECK int hq_b64_decode(const char *in, size_t n, int allow_unpadded, unsigned char *out,
+                                size_t outsz, size_t *outlen);
+
+#endif

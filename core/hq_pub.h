@@ -1,0 +1,47 @@
+/* hq_pub: a pool of publisher threads, each owning one broker connection with publisher
+ * confirms and a window of outstanding publishes. Any thread may call hq_pub_publish();
+ * it never blocks past its deadline, whatever the broker does (rabbitmq-c's publish may block
+ * forever: only publisher threads ever call it).
+ *
+ * Connections reconnect by themselves with jittered backoff across broker->uris; messages
+ * unconfirmed when a connection dies are republished unless their caller has given up. */
+#ifndef HQ_PUB_H
+#define HQ_PUB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "hq_status.h"
+#include "hq_config.h"
+#include "hq_event.h"
+
+struct hq_pub;
+
+struct hq_pub_stats {
+    bool connected;       /* at least one publisher connection is up and not blocked */
+    bool blocked;         /* every up connection is blocked by an alarm */
+    int connections_up;
+    uint64_t published, confirmed, nacked, returned, reconnects;
+};
+
+/* Start n publisher threads (n >= 1), window = max unconfirmed publishes per connection.
+ * broker is copied. Returns at once; connections come up in the background.
+ * Caller stops and frees with hq_pub_stop(). */
+HQ_MUST_CHECK int hq_pub_start(const struct hq_broker_cfg *broker, int n, int window,
+                               const char *conn_name, struct hq_pub **out);
+
+/* Publish m (copied) to exchange with its routing key, persistent, and wait for the broker's
+ * confirm until deadline_mono_ms (hq_mono_ms clock).
+ * HQ_OK: confirmed (durable). HQ_EDOWN: no connection (returned at once). HQ_EBLOCKED: the
+ * broker has blocked publishing (returned at once). HQ_EBROKER: nacked or returned.
+ * HQ_ETIMEDOUT: no confirm in time (the message may still be published later: duplicates are
+ * possible, loss is not). HQ_ESHUTDOWN: stopping. */
+HQ_MUST_CHECK int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *m,
+                                 int64_t deadline_mono_ms);
+
+void hq_pub_get_stats(struct hq_pub *p, struct hq_pub_stats *st);
+
+/* Stop: waits (up to drain_ms) for outstanding confirms, closes connections, joins threads,
+ * frees. Pending publish calls return HQ_ESHUTDOWN. NULL-safe. */
+void hq_pub_stop(struct hq_pub *p, int drain_ms);
+
+#endif

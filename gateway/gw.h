@@ -1,0 +1,73 @@
+/* gw.h: internals shared by the gateway's files (not an API). */
+#ifndef HQ_GW_H
+#define HQ_GW_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+
+#include "hq_config.h"
+#include "hq_event.h"
+#include "hq_metrics.h"
+#include "hq_pub.h"
+#include "hq_sig.h"
+
+/* A refcounted config snapshot: SIGHUP installs a new one; requests hold the one they
+ * started with until they finish. */
+struct gw_snap {
+    atomic_int refs;
+    struct hq_config *cfg;
+};
+
+struct gw_spool;
+struct gw_replay;
+
+struct gw {
+    pthread_mutex_t snap_lock;
+    struct gw_snap *snap;          /* current; guarded by snap_lock */
+    const struct hq_config *boot;  /* the config the process started with (listen, broker) */
+    struct hq_pub *pub;
+    struct gw_spool *spool;        /* NULL without spool_dir */
+    struct gw_replay *replay;
+    struct hq_metrics *metrics;
+    atomic_int in_flight;  /* admitted requests (admission control) */
+    atomic_int active;     /* webhook requests inside the handler, body reading included */
+    atomic_bool stopping;  /* SIGTERM: new requests get 503, active ones finish */
+
+    /* metric handles that need no labels */
+    struct hq_metric *m_in_flight, *m_confirm_latency, *m_broker_up, *m_broker_blocked,
+        *m_spooled, *m_replay_hits, *m_spool_events, *m_spool_bytes, *m_drained;
+};
+
+struct gw_snap *gw_snap_get(struct gw *g);
+void gw_snap_put(struct gw_snap *s);
+
+/* http.c */
+int gw_http_start(struct gw *g, char *err, size_t errsz);
+void gw_http_stop(struct gw *g);
+
+/* replay.c: exact-duplicate cache, keyed by (source, replay key). */
+struct gw_replay *gw_replay_new(size_t max_entries);
+void gw_replay_free(struct gw_replay *r);
+/* Copies the original event id into id (idsz) and returns true on a live hit. */
+bool gw_replay_lookup(struct gw_replay *r, const char *source, const unsigned char *key,
+                      int64_t now_ms, char *id, size_t idsz);
+void gw_replay_insert(struct gw_replay *r, const char *source, const unsigned char *key,
+                      const char *id, int64_t expires_ms);
+
+/* spool.c: fsync'd journal of events the broker did not confirm, and its drainer. */
+int gw_spool_open(const char *dir, uint64_t max_bytes, struct gw_spool **out, char *err,
+                  size_t errsz);
+/* Append m durably (fsync'd before return). HQ_EFULL beyond max_bytes, HQ_EIO on write
+ * failure (disk full...). Thread-safe (group commit). */
+int gw_spool_append(struct gw_spool *s, const struct hq_msg *m);
+bool gw_spool_writable(struct gw_spool *s);
+void gw_spool_counts(struct gw_spool *s, uint64_t *events, uint64_t *bytes);
+/* Start the drainer thread: republishes spooled events through pub to exchange (confirmed
+ * before a segment is deleted). */
+int gw_spool_start_drainer(struct gw_spool *s, struct hq_pub *pub, const char *exchange,
+                           int confirm_timeout_ms, struct hq_metric *drained);
+void gw_spool_close(struct gw_spool *s); /* stops the drainer; NULL-safe */
+
+#endif

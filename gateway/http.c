@@ -1,0 +1,532 @@
+/* http.c: the gateway's HTTP side (CivetWeb): POST /webhooks/<source>, /healthz, /readyz,
+ * and /metrics on metrics_listen. The request handler runs the CONTRACT's checks in order
+ * and maps each outcome to an HTTP answer in gw_respond(). */
+#include <civetweb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gw.h"
+#include "hq_buf.h"
+#include "hq_log.h"
+#include "hq_net.h"
+#include "hq_time.h"
+
+static struct mg_context *http_ctx, *metrics_ctx;
+
+#define REPLAY_WINDOW_NO_TS_MS (24LL * 3600 * 1000)
+
+static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                        0.1,   0.25,   0.5,   1,    2.5,   5};
+
+/* One answer. body may be NULL (an empty JSON object is sent). */
+struct answer {
+    int status;
+    const char *reason;      /* short code for 4xx/503 bodies and logs */
+    const char *body;        /* full JSON body, overrides the generated one */
+    const char *content_type;
+    int retry_after;         /* seconds, 0 = no header */
+    bool close;              /* the body was not read: close the connection */
+};
+
+static const char *status_error(int status)
+{
+    switch (status) {
+    case 400: return "bad_request";
+    case 401: return "unauthorized";
+    case 403: return "forbidden";
+    case 404: return "not_found";
+    case 405: return "method_not_allowed";
+    case 411: return "length_required";
+    case 413: return "payload_too_large";
+    case 503: return "unavailable";
+    default: return "error";
+    }
+}
+
+static void gw_respond(struct mg_connection *conn, const struct answer *a, const char *id)
+{
+    struct hq_buf body = HQ_BUF_INIT(65536);
+    char num[32];
+    int rc = HQ_OK;
+
+    if (a->body) {
+        rc = hq_buf_append(&body, a->body, strlen(a->body));
+    } else if (id) {
+        rc = hq_buf_append(&body, "{\"id\":\"", 7);
+        if (rc == HQ_OK)
+            rc = hq_buf_append_json_str(&body, id, strlen(id));
+        if (rc == HQ_OK)
+            rc = hq_buf_append(&body, "\"}", 2);
+    } else if (a->status >= 400) {
+        rc = hq_buf_appendf(&body, "{\"error\":\"%s\"", status_error(a->status));
+        if (rc == HQ_OK && a->reason)
+            rc = hq_buf_appendf(&body, ",\"reason\":\"%s\"", a->reason);
+        if (rc == HQ_OK)
+            rc = hq_buf_append(&body, "}", 1);
+    } else {
+        rc = hq_buf_append(&body, "{}", 2);
+    }
+    if (rc != HQ_OK)
+        hq_buf_reset(&body);
+    mg_response_header_start(conn, a->status);
+    mg_response_header_add(conn, "Content-Type",
+                           a->content_type ? a->content_type : "application/json", -1);
+    snprintf(num, sizeof(num), "%zu", body.len);
+    mg_response_header_add(conn, "Content-Length", num, -1);
+    if (a->retry_after > 0) {
+        snprintf(num, sizeof(num), "%d", a->retry_after);
+        mg_response_header_add(conn, "Retry-After", num, -1);
+    }
+    if (a->status == 405)
+        mg_response_header_add(conn, "Allow", "POST", -1);
+    if (a->close)
+        mg_response_header_add(conn, "Connection", "close", -1);
+    mg_response_header_send(conn);
+    if (body.len)
+        mg_write(conn, body.data, body.len);
+    hq_buf_free(&body);
+}
+
+static void count_request(struct gw *g, const char *source, int status)
+{
+    char labels[160], esc[80];
+
+    hq_metrics_escape(source, esc, sizeof(esc));
+    snprintf(labels, sizeof(labels), "source=\"%s\",status=\"%d\"", esc, status);
+    hq_metric_inc(hq_counter(g->metrics, "hookmq_gateway_requests_total",
+                             "Webhook requests answered, by source and HTTP status", labels));
+}
+
+static void count_verify_failure(struct gw *g, const char *source, const char *reason)
+{
+    char labels[200];
+
+    snprintf(labels, sizeof(labels), "source=\"%s\",reason=\"%s\"", source, reason);
+    hq_metric_inc(hq_counter(g->metrics, "hookmq_gateway_verification_failures_total",
+                             "Requests that failed authentication, by source and reason",
+                             labels));
+}
+
+static bool valid_source_name(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
+            return false;
+    }
+    return n >= 1 && n <= HQ_NAME_MAX;
+}
+
+static bool is_chunked(const struct mg_connection *conn)
+{
+    const char *te = mg_get_header(conn, "Transfer-Encoding");
+
+    return te && strcasestr(te, "chunked") != NULL;
+}
+
+/* Read the whole body into b (capped at b->cap). HQ_ETOOBIG past the cap, HQ_EIO when the
+ * client went away or timed out. */
+static int read_body(struct mg_connection *conn, long long content_length, struct hq_buf *b)
+{
+    char chunk[16384];
+    int rc;
+
+    if (content_length > 0) {
+        /* allocate once */
+        rc = hq_buf_append(b, "", 0);
+        if (rc != HQ_OK)
+            return rc;
+    }
+    for (;;) {
+        int n = mg_read(conn, chunk, sizeof(chunk));
+        if (n == 0)
+            break;
+        if (n < 0)
+            return HQ_EIO;
+        rc = hq_buf_append(b, chunk, (size_t)n);
+        if (rc != HQ_OK)
+            return rc;
+    }
+    if (content_length >= 0 && (long long)b->len != content_length)
+        return HQ_EIO;
+    return HQ_OK;
+}
+
+/* The URL the provider signed, for twilio/square sources without `url`: rebuilt from the
+ * request (X-Forwarded-Proto/Host are believed only from trusted proxies). */
+static void request_url(const struct mg_connection *conn, const struct mg_request_info *ri,
+                        const struct hq_config *cfg, const char *source, char *out,
+                        size_t outsz)
+{
+    bool trusted = hq_cidr_list_match(&cfg->gateway.trusted_proxies, ri->remote_addr);
+    const char *proto = trusted ? mg_get_header(conn, "X-Forwarded-Proto") : NULL;
+    const char *host = trusted ? mg_get_header(conn, "X-Forwarded-Host") : NULL;
+
+    if (!host)
+        host = mg_get_header(conn, "Host");
+    snprintf(out, outsz, "%s://%s/webhooks/%s%s%s", proto ? proto : "http",
+             host ? host : "localhost", source, ri->query_string ? "?" : "",
+             ri->query_string ? ri->query_string : "");
+}
+
+static int handle_webhook(struct mg_connection *conn, struct gw *g,
+                          const struct mg_request_info *ri, const char *source_name)
+{
+    struct gw_snap *snap = gw_snap_get(g);
+    const struct hq_config *cfg = snap->cfg;
+    const struct hq_source_cfg *src = NULL;
+    struct hq_buf body = HQ_BUF_INIT(cfg->gateway.max_body_bytes);
+    struct hq_header hdrs[64];
+    struct hq_request_view req = {0};
+    struct hq_verify_result vr;
+    struct hq_event_meta meta = {0};
+    struct hq_msg msg = {0};
+    struct answer a = {500, "internal", NULL, NULL, 0, false};
+    char client[64] = "", url[2048], id[256] = "";
+    const char *reason = NULL, *log_source = "_unknown";
+    int64_t t0 = hq_mono_ms(), now_ms = hq_now_ms();
+    bool admitted = false;
+    int i, rc;
+
+    /* 1. method */
+    if (strcmp(ri->request_method, "POST") != 0) {
+        a = (struct answer){405, NULL, NULL, NULL, 0, true};
+        goto out;
+    }
+    /* 2. source */
+    if (valid_source_name(source_name))
+        src = hq_config_source(cfg, source_name);
+    if (!src) {
+        a = (struct answer){404, NULL, NULL, NULL, 0, true};
+        goto out;
+    }
+    log_source = src->name;
+    /* 3. allow_from */
+    {
+        const char *xff = mg_get_header(conn, "X-Forwarded-For");
+        if (hq_client_addr(ri->remote_addr, xff, &cfg->gateway.trusted_proxies, client,
+                           sizeof(client)) != HQ_OK) {
+            snprintf(client, sizeof(client), "%s", ri->remote_addr);
+            if (src->allow_from.n > 0) {
+                a = (struct answer){403, "bad_forwarded_for", NULL, NULL, 0, true};
+                goto out;
+            }
+        }
+        if (src->allow_from.n > 0 && !hq_cidr_list_match(&src->allow_from, client)) {
+            a = (struct answer){403, NULL, NULL, NULL, 0, true};
+            goto out;
+        }
+    }
+    /* 4. length known */
+    if (ri->content_length < 0 && !is_chunked(conn)) {
+        a = (struct answer){411, NULL, NULL, NULL, 0, true};
+        goto out;
+    }
+    /* 5. body within the cap */
+    if (ri->content_length > (long long)cfg->gateway.max_body_bytes) {
+        a = (struct answer){413, NULL, NULL, NULL, 0, true};
+        goto out;
+    }
+    rc = read_body(conn, ri->content_length, &body);
+    if (rc == HQ_ETOOBIG) {
+        a = (struct answer){413, NULL, NULL, NULL, 0, true};
+        goto out;
+    }
+    if (rc != HQ_OK) {
+        a = (struct answer){400, "incomplete_body", NULL, NULL, 0, true};
+        goto out;
+    }
+    /* 6. admission */
+    if (atomic_fetch_add(&g->in_flight, 1) >= cfg->gateway.max_in_flight) {
+        atomic_fetch_sub(&g->in_flight, 1);
+        a = (struct answer){503, "overloaded", NULL, NULL, 1, false};
+        goto out;
+    }
+    admitted = true;
+    /* 7. authentication over the raw bytes */
+    for (i = 0; i < ri->num_headers && i < 64; i++) {
+        hdrs[i].name = ri->http_headers[i].name;
+        hdrs[i].value = ri->http_headers[i].value;
+    }
+    req.headers = hdrs;
+    req.n_headers = (size_t)i;
+    req.body = body.data ? body.data : (const unsigned char *)"";
+    req.body_len = body.len;
+    req.content_type = mg_get_header(conn, "Content-Type");
+    if (!src->url && (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE)) {
+        request_url(conn, ri, cfg, src->name, url, sizeof(url));
+        req.url = url;
+    }
+    rc = hq_sig_verify(src, &req, now_ms / 1000, &vr);
+    if (rc != HQ_OK) {
+        count_verify_failure(g, src->name, vr.reason ? vr.reason : "unknown");
+        a = (struct answer){401, vr.reason ? vr.reason : "unknown", NULL, NULL, 0, false};
+        goto out;
+    }
+    /* 8. exact replay of an accepted request */
+    if (vr.has_replay_key &&
+        gw_replay_lookup(g->replay, src->name, vr.replay_key, now_ms, id, sizeof(id))) {
+        hq_metric_inc(g->m_replay_hits);
+        a = (struct answer){202, "replay", NULL, NULL, 0, false};
+        goto out;
+    }
+    /* 9./10. handshake, event type and id */
+    rc = hq_event_extract(src, &req, vr.secret_index >= 0 ? &src->secrets[vr.secret_index] : NULL,
+                          &meta, &reason);
+    if (rc != HQ_OK) {
+        a = (struct answer){400, reason ? reason : "bad_event", NULL, NULL, 0, false};
+        goto out;
+    }
+    if (meta.handshake) {
+        a = (struct answer){200, "handshake", meta.handshake_body, meta.handshake_content_type,
+                            0, false};
+        goto out;
+    }
+    snprintf(id, sizeof(id), "%s", meta.id);
+    /* 11. durable: broker confirm, else the spool */
+    rc = hq_event_build(src, &req, &meta, now_ms, &msg);
+    if (rc != HQ_OK) {
+        a = (struct answer){503, "internal", NULL, NULL, 1, false};
+        goto out;
+    }
+    {
+        int64_t p0 = hq_mono_ms();
+        rc = hq_pub_publish(g->pub, cfg->broker.exchange, &msg,
+                            p0 + cfg->gateway.confirm_timeout_ms);
+        if (rc == HQ_OK)
+            hq_metric_observe(g->m_confirm_latency, (double)(hq_mono_ms() - p0) / 1000.0);
+    }
+    if (rc != HQ_OK) {
+        int prc = rc;
+        if (g->spool) {
+            rc = gw_spool_append(g->spool, &msg);
+            if (rc == HQ_OK) {
+                hq_metric_inc(g->m_spooled);
+                hq_debug("spooled", "event_id=%s source=%s broker=\"%s\"", id, src->name,
+                         hq_strerror(prc));
+            } else {
+                hq_warn("spool append failed", "event_id=%s source=%s error=\"%s\"", id,
+                        src->name, hq_strerror(rc));
+            }
+        }
+        if (rc != HQ_OK) {
+            a = (struct answer){503, "not_durable", NULL, NULL, 5, false};
+            goto out;
+        }
+    }
+    if (vr.has_replay_key) {
+        int window_s = hq_sig_tolerance(src);
+        int64_t window_ms = (vr.timestamp >= 0 && window_s > 0) ? (int64_t)window_s * 1000 * 2
+                                                                : REPLAY_WINDOW_NO_TS_MS;
+        gw_replay_insert(g->replay, src->name, vr.replay_key, id, now_ms + window_ms);
+    }
+    a = (struct answer){202, NULL, NULL, NULL, 0, false};
+out:
+    if (a.status == 200 && a.body)
+        gw_respond(conn, &a, NULL);
+    else
+        gw_respond(conn, &a, a.status == 202 ? id : NULL);
+    if (admitted)
+        atomic_fetch_sub(&g->in_flight, 1);
+    count_request(g, log_source, a.status);
+    hq_info("request", "source=%s event_id=%s status=%d latency_ms=%lld client=%s%s%s",
+            log_source, id[0] ? id : "-", a.status, (long long)(hq_mono_ms() - t0),
+            client[0] ? client : ri->remote_addr, a.reason ? " reason=" : "",
+            a.reason ? a.reason : "");
+    hq_msg_free(&msg);
+    hq_event_meta_free(&meta);
+    hq_buf_free(&body);
+    gw_snap_put(snap);
+    return a.status;
+}
+
+static bool ready(struct gw *g)
+{
+    struct hq_pub_stats st;
+
+    hq_pub_get_stats(g->pub, &st);
+    return (st.connected && !st.blocked) || gw_spool_writable(g->spool);
+}
+
+static int on_request(struct mg_connection *conn, void *cbdata)
+{
+    struct gw *g = cbdata;
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+    const char *uri = ri->local_uri ? ri->local_uri : "";
+
+    if (strncmp(uri, "/webhooks/", 10) == 0) {
+        int status;
+
+        atomic_fetch_add(&g->active, 1);
+        if (atomic_load(&g->stopping)) {
+            struct answer a = {503, "shutting_down", NULL, NULL, 5, true};
+            gw_respond(conn, &a, NULL);
+            status = 503;
+        } else {
+            status = handle_webhook(conn, g, ri, uri + 10);
+        }
+        atomic_fetch_sub(&g->active, 1);
+        return status;
+    }
+    if (strcmp(uri, "/healthz") == 0) {
+        struct answer a = {200, NULL, "{\"status\":\"ok\"}", NULL, 0, false};
+        gw_respond(conn, &a, NULL);
+        return 200;
+    }
+    if (strcmp(uri, "/readyz") == 0) {
+        bool ok = ready(g);
+        struct answer a = {ok ? 200 : 503, NULL,
+                           ok ? "{\"status\":\"ready\"}" : "{\"status\":\"not_ready\"}", NULL,
+                           ok ? 0 : 5, false};
+        gw_respond(conn, &a, NULL);
+        return a.status;
+    }
+    {
+        struct answer a = {404, NULL, NULL, NULL, 0, false};
+        gw_respond(conn, &a, NULL);
+    }
+    return 404;
+}
+
+static int on_metrics(struct mg_connection *conn, void *cbdata)
+{
+    struct gw *g = cbdata;
+    struct hq_buf out = HQ_BUF_INIT(16u << 20);
+    struct hq_pub_stats st;
+    uint64_t ev = 0, bytes = 0;
+    char num[32];
+
+    hq_pub_get_stats(g->pub, &st);
+    hq_metric_set(g->m_broker_up, st.connected ? 1 : 0);
+    hq_metric_set(g->m_broker_blocked, st.blocked ? 1 : 0);
+    hq_metric_set(g->m_in_flight, atomic_load(&g->in_flight));
+    if (g->spool)
+        gw_spool_counts(g->spool, &ev, &bytes);
+    hq_metric_set(g->m_spool_events, (int64_t)ev);
+    hq_metric_set(g->m_spool_bytes, (int64_t)bytes);
+    if (hq_metrics_render(g->metrics, &out) != HQ_OK) {
+        mg_send_http_error(conn, 500, "%s", "metrics too large");
+        hq_buf_free(&out);
+        return 500;
+    }
+    mg_response_header_start(conn, 200);
+    mg_response_header_add(conn, "Content-Type", "text/plain; version=0.0.4", -1);
+    snprintf(num, sizeof(num), "%zu", out.len);
+    mg_response_header_add(conn, "Content-Length", num, -1);
+    mg_response_header_send(conn);
+    mg_write(conn, out.data, out.len);
+    hq_buf_free(&out);
+    return 200;
+}
+
+static int on_log_message(const struct mg_connection *conn, const char *message)
+{
+    hq_debug("civetweb", "message=\"%s\"", message);
+    return 1;
+}
+
+static void register_metrics(struct gw *g)
+{
+    g->m_in_flight = hq_gauge(g->metrics, "hookmq_gateway_in_flight",
+                              "Webhook requests admitted and not yet answered", "");
+    g->m_confirm_latency =
+        hq_histogram(g->metrics, "hookmq_gateway_confirm_latency_seconds",
+                     "Time from publish to the broker's confirm", "", latency_bounds,
+                     sizeof(latency_bounds) / sizeof(latency_bounds[0]));
+    g->m_broker_up = hq_gauge(g->metrics, "hookmq_gateway_broker_connected",
+                              "1 when a publisher connection to the broker is up", "");
+    g->m_broker_blocked = hq_gauge(g->metrics, "hookmq_gateway_broker_blocked",
+                                   "1 when the broker blocks publishing (resource alarm)", "");
+    g->m_spooled = hq_counter(g->metrics, "hookmq_gateway_spooled_total",
+                              "Events written to the spool because the broker did not confirm",
+                              "");
+    g->m_drained = hq_counter(g->metrics, "hookmq_gateway_spool_drained_total",
+                              "Spooled events republished and confirmed", "");
+    g->m_spool_events = hq_gauge(g->metrics, "hookmq_gateway_spool_events",
+                                 "Events waiting in the spool", "");
+    g->m_spool_bytes = hq_gauge(g->metrics, "hookmq_gateway_spool_bytes",
+                                "Bytes of spool segments on disk", "");
+    g->m_replay_hits = hq_counter(g->metrics, "hookmq_gateway_replay_cache_hits_total",
+                                  "Exact replays answered from the replay cache", "");
+}
+
+static int start_ctx(struct mg_context **ctx, const char *listen, int threads, int timeout_ms,
+                     mg_request_handler handler, void *data, char *err, size_t errsz)
+{
+    char nthreads[16], tmo[16];
+    const char *opts[] = {"listening_ports",
+                          listen,
+                          "num_threads",
+                          nthreads,
+                          "request_timeout_ms",
+                          tmo,
+                          "enable_keep_alive",
+                          "yes",
+                          "keep_alive_timeout_ms",
+                          "30000",
+                          "max_request_size",
+                          "32768",
+                          "listen_backlog",
+                          "1024",
+                          NULL};
+    struct mg_callbacks cb;
+    struct mg_init_data init;
+    struct mg_error_data ed;
+    char ebuf[256] = "";
+    unsigned ecode = 0;
+
+    snprintf(nthreads, sizeof(nthreads), "%d", threads);
+    snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
+    memset(&cb, 0, sizeof(cb));
+    cb.log_message = on_log_message;
+    memset(&init, 0, sizeof(init));
+    init.callbacks = &cb;
+    init.user_data = data;
+    init.configuration_options = opts;
+    memset(&ed, 0, sizeof(ed));
+    ed.code = &ecode;
+    ed.text = ebuf;
+    ed.text_buffer_size = sizeof(ebuf);
+    *ctx = mg_start2(&init, &ed);
+    if (!*ctx) {
+        snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf[0] ? ebuf : "failed");
+        return HQ_EIO;
+    }
+    mg_set_request_handler(*ctx, "/", handler, data);
+    return HQ_OK;
+}
+
+int gw_http_start(struct gw *g, char *err, size_t errsz)
+{
+    const struct hq_gateway_cfg *gc = &g->boot->gateway;
+    int rc;
+
+    register_metrics(g);
+    mg_init_library(0);
+    rc = start_ctx(&http_ctx, gc->listen, gc->threads, gc->request_timeout_ms, on_request, g,
+                   err, errsz);
+    if (rc != HQ_OK)
+        return rc;
+    if (gc->metrics_listen) {
+        rc = start_ctx(&metrics_ctx, gc->metrics_listen, 2, 10000, on_metrics, g, err, errsz);
+        if (rc != HQ_OK) {
+            mg_stop(http_ctx);
+            http_ctx = NULL;
+            return rc;
+        }
+    }
+    return HQ_OK;
+}
+
+void gw_http_stop(struct gw *g)
+{
+    if (http_ctx)
+        mg_stop(http_ctx);
+    if (metrics_ctx)
+        mg_stop(metrics_ctx);
+    http_ctx = metrics_ctx = NULL;
+    mg_exit_library();
+}
