@@ -291,3 +291,12 @@ def mailgun_body(key, event="delivered", eid=None, ts=None, token=None):
 def sign_hmac(secret, body, header="X-Signature", prefix="sha256=", alg=hashlib.sha256, enc="hex"):
     v = hmac_hex(secret, body, alg) if enc == "hex" else hmac_b64(secret, body, alg)
     return {header: prefix + v, "Content-Type": "application/json"}
+
+
+def ensure_topology():
+    """Run `hookmq-dlx apply` with a minimal config so the events exchange exists."""
+    d = tempfile.mkdtemp(prefix="hq-topo-")
+    path = write_config(os.path.join(d, "hookmq.conf"),
+                        'broker = { uris = [ "%s" ]; };\nsources = ( { name = "t"; scheme = "none"; } );\n'
+                        % AMQP_URI)
+    run_dlx_apply(path)

@@ -85,6 +85,7 @@ def beam_pid():
 class Outage(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        hqtest.ensure_topology()
         hqtest.delete_queue(QUEUE)
         hqtest.declare_queue(QUEUE, ["%s.#" % P])
 

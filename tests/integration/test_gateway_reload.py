@@ -22,6 +22,7 @@ def sources(*secrets):
 class Reload(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        hqtest.ensure_topology()
         hqtest.delete_queue(QUEUE)
         hqtest.declare_queue(QUEUE, ["%s.#" % P])
 
