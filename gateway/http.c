@@ -471,6 +471,8 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
                           "32768",
                           "listen_backlog",
                           "1024",
+                          "tcp_nodelay",
+                          "1",
                           NULL};
     struct mg_callbacks cb;
     struct mg_init_data init;

@@ -1,0 +1,109 @@
+/* hookmq/handler.h: the handler plugin ABI of hookmq-worker (the only header a handler
+ * author needs).
+ *
+ * A plugin is a shared object exporting one symbol, hq_handler_get(), that returns a const,
+ * versioned table. The table is append-only: new members are added at the end and the host
+ * reads a member only when struct_size says it is present. A plugin built for another ABI
+ * major is refused at start-up.
+ *
+ * Threading: the worker runs `concurrency` handler threads. init() is called once per handler
+ * thread and returns that thread's state; handle() is never called concurrently with the same
+ * state; fini() is called once per state at shutdown. Everything the host passes in is
+ * borrowed: valid until the call returns (handle) or until fini (api, opts).
+ *
+ * Build: cc -shared -fPIC -fvisibility=hidden my_handler.c -o my_handler.so */
+#ifndef HOOKMQ_HANDLER_H
+#define HOOKMQ_HANDLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HQ_HANDLER_ABI_MAJOR 1u
+#define HQ_HANDLER_ABI_MINOR 0u
+
+#define HQ_HANDLER_EXPORT __attribute__((visibility("default")))
+
+/* What happens to the event after handle() returns. */
+enum hq_verdict {
+    HQ_VERDICT_ACK = 0,    /* processed: acknowledged and removed */
+    HQ_VERDICT_RETRY = 1,  /* failed, try again later (retry tiers, then the DLQ) */
+    HQ_VERDICT_REJECT = 2, /* will never succeed: straight to the dead-letter queue */
+};
+
+/* One message header, as text (numbers in decimal). */
+struct hq_kv {
+    const char *key;
+    const char *value;
+};
+
+/* The event. Every pointer is borrowed until handle() returns. */
+struct hq_event {
+    uint32_t struct_size;        /* sizeof(struct hq_event) of the host */
+    const char *id;              /* stable event id (message_id): dedupe on (source, id) */
+    const char *source;          /* hookmq-source */
+    const char *type;            /* hookmq-event-type, the provider's raw type */
+    const char *routing_key;     /* <source>.<normalized type> */
+    const char *content_type;    /* may be NULL */
+    const char *consumer;        /* the consumer name from the config */
+    const struct hq_kv *headers; /* every message header, including http-* and hookmq-* */
+    size_t n_headers;
+    const unsigned char *body;   /* the raw request body, exactly as received */
+    size_t body_len;
+    uint32_t attempt;            /* 1 on the first delivery to this consumer */
+    int64_t received_at_ms;      /* when the gateway received it (ms since the epoch) */
+};
+
+/* Filled by handle() to explain a RETRY or REJECT. */
+struct hq_error {
+    char message[1024];     /* goes to hookmq-last-error on DLQ copies and to the log */
+    int64_t retry_after_ms; /* RETRY: the earliest useful retry (0 = the normal tier) */
+};
+
+/* One option from the consumer's `options` group. */
+struct hq_handler_opt {
+    const char *key;
+    const char *value;               /* scalar as text; NULL for arrays */
+    const char *const *values;       /* array elements as text; NULL for scalars */
+    size_t n_values;
+};
+
+enum hq_handler_log_level {
+    HQ_HLOG_ERROR = 0,
+    HQ_HLOG_WARN = 1,
+    HQ_HLOG_INFO = 2,
+    HQ_HLOG_DEBUG = 3,
+};
+
+/* Services of the host. Borrowed until fini(). */
+struct hq_host_api {
+    uint32_t struct_size;
+    const char *host_version;
+    const char *consumer;
+    /* One log line through the worker's logger (text or JSON, with consumer=...). */
+    void (*log)(enum hq_handler_log_level level, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+};
+
+struct hq_handler {
+    uint32_t abi_major, abi_minor, struct_size;
+    const char *name, *version;
+    /* Called once per handler thread. Return 0 and set *state, or non-zero with a message
+     * logged through api->log: the worker then exits with status 2. */
+    int (*init)(const struct hq_host_api *api, const struct hq_handler_opt *opts, size_t n_opts,
+                void **state);
+    enum hq_verdict (*handle)(void *state, const struct hq_event *ev, struct hq_error *err);
+    void (*fini)(void *state);
+};
+
+/* The one exported symbol. Return the table, or NULL to refuse a host of another major. */
+HQ_HANDLER_EXPORT const struct hq_handler *hq_handler_get(uint32_t host_abi_major);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

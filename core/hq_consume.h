@@ -1,0 +1,82 @@
+/* hq_consume: the consuming side of one broker connection (struct hq_amqp, one thread):
+ * basic.qos / consume / get / ack / nack, deliveries decoded into struct hq_msg, and
+ * publishing with a confirm on the same connection (retry, DLQ and redrive copies) while
+ * deliveries keep arriving (they are buffered, never lost or reordered).
+ *
+ * Heartbeats are serviced inside every call here; a caller that runs long work must keep
+ * calling hq_amqp_service() (or do the work in another thread and call it meanwhile). */
+#ifndef HQ_CONSUME_H
+#define HQ_CONSUME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "hq_amqp.h"
+#include "hq_event.h"
+
+/* One x-death entry (newest first in the header; looked up by key, not position). */
+struct hq_xdeath {
+    char queue[256];
+    char reason[32];   /* rejected | expired | maxlen | delivery_limit */
+    int64_t count;
+    int64_t time_s;
+};
+
+struct hq_delivery {
+    uint64_t tag;          /* delivery tag for ack/nack */
+    bool redelivered;
+    char *exchange;        /* owned */
+    char *routing_key;     /* owned */
+    /* properties and headers: string headers as HQ_HDR_STR, integer/boolean/timestamp
+     * headers as HQ_HDR_LONG; other AMQP field types (arrays, tables, floats, decimals) are
+     * not carried, except x-death which is decoded below. Owned. */
+    struct hq_msg msg;
+    uint8_t delivery_mode;
+    struct hq_xdeath xdeath[4]; /* x-death entries, up to 4 */
+    size_t n_xdeath;
+    int64_t delivery_count;     /* x-delivery-count (quorum queues), -1 when absent */
+};
+
+void hq_delivery_free(struct hq_delivery *d); /* NULL-safe; leaves *d zeroed */
+
+HQ_MUST_CHECK int hq_amqp_qos(struct hq_amqp *c, uint16_t prefetch);
+/* Start consuming queue (manual acks). HQ_ENOTFOUND when the queue does not exist. */
+HQ_MUST_CHECK int hq_amqp_consume(struct hq_amqp *c, const char *queue);
+
+enum hq_next_result {
+    HQ_NEXT_DELIVERY = 0, /* *d filled: caller frees with hq_delivery_free */
+    HQ_NEXT_TIMEOUT,      /* nothing within timeout_ms (heartbeats were serviced) */
+    HQ_NEXT_CANCELLED,    /* the broker cancelled the consumer (queue deleted) */
+};
+
+/* Wait up to timeout_ms for the next delivery (buffered ones first). Returns HQ_OK with
+ * *what set, or HQ_EDOWN when the connection or channel is gone (reconnect). */
+HQ_MUST_CHECK int hq_amqp_next(struct hq_amqp *c, int timeout_ms, struct hq_delivery *d,
+                               enum hq_next_result *what);
+/* Read frames for up to timeout_ms without returning deliveries (they are buffered): keeps
+ * heartbeats flowing while a handler runs. HQ_EDOWN when the connection is gone. */
+HQ_MUST_CHECK int hq_amqp_service(struct hq_amqp *c, int timeout_ms);
+
+HQ_MUST_CHECK int hq_amqp_ack(struct hq_amqp *c, uint64_t tag);
+/* basic.nack; requeue=false dead-letters through the queue's DLX (if any). */
+HQ_MUST_CHECK int hq_amqp_nack(struct hq_amqp *c, uint64_t tag, bool requeue);
+
+/* basic.get. HQ_OK with *d filled, HQ_ENOTFOUND when the queue is empty or missing (see
+ * hq_amqp_queue_exists to tell them apart). no_ack=false leaves the message unacked: ack it,
+ * nack it, or close the connection to return it to the queue in its place. */
+HQ_MUST_CHECK int hq_amqp_get(struct hq_amqp *c, const char *queue, bool no_ack,
+                              struct hq_delivery *d);
+HQ_MUST_CHECK int hq_amqp_purge(struct hq_amqp *c, const char *queue, uint32_t *purged);
+
+/* Publish m (persistent, mandatory) with a publisher confirm and wait for it up to
+ * timeout_ms, buffering any deliveries that arrive meanwhile. Turns confirm mode on for the
+ * channel on first use. HQ_OK confirmed; HQ_EBROKER nacked or returned unroutable;
+ * HQ_ETIMEDOUT; HQ_EDOWN. */
+HQ_MUST_CHECK int hq_amqp_publish_confirmed(struct hq_amqp *c, const char *exchange,
+                                            const char *routing_key, const struct hq_msg *m,
+                                            int timeout_ms);
+
+/* Headers the broker owns, never copied by redrive or replay (x-death, x-first-death-*,
+ * x-last-death-*, x-delivery-count, x-stream-offset). */
+bool hq_header_broker_owned(const char *key);
+
+#endif
