@@ -66,8 +66,9 @@ struct hq_broker_cfg {
 };
 
 struct hq_gateway_cfg {
-    char *listen;         /* default "127.0.0.1:8080" */
-    char *metrics_listen; /* NULL = off */
+    char *listen;         /* default "127.0.0.1:8080"; always "a.b.c.d:port" ("*" and
+                             "localhost" are normalized to 0.0.0.0 / 127.0.0.1) */
+    char *metrics_listen; /* NULL = off; same form as listen */
     uint64_t max_body_bytes;     /* default 1 MiB, 1..64 MiB */
     int max_in_flight;           /* default 1024, 1..1000000 */
     int confirm_timeout_ms;      /* default 2000, 10..600000 */
@@ -88,7 +89,8 @@ struct hq_source_cfg {
     char *header;               /* hmac: signature header; token: token header */
     enum hq_hmac_alg algorithm; /* hmac */
     enum hq_encoding encoding;  /* hmac */
-    char *prefix;               /* hmac/token: literal prefix before the value ("" if unset) */
+    char *prefix;               /* hmac/token: literal prefix before the value ("" if unset;
+                                   token: NULL if unset = the verifier's default) */
     char *url;                  /* twilio, square: public URL the provider signs */
     char *event_type;           /* selector "json:/ptr" | "header:Name" | "const:value"; NULL = default */
     char *event_id;             /* selector; NULL = scheme default */

@@ -107,7 +107,8 @@ int hq_time_parse(const char *s, int64_t now_ms, int64_t *ms_out)
         return HQ_OK;
     }
     if (*s == '-') {
-        if (hq_duration_parse(s + 1, &rel) != HQ_OK || rel > (uint64_t)INT64_MAX / 2)
+        if (hq_duration_parse(s + 1, &rel) != HQ_OK || rel > (uint64_t)INT64_MAX / 2 ||
+            now_ms < INT64_MIN / 2)
             return HQ_EINVAL;
         *ms_out = now_ms - (int64_t)rel;
         return HQ_OK;
@@ -168,11 +169,17 @@ int hq_time_parse(const char *s, int64_t now_ms, int64_t *ms_out)
 
 void hq_time_format(int64_t ms, char *out, size_t outsz)
 {
-    time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    int msr = (int)(ms - (int64_t)t * 1000);
+    int64_t sec = ms / 1000, rem = ms % 1000;
     struct tm tm;
+    time_t t;
+
+    if (rem < 0) { /* floor division for times before the epoch */
+        sec -= 1;
+        rem += 1000;
+    }
+    t = (time_t)sec;
 
     gmtime_r(&t, &tm);
     snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, msr);
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
 }
