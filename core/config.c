@@ -2002,7 +2002,7 @@ static int set_defaults(struct ctx *c, struct hq_config *cfg)
     g->max_in_flight = 1024;
     g->confirm_timeout_ms = 2000;
     g->spool_max_bytes = 1ULL << 30;
-    g->threads = 64;
+    g->threads = 256;
     g->publishers = 2;
     g->request_timeout_ms = 10000;
     if (!(cfg->archive.dir = cdup(c, "/var/lib/hookmq/archive")))

@@ -30,6 +30,11 @@ int hq__amqp_fd(const struct hq_amqp *c);
 /* True once the connection is unusable (socket error, connection.close, heartbeat). */
 bool hq__amqp_dead(const struct hq_amqp *c);
 
+/* hq_amqp_poll that also returns (with HQ_AMQP_EV_NONE and *woken = true) as soon as
+ * wake_fd (e.g. an eventfd; -1 for none) becomes readable. The caller drains wake_fd. */
+HQ_MUST_CHECK int hq__amqp_wait(struct hq_amqp *c, int timeout_ms, int wake_fd, bool *woken,
+                                struct hq_amqp_ev *ev);
+
 /* Declarations for topology. passive: only check existence (HQ_ENOTFOUND if absent; the
  * channel is reopened). Otherwise declare durable with args; HQ_ECONFLICT (406: the object
  * exists with other properties; hq__amqp_error() has the broker's text) with the channel

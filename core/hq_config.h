@@ -75,7 +75,7 @@ struct hq_gateway_cfg {
     char *spool_dir;             /* NULL = no spool */
     uint64_t spool_max_bytes;    /* default 1 GiB */
     struct hq_cidr_list trusted_proxies;
-    int threads;            /* extension: HTTP threads = max connections, default 64 */
+    int threads;            /* extension: HTTP threads = max connections, default 256 */
     int publishers;         /* extension: publisher connections, default 2 */
     int request_timeout_ms; /* extension: per-connection read timeout, default 10000 */
 };

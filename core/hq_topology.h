@@ -36,6 +36,21 @@ struct hq_topology {
     size_t n;
 };
 
+/* x-delivery-limit of quorum work queues: deliveries (handler crashes, lost connections)
+ * after which the broker dead-letters a message to the DLQ by itself. Retries that the
+ * worker decides go through the retry tiers and do not count. */
+#define HQ_TOPOLOGY_DELIVERY_LIMIT 20
+/* priority of the policies printed by hq_topology_policies */
+#define HQ_TOPOLOGY_POLICY_PRIORITY 10
+
+/* What apply found for one object. */
+enum hq_obj_state {
+    HQ_OBJ_CREATED = 0, /* did not exist before (bindings: their queue or exchange was new) */
+    HQ_OBJ_EXISTS,      /* existed with the same properties */
+    HQ_OBJ_BOUND,       /* binding declared again (AMQP cannot tell whether it existed) */
+    HQ_OBJ_CONFLICT,    /* exists with different properties (see the message) */
+};
+
 /* Build the full topology for cfg. Caller frees with hq_topology_free(). */
 HQ_MUST_CHECK int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out);
 void hq_topology_free(struct hq_topology *t);
@@ -46,6 +61,28 @@ void hq_topology_free(struct hq_topology *t);
  * *created counts objects that did not exist before. */
 HQ_MUST_CHECK int hq_topology_apply(const struct hq_config *cfg, const struct hq_topology *t,
                                     int *created, char *msg, size_t msgsz);
+
+/* hq_topology_apply, calling report(ud, obj, state) for each object as it is handled
+ * (report may be NULL). Conflicts do not stop the run: every object is checked, every conflict
+ * is described in msg (one per line), and the result is HQ_ECONFLICT. Other failures stop at
+ * once: HQ_EDOWN/HQ_ETIMEDOUT/HQ_EAUTH (cannot connect, msg says why), HQ_EBROKER. */
+HQ_MUST_CHECK int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *t,
+                                       void (*report)(void *ud, const struct hq_obj *o,
+                                                      enum hq_obj_state st),
+                                       void *ud, int *created, char *msg, size_t msgsz);
+
+/* The x-argument key of o, or NULL. Borrowed from o. */
+const struct hq_targ *hq_obj_arg(const struct hq_obj *o, const char *key);
+
+/* Remove from every queue of t the x-arguments a policy can set instead (x-message-ttl,
+ * x-dead-letter-*, x-delivery-limit, x-overflow); x-queue-type stays. For operators who
+ * manage those by policy (`hookmq-dlx apply --policy-managed`). */
+void hq_topology_strip_policy_args(struct hq_topology *t);
+
+/* Append to out one `rabbitmqctl set_policy` command per queue of t that has such arguments
+ * (exact-name pattern, apply-to queues), with a comment header. t must not be stripped. */
+HQ_MUST_CHECK int hq_topology_policies(const struct hq_config *cfg, const struct hq_topology *t,
+                                       struct hq_buf *out);
 
 /* RabbitMQ definitions JSON (importable in the management UI) for t. */
 HQ_MUST_CHECK int hq_topology_definitions(const struct hq_config *cfg, const struct hq_topology *t,

@@ -122,7 +122,7 @@ static void test_defaults(void **state)
     assert_null(cfg->gateway.spool_dir);
     assert_true(cfg->gateway.spool_max_bytes == 1073741824ULL);
     assert_int_equal(cfg->gateway.trusted_proxies.n, 0);
-    assert_int_equal(cfg->gateway.threads, 64);
+    assert_int_equal(cfg->gateway.threads, 256);
     assert_int_equal(cfg->gateway.publishers, 2);
     assert_int_equal(cfg->gateway.request_timeout_ms, 10000);
     assert_int_equal(cfg->n_sources, 0);
