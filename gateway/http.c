@@ -256,7 +256,8 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     req.body = body.data ? body.data : (const unsigned char *)"";
     req.body_len = body.len;
     req.content_type = mg_get_header(conn, "Content-Type");
-    if (!src->url && (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE)) {
+    if (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE) {
+        /* with `url` set, the verifier still takes the request's query (twilio's bodySHA256) */
         request_url(conn, ri, cfg, src->name, url, sizeof(url));
         req.url = url;
     }
@@ -294,7 +295,7 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     }
     {
         int64_t p0 = hq_mono_ms();
-        rc = hq_pub_publish(g->pub, cfg->broker.exchange, &msg,
+        rc = hq_pub_publish(g->pub, g->boot->broker.exchange, &msg,
                             p0 + cfg->gateway.confirm_timeout_ms);
         if (rc == HQ_OK)
             hq_metric_observe(g->m_confirm_latency, (double)(hq_mono_ms() - p0) / 1000.0);
@@ -347,6 +348,8 @@ static bool ready(struct gw *g)
 {
     struct hq_pub_stats st;
 
+    if (atomic_load(&g->stopping))
+        return false; /* draining: let the load balancer take this instance out */
     hq_pub_get_stats(g->pub, &st);
     return (st.connected && !st.blocked) || gw_spool_writable(g->spool);
 }

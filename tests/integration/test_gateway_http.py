@@ -24,6 +24,9 @@ SOURCES = """
   { name = "%(p)s-stripe"; scheme = "stripe"; secrets = [ "%(st)s" ]; },
   { name = "%(p)s-slack"; scheme = "slack"; secrets = [ "%(sl)s" ]; },
   { name = "%(p)s-zoom"; scheme = "zoom"; secrets = [ "%(zm)s" ]; },
+  { name = "%(p)s-tw"; scheme = "twilio"; secrets = [ "twtok" ];
+    url = "https://hooks.example.com/webhooks/%(p)s-tw"; },
+  { name = "%(p)s-tok"; scheme = "token"; secrets = [ "tok-1" ]; },
   { name = "%(p)s-sel"; scheme = "hmac"; secrets = [ "k" ]; header = "X-Sig"; prefix = "";
     event_type = "json:/kind"; event_id = "header:X-Event-Id"; }
 """ % {"p": P, "gh": GH, "st": SECRETS["stripe"], "sl": SECRETS["slack"], "zm": SECRETS["zoom"]}
@@ -254,6 +257,28 @@ class HttpTable(unittest.TestCase):
             hqtest.declare_queue(QUEUE, ["%s-gh.#" % P, "%s-stripe.#" % P,
                                          "%s-sel.#" % P, "%s-local.#" % P, "%s-slack.#" % P,
                                          "%s-zoom.#" % P])
+
+    def test_twilio_json_with_configured_url(self):
+        # the configured public URL plus the request's own query (bodySHA256) is what is signed
+        body = json.dumps({"EventType": "x", "n": time.time_ns()}).encode()
+        sha = hashlib.sha256(body).hexdigest()
+        signed_url = "https://hooks.example.com/webhooks/%s-tw?bodySHA256=%s" % (P, sha)
+        h = {"X-Twilio-Signature": hqtest.hmac_b64("twtok", signed_url.encode(), hashlib.sha1),
+             "Content-Type": "application/json"}
+        st, _, b = self.gw.post("%s-tw" % P, body, h, path="/webhooks/%s-tw?bodySHA256=%s" % (P, sha))
+        self.assertEqual(st, 202, b)
+        tampered = body + b" "
+        st, _, b = self.gw.post("%s-tw" % P, tampered, h, path="/webhooks/%s-tw?bodySHA256=%s" % (P, sha))
+        self.assertEqual(st, 401, b)
+
+    def test_token_scheme_bearer_is_case_insensitive(self):
+        for auth, want in (("Bearer tok-1", 202), ("bearer tok-1", 202), ("Bearer tok-2", 401),
+                           ("tok-1", 401)):
+            with self.subTest(auth=auth):
+                body = json.dumps({"n": time.time_ns()}).encode()
+                st, _, b = self.gw.post("%s-tok" % P, body, {"Authorization": auth,
+                                                             "Content-Type": "application/json"})
+                self.assertEqual(st, want, b)
 
     def test_health_ready_metrics(self):
         self.assertEqual(hqtest.http_request(self.gw.port, "GET", "/healthz")[0], 200)

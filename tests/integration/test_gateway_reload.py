@@ -105,6 +105,12 @@ class Reload(unittest.TestCase):
         time.sleep(0.3)
         gw.proc.signal(signal.SIGTERM)
         time.sleep(0.3)
+        # draining: not ready any more (a load balancer takes it out), new webhooks get 503
+        self.assertEqual(hqtest.http_request(gw.port, "GET", "/readyz")[0], 503)
+        nb = json.dumps({"tag": "late"}).encode()
+        st, hh, _ = gw.post(P, nb, hqtest.sign_github(OLD, nb, "push", "%s-late" % P))
+        self.assertEqual(st, 503)
+        self.assertIn("retry-after", hh)
         s.sendall(body[5:])
         resp = s.recv(4096)
         s.close()
