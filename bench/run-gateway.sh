@@ -15,7 +15,8 @@
 #   HQ_BUILD_DIR            build tree with the binaries          (default: <repo>/build)
 #   HQ_BENCH_SECONDS        length of each load phase, 1..20      (default: 15)
 #   HQ_BENCH_CEILING_CONNS  broker_ceiling connections            (default: 2 = gateway publishers)
-#   HQ_BENCH_HALF_CONNS     connections of the half-rate phase    (default: 128)
+#   HQ_BENCH_HALF_CONNS     connections of the half-rate phase    (default: those of the
+#                           phase that reached the maximum rate)
 #   HQ_BENCH_HTTP_PORT / HQ_BENCH_METRICS_PORT                    (default: 18710 / 19710)
 #   HQ_BENCH_KEEP=1         keep the work directory (configs, logs, ids files)
 #   HQ_BENCH_STRICT=1       exit 1 when a target is missed (lost ids always exit 1)
@@ -30,7 +31,7 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${HQ_BUILD_DIR:-$top/build}
 PHASE_S=${HQ_BENCH_SECONDS:-15}
 CEIL_CONNS=${HQ_BENCH_CEILING_CONNS:-2}
-HALF_CONNS=${HQ_BENCH_HALF_CONNS:-128}
+HALF_CONNS=${HQ_BENCH_HALF_CONNS:-}
 HTTP_PORT=${HQ_BENCH_HTTP_PORT:-18710}
 METRICS_PORT=${HQ_BENCH_METRICS_PORT:-19710}
 export HQ_BROKER_DIR=${HQ_BROKER_DIR:-/tmp/hq-bench-broker}
@@ -314,6 +315,9 @@ if [ "$gw_ok" = 1 ]; then
     fi
     max_rate=$(awk -v a="${R[c32.rps]:-0}" -v b="${R[c128.rps]:-0}" 'BEGIN {print (a > b ? a : b)}')
     half=$(awk -v m="$max_rate" 'BEGIN {printf "%.0f", m / 2}')
+    if [ -z "$HALF_CONNS" ]; then
+        HALF_CONNS=$(awk -v a="${R[c32.rps]:-0}" -v b="${R[c128.rps]:-0}" 'BEGIN {print (a > b ? 32 : 128)}')
+    fi
     if [ "${half:-0}" -gt 0 ] && kill -0 "$gw_pid" 2>/dev/null; then
         run_phase half "$HALF_CONNS" "$half" || true
     else

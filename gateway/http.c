@@ -69,6 +69,24 @@ static void gw_respond(struct mg_connection *conn, const struct answer *a, const
     }
     if (rc != HQ_OK)
         hq_buf_reset(&body);
+    if (a->status < 300 && !a->close && a->retry_after == 0) {
+        /* the hot path: status line, headers and body in one write (one segment) */
+        char head[256];
+        int n = snprintf(head, sizeof(head),
+                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                         a->status, a->status == 202 ? "Accepted" : "OK",
+                         a->content_type ? a->content_type : "application/json", body.len);
+        struct hq_buf out = HQ_BUF_INIT(70000);
+
+        if (n > 0 && (size_t)n < sizeof(head) && hq_buf_append(&out, head, (size_t)n) == HQ_OK &&
+            hq_buf_append(&out, body.data ? body.data : (unsigned char *)"", body.len) == HQ_OK) {
+            mg_write(conn, out.data, out.len);
+            hq_buf_free(&out);
+            hq_buf_free(&body);
+            return;
+        }
+        hq_buf_free(&out);
+    }
     mg_response_header_start(conn, a->status);
     mg_response_header_add(conn, "Content-Type",
                            a->content_type ? a->content_type : "application/json", -1);

@@ -4,6 +4,7 @@
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 topology missing. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,9 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     hq_log_setup("hookmq-gateway", cfg->log_level, cfg->log_format);
+    /* hundreds of HTTP threads: a few malloc arenas keep RSS down (MALLOC_ARENA_MAX wins) */
+    if (!getenv("MALLOC_ARENA_MAX"))
+        mallopt(M_ARENA_MAX, 2);
 
     /* Signals are taken synchronously by this thread; every thread started below inherits
      * the blocked mask. SIGPIPE is ignored (clients hang up). */
