@@ -30,6 +30,12 @@ int hq__amqp_fd(const struct hq_amqp *c);
 /* True once the connection is unusable (socket error, connection.close, heartbeat). */
 bool hq__amqp_dead(const struct hq_amqp *c);
 
+/* Can m be published to exchange at all? HQ_EINVAL (a name, id, content type or header key
+ * over 255 bytes, an empty header key) or HQ_ETOOBIG (properties and headers larger than a
+ * frame); hq_amqp_publish refuses such a message the same way without touching the
+ * connection. */
+HQ_MUST_CHECK int hq__amqp_msg_check(const char *exchange, const struct hq_msg *m);
+
 /* hq_amqp_poll that also returns (with HQ_AMQP_EV_NONE and *woken = true) as soon as
  * wake_fd (e.g. an eventfd; -1 for none) becomes readable. The caller drains wake_fd. */
 HQ_MUST_CHECK int hq__amqp_wait(struct hq_amqp *c, int timeout_ms, int wake_fd, bool *woken,

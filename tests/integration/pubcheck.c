@@ -12,6 +12,8 @@
  *                           {"n":N,"ok":..,"edown":..,"eblocked":..,"efull":..,"etimedout":..,
  *                            "ebroker":..,"eshutdown":..,"other":..,"max_call_ms":..,
  *                            "max_over_deadline_ms":..,"elapsed_ms":..}
+ *   bad                     messages no broker connection can carry (a 300-byte header key, a
+ *                           200 KB header value): {"key":STATUS,"big":STATUS,"ms":N}
  *   stats                   {"connected":..,"blocked":..,"up":..,"published":..,...}
  *   quit                    stops the pool (drain 2 s) and exits 0
  * Message ids are "<TAG>-<i>" (TAG defaults to "pc"); routing key "pubcheck.<TAG>". */
@@ -166,6 +168,29 @@ static void cmd_wait(int which, int ms)
     printf("{\"ok\":%s,\"ms\":%lld}\n", ok ? "true" : "false", (long long)(hq_mono_ms() - t0));
 }
 
+static void cmd_bad(void)
+{
+    static char key[301], val[200 * 1024];
+    struct hq_hdr h;
+    struct hq_msg m;
+    int64_t t0 = hq_mono_ms();
+    int r1, r2;
+
+    memset(key, 'k', sizeof(key) - 1);
+    memset(val, 'v', sizeof(val) - 1);
+    memset(&m, 0, sizeof(m));
+    m.routing_key = "pubcheck.bad";
+    m.message_id = "bad-1";
+    m.headers = &h;
+    m.n_headers = 1;
+    h = (struct hq_hdr){key, HQ_HDR_STR, "x", 0};
+    r1 = hq_pub_publish(pool, exchange, &m, hq_mono_ms() + 5000);
+    h = (struct hq_hdr){"big", HQ_HDR_STR, val, 0};
+    r2 = hq_pub_publish(pool, exchange, &m, hq_mono_ms() + 5000);
+    printf("{\"key\":\"%s\",\"big\":\"%s\",\"ms\":%lld}\n", hq_strerror(r1), hq_strerror(r2),
+           (long long)(hq_mono_ms() - t0));
+}
+
 static void cmd_stats(void)
 {
     struct hq_pub_stats st;
@@ -238,6 +263,8 @@ int main(int argc, char **argv)
         else if (strcmp(cmd, "publish") == 0 && n >= 4 && a >= 0 && b2 >= 1 && b2 <= 256 &&
                  c >= 0 && d >= 0 && d <= (64L << 20))
             cmd_publish(a, (int)b2, (int)c, (size_t)d, tag);
+        else if (strcmp(cmd, "bad") == 0)
+            cmd_bad();
         else if (strcmp(cmd, "stats") == 0)
             cmd_stats();
         else

@@ -1,0 +1,911 @@
+/* amqp: one RabbitMQ connection over rabbitmq-c 0.11 (see hq_amqp.h, hq__amqp.h).
+ *
+ * Facts this file relies on (NOTES-rabbitmq.md): rabbitmq-c is not thread-safe, has no
+ * reconnect and no confirm helper, services heartbeats only inside library calls, waits
+ * forever in RPCs unless amqp_set_rpc_timeout is set, and loads no CA store for TLS. We log in
+ * with amqp_login_with_properties advertising consumer_cancel_notify, connection.blocked and
+ * authentication_failure_close, bound connect/login/RPCs with timeouts, and translate every
+ * amqp_rpc_reply_t in exactly one function, amqp_reply(). */
+#include <errno.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <openssl/ssl.h>
+
+#include "hq__amqp_inc.h"
+#include "hq__amqp.h"
+#include "hq_amqp.h"
+#include "hq_log.h"
+#include "hq_time.h"
+
+#ifndef HQ_VERSION
+#define HQ_VERSION "0"
+#endif
+
+#define FRAME_MAX 131072
+#define CLOSE_TIMEOUT_MS 1000
+#define SEND_TIMEOUT_MS 5000 /* SO_SNDTIMEO: bounds a blocking send(2) if ever used */
+
+struct hq_amqp {
+    amqp_connection_state_t st;
+    amqp_channel_t ch;        /* always 1 (reopened under the same number) */
+    bool ch_open;
+    bool dead;
+    bool confirm;             /* confirm.select done on the current channel */
+    uint64_t next_tag;        /* next publish's delivery tag in confirm mode */
+    int rpc_timeout_ms;
+    int reply_code;           /* last channel/connection close code */
+    amqp_table_entry_t *hdrs; /* scratch for publish headers */
+    size_t hdrs_cap;
+    char peer[320];
+    char err[512];
+};
+
+/* ---------------------------------------------------------------- errors */
+
+static void set_err(struct hq_amqp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void set_err(struct hq_amqp *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof(c->err), fmt, ap);
+    va_end(ap);
+}
+
+static int bytes_len(amqp_bytes_t b, size_t cap)
+{
+    return (int)(b.len < cap ? b.len : cap);
+}
+
+/* A library status (AMQP_STATUS_*, negative) as an hq status. Any library failure leaves the
+ * connection in an unknown state, so it is marked dead. */
+static int lib_status(struct hq_amqp *c, int status, const char *what)
+{
+    if (status == AMQP_STATUS_OK)
+        return HQ_OK;
+    set_err(c, "%s: %s", what, amqp_error_string2(status));
+    c->dead = true;
+    switch (status) {
+    case AMQP_STATUS_NO_MEMORY: return HQ_ENOMEM;
+    case AMQP_STATUS_TIMEOUT: return HQ_ETIMEDOUT;
+    case AMQP_STATUS_INVALID_PARAMETER: return HQ_EINVAL;
+    default: return HQ_EDOWN;
+    }
+}
+
+/* A broker reply code (channel.close / connection.close) as an hq status. */
+static int code_status(int code, bool connection_level)
+{
+    switch (code) {
+    case AMQP_ACCESS_REFUSED:
+    case AMQP_NOT_ALLOWED: return HQ_EAUTH;
+    case AMQP_NOT_FOUND: return connection_level ? HQ_EDOWN : HQ_ENOTFOUND;
+    case AMQP_PRECONDITION_FAILED: return connection_level ? HQ_EDOWN : HQ_ECONFLICT;
+    default: return connection_level ? HQ_EDOWN : HQ_EBROKER;
+    }
+}
+
+/* The one translation of amqp_rpc_reply_t. Answers a broker-initiated close (close-ok), marks
+ * the channel closed or the connection dead, and records the text in c->err. */
+static int amqp_reply(struct hq_amqp *c, amqp_rpc_reply_t r, const char *what)
+{
+    switch (r.reply_type) {
+    case AMQP_RESPONSE_NORMAL:
+        return HQ_OK;
+    case AMQP_RESPONSE_NONE:
+        set_err(c, "%s: no reply from the broker", what);
+        c->dead = true;
+        return HQ_EDOWN;
+    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
+        return lib_status(c, r.library_error ? r.library_error : AMQP_STATUS_UNEXPECTED_STATE, what);
+    case AMQP_RESPONSE_SERVER_EXCEPTION:
+        if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+            amqp_channel_close_t *m = r.reply.decoded;
+            amqp_channel_close_ok_t ok = {0};
+
+            c->reply_code = m->reply_code;
+            set_err(c, "%s: %d %.*s", what, m->reply_code, bytes_len(m->reply_text, 400),
+                    (const char *)m->reply_text.bytes);
+            if (amqp_send_method(c->st, c->ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK)
+                c->dead = true;
+            c->ch_open = false;
+            c->confirm = false;
+            return code_status(m->reply_code, false);
+        }
+        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+            amqp_connection_close_t *m = r.reply.decoded;
+            amqp_connection_close_ok_t ok = {0};
+
+            c->reply_code = m->reply_code;
+            set_err(c, "%s: connection closed by the broker: %d %.*s", what, m->reply_code,
+                    bytes_len(m->reply_text, 400), (const char *)m->reply_text.bytes);
+            (void)amqp_send_method(c->st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+            c->dead = true;
+            c->ch_open = false;
+            return code_status(m->reply_code, true);
+        }
+        set_err(c, "%s: unexpected method 0x%08x from the broker", what, (unsigned)r.reply.id);
+        c->dead = true;
+        return HQ_EDOWN;
+    }
+    set_err(c, "%s: unknown reply type", what);
+    c->dead = true;
+    return HQ_EDOWN;
+}
+
+const char *hq__amqp_error(const struct hq_amqp *c)
+{
+    return c ? c->err : "";
+}
+
+int hq__amqp_reply_code(const struct hq_amqp *c)
+{
+    return c ? c->reply_code : 0;
+}
+
+int hq__amqp_fd(const struct hq_amqp *c)
+{
+    if (!c || c->dead)
+        return -1;
+    return amqp_get_sockfd(c->st);
+}
+
+bool hq__amqp_dead(const struct hq_amqp *c)
+{
+    return !c || c->dead;
+}
+
+const char *hq_amqp_peer(const struct hq_amqp *c)
+{
+    return c ? c->peer : "";
+}
+
+struct amqp_connection_state_t_ *hq__amqp_state(struct hq_amqp *c)
+{
+    return c ? c->st : NULL;
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static struct timeval ms_tv(int64_t ms)
+{
+    struct timeval tv;
+
+    if (ms < 0)
+        ms = 0;
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+    return tv;
+}
+
+static void set_rpc_timeout(struct hq_amqp *c, int ms)
+{
+    struct timeval tv = ms_tv(ms);
+
+    (void)amqp_set_rpc_timeout(c->st, &tv);
+}
+
+/* Percent-encode the characters of a vhost that cannot appear raw in a URI path. */
+static void encode_vhost(const char *v, char *out, size_t outsz)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+
+    for (; *v && o + 4 < outsz; v++) {
+        unsigned char ch = (unsigned char)*v;
+        if (ch == '/' || ch == '%' || ch == '?' || ch == '#' || ch <= 0x20 || ch >= 0x7f) {
+            out[o++] = '%';
+            out[o++] = hex[ch >> 4];
+            out[o++] = hex[ch & 15];
+        } else {
+            out[o++] = (char)ch;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void tune_socket(int fd, int heartbeat_s)
+{
+    struct timeval snd = ms_tv(SEND_TIMEOUT_MS);
+    int one = 1;
+    unsigned user_timeout;
+
+    if (fd < 0)
+        return;
+    /* rabbitmq-c drives the socket non-blocking with poll(2) and its own deadlines, which is
+     * exactly where bug #780 waits forever; these options let the kernel give up instead:
+     * TCP_USER_TIMEOUT fails the socket when sent data stays unacknowledged (half-open peer),
+     * keepalive probes an idle peer, SO_SNDTIMEO bounds any blocking send. */
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof(snd));
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+#ifdef TCP_KEEPIDLE
+    {
+        int idle = 30, intvl = 10, cnt = 3;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    }
+#endif
+#ifdef TCP_USER_TIMEOUT
+    user_timeout = heartbeat_s > 0 ? (unsigned)heartbeat_s * 2000u + 5000u : 30000u;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
+#else
+    (void)user_timeout;
+#endif
+}
+
+static amqp_table_entry_t str_entry(const char *k, const char *v)
+{
+    amqp_table_entry_t e;
+
+    e.key = amqp_cstring_bytes(k);
+    e.value.kind = AMQP_FIELD_KIND_UTF8;
+    e.value.value.bytes = amqp_cstring_bytes(v);
+    return e;
+}
+
+static amqp_table_entry_t bool_entry(const char *k, bool v)
+{
+    amqp_table_entry_t e;
+
+    e.key = amqp_cstring_bytes(k);
+    e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    e.value.value.boolean = v;
+    return e;
+}
+
+static int tls_setup(struct hq_amqp *c, amqp_socket_t *sock, const struct hq_tls_cfg *tls)
+{
+    int s;
+
+    if (tls->ca_file && tls->ca_file[0]) {
+        s = amqp_ssl_socket_set_cacert(sock, tls->ca_file);
+        if (s != AMQP_STATUS_OK) {
+            set_err(c, "tls: cannot load ca_file %s: %s", tls->ca_file, amqp_error_string2(s));
+            return HQ_ECONFIG;
+        }
+    } else if (tls->verify_peer) {
+        /* rabbitmq-c loads no CA store by itself: use the system's. */
+        SSL_CTX *ctx = amqp_ssl_socket_get_context(sock);
+        if (ctx)
+            (void)SSL_CTX_set_default_verify_paths(ctx);
+    }
+    if ((tls->cert_file && tls->cert_file[0]) || (tls->key_file && tls->key_file[0])) {
+        if (!tls->cert_file || !tls->key_file) {
+            set_err(c, "tls: cert_file and key_file go together");
+            return HQ_ECONFIG;
+        }
+        s = amqp_ssl_socket_set_key(sock, tls->cert_file, tls->key_file);
+        if (s != AMQP_STATUS_OK) {
+            set_err(c, "tls: cannot load cert_file/key_file: %s", amqp_error_string2(s));
+            return HQ_ECONFIG;
+        }
+    }
+    amqp_ssl_socket_set_verify_peer(sock, tls->verify_peer ? 1 : 0);
+    amqp_ssl_socket_set_verify_hostname(sock, tls->verify_peer ? 1 : 0);
+    return HQ_OK;
+}
+
+/* Connect to one node. On failure returns a status with the reason in c->err; c->st is
+ * destroyed by the caller (hq_amqp_close). */
+static int connect_one(struct hq_amqp *c, const struct hq_broker_cfg *b, const char *uri,
+                       const char *conn_name, int timeout_ms)
+{
+    struct amqp_connection_info ci;
+    amqp_socket_t *sock;
+    amqp_rpc_reply_t r;
+    struct timeval tv;
+    char *copy = NULL, vhost_enc[128];
+    int64_t deadline = hq_mono_ms() + timeout_ms;
+    int rc, s;
+    amqp_table_entry_t caps[5], props[5];
+    amqp_table_t caps_t, props_t;
+
+    copy = strdup(uri);
+    if (!copy)
+        return HQ_ENOMEM;
+    /* amqp_parse_url writes into its argument: parse a copy. */
+    amqp_default_connection_info(&ci);
+    if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+        set_err(c, "cannot parse broker URI (expected amqp[s]://user:pass@host:port/vhost)");
+        rc = HQ_EINVAL;
+        goto out;
+    }
+    encode_vhost(ci.vhost, vhost_enc, sizeof(vhost_enc));
+    snprintf(c->peer, sizeof(c->peer), "%s://%s@%s:%d/%s", ci.ssl ? "amqps" : "amqp", ci.user,
+             ci.host, ci.port, vhost_enc);
+
+    c->st = amqp_new_connection();
+    if (!c->st) {
+        rc = HQ_ENOMEM;
+        goto out;
+    }
+    if (ci.ssl) {
+        sock = amqp_ssl_socket_new(c->st);
+        if (!sock) {
+            set_err(c, "%s: cannot create a TLS socket", c->peer);
+            rc = HQ_ENOMEM;
+            goto out;
+        }
+        rc = tls_setup(c, sock, &b->tls);
+        if (rc != HQ_OK)
+            goto out;
+    } else {
+        sock = amqp_tcp_socket_new(c->st);
+        if (!sock) {
+            rc = HQ_ENOMEM;
+            goto out;
+        }
+    }
+    tv = ms_tv(deadline - hq_mono_ms());
+    errno = 0;
+    s = amqp_socket_open_noblock(sock, ci.host, ci.port, &tv);
+    if (s != AMQP_STATUS_OK) {
+        int e = errno;
+        c->dead = true;
+        /* errno is often the stale EINPROGRESS of the non-blocking connect: not worth showing */
+        if (s == AMQP_STATUS_SOCKET_ERROR && e && e != EINPROGRESS && e != EAGAIN)
+            set_err(c, "%s: %s (%s)", c->peer, amqp_error_string2(s), strerror(e));
+        else
+            set_err(c, "%s: %s", c->peer, amqp_error_string2(s));
+        rc = s == AMQP_STATUS_TIMEOUT ? HQ_ETIMEDOUT : HQ_EDOWN;
+        goto out;
+    }
+    tune_socket(amqp_get_sockfd(c->st), b->heartbeat_s);
+
+    caps[0] = bool_entry("consumer_cancel_notify", true);
+    caps[1] = bool_entry("connection.blocked", true);
+    caps[2] = bool_entry("publisher_confirms", true);
+    caps[3] = bool_entry("basic.nack", true);
+    caps[4] = bool_entry("authentication_failure_close", true);
+    caps_t.num_entries = 5;
+    caps_t.entries = caps;
+    props[0] = str_entry("product", "hookmq");
+    props[1] = str_entry("version", HQ_VERSION);
+    props[2] = str_entry("platform", "C (rabbitmq-c)");
+    props[3] = str_entry("connection_name", conn_name ? conn_name : "hookmq");
+    props[4].key = amqp_cstring_bytes("capabilities");
+    props[4].value.kind = AMQP_FIELD_KIND_TABLE;
+    props[4].value.value.table = caps_t;
+    props_t.num_entries = 5;
+    props_t.entries = props;
+
+    tv = ms_tv(deadline - hq_mono_ms());
+    (void)amqp_set_handshake_timeout(c->st, &tv);
+    set_rpc_timeout(c, timeout_ms);
+    c->rpc_timeout_ms = timeout_ms;
+    r = amqp_login_with_properties(c->st, ci.vhost, 0, FRAME_MAX,
+                                   b->heartbeat_s > 0 ? b->heartbeat_s : 0, &props_t,
+                                   AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
+    rc = amqp_reply(c, r, "login");
+    if (rc != HQ_OK) {
+        char tmp[sizeof(c->err)];
+        /* Without authentication_failure_close older brokers just drop the socket. */
+        snprintf(tmp, sizeof(tmp), "%.200s: %.300s", c->peer, c->err);
+        memcpy(c->err, tmp, sizeof(c->err));
+        goto out;
+    }
+    c->ch = 1;
+    (void)amqp_channel_open(c->st, c->ch);
+    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "channel.open");
+    if (rc != HQ_OK)
+        goto out;
+    c->ch_open = true;
+out:
+    free(copy);
+    return rc;
+}
+
+static void amqp_free(struct hq_amqp *c)
+{
+    if (!c)
+        return;
+    if (c->st)
+        (void)amqp_destroy_connection(c->st);
+    free(c->hdrs);
+    free(c);
+}
+
+int hq__amqp_connect(const struct hq_broker_cfg *b, const char *conn_name, int timeout_ms,
+                     size_t *start, struct hq_amqp **out, char *err, size_t errsz)
+{
+    size_t i, first = start ? *start : 0;
+    int rc = HQ_EDOWN;
+
+    if (err && errsz)
+        err[0] = '\0';
+    if (!b || !out || b->n_uris == 0 || timeout_ms <= 0)
+        return HQ_EINVAL;
+    *out = NULL;
+    for (i = 0; i < b->n_uris; i++) {
+        size_t idx = (first + i) % b->n_uris;
+        struct hq_amqp *c = calloc(1, sizeof(*c));
+
+        if (!c)
+            return HQ_ENOMEM;
+        rc = connect_one(c, b, b->uris[idx], conn_name, timeout_ms);
+        if (rc == HQ_OK) {
+            if (start)
+                *start = idx;
+            *out = c;
+            return HQ_OK;
+        }
+        if (err && errsz)
+            snprintf(err, errsz, "%s", c->err);
+        amqp_free(c);
+        if (rc == HQ_EINVAL || rc == HQ_ENOMEM || rc == HQ_ECONFIG)
+            break; /* a configuration problem: the next node won't do better */
+    }
+    return rc;
+}
+
+int hq_amqp_connect(const struct hq_broker_cfg *b, const char *conn_name, int timeout_ms,
+                    size_t *start, struct hq_amqp **out)
+{
+    char err[512];
+    int rc = hq__amqp_connect(b, conn_name, timeout_ms, start, out, err, sizeof(err));
+
+    if (rc != HQ_OK)
+        hq_warn("broker connect failed", "status=%s error=\"%s\"", hq_strerror(rc), err);
+    return rc;
+}
+
+void hq_amqp_close(struct hq_amqp *c)
+{
+    if (!c)
+        return;
+    if (c->st && !c->dead) {
+        /* bounded: a blocked or half-dead broker must not hold us */
+        set_rpc_timeout(c, CLOSE_TIMEOUT_MS);
+        if (amqp_reply(c, amqp_connection_close(c->st, AMQP_REPLY_SUCCESS), "connection.close") !=
+            HQ_OK)
+            hq_debug("broker close was not clean", "peer=%s error=\"%s\"", c->peer, c->err);
+    }
+    amqp_free(c);
+}
+
+/* ---------------------------------------------------------------- channel, declares */
+
+static int ensure_channel(struct hq_amqp *c)
+{
+    int rc;
+
+    if (c->dead)
+        return HQ_EDOWN;
+    if (c->ch_open)
+        return HQ_OK;
+    /* The broker closed the channel and we answered close-ok: the number is free again, so
+     * reuse it; everything (consume.c too) keeps working on channel 1. What lived on the old
+     * channel (confirm mode, consumers) is gone. */
+    (void)amqp_channel_open(c->st, c->ch);
+    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "channel.open");
+    if (rc != HQ_OK)
+        return rc == HQ_EDOWN ? rc : HQ_EBROKER;
+    c->ch_open = true;
+    return HQ_OK;
+}
+
+/* Build an AMQP table of x-arguments in entries (n <= 8). Strings are borrowed. */
+static void args_table(const struct hq_targ *args, size_t n, amqp_table_entry_t *entries,
+                       amqp_table_t *t)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        entries[i].key = amqp_cstring_bytes(args[i].key);
+        if (args[i].is_int) {
+            entries[i].value.kind = AMQP_FIELD_KIND_I64;
+            entries[i].value.value.i64 = args[i].num;
+        } else {
+            entries[i].value.kind = AMQP_FIELD_KIND_UTF8;
+            entries[i].value.value.bytes = amqp_cstring_bytes(args[i].str ? args[i].str : "");
+        }
+    }
+    t->num_entries = (int)n;
+    t->entries = n ? entries : NULL;
+}
+
+/* After a failed declare: the channel was closed by the broker; reopen it so the caller can
+ * go on. Keeps rc unless the reopen itself fails. */
+static int after_declare(struct hq_amqp *c, int rc)
+{
+    if (rc == HQ_OK || c->dead)
+        return rc;
+    if (!c->ch_open) {
+        char saved[sizeof(c->err)];
+        int r2;
+
+        memcpy(saved, c->err, sizeof(saved));
+        r2 = ensure_channel(c);
+        memcpy(c->err, saved, sizeof(saved));
+        if (r2 != HQ_OK)
+            return HQ_EDOWN;
+    }
+    return rc;
+}
+
+int hq__amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *type, bool passive,
+                              const struct hq_targ *args, size_t n)
+{
+    amqp_table_entry_t entries[8];
+    amqp_table_t t;
+    int rc;
+
+    if (!c || !name || n > 8)
+        return HQ_EINVAL;
+    rc = ensure_channel(c);
+    if (rc != HQ_OK)
+        return rc;
+    args_table(args, passive ? 0 : n, entries, &t);
+    (void)amqp_exchange_declare(c->st, c->ch, amqp_cstring_bytes(name),
+                                amqp_cstring_bytes(type ? type : "topic"), passive, 1, 0, 0, t);
+    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "exchange.declare");
+    return after_declare(c, rc);
+}
+
+int hq__amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
+                           const struct hq_targ *args, size_t n, uint32_t *messages,
+                           uint32_t *consumers)
+{
+    amqp_table_entry_t entries[8];
+    amqp_table_t t;
+    amqp_queue_declare_ok_t *ok;
+    int rc;
+
+    if (!c || !name || n > 8)
+        return HQ_EINVAL;
+    rc = ensure_channel(c);
+    if (rc != HQ_OK)
+        return rc;
+    args_table(args, passive ? 0 : n, entries, &t);
+    ok = amqp_queue_declare(c->st, c->ch, amqp_cstring_bytes(name), passive, 1, 0, 0, t);
+    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "queue.declare");
+    if (rc == HQ_OK && ok) {
+        if (messages)
+            *messages = ok->message_count;
+        if (consumers)
+            *consumers = ok->consumer_count;
+    }
+    return after_declare(c, rc);
+}
+
+int hq__amqp_queue_bind(struct hq_amqp *c, const char *queue, const char *exchange,
+                        const char *routing_key)
+{
+    int rc;
+
+    if (!c || !queue || !exchange)
+        return HQ_EINVAL;
+    rc = ensure_channel(c);
+    if (rc != HQ_OK)
+        return rc;
+    (void)amqp_queue_bind(c->st, c->ch, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
+                          amqp_cstring_bytes(routing_key ? routing_key : ""), amqp_empty_table);
+    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "queue.bind");
+    return after_declare(c, rc);
+}
+
+int hq_amqp_exchange_exists(struct hq_amqp *c, const char *name)
+{
+    int rc = hq__amqp_exchange_declare(c, name, NULL, true, NULL, 0);
+
+    return rc == HQ_OK || rc == HQ_ENOTFOUND ? rc : HQ_EDOWN;
+}
+
+int hq_amqp_queue_exists(struct hq_amqp *c, const char *name, uint32_t *messages,
+                         uint32_t *consumers)
+{
+    int rc = hq__amqp_queue_declare(c, name, true, NULL, 0, messages, consumers);
+
+    return rc == HQ_OK || rc == HQ_ENOTFOUND ? rc : HQ_EDOWN;
+}
+
+int hq__amqp_uri_vhost(const char *uri, char *out, size_t outsz)
+{
+    struct amqp_connection_info ci;
+    char *copy;
+    int rc;
+
+    if (!uri || !out || outsz == 0)
+        return HQ_EINVAL;
+    copy = strdup(uri);
+    if (!copy)
+        return HQ_ENOMEM;
+    amqp_default_connection_info(&ci);
+    if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+        rc = HQ_EINVAL;
+    } else if (strlen(ci.vhost) >= outsz) {
+        rc = HQ_ETOOBIG;
+    } else {
+        memcpy(out, ci.vhost, strlen(ci.vhost) + 1);
+        rc = HQ_OK;
+    }
+    free(copy);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- publish, confirms */
+
+int hq_amqp_confirm_select(struct hq_amqp *c)
+{
+    int rc;
+
+    if (!c)
+        return HQ_EINVAL;
+    rc = ensure_channel(c);
+    if (rc != HQ_OK)
+        return rc;
+    (void)amqp_confirm_select(c->st, c->ch);
+    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "confirm.select");
+    if (rc != HQ_OK)
+        return rc == HQ_ENOTFOUND || rc == HQ_ECONFLICT ? HQ_EBROKER : rc;
+    c->confirm = true;
+    c->next_tag = 1;
+    return HQ_OK;
+}
+
+static bool shortstr_ok(const char *s)
+{
+    return !s || strlen(s) <= 255;
+}
+
+/* rabbitmq-c sends the method frame before it encodes the content header: a header that
+ * cannot be encoded (a short string over 255 bytes, properties larger than a frame) would leave
+ * the connection in the middle of a message. Check first, never break the connection. */
+static int msg_check(const char *exchange, const char *routing_key, const struct hq_msg *m,
+                     size_t frame_max)
+{
+    size_t props = 128, i;
+
+    if (!exchange || !m || !shortstr_ok(exchange) || !shortstr_ok(routing_key) ||
+        !shortstr_ok(m->message_id) || !shortstr_ok(m->content_type))
+        return HQ_EINVAL;
+    if (m->n_headers && !m->headers)
+        return HQ_EINVAL;
+    props += (m->message_id ? strlen(m->message_id) : 0) +
+             (m->content_type ? strlen(m->content_type) : 0);
+    for (i = 0; i < m->n_headers; i++) {
+        const struct hq_hdr *h = &m->headers[i];
+        size_t k = h->key ? strlen(h->key) : 0;
+
+        if (k == 0 || k > 255)
+            return HQ_EINVAL;
+        props += 1 + k + 1 + (h->type == HQ_HDR_LONG ? 8 : 4 + (h->str ? strlen(h->str) : 0));
+        if (props > frame_max)
+            return HQ_ETOOBIG;
+    }
+    return props + 8 <= frame_max ? HQ_OK : HQ_ETOOBIG;
+}
+
+int hq__amqp_msg_check(const char *exchange, const struct hq_msg *m)
+{
+    return msg_check(exchange, m ? m->routing_key : NULL, m, FRAME_MAX);
+}
+
+int hq_amqp_publish(struct hq_amqp *c, const char *exchange, const char *routing_key,
+                    const struct hq_msg *m, bool mandatory, uint64_t *tag)
+{
+    amqp_basic_properties_t props;
+    amqp_bytes_t body;
+    size_t i;
+    int s, fm;
+
+    if (!c || !exchange || !m)
+        return HQ_EINVAL;
+    if (c->dead || !c->ch_open)
+        return HQ_EDOWN; /* a closed channel loses confirm mode: the owner reconnects */
+    fm = amqp_get_frame_max(c->st);
+    s = msg_check(exchange, routing_key, m, fm > 0 ? (size_t)fm : FRAME_MAX);
+    if (s != HQ_OK)
+        return s;
+    memset(&props, 0, sizeof(props));
+    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG;
+    props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+    props.timestamp = (uint64_t)(m->timestamp_s > 0 ? m->timestamp_s : 0);
+    if (m->content_type && m->content_type[0]) {
+        props._flags |= AMQP_BASIC_CONTENT_TYPE_FLAG;
+        props.content_type = amqp_cstring_bytes(m->content_type);
+    }
+    if (m->message_id && m->message_id[0]) {
+        props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG;
+        props.message_id = amqp_cstring_bytes(m->message_id);
+    }
+    if (m->n_headers) {
+        if (m->n_headers > (size_t)INT32_MAX)
+            return HQ_ETOOBIG;
+        if (m->n_headers > c->hdrs_cap) {
+            amqp_table_entry_t *p = realloc(c->hdrs, m->n_headers * sizeof(*p));
+            if (!p)
+                return HQ_ENOMEM;
+            c->hdrs = p;
+            c->hdrs_cap = m->n_headers;
+        }
+        for (i = 0; i < m->n_headers; i++) {
+            const struct hq_hdr *h = &m->headers[i];
+            c->hdrs[i].key = amqp_cstring_bytes(h->key ? h->key : "");
+            if (h->type == HQ_HDR_LONG) {
+                c->hdrs[i].value.kind = AMQP_FIELD_KIND_I64; /* 'l' */
+                c->hdrs[i].value.value.i64 = h->num;
+            } else {
+                c->hdrs[i].value.kind = AMQP_FIELD_KIND_UTF8; /* 'S' longstr */
+                c->hdrs[i].value.value.bytes = amqp_cstring_bytes(h->str ? h->str : "");
+            }
+        }
+        props._flags |= AMQP_BASIC_HEADERS_FLAG;
+        props.headers.num_entries = (int)m->n_headers;
+        props.headers.entries = c->hdrs;
+    }
+    body.len = m->body_len;
+    body.bytes = m->body;
+    s = amqp_basic_publish(c->st, c->ch, amqp_cstring_bytes(exchange),
+                           amqp_cstring_bytes(routing_key ? routing_key : ""), mandatory, 0, &props,
+                           body);
+    if (s != AMQP_STATUS_OK)
+        return lib_status(c, s, "basic.publish");
+    if (tag)
+        *tag = c->confirm ? c->next_tag : 0;
+    if (c->confirm)
+        c->next_tag++;
+    return HQ_OK;
+}
+
+static void copy_text(char *dst, size_t dstsz, amqp_bytes_t b)
+{
+    size_t n = b.len < dstsz - 1 ? b.len : dstsz - 1;
+
+    if (n)
+        memcpy(dst, b.bytes, n);
+    dst[n] = '\0';
+}
+
+int hq_amqp_poll(struct hq_amqp *c, int timeout_ms, struct hq_amqp_ev *ev)
+{
+    return hq__amqp_wait(c, timeout_ms, -1, NULL, ev);
+}
+
+int hq__amqp_wait(struct hq_amqp *c, int timeout_ms, int wake_fd, bool *woken,
+                  struct hq_amqp_ev *ev)
+{
+    amqp_frame_t f;
+    struct timeval tv;
+    int s;
+
+    if (!c || !ev)
+        return HQ_EINVAL;
+    memset(ev, 0, sizeof(*ev));
+    if (c->dead) {
+        ev->type = HQ_AMQP_EV_CLOSED;
+        snprintf(ev->text, sizeof(ev->text), "%.255s", c->err);
+        return HQ_EDOWN;
+    }
+    if (woken)
+        *woken = false;
+    /* Frames returned before were copied out into *ev: their memory can go. */
+    amqp_maybe_release_buffers(c->st);
+    /* Wait in our own poll(2): rabbitmq-c rounds the time left down to whole milliseconds and
+     * then polls with 0, spinning through the last millisecond of every wait (all of a 1 ms
+     * wait), and it cannot watch a second descriptor. Nothing is lost: frames already read are
+     * checked first, and the library call below (with a zero timeout) still services
+     * heartbeats. With TLS, OpenSSL keeps no unread record behind (rabbitmq-c reads into a
+     * buffer larger than a record). */
+    if (timeout_ms > 0 && !amqp_data_in_buffer(c->st) && !amqp_frames_enqueued(c->st)) {
+        struct pollfd pfd[2];
+        nfds_t n = 1;
+
+        pfd[0].fd = amqp_get_sockfd(c->st);
+        pfd[0].events = POLLIN;
+        pfd[0].revents = 0;
+        if (wake_fd >= 0) {
+            pfd[1].fd = wake_fd;
+            pfd[1].events = POLLIN;
+            pfd[1].revents = 0;
+            n = 2;
+        }
+        if (poll(pfd, n, timeout_ms) > 0 && n == 2 && (pfd[1].revents & POLLIN) && woken)
+            *woken = true;
+    }
+    tv = ms_tv(0);
+    /* Services heartbeats (sends ours when due, checks the broker's). */
+    s = amqp_simple_wait_frame_noblock(c->st, &f, &tv);
+    if (s == AMQP_STATUS_TIMEOUT)
+        return HQ_OK;
+    if (s != AMQP_STATUS_OK) {
+        int rc = lib_status(c, s, "wait frame");
+        ev->type = HQ_AMQP_EV_CLOSED;
+        snprintf(ev->text, sizeof(ev->text), "%.255s", c->err);
+        return rc == HQ_ETIMEDOUT ? HQ_EDOWN : rc;
+    }
+    if (f.frame_type != AMQP_FRAME_METHOD)
+        return HQ_OK; /* content of a stray delivery: ignore */
+
+    switch (f.payload.method.id) {
+    case AMQP_BASIC_ACK_METHOD: {
+        amqp_basic_ack_t *a = f.payload.method.decoded;
+        ev->type = HQ_AMQP_EV_ACK;
+        ev->tag = a->delivery_tag;
+        ev->multiple = a->multiple != 0;
+        break;
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+        amqp_basic_nack_t *a = f.payload.method.decoded;
+        ev->type = HQ_AMQP_EV_NACK;
+        ev->tag = a->delivery_tag;
+        ev->multiple = a->multiple != 0;
+        break;
+    }
+    case AMQP_BASIC_RETURN_METHOD: {
+        amqp_basic_return_t *r = f.payload.method.decoded;
+        amqp_message_t msg;
+        int rc;
+
+        ev->type = HQ_AMQP_EV_RETURN;
+        ev->reply_code = r->reply_code;
+        copy_text(ev->text, sizeof(ev->text), r->reply_text);
+        /* header and body frames follow; the message id correlates (returns carry no tag) */
+        rc = amqp_reply(c, amqp_read_message(c->st, f.channel, &msg, 0), "read returned message");
+        if (rc != HQ_OK) {
+            ev->type = HQ_AMQP_EV_CLOSED;
+            snprintf(ev->text, sizeof(ev->text), "%.255s", c->err);
+            return c->dead ? HQ_EDOWN : HQ_OK;
+        }
+        if (msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+            copy_text(ev->message_id, sizeof(ev->message_id), msg.properties.message_id);
+        amqp_destroy_message(&msg);
+        break;
+    }
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+        amqp_channel_close_t *m = f.payload.method.decoded;
+        amqp_channel_close_ok_t ok = {0};
+
+        ev->type = HQ_AMQP_EV_CLOSED;
+        ev->reply_code = m->reply_code;
+        c->reply_code = m->reply_code;
+        copy_text(ev->text, sizeof(ev->text), m->reply_text);
+        set_err(c, "channel closed by the broker: %d %s", m->reply_code, ev->text);
+        if (amqp_send_method(c->st, f.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK)
+            c->dead = true;
+        if (f.channel == c->ch) {
+            c->ch_open = false;
+            c->confirm = false;
+        }
+        break;
+    }
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        amqp_connection_close_t *m = f.payload.method.decoded;
+        amqp_connection_close_ok_t ok = {0};
+
+        ev->type = HQ_AMQP_EV_CLOSED;
+        ev->reply_code = m->reply_code;
+        c->reply_code = m->reply_code;
+        copy_text(ev->text, sizeof(ev->text), m->reply_text);
+        set_err(c, "connection closed by the broker: %d %s", m->reply_code, ev->text);
+        (void)amqp_send_method(c->st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        c->dead = true;
+        c->ch_open = false;
+        break;
+    }
+    case AMQP_CONNECTION_BLOCKED_METHOD: {
+        amqp_connection_blocked_t *m = f.payload.method.decoded;
+        ev->type = HQ_AMQP_EV_BLOCKED;
+        copy_text(ev->text, sizeof(ev->text), m->reason);
+        break;
+    }
+    case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        ev->type = HQ_AMQP_EV_UNBLOCKED;
+        break;
+    default:
+        /* basic.deliver / basic.cancel / anything else on a publishing connection: ignore */
+        break;
+    }
+    return HQ_OK;
+}
