@@ -106,14 +106,40 @@ static void gw_respond(struct mg_connection *conn, const struct answer *a, const
     hq_buf_free(&body);
 }
 
+/* Per-thread cache of request counters: series pointers are stable, and the registry's
+ * lookup takes a process-wide mutex that hundreds of HTTP threads would contend on. */
+#define REQ_CACHE 8
+static _Thread_local struct {
+    char source[HQ_NAME_MAX + 1];
+    int status;
+    struct hq_metric *m;
+} req_cache[REQ_CACHE];
+static _Thread_local unsigned req_cache_next;
+
 static void count_request(struct gw *g, const char *source, int status)
 {
     char labels[160], esc[80];
+    struct hq_metric *m;
+    unsigned i;
 
+    for (i = 0; i < REQ_CACHE; i++) {
+        if (req_cache[i].m && req_cache[i].status == status &&
+            strcmp(req_cache[i].source, source) == 0) {
+            hq_metric_inc(req_cache[i].m);
+            return;
+        }
+    }
     hq_metrics_escape(source, esc, sizeof(esc));
     snprintf(labels, sizeof(labels), "source=\"%s\",status=\"%d\"", esc, status);
-    hq_metric_inc(hq_counter(g->metrics, "hookmq_gateway_requests_total",
-                             "Webhook requests answered, by source and HTTP status", labels));
+    m = hq_counter(g->metrics, "hookmq_gateway_requests_total",
+                   "Webhook requests answered, by source and HTTP status", labels);
+    hq_metric_inc(m);
+    if (m && strlen(source) <= HQ_NAME_MAX) {
+        i = req_cache_next++ % REQ_CACHE;
+        snprintf(req_cache[i].source, sizeof(req_cache[i].source), "%s", source);
+        req_cache[i].status = status;
+        req_cache[i].m = m;
+    }
 }
 
 static void count_verify_failure(struct gw *g, const char *source, const char *reason)
