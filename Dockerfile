@@ -20,7 +20,7 @@ RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
  && apt-get install -y --no-install-recommends \
         build-essential cmake pkg-config git curl ca-certificates openssl python3 \
         rabbitmq-server librabbitmq-dev libcivetweb-dev libjson-c-dev libconfig-dev \
-        libssl-dev libcmocka-dev libcurl4-openssl-dev clang libclang-rt-14-dev \
+        libssl-dev libcmocka-dev libcurl4-openssl-dev libzstd-dev clang libclang-rt-14-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -36,10 +36,10 @@ FROM debian:12
 
 ARG DEBIAN_FRONTEND=noninteractive
 
-# Runtime libraries only (libcurl4: the worker's http handler).
+# Runtime libraries only (libcurl4: the worker's http handler; libzstd1: the archive).
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        librabbitmq4 libcivetweb1 libjson-c5 libconfig9 libssl3 libcurl4 ca-certificates \
+        librabbitmq4 libcivetweb1 libjson-c5 libconfig9 libssl3 libcurl4 libzstd1 ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --system --user-group --home-dir /var/lib/hookmq --no-create-home \

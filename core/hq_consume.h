@@ -4,7 +4,24 @@
  * deliveries keep arriving (they are buffered, never lost or reordered).
  *
  * Heartbeats are serviced inside every call here; a caller that runs long work must keep
- * calling hq_amqp_service() (or do the work in another thread and call it meanwhile). */
+ * calling hq_amqp_service() (or do the work in another thread and call it meanwhile).
+ *
+ * Channel: everything here runs on the connection's channel 1, the one hq_amqp_connect opens
+ * and hq_amqp_publish uses. A refusal of ours (basic.consume / basic.get / queue.purge on a
+ * missing queue: HQ_ENOTFOUND) reopens channel 1 and the connection stays usable. But once
+ * amqp.c itself saw its channel closed (hq_amqp_queue_exists / hq_amqp_exchange_exists
+ * answering HQ_ENOTFOUND, a failed declare) it has moved to another channel, and every call
+ * here answers HQ_EDOWN: check existence on a separate connection, or reconnect after such a
+ * check. To wait for a deleted queue to come back, retry hq_amqp_consume (HQ_ENOTFOUND).
+ *
+ * Per-connection state (the FIFO of buffered deliveries, confirm mode, the consumer tag) lives
+ * in a small registry inside consume.c keyed by the struct hq_amqp pointer. It is created on
+ * first use and MUST be released with hq_consume_detach(c) before hq_amqp_close(c) (buffered
+ * deliveries are dropped: unacked, the broker redelivers them once the connection is gone).
+ * The registry is thread-safe; a given connection still belongs to one thread.
+ *
+ * Every function returns HQ_EDOWN once the channel or the connection has been closed by the
+ * broker or failed: detach, close and reconnect. */
 #ifndef HQ_CONSUME_H
 #define HQ_CONSUME_H
 
@@ -78,5 +95,21 @@ HQ_MUST_CHECK int hq_amqp_publish_confirmed(struct hq_amqp *c, const char *excha
 /* Headers the broker owns, never copied by redrive or replay (x-death, x-first-death-*,
  * x-last-death-*, x-delivery-count, x-stream-offset). */
 bool hq_header_broker_owned(const char *key);
+
+/* Release what consume.c keeps for c (buffered deliveries, confirm state). Call it before
+ * hq_amqp_close(c), also after HQ_EDOWN. NULL-safe; a no-op for a connection never used here. */
+void hq_consume_detach(struct hq_amqp *c);
+
+/* The text of the last broker or library error seen by these calls on c ("" if none), e.g.
+ * "channel closed by the broker: 404 NOT_FOUND - no queue 'q'". Valid until the next call. */
+const char *hq_consume_error(struct hq_amqp *c);
+
+/* Internal, exposed for unit tests: decode an AMQP header table (rabbitmq-c's amqp_table_t)
+ * into d->msg headers, d->xdeath / d->n_xdeath and d->delivery_count, as described at struct
+ * hq_delivery. Entries that cannot be carried (other field types, keys outside 1..128 bytes,
+ * values over 1 MiB, beyond 1024 headers, unsigned values over INT64_MAX) are skipped; string
+ * values are cut at an embedded NUL. HQ_OK or HQ_ENOMEM. */
+struct amqp_table_t_;
+HQ_MUST_CHECK int hq__consume_decode_table(const struct amqp_table_t_ *t, struct hq_delivery *d);
 
 #endif

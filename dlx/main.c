@@ -17,6 +17,7 @@
 #include "hq_log.h"
 #include "hq_status.h"
 #include "hq_topology.h"
+#include "dlq.h"
 
 #define PROG "hookmq-dlx"
 
@@ -46,6 +47,7 @@ static void usage(FILE *f)
             "                                  in the management UI: Overview > Import definitions)\n"
             "  policies                        print `rabbitmqctl set_policy` commands setting\n"
             "                                  DLX, TTL, delivery limit and overflow by policy\n");
+    hq_dlx_dlq_usage(f); /* status, list, show, redrive, purge: dlq.c */
     fprintf(f,
             "\n"
             "Options:\n"
@@ -180,6 +182,8 @@ int main(int argc, char **argv)
     char err[1024];
     int rc;
 
+    if (hq_dlx_dlq_dispatch(argc, argv, &rc))
+        return rc; /* status, list, show, redrive, purge (dlq.c) */
     rc = parse_args(argc, argv, &o, &help, &version);
     if (rc != HQ_OK) {
         usage(stderr);

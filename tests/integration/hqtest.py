@@ -300,3 +300,14 @@ def ensure_topology():
                         'broker = { uris = [ "%s" ]; };\nsources = ( { name = "t"; scheme = "none"; } );\n'
                         % AMQP_URI)
     run_dlx_apply(path)
+
+
+def publish_via_api(routing_key, body, properties=None, exchange="amq.default"):
+    """Publish one message through the management API (default exchange unless told), with
+    AMQP properties given as the API expects them (message_id, content_type, timestamp,
+    delivery_mode, headers: JSON numbers become integers, lists arrays, objects tables).
+    Returns True when the broker routed it."""
+    r = mgmt("POST", "/exchanges/%2f/" + q(exchange) + "/publish",
+             {"properties": properties or {}, "routing_key": routing_key,
+              "payload": base64.b64encode(body).decode(), "payload_encoding": "base64"}, ok=(200,))
+    return bool(r and r.get("routed"))

@@ -1,0 +1,87 @@
+/* hq_dlq: messages in a consumer's dead-letter queue hookmq.NAME.dlq (CONTRACT.md: Retries,
+ * Event message). What a DLQ message says about its failure (written by the worker as
+ * hookmq-consumer / -attempts / -last-error / -failed-at, or by the broker as x-death), the
+ * DLQ copy the worker publishes, and the redriven copy that goes back to the work queue.
+ * Shared by hookmq-dlx (list/show/redrive/status) and the worker (DLQ copies, automatic
+ * redrive). Thread-safe (no shared state); a connection still belongs to one thread. */
+#ifndef HQ_DLQ_H
+#define HQ_DLQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "hq_amqp.h"
+#include "hq_consume.h"
+#include "hq_event.h"
+
+#define HQ_DLQ_LAST_ERROR_MAX 1024 /* hookmq-last-error is cut to this many bytes */
+
+/* What list/show/status and the automatic redrive need to know about one DLQ message. */
+struct hq_dlq_info {
+    const char *id;       /* message_id, "" if none; borrowed from the delivery */
+    const char *type;     /* hookmq-event-type, "" if none; borrowed */
+    const char *source;   /* hookmq-source, "" if none; borrowed */
+    const char *consumer; /* hookmq-consumer, "" when the broker dead-lettered it; borrowed */
+    int64_t attempts;     /* hookmq-attempts; for broker-dead-lettered messages see below */
+    int64_t failed_at_ms; /* hookmq-failed-at, else the newest x-death time; 0 = unknown */
+    int64_t redriven;     /* hookmq-redriven, 0 if absent */
+    bool by_broker;       /* dead-lettered by the broker (x-death, no hookmq-consumer) */
+    char reason[32];      /* x-death reason of the newest entry ("" if none) */
+    char last_error[HQ_DLQ_LAST_ERROR_MAX + 1]; /* hookmq-last-error, or a description of the
+                                                   x-death entry */
+};
+
+/* Describe d (a message of a DLQ). Broker-dead-lettered messages: attempts is
+ * HQ_TOPOLOGY_DELIVERY_LIMIT + 1 for reason delivery_limit (the broker dead-letters after that
+ * many deliveries; the work queue's count is not kept in the message) with last_error
+ * "delivery_limit (handler crashed or timed out N times)", else the message's hookmq-attempt
+ * (1 if absent) with "REASON in QUEUE (N times)". The x-delivery-count of a DLQ message
+ * counts deliveries from the DLQ itself (e.g. list peeks) and is not used. */
+void hq_dlq_info(const struct hq_delivery *d, struct hq_dlq_info *out);
+
+/* "hookmq.NAME.dlq" / "hookmq.NAME" into out. HQ_ETOOBIG if outsz is too small. */
+HQ_MUST_CHECK int hq_dlq_queue(const char *consumer, char *out, size_t outsz);
+HQ_MUST_CHECK int hq_dlq_work_queue(const char *consumer, char *out, size_t outsz);
+
+/* The redriven copy of a DLQ message (goes to exchange "" with routing key hookmq.NAME): body,
+ * message_id, content_type, timestamp and routing_key field as in d; every header except the
+ * broker-owned ones (hq_header_broker_owned) and hookmq-consumer, hookmq-attempts,
+ * hookmq-last-error, hookmq-failed-at; hookmq-attempt = 1; hookmq-redriven = previous + 1.
+ * *out is overwritten; the caller frees it with hq_msg_free(). */
+HQ_MUST_CHECK int hq_dlq_redrive_copy(const struct hq_delivery *d, struct hq_msg *out);
+
+/* The DLQ copy of a failed delivery (goes to exchange "" with routing key hookmq.NAME.dlq):
+ * like hq_dlq_redrive_copy without the broker-owned headers, with hookmq-attempt unchanged,
+ * and hookmq-consumer = consumer, hookmq-attempts = attempts, hookmq-last-error = last_error
+ * (cut to HQ_DLQ_LAST_ERROR_MAX bytes at a UTF-8 boundary; "" if NULL), hookmq-failed-at =
+ * failed_at_ms. The caller frees *out with hq_msg_free(). */
+HQ_MUST_CHECK int hq_dlq_dead_copy(const struct hq_delivery *d, const char *consumer,
+                                   int64_t attempts, const char *last_error, int64_t failed_at_ms,
+                                   struct hq_msg *out);
+
+/* Put messages read from queue on c with basic.get (no_ack = false) back in their places,
+ * in order: tags[0..n) in the order they were read. Closing the connection returns unacked
+ * messages too, but a quorum queue (RabbitMQ 3.10) re-enqueues a closed channel's messages,
+ * and any batch of more than 32 returns, in hash order. Returned messages join the queue's
+ * returns list, served before the messages never delivered, in the order returned; so this
+ * sends one basic.nack (requeue) per message, oldest first, in chunks of 16, and after each
+ * chunk waits (up to 3 s) until the queue's ready count shows it was applied. Classic queues
+ * put requeued messages back at their old position in any case.
+ * For the order to survive, read the queue to its end (or to its depth at the start) before
+ * returning: messages left unread that had been returned before (by an earlier list) sit in
+ * the returns list and would stay ahead of the ones returned now.
+ * *ordered (may be NULL) is set false when the count did not move in time (a consumer is
+ * taking messages): the rest was returned without waiting. HQ_OK, or the status of the
+ * failed basic.nack (the connection's close returns the rest). Uses c's channel like
+ * hq_consume.h; calls hq_amqp_queue_exists(queue). */
+HQ_MUST_CHECK int hq_dlq_return(struct hq_amqp *c, const char *queue, const uint64_t *tags,
+                                size_t n, bool *ordered);
+
+/* Redrive one DLQ message received on c (basic.get or a consumer on hookmq.NAME.dlq, not
+ * auto-acked): publish hq_dlq_redrive_copy(d) to "" / hookmq.NAME with a confirm (up to
+ * timeout_ms), then ack d->tag. Nothing is acked unless the copy was confirmed: HQ_EBROKER
+ * (nacked or unroutable: the work queue is missing), HQ_ETIMEDOUT, HQ_EDOWN leave d unacked. */
+HQ_MUST_CHECK int hq_dlq_redrive_one(struct hq_amqp *c, const char *consumer,
+                                     const struct hq_delivery *d, int timeout_ms);
+
+#endif
