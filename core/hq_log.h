@@ -3,12 +3,17 @@
 #ifndef HQ_LOG_H
 #define HQ_LOG_H
 
+#include <stdatomic.h>
+
 enum hq_log_level { HQ_LOG_ERROR = 0, HQ_LOG_WARN, HQ_LOG_INFO, HQ_LOG_DEBUG };
 enum hq_log_format { HQ_LOG_TEXT = 0, HQ_LOG_JSON };
 
 void hq_log_setup(const char *program, enum hq_log_level level, enum hq_log_format format);
 void hq_log_set_level(enum hq_log_level level);
-extern volatile int hq__log_level;
+extern _Atomic int hq__log_level;
+/* The level in force (changed by SIGHUP reloads while other threads log). */
+#define hq_log_enabled(level)                                                                      \
+    ((int)(level) <= atomic_load_explicit(&hq__log_level, memory_order_relaxed))
 
 /* msg is a short human message; fields is "key=value key=value" (values without spaces, or
  * quoted "..."); JSON format turns each pair into a member. */
@@ -17,7 +22,7 @@ void hq__log(enum hq_log_level level, const char *msg, const char *fields_fmt, .
 
 #define hq_log(level, msg, ...)                                                                    \
     do {                                                                                           \
-        if ((int)(level) <= hq__log_level)                                                         \
+        if (hq_log_enabled(level))                                                                 \
             hq__log((level), (msg), __VA_ARGS__);                                                  \
     } while (0)
 #define hq_error(msg, ...) hq_log(HQ_LOG_ERROR, msg, __VA_ARGS__)

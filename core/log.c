@@ -8,7 +8,7 @@
 #include "hq_log.h"
 #include "hq_time.h"
 
-volatile int hq__log_level = HQ_LOG_INFO;
+_Atomic int hq__log_level = HQ_LOG_INFO;
 static enum hq_log_format log_format = HQ_LOG_TEXT;
 static char log_program[64] = "hookmq";
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -19,13 +19,13 @@ void hq_log_setup(const char *program, enum hq_log_level level, enum hq_log_form
 {
     if (program)
         snprintf(log_program, sizeof(log_program), "%s", program);
-    hq__log_level = (int)level;
+    atomic_store_explicit(&hq__log_level, (int)level, memory_order_relaxed);
     log_format = format;
 }
 
 void hq_log_set_level(enum hq_log_level level)
 {
-    hq__log_level = (int)level;
+    atomic_store_explicit(&hq__log_level, (int)level, memory_order_relaxed);
 }
 
 /* Turn "k=v k2=\"a b\"" into JSON members appended to b. */

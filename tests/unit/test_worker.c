@@ -1,0 +1,364 @@
+/* Unit tests of hookmq-worker's broker-free parts: the retry tier formula (CONTRACT
+ * "Retries"), attempt parsing, clean copies, ledger keys, the dedupe ledger (window,
+ * compaction, hostile lines, several workers on one host), the crash ledger, the rate limiter
+ * and log-safe text. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "hq_time.h"
+#include "worker.h"
+
+#define S(x) (x * 1000ULL)
+
+static void retry_delay_contract_example(void **st)
+{
+    const uint64_t d[] = {S(10), S(60)};
+
+    (void)st;
+    /* delays [10s, 1m]: attempt 1 -> 10s, 2 -> 1m, 3 -> 1m (the last tier repeats) */
+    assert_int_equal(wk_retry_delay(d, 2, 1, 0), S(10));
+    assert_int_equal(wk_retry_delay(d, 2, 2, 0), S(60));
+    assert_int_equal(wk_retry_delay(d, 2, 3, 0), S(60));
+    assert_int_equal(wk_retry_delay(d, 2, 1000, 0), S(60));
+    assert_int_equal(wk_retry_delay(d, 2, 0, 0), S(10)); /* attempt 0 is treated as 1 */
+    assert_int_equal(wk_retry_delay(NULL, 0, 1, 0), 0);
+}
+
+static void retry_delay_retry_after(void **st)
+{
+    const uint64_t d[] = {200, 500, 1000};
+    const uint64_t unsorted[] = {1000, 200, 500};
+
+    (void)st;
+    assert_int_equal(wk_retry_delay(d, 3, 1, 400), 500); /* smallest tier >= 400 */
+    assert_int_equal(wk_retry_delay(d, 3, 1, 500), 500);
+    assert_int_equal(wk_retry_delay(d, 3, 1, 100), 200); /* the formula's tier is longer */
+    assert_int_equal(wk_retry_delay(d, 3, 2, 300), 500);
+    assert_int_equal(wk_retry_delay(d, 3, 1, 5000), 1000); /* none long enough: the largest */
+    assert_int_equal(wk_retry_delay(d, 3, 1, -5), 200);
+    assert_int_equal(wk_retry_delay(unsorted, 3, 2, 300), 500);
+    assert_int_equal(wk_retry_delay(unsorted, 3, 2, 0), 200);
+}
+
+static void attempt_parsing(void **st)
+{
+    struct hq_msg m;
+
+    (void)st;
+    memset(&m, 0, sizeof(m));
+    assert_int_equal(wk_msg_attempt(&m), 1);
+    assert_int_equal(hq_msg_add_long(&m, "hookmq-attempt", 3), HQ_OK);
+    assert_int_equal(wk_msg_attempt(&m), 3);
+    assert_int_equal(hq_msg_add_long(&m, "hookmq-attempt", 0), HQ_OK);
+    assert_int_equal(wk_msg_attempt(&m), 1);
+    assert_int_equal(hq_msg_add_long(&m, "hookmq-attempt", -7), HQ_OK);
+    assert_int_equal(wk_msg_attempt(&m), 1);
+    assert_int_equal(hq_msg_add_long(&m, "hookmq-attempt", INT64_MAX), HQ_OK);
+    assert_int_equal(wk_msg_attempt(&m), 1000000);
+    assert_int_equal(hq_msg_add_str(&m, "hookmq-attempt", "4"), HQ_OK);
+    assert_int_equal(wk_msg_attempt(&m), 4);
+    assert_int_equal(hq_msg_add_str(&m, "hookmq-attempt", "4x"), HQ_OK);
+    assert_int_equal(wk_msg_attempt(&m), 1);
+    assert_int_equal(hq_msg_add_str(&m, "hookmq-attempt", ""), HQ_OK);
+    assert_int_equal(wk_msg_attempt(&m), 1);
+    assert_int_equal(hq_msg_add_str(&m, "hookmq-attempt", "99999999999999999999999"), HQ_OK);
+    assert_int_equal(wk_msg_attempt(&m), 1);
+    assert_int_equal(wk_msg_long(&m, "missing", 42), 42);
+    assert_null(wk_msg_str(&m, "missing"));
+    hq_msg_free(&m);
+}
+
+static void clean_copy(void **st)
+{
+    struct hq_msg m, c;
+
+    (void)st;
+    memset(&m, 0, sizeof(m));
+    m.message_id = strdup("id-1");
+    m.body = (unsigned char *)strdup("{\"a\":1}");
+    m.body_len = 7;
+    assert_int_equal(hq_msg_add_str(&m, "hookmq-source", "shop"), HQ_OK);
+    assert_int_equal(hq_msg_add_long(&m, "x-delivery-count", 3), HQ_OK);
+    assert_int_equal(hq_msg_add_str(&m, "x-first-death-queue", "q"), HQ_OK);
+    assert_int_equal(hq_msg_add_str(&m, "hookmq-consumer", "c"), HQ_OK);
+    assert_int_equal(hq_msg_add_long(&m, "hookmq-attempts", 5), HQ_OK);
+    assert_int_equal(hq_msg_add_str(&m, "hookmq-last-error", "boom"), HQ_OK);
+    assert_int_equal(hq_msg_add_long(&m, "hookmq-failed-at", 1), HQ_OK);
+    assert_int_equal(hq_msg_add_long(&m, "hookmq-redriven", 2), HQ_OK);
+
+    assert_int_equal(wk_msg_clean_copy(&m, false, &c), HQ_OK);
+    assert_string_equal(c.message_id, "id-1");
+    assert_int_equal(c.body_len, 7);
+    assert_memory_equal(c.body, "{\"a\":1}", 7);
+    assert_null(hq_msg_header(&c, "x-delivery-count"));
+    assert_null(hq_msg_header(&c, "x-first-death-queue"));
+    assert_non_null(hq_msg_header(&c, "hookmq-consumer"));
+    assert_string_equal(wk_msg_str(&c, "hookmq-source"), "shop");
+    assert_int_equal(c.n_headers, 6);
+    hq_msg_free(&c);
+
+    assert_int_equal(wk_msg_clean_copy(&m, true, &c), HQ_OK);
+    assert_null(hq_msg_header(&c, "hookmq-consumer"));
+    assert_null(hq_msg_header(&c, "hookmq-attempts"));
+    assert_null(hq_msg_header(&c, "hookmq-last-error"));
+    assert_null(hq_msg_header(&c, "hookmq-failed-at"));
+    assert_int_equal(wk_msg_long(&c, "hookmq-redriven", 0), 2);
+    assert_int_equal(c.n_headers, 2);
+    hq_msg_free(&c);
+    hq_msg_free(&m);
+}
+
+static void ledger_keys(void **st)
+{
+    char k[WK_KEY_MAX], big[2000];
+
+    (void)st;
+    assert_true(wk_ledger_key("shop", "evt_1", k, sizeof(k)));
+    assert_string_equal(k, "shop evt_1");
+    assert_true(wk_ledger_key("shop", "a b\n%c\x7f", k, sizeof(k)));
+    assert_string_equal(k, "shop a%20b%0A%25c%7F");
+    assert_false(wk_ledger_key("", "x", k, sizeof(k)));
+    assert_false(wk_ledger_key("s", "", k, sizeof(k)));
+    assert_false(wk_ledger_key(NULL, "x", k, sizeof(k)));
+    assert_false(wk_ledger_key("s", "x", k, 3));
+    memset(big, ' ', sizeof(big) - 1); /* escapes to 3x: does not fit */
+    big[sizeof(big) - 1] = '\0';
+    assert_false(wk_ledger_key("s", big, k, sizeof(k)));
+}
+
+static char tmpdir[256];
+
+static int make_tmpdir(void **st)
+{
+    (void)st;
+    snprintf(tmpdir, sizeof(tmpdir), "/tmp/hq-test-worker-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int remove_tmpdir(void **st)
+{
+    char cmd[300];
+
+    (void)st;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static size_t count_lines(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    int c;
+
+    if (!f) return 0;
+    while ((c = fgetc(f)) != EOF)
+        n += c == '\n';
+    fclose(f);
+    return n;
+}
+
+static void dedupe_ledger(void **st)
+{
+    char path[400], err[512], text[4096];
+    struct wk_dedupe *d = NULL, *d2 = NULL;
+    long long now = (long long)hq_now_ms();
+
+    (void)st;
+    snprintf(path, sizeof(path), "%s/sub/dir/ledger", tmpdir); /* parents are created */
+    assert_int_equal(wk_dedupe_open(path, 3600 * 1000, &d, err, sizeof(err)), HQ_OK);
+    assert_string_equal(wk_dedupe_path(d), path);
+    assert_false(wk_dedupe_seen(d, "shop", "x"));
+    assert_int_equal(wk_dedupe_record(d, "shop", "x"), HQ_OK);
+    assert_int_equal(wk_dedupe_record(d, "shop", "with space"), HQ_OK);
+    assert_true(wk_dedupe_seen(d, "shop", "x"));
+    assert_true(wk_dedupe_seen(d, "shop", "with space"));
+    assert_false(wk_dedupe_seen(d, "other", "x")); /* keyed on (source, id) */
+    assert_false(wk_dedupe_seen(d, "shop", "y"));
+    assert_int_equal(wk_dedupe_record(d, "", "x"), HQ_EINVAL);
+    assert_int_equal(count_lines(path), 2);
+
+    /* a second worker on this host while the first holds the file: path.1, and it reads path */
+    assert_int_equal(wk_dedupe_open(path, 3600 * 1000, &d2, err, sizeof(err)), HQ_OK);
+    assert_true(strstr(wk_dedupe_path(d2), "ledger.1") != NULL);
+    assert_true(wk_dedupe_seen(d2, "shop", "x"));
+    assert_int_equal(wk_dedupe_record(d2, "crm", "z"), HQ_OK);
+    wk_dedupe_close(d2);
+    wk_dedupe_close(d);
+
+    /* restart: both files are read; expired and hostile lines are dropped by compaction */
+    snprintf(text, sizeof(text),
+             "shop old %lld\n" /* older than the window */
+             "shop fresh %lld\n"
+             "garbage\n"
+             "shop too many fields 1\n"
+             "shop neg -5\n"
+             "shop nonnum 12ab\n"
+             " x 1\n"
+             "shop partial %lld", /* no newline: last line still fine */
+             now - 7200 * 1000, now - 1000, now);
+    {
+        FILE *f = fopen(path, "a");
+        assert_non_null(f);
+        fputs(text, f);
+        fclose(f);
+    }
+    assert_int_equal(wk_dedupe_open(path, 3600 * 1000, &d, err, sizeof(err)), HQ_OK);
+    assert_string_equal(wk_dedupe_path(d), path);
+    assert_true(wk_dedupe_seen(d, "shop", "x"));
+    assert_true(wk_dedupe_seen(d, "crm", "z")); /* from ledger.1 */
+    assert_true(wk_dedupe_seen(d, "shop", "fresh"));
+    assert_true(wk_dedupe_seen(d, "shop", "partial"));
+    assert_false(wk_dedupe_seen(d, "shop", "old"));
+    assert_false(wk_dedupe_seen(d, "shop", "too"));
+    assert_int_equal(wk_dedupe_count(d), 5); /* x, with space, z, fresh, partial */
+    assert_int_equal(count_lines(path), 5);  /* rewritten: live entries only */
+    wk_dedupe_close(d);
+
+    /* an unwritable place is an error with a message */
+    assert_int_not_equal(wk_dedupe_open("/proc/hq-no/ledger", 1000, &d, err, sizeof(err)), HQ_OK);
+    assert_null(d);
+    assert_true(strlen(err) > 0);
+}
+
+static void dedupe_window(void **st)
+{
+    char path[400], err[512], text[256];
+    struct wk_dedupe *d = NULL;
+
+    (void)st;
+    snprintf(path, sizeof(path), "%s/win", tmpdir);
+    snprintf(text, sizeof(text), "s a %lld\n", (long long)hq_now_ms() - 1500);
+    write_file(path, text);
+    assert_int_equal(wk_dedupe_open(path, 1000, &d, err, sizeof(err)), HQ_OK);
+    assert_false(wk_dedupe_seen(d, "s", "a"));
+    assert_int_equal(count_lines(path), 0);
+    assert_int_equal(wk_dedupe_record(d, "s", "b"), HQ_OK);
+    assert_true(wk_dedupe_seen(d, "s", "b"));
+    wk_dedupe_close(d);
+}
+
+static void crash_ledger(void **st)
+{
+    char path[400], err[512], slots[420];
+    struct wk_inflight *f = NULL;
+    int i;
+
+    (void)st;
+    snprintf(path, sizeof(path), "%s/crash.inflight", tmpdir);
+    snprintf(slots, sizeof(slots), "%s.slots", path);
+    for (i = 1; i <= 3; i++) {
+        /* a run that dies with "s poison" in slot 1 (close without end = the process died) */
+        assert_int_equal(wk_inflight_open(path, 2, &f, err, sizeof(err)), HQ_OK);
+        assert_int_equal(wk_inflight_crashes(f, "s poison"), i - 1);
+        wk_inflight_begin(f, 0, "s fine");
+        wk_inflight_end(f, 0, "s fine");
+        wk_inflight_begin(f, 1, "s poison");
+        wk_inflight_close(f);
+    }
+    assert_int_equal(wk_inflight_open(path, 4, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s poison"), 3);
+    assert_int_equal(wk_inflight_crashes(f, "s fine"), 0);
+    wk_inflight_begin(f, 9, "s out of range"); /* ignored */
+    /* settled at last: its count is forgotten */
+    wk_inflight_begin(f, 3, "s poison");
+    wk_inflight_end(f, 3, "s poison");
+    assert_int_equal(wk_inflight_crashes(f, "s poison"), 0);
+    wk_inflight_close(f);
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s poison"), 0);
+    wk_inflight_close(f);
+
+    /* hostile files: garbage counts and a truncated slots file are ignored */
+    write_file(path, "x s a\n-1 s b\n2 s c\n5\n");
+    write_file(slots, "HQIF\x05\x00\x00\x00short");
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s a"), 0);
+    assert_int_equal(wk_inflight_crashes(f, "s b"), 0);
+    assert_int_equal(wk_inflight_crashes(f, "s c"), 2);
+    wk_inflight_close(f);
+}
+
+static void rate_limit(void **st)
+{
+    struct wk_rate r;
+    uint64_t gen, gen2;
+    int64_t w1, w2, w3;
+
+    (void)st;
+    wk_rate_init(&r, 0);
+    assert_int_equal(wk_rate_reserve(&r, &gen), 0);
+    assert_int_equal(wk_rate_reserve(&r, &gen), 0);
+    wk_rate_set(&r, 10); /* one every 100 ms, burst 1 */
+    assert_int_equal(wk_rate_gen(&r), gen + 1);
+    w1 = wk_rate_reserve(&r, &gen2);
+    w2 = wk_rate_reserve(&r, &gen2);
+    w3 = wk_rate_reserve(&r, &gen2);
+    assert_int_equal(gen2, gen + 1);
+    assert_int_equal(w1, 0);
+    assert_in_range(w2, 95, 101);
+    assert_in_range(w3, 195, 201);
+    wk_rate_set(&r, 100); /* burst 10: the next 10 go at once */
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(wk_rate_reserve(&r, NULL), 0);
+    assert_in_range(wk_rate_reserve(&r, NULL), 1, 11);
+    wk_rate_destroy(&r);
+}
+
+static void log_safe(void **st)
+{
+    char out[16];
+
+    (void)st;
+    wk_log_safe(out, sizeof(out), "a b\"c\\d\ne", false);
+    assert_string_equal(out, "a_b_c_d_e");
+    wk_log_safe(out, sizeof(out), "a b\"c", true);
+    assert_string_equal(out, "a b_c");
+    wk_log_safe(out, sizeof(out), "0123456789abcdefghij", false);
+    assert_string_equal(out, "0123456789abcde");
+    wk_log_safe(out, sizeof(out), NULL, false);
+    assert_string_equal(out, "");
+}
+
+static void redrive_interval(void **st)
+{
+    (void)st;
+    assert_int_equal(wk_redrive_interval_ms(1000), 1000);
+    assert_int_equal(wk_redrive_interval_ms(S(60)), S(15));
+    assert_int_equal(wk_redrive_interval_ms(S(3600)), S(60));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(retry_delay_contract_example),
+        cmocka_unit_test(retry_delay_retry_after),
+        cmocka_unit_test(attempt_parsing),
+        cmocka_unit_test(clean_copy),
+        cmocka_unit_test(ledger_keys),
+        cmocka_unit_test(dedupe_ledger),
+        cmocka_unit_test(dedupe_window),
+        cmocka_unit_test(crash_ledger),
+        cmocka_unit_test(rate_limit),
+        cmocka_unit_test(log_safe),
+        cmocka_unit_test(redrive_interval),
+    };
+    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+}
