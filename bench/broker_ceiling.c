@@ -26,7 +26,7 @@
 #include "hq__amqp_inc.h"
 
 struct cfg {
-    const char *uri, *exchange, *queue, *qtype;
+    const char *uri, *exchange, *queue, *qtype, *routing_key;
     size_t size;
     int window, conns, seconds;
     long count;
@@ -171,7 +171,7 @@ static void *run(void *arg)
             snprintf(mid, sizeof(mid), "ceiling-%d-%ld", w->idx, seq++);
             props.message_id = amqp_cstring_bytes(mid);
             s = amqp_basic_publish(st, 1, amqp_cstring_bytes(c->exchange),
-                                   amqp_cstring_bytes("bench.ceiling"), 0, 0, &props, body);
+                                   amqp_cstring_bytes(c->routing_key), 0, 0, &props, body);
             if (s != AMQP_STATUS_OK) {
                 snprintf(w->err, sizeof(w->err), "publish: %s", amqp_error_string2(s));
                 w->failed = 1;
@@ -291,13 +291,14 @@ static void usage(void)
 {
     fprintf(stderr, "usage: hq_broker_ceiling [--uri URI] [--exchange NAME] [--queue NAME]\n"
                     "         [--queue-type quorum|classic] [--size BYTES] [--window W]\n"
-                    "         [--connections C] [--seconds S | --count N] [--no-declare] [--keep]\n");
+                    "         [--connections C] [--seconds S | --count N] [--no-declare] [--keep]\n"
+                    "         [--routing-key KEY]   (default bench.ceiling)\n");
 }
 
 int main(int argc, char **argv)
 {
     struct cfg c = {"amqp://guest:guest@127.0.0.1:5672/%2f", "hookmq.bench", "hookmq.bench.ceiling",
-                    "quorum", 1024, 512, 1, 10, 0, true, false};
+                    "quorum", "bench.ceiling", 1024, 512, 1, 10, 0, true, false};
     struct worker *w;
     long confirmed = 0, nacked = 0;
     double t0, dt;
@@ -330,6 +331,8 @@ int main(int argc, char **argv)
             c.queue = v;
         else if (strcmp(a, "--queue-type") == 0)
             c.qtype = v;
+        else if (strcmp(a, "--routing-key") == 0)
+            c.routing_key = v;
         else if (strcmp(a, "--size") == 0)
             c.size = (size_t)parse_long(v, 0, 64L << 20, "--size");
         else if (strcmp(a, "--window") == 0)

@@ -33,6 +33,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define REQUEUE_PAUSE_MS 1000 /* after a copy the broker refused */
+#define ACK_BATCH 64          /* ACKs sent as one basic.ack multiple=1 at most this many */
 
 static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                          0.5,   1,     2.5,  5,     10,   30,  60};
@@ -522,6 +523,29 @@ static int rate_wait(struct wk *w, struct hq_amqp *c)
 
 /* Handle one delivery. HQ_OK: settled (or deliberately left for redelivery); HQ_EDOWN:
  * reconnect; HQ_ESHUTDOWN: stopping (unsettled; the slot may be abandoned). */
+/* Send the slot's pending ACKs (one basic.ack multiple=1). Every delivery up to ack_tag was
+ * ACKed by its handler or settled on its own already: the slot handles its channel's
+ * deliveries one at a time, in tag order, and flushes before any other settlement. */
+static int ack_flush(struct wk_slot *s, struct hq_amqp *c)
+{
+    int rc;
+
+    if (s->ack_n == 0)
+        return HQ_OK;
+    rc = hq_amqp_ack_upto(c, s->ack_tag);
+    s->ack_n = 0;
+    return rc == HQ_OK ? HQ_OK : HQ_EDOWN;
+}
+
+/* Acknowledge d: deferred into the slot's batch. */
+static int ack_later(struct wk_slot *s, struct hq_amqp *c, const struct hq_delivery *d)
+{
+    s->ack_tag = d->tag;
+    if (++s->ack_n >= ACK_BATCH)
+        return ack_flush(s, c);
+    return HQ_OK;
+}
+
 static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
 {
     struct wk *w = s->w;
@@ -548,6 +572,8 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
         int crashes = wk_inflight_crashes(w->inflight, key);
         if (crashes >= WK_CRASH_LIMIT) {
             char msg[128];
+            if (ack_flush(s, c) != HQ_OK)
+                return HQ_EDOWN;
             snprintf(msg, sizeof(msg), "handler crashed %d times", crashes);
             o.verdict = "crashed";
             rc = dead_letter(w, c, d, attempt, msg, w->m.dl_crashed, &o);
@@ -560,7 +586,7 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     }
     /* already processed (dedupe ledger) */
     if (w->dedupe && has_key && wk_dedupe_seen(w->dedupe, source, id)) {
-        rc = hq_amqp_ack(c, d->tag);
+        rc = ack_later(s, c, d);
         hq_metric_inc(w->m.dedupe_hits);
         o.verdict = "duplicate";
         o.result = rc == HQ_OK ? "acked" : "unsettled";
@@ -631,11 +657,16 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
 
     switch (verdict) {
     case HQ_VERDICT_ACK:
-        rc = hq_amqp_ack(c, d->tag);
+        rc = ack_later(s, c, d);
         o.result = rc == HQ_OK ? "acked" : "unsettled";
         if (rc != HQ_OK) rc = HQ_EDOWN;
         break;
     case HQ_VERDICT_RETRY:
+        if (ack_flush(s, c) != HQ_OK) {
+            o.result = "unsettled";
+            rc = HQ_EDOWN;
+            break;
+        }
         if ((int64_t)attempt < (int64_t)max_attempts) {
             rc = retry(w, c, d, attempt, &err, &o);
             break;
@@ -649,6 +680,11 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
         }
         break;
     default:
+        if (ack_flush(s, c) != HQ_OK) {
+            o.result = "unsettled";
+            rc = HQ_EDOWN;
+            break;
+        }
         rc = dead_letter(w, c, d, attempt, err.message[0] ? err.message : "rejected",
                          w->m.dl_rejected, &o);
         if (strcmp(o.result, "dead_lettered") == 0)
@@ -739,7 +775,10 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
         enum hq_next_result what = HQ_NEXT_TIMEOUT;
 
         memset(&d, 0, sizeof(d));
-        rc = hq_amqp_next(c, NEXT_WAIT_MS, &d, &what);
+        /* with ACKs pending, only look for a delivery already there; none: send them */
+        rc = hq_amqp_next(c, s->ack_n ? 0 : NEXT_WAIT_MS, &d, &what);
+        if (rc == HQ_OK && what == HQ_NEXT_TIMEOUT && s->ack_n)
+            rc = ack_flush(s, c);
         if (rc != HQ_OK) {
             char why[300];
 
@@ -751,6 +790,8 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
         }
         if (what == HQ_NEXT_TIMEOUT) continue;
         if (what == HQ_NEXT_CANCELLED) {
+            if (ack_flush(s, c) != HQ_OK)
+                break;
             hq_warn("consumer cancelled by the broker (work queue deleted?); re-subscribing "
                     "once it exists again",
                     "consumer=%s slot=%d queue=%s", w->con->name, s->idx, w->work_queue);
@@ -774,6 +815,10 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
         if (atomic_load(&s->abandoned)) return; /* c was closed by the keeper */
         if (rc == HQ_EDOWN) break;
     }
+    if (rc == HQ_OK && !atomic_load(&s->abandoned) && ack_flush(s, c) != HQ_OK)
+        hq_warn("could not send the last acknowledgements; the broker redelivers them",
+                "consumer=%s slot=%d", w->con->name, s->idx);
+    s->ack_n = 0; /* a new connection starts with nothing pending */
     if (consuming) hq_metric_set(w->m.connected, atomic_fetch_sub(&w->connected, 1) - 1);
 }
 

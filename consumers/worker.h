@@ -173,6 +173,12 @@ struct wk_slot {
     atomic_bool in_handler;
     _Atomic int64_t handler_since_ms; /* monotonic */
     atomic_bool conn_lost;            /* the keeper saw the connection fail while handle() ran */
+
+    /* ACKed deliveries not yet acknowledged to the broker: one basic.ack multiple=1 covers
+     * them (sent when the batch is full, before any other settlement, and whenever no
+     * delivery is waiting). Slot thread only. */
+    uint64_t ack_tag;
+    unsigned ack_n;
 };
 
 struct wk_metrics {

@@ -781,7 +781,7 @@ int hq_amqp_service(struct hq_amqp *c, int timeout_ms)
     return rc == HQ_ETIMEDOUT ? HQ_OK : rc;
 }
 
-int hq_amqp_ack(struct hq_amqp *c, uint64_t tag)
+static int ack(struct hq_amqp *c, uint64_t tag, bool multiple)
 {
     struct cstate *s;
     int rc, st;
@@ -791,8 +791,18 @@ int hq_amqp_ack(struct hq_amqp *c, uint64_t tag)
     s = cs_get(c);
     if ((rc = cs_check(c, s)) != HQ_OK)
         return rc;
-    st = amqp_basic_ack(s->st, CH, tag, 0);
+    st = amqp_basic_ack(s->st, CH, tag, multiple ? 1 : 0);
     return st == AMQP_STATUS_OK ? HQ_OK : lib_fail(s, st, "basic.ack");
+}
+
+int hq_amqp_ack(struct hq_amqp *c, uint64_t tag)
+{
+    return ack(c, tag, false);
+}
+
+int hq_amqp_ack_upto(struct hq_amqp *c, uint64_t tag)
+{
+    return ack(c, tag, true);
 }
 
 int hq_amqp_nack(struct hq_amqp *c, uint64_t tag, bool requeue)

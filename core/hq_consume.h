@@ -74,6 +74,8 @@ HQ_MUST_CHECK int hq_amqp_next(struct hq_amqp *c, int timeout_ms, struct hq_deli
 HQ_MUST_CHECK int hq_amqp_service(struct hq_amqp *c, int timeout_ms);
 
 HQ_MUST_CHECK int hq_amqp_ack(struct hq_amqp *c, uint64_t tag);
+/* basic.ack with multiple=1: every unacked delivery on the channel up to tag. */
+HQ_MUST_CHECK int hq_amqp_ack_upto(struct hq_amqp *c, uint64_t tag);
 /* basic.nack; requeue=false dead-letters through the queue's DLX (if any). */
 HQ_MUST_CHECK int hq_amqp_nack(struct hq_amqp *c, uint64_t tag, bool requeue);
 

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# bench/worker_bench.sh: hookmq-worker against a raw consume + ack loop, in one run.
+#
+# One private RabbitMQ node (scripts/broker), `hookmq-dlx apply` with four consumers; raw and
+# bench share a binding, so one fill puts the same N persistent 1 KiB events in both:
+#   raw     emptied by hq_drain: a plain rabbitmq-c consume + ack loop, same prefetch (ceiling)
+#   bench   hookmq-worker with a no-op plugin (tests/handlers ack: ACK at once)
+#   retryb  hookmq-worker with a plugin that always answers RETRY (the retry path: republish
+#           to the tier with a confirm, then ack)
+#   execb   hookmq-worker with the built-in exec handler running `cat >/dev/null`
+# Rates come from the worker's own /metrics (verdict counters), from the first to the last
+# settled event. Bounded: N events per queue (default 20000), a few minutes at most.
+#
+# Environment: HQ_BUILD_DIR (default <repo>/build), HQ_BENCH_EVENTS (100000),
+# HQ_BENCH_RETRY_EVENTS (5000), HQ_BENCH_EXEC_EVENTS (2000), HQ_BENCH_PREFETCH (256),
+# HQ_BENCH_CONCURRENCY (1: the same prefetch on one connection as the raw loop).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${HQ_BUILD_DIR:-$top/build}
+N=${HQ_BENCH_EVENTS:-100000}
+NRETRY=${HQ_BENCH_RETRY_EVENTS:-5000}
+NEXEC=${HQ_BENCH_EXEC_EVENTS:-2000}
+PREFETCH=${HQ_BENCH_PREFETCH:-256}
+CONC=${HQ_BENCH_CONCURRENCY:-1}
+export HQ_BROKER_DIR=/tmp/hq-wbench-broker HQ_BROKER_PORT=5714 HQ_BROKER_MGMT_PORT=15714
+uri="amqp://guest:guest@127.0.0.1:$HQ_BROKER_PORT/%2f"
+work=$(mktemp -d /tmp/hq-wbench-XXXXXX)
+wpid=""
+
+cleanup() {
+    [ -n "$wpid" ] && kill -TERM "$wpid" 2>/dev/null && wait "$wpid" 2>/dev/null || true
+    "$top/scripts/broker" stop >/dev/null 2>&1 || true
+    rm -rf "$work" "$HQ_BROKER_DIR"
+}
+trap cleanup EXIT INT TERM
+
+say() { printf '==> %s\n' "$*" >&2; }
+mgmt() { curl -sf -u guest:guest -H 'content-type: application/json' "$@"; }
+depth() {
+    mgmt "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/queues/%2f/$1" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin).get("messages", 0))'
+}
+now() { date +%s.%N; }
+
+rm -rf "$HQ_BROKER_DIR"
+"$top/scripts/broker" start >&2
+plug=$BUILD/tests/handlers
+cat > "$work/hookmq.conf" <<CONF
+broker = { uris = [ "$uri" ]; heartbeat_s = 10; };
+sources = ( { name = "bench"; scheme = "none"; } );
+consumers = (
+  { name = "raw";    bindings = [ "bench.#" ]; handler = "$plug/hq_handler_ack.so"; },
+  { name = "bench";  bindings = [ "bench.#" ]; handler = "$plug/hq_handler_ack.so";
+    prefetch = $PREFETCH; concurrency = $CONC; metrics_listen = "127.0.0.1:19801"; },
+  { name = "retryb"; bindings = [ "retry.#" ]; handler = "$plug/hq_handler_retry.so";
+    prefetch = $PREFETCH; concurrency = $CONC; metrics_listen = "127.0.0.1:19802";
+    retry = { delays = [ "1h" ]; max_attempts = 5; }; },
+  { name = "execb";  bindings = [ "exec.#" ]; handler = "exec";
+    options = { command = "cat >/dev/null"; timeout = "10s"; };
+    prefetch = $PREFETCH; concurrency = $CONC; metrics_listen = "127.0.0.1:19803"; }
+);
+log = { level = "warn"; };
+CONF
+"$BUILD/dlx/hookmq-dlx" apply -c "$work/hookmq.conf" >/dev/null
+
+fill() { # KEY COUNT
+    "$BUILD/bench/hq_broker_ceiling" --uri "$uri" --exchange hookmq.events --queue hookmq.raw \
+        --no-declare --keep --count "$2" --size 1024 --window 512 --routing-key "$1" >&2
+}
+say "filling: $N persistent 1 KiB events into hookmq.raw and hookmq.bench"
+fill bench.event "$N"
+fill retry.event "$NRETRY"
+fill exec.event "$NEXEC"
+mgmt -X DELETE "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/queues/%2f/hookmq.archive/contents" || true
+
+say "ceiling: hq_drain (consume + ack, prefetch $PREFETCH) on hookmq.raw"
+raw_line=$("$BUILD/bench/hq_drain" --port "$HQ_BROKER_PORT" --queue hookmq.raw \
+    --prefetch "$PREFETCH" --idle-ms 1500 2>&1 | grep -E 'messages in' || true)
+echo "$raw_line" >&2
+raw_rate=$(echo "$raw_line" | sed -E 's/.*\(([0-9.]+) msg\/s\).*/\1/')
+
+# counter VALUE of a metric line on a worker's /metrics
+metric() {
+    local out
+    out=$(curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null) || { echo 0; return; }
+    printf '%s\n' "$out" | grep -E "^$2" | awk '{s+=$2} END {print s+0}'
+}
+
+# run a worker until `count` verdicts matching `pattern`, print events/s between the first
+# and the last settled event
+run_worker() {
+    local name=$1 port=$2 pattern=$3 count=$4 t0="" t1 v=0
+    "$BUILD/consumers/hookmq-worker" -c "$work/hookmq.conf" --consumer "$name" \
+        >"$work/$name.log" 2>&1 &
+    wpid=$!
+    local end=$(( $(date +%s) + 240 ))
+    while [ "$(date +%s)" -lt $end ]; do
+        v=$(metric "$port" "$pattern")
+        if [ -z "$t0" ] && [ "${v:-0}" -gt 0 ]; then t0=$(now); v0=$v; fi
+        [ "${v:-0}" -ge "$count" ] && break
+        sleep 0.02
+    done
+    t1=$(now)
+    kill -TERM "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null || true
+    wpid=""
+    python3 -c "print('%.0f' % (($v - $v0) / ($t1 - $t0)))"
+}
+
+say "hookmq-worker, no-op plugin (ACK), prefetch $PREFETCH, concurrency $CONC"
+ack_rate=$(run_worker bench 19801 'hookmq_worker_verdicts_total\{.*verdict="ack"' "$N")
+say "hookmq-worker, retry path (RETRY -> tier queue with confirm -> ack)"
+retry_rate=$(run_worker retryb 19802 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY")
+say "hookmq-worker, exec handler (cat >/dev/null), $NEXEC events"
+exec_rate=$(run_worker execb 19803 'hookmq_worker_verdicts_total\{.*verdict="ack"' "$NEXEC")
+
+printf '\nhookmq worker benchmark: %s, %s CPUs, %s events of 1 KiB, prefetch %s, concurrency %s\n' \
+    "$(date -u +%FT%TZ)" "$(nproc)" "$N" "$PREFETCH" "$CONC"
+printf '%-44s %10s %8s\n' "phase" "events/s" "ratio"
+printf '%-44s %10s %8s\n' "raw consume + ack loop (hq_drain)" "$raw_rate" "1.00"
+for row in "hookmq-worker, no-op plugin:$ack_rate" "hookmq-worker, retry path:$retry_rate" \
+           "hookmq-worker, exec handler:$exec_rate"; do
+    label=${row%%:*} rate=${row##*:}
+    printf '%-44s %10s %8s\n' "$label" "$rate" \
+        "$(python3 -c "print('%.2f' % ($rate / $raw_rate))" 2>/dev/null || echo -)"
+done
+python3 -c "print('exec handler cost: %.2f ms per event per handler thread (%d threads)' % ($CONC * 1000.0 / $exec_rate, $CONC))"
+printf 'target: no-op worker >= 0.85x the raw loop: %s\n' \
+    "$(python3 -c "print('PASS' if $ack_rate >= 0.85 * $raw_rate else 'MISS')")"

@@ -1,0 +1,52 @@
+/* archive.h: internals of hookmq-archive, shared by archive_main.c (command line),
+ * archive_run.c (the firehose logger), archive_query.c (query, history, stats) and
+ * archive_http.c (/metrics). Not an installed interface. */
+#ifndef HQ_ARCHIVE_PROG_H
+#define HQ_ARCHIVE_PROG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hq_archive.h"
+#include "hq_config.h"
+#include "hq_metrics.h"
+
+#define AR_PROG "hookmq-archive"
+
+enum { AR_EXIT_OK = 0, AR_EXIT_RUNTIME = 1, AR_EXIT_USAGE = 2, AR_EXIT_TOPOLOGY = 3 };
+
+enum ar_cmd { AR_RUN = 0, AR_QUERY, AR_HISTORY, AR_STATS };
+enum ar_format { AR_FMT_DEFAULT = 0, AR_FMT_JSON, AR_FMT_TABLE };
+
+struct ar_args {
+    enum ar_cmd cmd;
+    const char *config;      /* -c */
+    const char *dir;         /* --dir: read this archive directory instead of archive.dir */
+    /* run */
+    bool firehose;           /* --firehose-trace */
+    const char *firehose_key;
+    /* query / history / stats */
+    const char *from, *to, *source, *type, *id, *grep, *kind;
+    enum ar_format format;
+    uint64_t limit;          /* 0 = no limit */
+    bool verbose;
+};
+
+/* One function maps a status to an exit code (CONTRACT: 0 ok, 1 runtime, 2 usage/config,
+ * 3 topology). */
+int ar_exit_code(int status);
+
+/* archive_run.c: `hookmq-archive [run]`. cfg is owned by the caller. */
+int ar_run(struct hq_config *cfg, const char *config_path, const struct ar_args *a);
+
+/* archive_query.c: `query`, `history ID`, `stats`. dir: the archive directory. */
+int ar_query(const char *dir, const struct ar_args *a);
+int ar_history(const char *dir, const struct ar_args *a);
+int ar_stats(const char *dir, const struct ar_args *a);
+
+/* archive_http.c: /metrics on listen (no-op when NULL). render_hook runs before rendering. */
+int ar_http_start(const char *listen, struct hq_metrics *m, void (*render_hook)(void *),
+                  void *hook_arg, char *err, size_t errsz);
+void ar_http_stop(void);
+
+#endif

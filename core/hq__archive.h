@@ -1,0 +1,141 @@
+/* hq__archive: internals shared by core/archive.c (records, writer), core/archive_index.c
+ * (compression, index, retention) and core/archive_read.c (scan, stats). Not an interface.
+ *
+ * Index file (base.idx), written once by hq_archive_compress and never changed:
+ *   1. one JSON line (the header, <= HQ__AIDX_HEADER_MAX bytes, '\n'-terminated):
+ *      {"v":1,"records":N,"events":E,"lifecycle":L,"trace":T,"invalid":I,
+ *       "min_received_at":ms,"max_received_at":ms,"frames":F,"ids":K,
+ *       "counts":[{"hour":ms,"kind":"event","source":"github","type":"push","n":10,"dup":0},..]}
+ *      min/max are over the valid records (absent when there are none); counts are per hour of
+ *      received_at, kind, source and type; dup = event records whose (source, id) appeared
+ *      earlier in the same segment.
+ *   2. binary, little-endian: "HQAI", u32 version (1), u32 frames, u32 0, u64 ids;
+ *      frames x {u64 offset, u64 csize, u64 usize, i64 min_at, i64 max_at, u32 records,
+ *                u32 invalid} (offsets into base.jsonl.zst, contiguous from 0);
+ *      ids x {u64 hash of the event id (hq__hash64 seed 0), u32 frame, u32 0}, sorted by
+ *      (hash, frame), no duplicates;
+ *      u64 FNV-1a 64 of every byte before it (header line included). */
+#ifndef HQ__ARCHIVE_H
+#define HQ__ARCHIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "hq_archive.h"
+
+#define HQ__AIDX_MAGIC "HQAI"
+#define HQ__AIDX_VERSION 1u
+#define HQ__AIDX_HEADER_MAX (64u << 20)
+#define HQ__AIDX_FRAME_BYTES 48u
+#define HQ__AIDX_ID_BYTES 16u
+#define HQ__AIDX_FIXED_BYTES 24u /* magic .. n_ids */
+#define HQ__AREC_LINE_MAX (512u << 20) /* longest record line read back */
+#define HQ__HOUR_MS 3600000LL
+
+/* ---- hashing (archive.c) */
+
+/* MurmurHash64A of p[0..n) with seed. */
+uint64_t hq__hash64(uint64_t seed, const void *p, size_t n);
+uint64_t hq__fnv1a64(uint64_t h, const void *p, size_t n);
+#define HQ__FNV_INIT 0xcbf29ce484222325ULL
+
+/* A set of 128-bit keys (two hq__hash64 of "source\0id"), open addressing. */
+struct hq__hset {
+    uint64_t *slots; /* 2 words per slot; (0, 0) = empty */
+    size_t cap;      /* slots, power of two */
+    size_t n;
+};
+/* Insert; *added says whether it was new. HQ_OK / HQ_ENOMEM. */
+HQ_MUST_CHECK int hq__hset_add(struct hq__hset *s, const char *source, const char *id,
+                               bool *added);
+void hq__hset_free(struct hq__hset *s);
+
+/* ---- JSON helpers (archive.c) */
+
+/* Append s[0..n) as a JSON string with quotes. Valid UTF-8 is kept as is, except '"', '\\',
+ * control characters and U+2028/U+2029, which are escaped; each invalid byte becomes U+FFFD
+ * (callers that need exact bytes check hq_utf8_valid first). */
+HQ_MUST_CHECK int hq__json_str(struct hq_buf *b, const char *s, size_t n);
+
+/* Parse the strict JSON text p[0..n) (nothing but whitespace after it) with json-c, nesting
+ * at most depth; returns a json_object * (as void *) or NULL. Release with json_object_put. */
+void *hq__json_parse(const char *p, size_t n, int depth);
+
+/* ---- time (archive.c) */
+
+/* Hour start (ms) of t; floor for negative values too. */
+int64_t hq__hour_of(int64_t t_ms);
+/* Parse "YYYY", "MM", "DD" directory names and an "HH[.seq]" segment stem into the hour's
+ * start; false when they do not form a valid UTC hour. */
+bool hq__segment_hour(int year, int month, int day, int hour, int64_t *hour_ms);
+
+/* ---- line reading (archive.c) */
+
+/* Call fn for every '\n'-terminated line of p[0..n); the unterminated rest (if any) is
+ * returned in *rest and *rest_len (not passed to fn). fn returns non-zero to stop (returned). */
+typedef int (*hq__line_fn)(void *arg, const char *line, size_t len);
+int hq__lines(const char *p, size_t n, hq__line_fn fn, void *arg, const char **rest,
+              size_t *rest_len);
+
+/* Read a whole file into a malloc'd buffer (NUL-terminated), at most cap bytes (HQ_ETOOBIG). */
+HQ_MUST_CHECK int hq__read_file(const char *path, size_t cap, char **out, size_t *n);
+
+/* fsync the directory containing path (or path itself when it is a directory). */
+HQ_MUST_CHECK int hq__fsync_dir(const char *path, bool is_dir);
+
+/* ---- the index (archive_index.c) */
+
+struct hq__aframe {
+    uint64_t offset, csize, usize;
+    int64_t min_at, max_at;
+    uint32_t records, invalid;
+};
+
+struct hq__acount {
+    int64_t hour_ms;
+    enum hq_arec_kind kind;
+    char *source, *type; /* owned */
+    uint64_t n, dup;
+};
+
+struct hq__aidx {
+    uint64_t records, events, lifecycle, trace, invalid;
+    bool has_range;
+    int64_t min_at, max_at;
+    uint32_t n_frames;
+    uint64_t n_ids;
+    struct hq__aframe *frames; /* NULL when only the header was loaded */
+    unsigned char *ids;        /* n_ids x 16 bytes as in the file (copied); NULL likewise */
+    struct hq__acount *counts; /* NULL unless loaded with counts */
+    size_t n_counts;
+};
+
+/* Load path. header_only: only the JSON line (range and totals); with_counts: parse the
+ * counts too. A full load verifies sizes, sortedness, frame bounds (against zst_size when
+ * non-zero) and the checksum. HQ_EINVAL when malformed, HQ_ENOTFOUND when absent. */
+HQ_MUST_CHECK int hq__aidx_load(const char *path, bool header_only, bool with_counts,
+                                uint64_t zst_size, struct hq__aidx *out);
+/* The same over an in-memory file (fuzzing, tests). */
+HQ_MUST_CHECK int hq__aidx_parse(const char *p, size_t n, bool header_only, bool with_counts,
+                                 uint64_t zst_size, struct hq__aidx *out);
+void hq__aidx_free(struct hq__aidx *x);
+/* Frames that may hold id: a sorted, de-duplicated list of frame numbers into out (capacity
+ * outcap); returns how many (capped). */
+size_t hq__aidx_lookup(const struct hq__aidx *x, const char *id, uint32_t *out, size_t outcap);
+
+/* ---- segments (archive_read.c) */
+
+struct hq__aseg {
+    int64_t hour_ms;
+    unsigned seq;
+    char *base;      /* owned: dir/YYYY/MM/DD/HH[.seq] */
+    bool jsonl, zst, idx;
+    bool tmp;        /* .jsonl.zst.tmp or .idx.tmp left by an interrupted compression */
+};
+
+/* Every segment under dir, sorted by (hour, seq). Caller frees with hq__aseg_free. A missing
+ * dir is HQ_ENOTFOUND. */
+HQ_MUST_CHECK int hq__aseg_list(const char *dir, struct hq__aseg **out, size_t *n);
+void hq__aseg_free(struct hq__aseg *s, size_t n);
+
+#endif
