@@ -95,6 +95,7 @@ static void pass(struct wk *w, struct hq_amqp **c, uint64_t after_ms, int max_ti
 
             moved++;
             hq_metric_inc(w->m.redriven);
+            hq_dlq_emit_redriven(w->lc, w->con->name, &d);
             wk_log_safe(id, sizeof(id), info.id[0] ? info.id : "-", false);
             hq_info("redriven", "consumer=%s event_id=%s redriven=%lld", w->con->name, id,
                     (long long)info.redriven + 1);

@@ -368,6 +368,8 @@ struct outcome {
     const char *verdict; /* ack | retry | reject | duplicate | crashed | unreadable */
     const char *result;  /* acked | retried | dead_lettered | requeued | unsettled */
     char extra[1200];    /* " tier=10s" or " error=\"...\"" */
+    char tier[32];       /* retried: the tier's delay name */
+    const char *error;   /* the handler's error text (borrowed until the outcome is reported) */
 };
 
 /* Call the handler, letting the keeper service c meanwhile (conn_mu is released around
@@ -467,15 +469,45 @@ static int retry(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, u
     hq_msg_free(&copy);
     o->result = "retried";
     snprintf(o->extra, sizeof(o->extra), " tier=%s", tier);
+    snprintf(o->tier, sizeof(o->tier), "%s", tier);
     rc = after_copy(w, c, d, rc, "retry", rk, o);
     if (rc == HQ_OK && strcmp(o->result, "retried") == 0) hq_metric_inc(tier_metric(w, delay));
     return rc;
+}
+
+/* The lifecycle record of a settled outcome (best effort, never blocks). */
+static void emit_lifecycle(struct wk *w, const struct hq_delivery *d, uint32_t attempt,
+                           const struct outcome *o)
+{
+    struct hq_lc_record r;
+
+    if (!w->lc || !d->msg.message_id)
+        return;
+    memset(&r, 0, sizeof(r));
+    if (strcmp(o->result, "acked") == 0)
+        r.verdict = strcmp(o->verdict, "duplicate") == 0 ? HQ_LC_DEDUPED : HQ_LC_PROCESSED;
+    else if (strcmp(o->result, "retried") == 0)
+        r.verdict = HQ_LC_RETRY_SCHEDULED;
+    else if (strcmp(o->result, "dead_lettered") == 0)
+        r.verdict = HQ_LC_DEAD_LETTERED;
+    else
+        return; /* requeued / unsettled: the event comes back, nothing happened to it yet */
+    r.source = wk_msg_str(&d->msg, "hookmq-source");
+    r.id = d->msg.message_id;
+    r.consumer = w->con->name;
+    r.attempt = attempt;
+    r.tier = r.verdict == HQ_LC_RETRY_SCHEDULED ? o->tier : NULL;
+    r.error = r.verdict == HQ_LC_PROCESSED || r.verdict == HQ_LC_DEDUPED ? NULL : o->error;
+    r.at_ms = hq_now_ms();
+    hq_lc_emit(w->lc, &r);
 }
 
 static void log_outcome(struct wk *w, const struct hq_delivery *d, uint32_t attempt,
                         int64_t latency_ms, const struct outcome *o)
 {
     char id[300], src[80];
+
+    emit_lifecycle(w, d, attempt, o);
 
     wk_log_safe(id, sizeof(id), d->msg.message_id ? d->msg.message_id : "-", false);
     wk_log_safe(src, sizeof(src),
@@ -494,6 +526,7 @@ static void set_error(struct outcome *o, const char *msg)
 {
     char safe[1100];
 
+    o->error = msg;
     wk_log_safe(safe, sizeof(safe), msg, true);
     snprintf(o->extra + strlen(o->extra), sizeof(o->extra) - strlen(o->extra), " error=\"%s\"",
              safe);

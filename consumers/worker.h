@@ -24,6 +24,7 @@
 #include "hookmq/handler.h"
 #include "hq_config.h"
 #include "hq_event.h"
+#include "hq_lifecycle.h"
 #include "hq_metrics.h"
 #include "hq_status.h"
 #include "plugin.h"
@@ -213,6 +214,7 @@ struct wk {
 
     struct wk_dedupe *dedupe;     /* NULL when the consumer has no dedupe group */
     struct wk_inflight *inflight; /* the crash ledger */
+    struct hq_lc_emitter *lc;     /* lifecycle records to hookmq.lifecycle (best effort) */
     struct wk_rate rate;
 
     struct hq_metrics *metrics;

@@ -404,6 +404,14 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    {
+        char lcname[HQ_NAME_MAX + 64];
+
+        snprintf(lcname, sizeof(lcname), "hookmq-worker %s lifecycle", con->name);
+        if (hq_lc_start(&w.cfg->broker, lcname, 4096, &w.lc) != HQ_OK)
+            hq_warn("lifecycle records off: cannot start their publisher", "consumer=%s",
+                    con->name);
+    }
     rc = wk_http_start(&w, err, sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": metrics: %s\n", err);
@@ -460,6 +468,7 @@ out:
             }
         }
     }
+    hq_lc_stop(w.lc, 2000);
     wk_dedupe_close(w.dedupe);
     wk_inflight_close(w.inflight);
     hq_plugin_unload(&w.plugin);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hq_dlq.h"
+#include "hq_lifecycle.h"
 #include "hq_time.h"
 #include "hq_topology.h"
 
@@ -223,6 +224,25 @@ int hq_dlq_redrive_one(struct hq_amqp *c, const char *consumer, const struct hq_
     if (rc != HQ_OK)
         return rc;
     return hq_amqp_ack(c, d->tag);
+}
+
+void hq_dlq_emit_redriven(struct hq_lc_emitter *lc, const char *consumer,
+                          const struct hq_delivery *d)
+{
+    struct hq_dlq_info in;
+    struct hq_lc_record r;
+
+    if (!lc || !d)
+        return;
+    hq_dlq_info(d, &in);
+    memset(&r, 0, sizeof(r));
+    r.source = in.source;
+    r.id = in.id;
+    r.consumer = consumer;
+    r.attempt = 1;
+    r.verdict = HQ_LC_REDRIVEN;
+    r.at_ms = hq_now_ms();
+    hq_lc_emit(lc, &r);
 }
 
 #define RETURN_CHUNK 16

@@ -84,4 +84,10 @@ HQ_MUST_CHECK int hq_dlq_return(struct hq_amqp *c, const char *queue, const uint
 HQ_MUST_CHECK int hq_dlq_redrive_one(struct hq_amqp *c, const char *consumer,
                                      const struct hq_delivery *d, int timeout_ms);
 
+struct hq_lc_emitter;
+/* Queue the "redriven" lifecycle record of d (a DLQ message just redriven for consumer) on
+ * lc; best effort, never blocks. NULL-safe. */
+void hq_dlq_emit_redriven(struct hq_lc_emitter *lc, const char *consumer,
+                          const struct hq_delivery *d);
+
 #endif

@@ -24,6 +24,7 @@
 #include "hq_config.h"
 #include "hq_consume.h"
 #include "hq_dlq.h"
+#include "hq_lifecycle.h"
 #include "hq_log.h"
 #include "hq_status.h"
 #include "hq_time.h"
@@ -1009,6 +1010,7 @@ out:
 
 struct redrive_ctx {
     const struct dopts *o;
+    struct hq_lc_emitter *lc; /* "redriven" lifecycle records */
     const char *consumer, *work;
     size_t matched, moved, limit;
     int err; /* the failure that stopped the run */
@@ -1053,6 +1055,7 @@ static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *
         if (rc == HQ_OK) {
             *settled = true;
             rc_->moved++;
+            hq_dlq_emit_redriven(rc_->lc, rc_->consumer, d);
             printf("redriven %s (%s) -> %s\n", id ? id : "", type ? type : "", rc_->work);
         } else {
             fprintf(stderr, PROG ": redriving %s failed (%s): %s; it stays in the DLQ\n",
@@ -1089,6 +1092,9 @@ static int cmd_redrive(const struct hq_config *cfg, const struct dopts *o)
         return rc;
     if ((rc = need_queue(c, dlq, &depth)) != HQ_OK || (rc = need_queue(c, work, &wdepth)) != HQ_OK)
         goto out;
+    if (!o->dry_run && hq_lc_start(&cfg->broker, "hookmq-dlx redrive (lifecycle)", 4096,
+                                   &rx.lc) != HQ_OK)
+        rx.lc = NULL; /* lifecycle records are best effort */
     /* only what is there now: events that fail again meanwhile wait for the next run */
     rc = scan(c, dlq, depth < SCAN_CAP ? depth : SCAN_CAP, redrive_visit, &rx, &seen, NULL);
     if (rc != HQ_OK)
@@ -1105,6 +1111,7 @@ out:
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
     disconnect(c);
+    hq_lc_stop(rx.lc, 3000);
     if (rc == HQ_EBROKER && rx.err == HQ_EBROKER)
         fprintf(stderr, PROG ": the broker refused the copy (work queue %s full or gone?)\n", work);
     return rc == HQ_ENOTFOUND && rx.err ? HQ_EBROKER : rc;
