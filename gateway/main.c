@@ -19,7 +19,7 @@
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
 
 #define PUB_WINDOW 256
-#define REPLAY_CACHE_ENTRIES 200000
+#define REPLAY_CACHE_ENTRIES 100000 /* about 14 MiB when full */
 
 static void usage(FILE *f)
 {

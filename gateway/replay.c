@@ -10,13 +10,15 @@
 
 #include "gw.h"
 
+/* Small on purpose (about 100 bytes with a typical id): the cache holds up to max_entries of
+ * them for hours. The source is kept as a 64-bit hash (FNV-1a), the id at its own length. */
 struct entry {
     struct entry *hnext;          /* hash chain */
     struct entry *fnext, *fprev;  /* FIFO, oldest at head */
     unsigned char key[HQ_REPLAY_KEY_LEN];
-    char source[HQ_NAME_MAX + 1];
-    char id[256];
+    uint64_t source;
     int64_t expires_ms;
+    char id[];
 };
 
 struct gw_replay {
@@ -60,24 +62,30 @@ void gw_replay_free(struct gw_replay *r)
     free(r);
 }
 
-static size_t bucket(const struct gw_replay *r, const char *source, const unsigned char *key)
+static uint64_t source_hash(const char *source)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *source; source++)
+        h = (h ^ (unsigned char)*source) * 1099511628211ULL;
+    return h;
+}
+
+static size_t bucket(const struct gw_replay *r, uint64_t source, const unsigned char *key)
 {
     uint64_t h;
-    const char *p;
 
     /* the key is a SHA-256: its first bytes are already uniform */
     memcpy(&h, key, sizeof(h));
-    for (p = source; *p; p++)
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    return (size_t)(h & (r->nbuckets - 1));
+    return (size_t)((h ^ source) & (r->nbuckets - 1));
 }
 
-static struct entry **find(struct gw_replay *r, const char *source, const unsigned char *key)
+static struct entry **find(struct gw_replay *r, uint64_t source, const unsigned char *key)
 {
     struct entry **pp = &r->table[bucket(r, source, key)];
 
     for (; *pp; pp = &(*pp)->hnext)
-        if (memcmp((*pp)->key, key, HQ_REPLAY_KEY_LEN) == 0 && strcmp((*pp)->source, source) == 0)
+        if ((*pp)->source == source && memcmp((*pp)->key, key, HQ_REPLAY_KEY_LEN) == 0)
             return pp;
     return pp;
 }
@@ -106,7 +114,7 @@ bool gw_replay_lookup(struct gw_replay *r, const char *source, const unsigned ch
     bool hit = false;
 
     pthread_mutex_lock(&r->lock);
-    e = *find(r, source, key);
+    e = *find(r, source_hash(source), key);
     if (e && e->expires_ms >= now_ms) {
         snprintf(id, idsz, "%s", e->id);
         hit = true;
@@ -118,10 +126,12 @@ bool gw_replay_lookup(struct gw_replay *r, const char *source, const unsigned ch
 void gw_replay_insert(struct gw_replay *r, const char *source, const unsigned char *key,
                       const char *id, int64_t expires_ms)
 {
+    uint64_t sh = source_hash(source);
+    size_t idlen = strnlen(id, 255);
     struct entry **pp, *e;
 
     pthread_mutex_lock(&r->lock);
-    pp = find(r, source, key);
+    pp = find(r, sh, key);
     if (*pp) {
         (*pp)->expires_ms = expires_ms;
         goto out;
@@ -129,16 +139,17 @@ void gw_replay_insert(struct gw_replay *r, const char *source, const unsigned ch
     if (r->n >= r->max) {
         e = r->head;
         unlink_entry(r, e);
-        pp = find(r, source, key); /* the chain may have changed */
-    } else {
-        e = malloc(sizeof(*e));
-        if (!e)
-            goto out;
+        free(e);
+        pp = find(r, sh, key); /* the chain may have changed */
     }
+    e = malloc(sizeof(*e) + idlen + 1);
+    if (!e)
+        goto out;
     memset(e, 0, sizeof(*e));
     memcpy(e->key, key, HQ_REPLAY_KEY_LEN);
-    snprintf(e->source, sizeof(e->source), "%s", source);
-    snprintf(e->id, sizeof(e->id), "%s", id);
+    e->source = sh;
+    memcpy(e->id, id, idlen);
+    e->id[idlen] = '\0';
     e->expires_ms = expires_ms;
     *pp = e;
     e->fprev = r->tail;
