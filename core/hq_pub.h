@@ -38,6 +38,13 @@ HQ_MUST_CHECK int hq_pub_start(const struct hq_broker_cfg *broker, int n, int wi
 HQ_MUST_CHECK int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *m,
                                  int64_t deadline_mono_ms);
 
+/* Queue m (copied) and return without waiting for its confirm: for best-effort messages
+ * (lifecycle records). HQ_OK queued; HQ_EDOWN, HQ_EBLOCKED, HQ_EFULL, HQ_ESHUTDOWN at once.
+ * A queued message is published with the others; if its connection is lost before the
+ * confirm it is dropped, not republished. Nacks and returns show in the stats only. */
+HQ_MUST_CHECK int hq_pub_publish_async(struct hq_pub *p, const char *exchange,
+                                       const struct hq_msg *m);
+
 void hq_pub_get_stats(struct hq_pub *p, struct hq_pub_stats *st);
 
 /* Stop: waits (up to drain_ms) for outstanding confirms, closes connections, joins threads,

@@ -1,15 +1,13 @@
 /* lifecycle: lifecycle records (hq_lifecycle.h) and their best-effort emitter.
  *
  * hq_lc_emit() encodes the record and appends it to a bounded ring under a mutex held only
- * for the append: it never waits for the broker. LC_SENDERS background threads take records
- * off the ring and publish them through an hq_pub pool of one connection with a deadline per
- * publish (publisher confirms); several, because hq_pub_publish waits for its confirm: on the
- * 2-core test machine with a quorum hookmq.archive, 1 sender managed ~760 records/s, 4 about
- * 3,500/s, 8 about 5,000/s. While the broker is
- * unreachable a record taken goes back to the head of the ring and the senders wait; the ring
- * fills and further records are dropped and counted. A record the
- * broker refuses (nack, unroutable) is dropped and counted; one whose confirm does not come
- * in time is counted as unconfirmed (it may still arrive; the archive collapses duplicates). */
+ * for the append: it never waits for the broker. One background thread takes records off the
+ * ring and hands them to an hq_pub pool of one connection without waiting for each confirm
+ * (hq_pub_publish_async: the pool pipelines a window of LC_WINDOW publishes), so records flow
+ * at the broker's pace instead of one confirm round trip each. While the broker is
+ * unreachable or the pool's queue is full, a record taken goes back to the head of the ring
+ * and the sender waits; when the ring fills, further records are dropped and counted. A
+ * record whose connection is lost before its confirm is dropped (best effort). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +23,9 @@
 #include "hq_time.h"
 
 #define LC_ERROR_MAX 1024
-#define LC_PUBLISH_DEADLINE_MS 2000
 #define LC_DOWN_WAIT_MS 100
-#define LC_WINDOW 64
-#define LC_SENDERS 8 /* publishes in flight: confirms are waited for in parallel */
+#define LC_WINDOW 512
+#define LC_SENDERS 1
 
 const char *hq_lc_verdict_name(enum hq_lc_verdict v)
 {
@@ -220,7 +217,7 @@ static void *lc_main(void *arg)
 
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        int64_t now = hq_mono_ms(), deadline;
+        int64_t now = hq_mono_ms();
 
         if (e->stopping && (e->len == 0 || now >= e->drain_deadline))
             break;
@@ -240,11 +237,8 @@ static void *lc_main(void *arg)
         memset(&e->ring[e->head], 0, sizeof(e->ring[e->head]));
         e->head = (e->head + 1) % e->cap;
         e->len--;
-        deadline = now + LC_PUBLISH_DEADLINE_MS;
-        if (e->stopping && deadline > e->drain_deadline)
-            deadline = e->drain_deadline;
         pthread_mutex_unlock(&e->mu);
-        rc = hq_pub_publish(e->pub, HQ_LIFECYCLE_EXCHANGE, &m, deadline);
+        rc = hq_pub_publish_async(e->pub, HQ_LIFECYCLE_EXCHANGE, &m);
         pthread_mutex_lock(&e->mu);
         if (rc == HQ_EDOWN || rc == HQ_EBLOCKED || rc == HQ_EFULL) {
             /* not sent: back to the head while there is room, and wait a little */
@@ -256,13 +250,12 @@ static void *lc_main(void *arg)
                 e->dropped++;
                 hq_msg_free(&m);
             }
-            e->down_until = hq_mono_ms() + LC_DOWN_WAIT_MS;
+            /* a full queue drains in a moment; a broker away takes longer */
+            e->down_until = hq_mono_ms() + (rc == HQ_EFULL ? 1 : LC_DOWN_WAIT_MS);
             continue;
         }
         if (rc == HQ_OK)
             e->published++;
-        else if (rc == HQ_ETIMEDOUT)
-            e->unconfirmed++;
         else
             e->dropped++;
         hq_msg_free(&m);
@@ -392,7 +385,11 @@ void hq_lc_stop(struct hq_lc_emitter *e, int drain_ms)
         e->len--;
         e->dropped++;
     }
-    hq_pub_stop(e->pub, 500);
+    {
+        /* the pool publishes what it was handed, within what is left of the drain time */
+        int64_t left = e->drain_deadline - hq_mono_ms();
+        hq_pub_stop(e->pub, left > 500 ? (int)left : 500);
+    }
     pthread_cond_destroy(&e->cv);
     pthread_mutex_destroy(&e->mu);
     free(e->ring);

@@ -933,6 +933,39 @@ int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *
     return rc;
 }
 
+int hq_pub_publish_async(struct hq_pub *p, const char *exchange, const struct hq_msg *m)
+{
+    struct pub_job *j = NULL;
+    int rc;
+
+    if (!p || !exchange || !m)
+        return HQ_EINVAL;
+    rc = hq__amqp_msg_check(exchange, m);
+    if (rc != HQ_OK)
+        return rc;
+    rc = job_new(p, exchange, m, &j);
+    if (rc != HQ_OK)
+        return rc;
+    j->abandoned = true; /* nobody waits: whoever settles or drops it frees it */
+    pthread_mutex_lock(&p->mu);
+    if (p->stopping)
+        rc = HQ_ESHUTDOWN;
+    else if (p->up == 0)
+        rc = HQ_EDOWN;
+    else if (p->blocked == p->up)
+        rc = HQ_EBLOCKED;
+    else if (p->qlen >= p->qmax)
+        rc = HQ_EFULL;
+    if (rc == HQ_OK) {
+        q_push_back(p, j);
+        wake_publishers(p, false);
+        j = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    job_free(j);
+    return rc;
+}
+
 void hq_pub_get_stats(struct hq_pub *p, struct hq_pub_stats *st)
 {
     if (!st)
