@@ -48,6 +48,8 @@ RUN useradd --system --user-group --home-dir /var/lib/hookmq --no-create-home \
  && install -d -m 0755 /etc/hookmq
 
 COPY --from=build /opt/hookmq/bin/ /usr/local/bin/
+# hookmq-send's sample payloads (it looks in <its dir>/../share/hookmq/samples)
+COPY --from=build /opt/hookmq/share/hookmq/samples/ /usr/local/share/hookmq/samples/
 COPY conf/hookmq.conf.example conf/hookmq.conf.minimal /usr/share/doc/hookmq/
 
 # Every program reads this file unless -c says otherwise.

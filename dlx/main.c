@@ -5,6 +5,7 @@
  * apply        declare every exchange, queue and binding hookmq needs (never deletes)
  * definitions  print the same topology as RabbitMQ definitions JSON
  * policies     print `rabbitmqctl set_policy` commands for the DLX/TTL/limit arguments
+ * definitions --users  print a RabbitMQ user per program with its permissions (users.c)
  *
  * Exit codes (CONTRACT.md): 0 ok, 1 runtime failure, 2 usage or configuration error,
  * 3 topology conflict. exit_code() is the only mapping from a status to an exit code. */
@@ -18,6 +19,7 @@
 #include "hq_status.h"
 #include "hq_topology.h"
 #include "dlq.h"
+#include "users.h"
 
 #define PROG "hookmq-dlx"
 
@@ -45,6 +47,10 @@ static void usage(FILE *f)
             "                                  created or exists; exit 3 on a conflict)\n"
             "  definitions [--policy-managed]  print them as RabbitMQ definitions JSON (import\n"
             "                                  in the management UI: Overview > Import definitions)\n"
+            "  definitions --users [--password-file F]\n"
+            "                                  print instead one RabbitMQ user per program with the\n"
+            "                                  narrowest permissions (docs/operations.md); F holds\n"
+            "                                  user:password lines, users without one get none\n"
             "  policies                        print `rabbitmqctl set_policy` commands setting\n"
             "                                  DLX, TTL, delivery limit and overflow by policy\n");
     hq_dlx_dlq_usage(f); /* status, list, show, redrive, purge: dlq.c */
@@ -67,6 +73,8 @@ struct opts {
     const char *cmd;
     const char *config;
     bool policy_managed;
+    bool users;                /* definitions --users */
+    const char *password_file; /* definitions --users --password-file F */
 };
 
 /* HQ_OK, or HQ_EINVAL after printing why. *help / *version set when asked for. */
@@ -93,6 +101,14 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *help, bool *v
             o->config = a + 9;
         } else if (strcmp(a, "--policy-managed") == 0) {
             o->policy_managed = true;
+        } else if (strcmp(a, "--users") == 0) {
+            o->users = true;
+        } else if (strcmp(a, "--password-file") == 0) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, PROG ": %s needs a file name\n", a);
+                return HQ_EINVAL;
+            }
+            o->password_file = argv[++i];
         } else if (a[0] == '-' && a[1] != '\0') {
             fprintf(stderr, PROG ": unknown option %s\n", a);
             return HQ_EINVAL;
@@ -173,6 +189,27 @@ static int cmd_print(const struct hq_config *cfg, const struct hq_topology *t, b
     return rc;
 }
 
+/* definitions --users: the users and permissions document (users.c) */
+static int cmd_users(const struct hq_config *cfg, const char *password_file)
+{
+    struct hq_buf out = HQ_BUF_INIT(16u << 20);
+    size_t nopw = 0;
+    int rc = hq_dlx_users(cfg, password_file, &out, &nopw);
+
+    if (rc == HQ_OK && fwrite(out.data, 1, out.len, stdout) != out.len)
+        rc = HQ_EIO;
+    if (rc == HQ_OK && nopw > 0)
+        fprintf(stderr,
+                PROG ": %zu user%s without a password: after the import, set each with\n"
+                "  rabbitmqctl change_password USER PASSWORD\n"
+                "(importing a user without a password clears the password of an existing one)\n",
+                nopw, nopw == 1 ? "" : "s");
+    else if (rc != HQ_OK && rc != HQ_ECONFIG)
+        fprintf(stderr, PROG ": %s\n", hq_strerror(rc));
+    hq_buf_free(&out);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct hq_config *cfg = NULL;
@@ -211,6 +248,11 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": --policy-managed goes with apply or definitions\n");
         return exit_code(HQ_EINVAL);
     }
+    if ((o.users || o.password_file) &&
+        (strcmp(o.cmd, "definitions") != 0 || o.policy_managed || !o.users)) {
+        fprintf(stderr, PROG ": --users (and --password-file) go with definitions only\n");
+        return exit_code(HQ_EINVAL);
+    }
 
     hq_log_setup(PROG, HQ_LOG_WARN, HQ_LOG_TEXT);
     rc = hq_config_load(hq_config_default_path(o.config), &cfg, err, sizeof(err));
@@ -220,6 +262,10 @@ int main(int argc, char **argv)
     }
     hq_log_setup(PROG, cfg->log_level < HQ_LOG_WARN ? cfg->log_level : HQ_LOG_WARN,
                  cfg->log_format);
+    if (o.users) {
+        rc = cmd_users(cfg, o.password_file);
+        goto out;
+    }
     rc = hq_topology_build(cfg, &topo);
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": %s: cannot derive the topology: %s\n", cfg->path ? cfg->path : "",
