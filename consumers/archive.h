@@ -1,6 +1,6 @@
 /* archive.h: internals of hookmq-archive, shared by archive_main.c (command line),
  * archive_run.c (the firehose logger), archive_query.c (query, history, stats) and
- * archive_http.c (/metrics). Not an installed interface. */
+ * (/metrics: core/hq_metrics_http.h). Not an installed interface. */
 #ifndef HQ_ARCHIVE_PROG_H
 #define HQ_ARCHIVE_PROG_H
 
@@ -44,9 +44,5 @@ int ar_query(const char *dir, const struct ar_args *a);
 int ar_history(const char *dir, const struct ar_args *a);
 int ar_stats(const char *dir, const struct ar_args *a);
 
-/* archive_http.c: /metrics on listen (no-op when NULL). render_hook runs before rendering. */
-int ar_http_start(const char *listen, struct hq_metrics *m, void (*render_hook)(void *),
-                  void *hook_arg, char *err, size_t errsz);
-void ar_http_stop(void);
 
 #endif

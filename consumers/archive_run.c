@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "hq_metrics_http.h"
 #include "hq_amqp.h"
 #include "hq_consume.h"
 #include "hq_log.h"
@@ -639,7 +640,7 @@ int ar_run(struct hq_config *cfg, const char *config_path, const struct ar_args 
         status = ar_exit_code(rc);
         goto out;
     }
-    rc = ar_http_start(cfg->archive.metrics_listen, ar.metrics, before_render, &ar, err,
+    rc = hq_metrics_http_start(cfg->archive.metrics_listen, ar.metrics, before_render, &ar, err,
                        sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, AR_PROG ": metrics: %s\n", err);
@@ -683,7 +684,7 @@ stop:
         pthread_mutex_unlock(&ar.qmu);
         pthread_join(comp, NULL);
     }
-    ar_http_stop();
+    hq_metrics_http_stop();
     status = atomic_load(&ar.fatal) || !cons_started ? AR_EXIT_RUNTIME : AR_EXIT_OK;
 out:
     hq_awriter_close(ar.w);

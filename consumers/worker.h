@@ -257,9 +257,6 @@ void wk_redrive_join(struct wk *w);
 /* redrive.c: the redrive check interval for `after`: after/4, clamped to 1 s .. 60 s. */
 int64_t wk_redrive_interval_ms(uint64_t after_ms);
 
-/* worker_http.c: /metrics on the consumer's metrics_listen (no-op when unset). */
-HQ_MUST_CHECK int wk_http_start(struct wk *w, char *err, size_t errsz);
-void wk_http_stop(void);
 
 /* Sleep up to ms, returning early (true) once the worker is stopping. */
 bool wk_sleep(struct wk *w, int64_t ms);

@@ -18,6 +18,7 @@
 #include "hq_amqp.h"
 #include "hq_log.h"
 #include "hq_time.h"
+#include "hq_metrics_http.h"
 #include "worker.h"
 
 #define PROG "hookmq-worker"
@@ -286,6 +287,15 @@ static void print_consumers(const struct hq_config *cfg)
     fprintf(stderr, "%s\n", cfg->n_consumers ? "" : " none");
 }
 
+/* Before each /metrics render: the gauges that are kept as plain atomics. */
+static void refresh_gauges(void *arg)
+{
+    struct wk *w = arg;
+
+    hq_metric_set(w->m.connected, atomic_load(&w->connected));
+    hq_metric_set(w->m.in_flight, atomic_load(&w->in_flight));
+}
+
 int main(int argc, char **argv)
 {
     struct args a;
@@ -412,7 +422,8 @@ int main(int argc, char **argv)
             hq_warn("lifecycle records off: cannot start their publisher", "consumer=%s",
                     con->name);
     }
-    rc = wk_http_start(&w, err, sizeof(err));
+    rc = hq_metrics_http_start(con->metrics_listen, w.metrics, refresh_gauges, &w, err,
+                               sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": metrics: %s\n", err);
         goto out;
@@ -449,7 +460,7 @@ int main(int argc, char **argv)
     atomic_store(&w.stopping, true);
     clean = wk_join_slots(&w);
     wk_redrive_join(&w);
-    wk_http_stop();
+    hq_metrics_http_stop();
     if (!clean) {
         hq_error("stopped with handlers still running; their events stay unacked and will be "
                  "redelivered",

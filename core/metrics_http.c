@@ -1,9 +1,11 @@
-/* worker_http.c: GET /metrics (Prometheus text 0.0.4) on the consumer's metrics_listen,
- * served by CivetWeb (two threads, no document root). Every other path is 404. */
+/* metrics_http: GET /metrics (Prometheus text 0.0.4) on a program's metrics_listen, served
+ * by CivetWeb (two threads, no document root). Every other path is 404. Used by the worker
+ * and the archive logger; one server per process. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,27 +15,30 @@
 
 #include <civetweb.h>
 
+#include "hq_metrics_http.h"
 #include "hq_buf.h"
 #include "hq_log.h"
-#include "worker.h"
 
-static struct mg_context *metrics_ctx;
-static char metrics_listen[64];
+static struct mg_context *ctx;
+static char listen_addr[64];
+static struct hq_metrics *metrics;
+static void (*hook)(void *);
+static void *hook_arg;
 
 static int on_metrics(struct mg_connection *conn, void *cbdata)
 {
-    struct wk *w = cbdata;
     const struct mg_request_info *ri = mg_get_request_info(conn);
     struct hq_buf out = HQ_BUF_INIT(16u << 20);
     char num[32];
 
+    (void)cbdata;
     if (!ri || strcmp(ri->local_uri ? ri->local_uri : "", "/metrics") != 0) {
         mg_send_http_error(conn, 404, "%s", "not found");
         return 404;
     }
-    hq_metric_set(w->m.connected, atomic_load(&w->connected));
-    hq_metric_set(w->m.in_flight, atomic_load(&w->in_flight));
-    if (hq_metrics_render(w->metrics, &out) != HQ_OK) {
+    if (hook)
+        hook(hook_arg);
+    if (hq_metrics_render(metrics, &out) != HQ_OK) {
         mg_send_http_error(conn, 500, "%s", "metrics too large");
         hq_buf_free(&out);
         return 500;
@@ -55,19 +60,11 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
-int wk_http_start(struct wk *w, char *err, size_t errsz)
+int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
+                          void (*render_hook)(void *), void *arg, char *err, size_t errsz)
 {
-    const char *listen = w->con->metrics_listen;
-    const char *opts[] = {"listening_ports",
-                          listen,
-                          "num_threads",
-                          "2",
-                          "request_timeout_ms",
-                          "10000",
-                          "enable_keep_alive",
-                          "yes",
-                          "max_request_size",
-                          "16384",
+    const char *opts[] = {"listening_ports", listen, "num_threads", "2", "request_timeout_ms",
+                          "10000", "enable_keep_alive", "yes", "max_request_size", "16384",
                           NULL};
     struct mg_callbacks cb;
     struct mg_init_data init;
@@ -75,26 +72,29 @@ int wk_http_start(struct wk *w, char *err, size_t errsz)
     char ebuf[256] = "";
     unsigned ecode = 0;
 
-    if (!listen) return HQ_OK;
+    if (!listen)
+        return HQ_OK;
+    metrics = m;
+    hook = render_hook;
+    hook_arg = arg;
     mg_init_library(0);
     memset(&cb, 0, sizeof(cb));
     cb.log_message = on_log_message;
     memset(&init, 0, sizeof(init));
     init.callbacks = &cb;
-    init.user_data = w;
     init.configuration_options = opts;
     memset(&ed, 0, sizeof(ed));
     ed.code = &ecode;
     ed.text = ebuf;
     ed.text_buffer_size = sizeof(ebuf);
-    metrics_ctx = mg_start2(&init, &ed);
-    if (!metrics_ctx) {
+    ctx = mg_start2(&init, &ed);
+    if (!ctx) {
         snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf[0] ? ebuf : "failed");
         mg_exit_library();
         return HQ_EIO;
     }
-    mg_set_request_handler(metrics_ctx, "/", on_metrics, w);
-    snprintf(metrics_listen, sizeof(metrics_listen), "%s", listen);
+    mg_set_request_handler(ctx, "/", on_metrics, NULL);
+    snprintf(listen_addr, sizeof(listen_addr), "%s", listen);
     return HQ_OK;
 }
 
@@ -103,7 +103,7 @@ static atomic_bool stop_done;
 static void *stop_main(void *arg)
 {
     (void)arg;
-    mg_stop(metrics_ctx);
+    mg_stop(ctx);
     atomic_store(&stop_done, true);
     return NULL;
 }
@@ -117,31 +117,36 @@ static void poke_listener(void)
     long port;
     int fd;
 
-    snprintf(host, sizeof(host), "%s", metrics_listen);
+    snprintf(host, sizeof(host), "%s", listen_addr);
     colon = strrchr(host, ':');
-    if (!colon) return;
+    if (!colon)
+        return;
     *colon = '\0';
     port = strtol(colon + 1, NULL, 10);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
-    if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1) return;
-    if (sa.sin_addr.s_addr == htonl(INADDR_ANY)) sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (port <= 0 || port > 65535 || inet_pton(AF_INET, host, &sa.sin_addr) != 1)
+        return;
+    if (sa.sin_addr.s_addr == htonl(INADDR_ANY))
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return;
+    if (fd < 0)
+        return;
     (void)connect(fd, (struct sockaddr *)&sa, sizeof(sa));
     close(fd);
 }
 
-void wk_http_stop(void)
+void hq_metrics_http_stop(void)
 {
     pthread_t t;
     int i;
 
-    if (!metrics_ctx) return;
+    if (!ctx)
+        return;
     atomic_store(&stop_done, false);
     if (pthread_create(&t, NULL, stop_main, NULL) != 0) {
-        mg_stop(metrics_ctx);
+        mg_stop(ctx);
     } else {
         for (i = 0; i < 100 && !atomic_load(&stop_done); i++) {
             struct timespec ts = {0, 20 * 1000000L};
@@ -150,6 +155,6 @@ void wk_http_stop(void)
         }
         pthread_join(t, NULL);
     }
-    metrics_ctx = NULL;
+    ctx = NULL;
     mg_exit_library();
 }
