@@ -317,7 +317,8 @@ int hq__json_str(struct hq_buf *b, const char *str, size_t n)
         i += adv;
         start = i;
     }
-    if ((rc = hq_buf_append(b, s + start, n - start)) != HQ_OK)
+    /* n > start: s may be NULL for an empty string (NULL + 0 is undefined behaviour) */
+    if (n > start && (rc = hq_buf_append(b, s + start, n - start)) != HQ_OK)
         return rc;
     return hq_buf_append(b, "\"", 1);
 }

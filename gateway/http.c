@@ -2,9 +2,12 @@
  * and /metrics on metrics_listen. The request handler runs the CONTRACT's checks in order
  * and maps each outcome to an HTTP answer in gw_respond(). */
 #include <civetweb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "gw.h"
 #include "hq_buf.h"
@@ -47,7 +50,6 @@ static const char *status_error(int status)
 static void gw_respond(struct mg_connection *conn, const struct answer *a, const char *id)
 {
     struct hq_buf body = HQ_BUF_INIT(65536);
-    char num[32];
     int rc = HQ_OK;
 
     if (a->body) {
@@ -69,40 +71,34 @@ static void gw_respond(struct mg_connection *conn, const struct answer *a, const
     }
     if (rc != HQ_OK)
         hq_buf_reset(&body);
-    if (a->status < 300 && !a->close && a->retry_after == 0) {
-        /* the hot path: status line, headers and body in one write (one segment) */
-        char head[256];
-        int n = snprintf(head, sizeof(head),
-                         "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                         a->status, a->status == 202 ? "Accepted" : "OK",
-                         a->content_type ? a->content_type : "application/json", body.len);
+    {
+        /* Status line, headers and body in one write (one segment). Written here rather than
+         * with mg_response_header_*(), whose Date header calls the non-reentrant gmtime()
+         * (a data race between HTTP threads, found by TSan). */
+        char head[512], extra[128] = "";
         struct hq_buf out = HQ_BUF_INIT(70000);
+        int n, en = 0;
 
-        if (n > 0 && (size_t)n < sizeof(head) && hq_buf_append(&out, head, (size_t)n) == HQ_OK &&
-            hq_buf_append(&out, body.data ? body.data : (unsigned char *)"", body.len) == HQ_OK) {
-            mg_write(conn, out.data, out.len);
-            hq_buf_free(&out);
-            hq_buf_free(&body);
-            return;
+        if (a->retry_after > 0)
+            en += snprintf(extra + en, sizeof(extra) - (size_t)en, "Retry-After: %d\r\n",
+                           a->retry_after);
+        if (a->status == 405)
+            en += snprintf(extra + en, sizeof(extra) - (size_t)en, "Allow: POST\r\n");
+        if (a->close) {
+            /* the header alone does not stop CivetWeb from keeping the connection and
+             * parsing the unread body as the next request */
+            mg_disable_connection_keep_alive(conn);
+            snprintf(extra + en, sizeof(extra) - (size_t)en, "Connection: close\r\n");
         }
+        n = snprintf(head, sizeof(head),
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
+                     a->status, mg_get_response_code_text(conn, a->status),
+                     a->content_type ? a->content_type : "application/json", body.len, extra);
+        if (n > 0 && (size_t)n < sizeof(head) && hq_buf_append(&out, head, (size_t)n) == HQ_OK &&
+            hq_buf_append(&out, body.data ? body.data : (unsigned char *)"", body.len) == HQ_OK)
+            mg_write(conn, out.data, out.len);
         hq_buf_free(&out);
     }
-    mg_response_header_start(conn, a->status);
-    mg_response_header_add(conn, "Content-Type",
-                           a->content_type ? a->content_type : "application/json", -1);
-    snprintf(num, sizeof(num), "%zu", body.len);
-    mg_response_header_add(conn, "Content-Length", num, -1);
-    if (a->retry_after > 0) {
-        snprintf(num, sizeof(num), "%d", a->retry_after);
-        mg_response_header_add(conn, "Retry-After", num, -1);
-    }
-    if (a->status == 405)
-        mg_response_header_add(conn, "Allow", "POST", -1);
-    if (a->close)
-        mg_response_header_add(conn, "Connection", "close", -1);
-    mg_response_header_send(conn);
-    if (body.len)
-        mg_write(conn, body.data, body.len);
     hq_buf_free(&body);
 }
 
@@ -171,32 +167,84 @@ static bool is_chunked(const struct mg_connection *conn)
     return te && strcasestr(te, "chunked") != NULL;
 }
 
+/* The body deadline. CivetWeb's request_timeout_ms bounds each wait for data, not the whole
+ * body, and mg_read() keeps reading until its buffer is full: a client dribbling one byte at a
+ * time would hold an HTTP thread for as long as it likes. A per-request timer sends
+ * BODY_SIGNAL to the reading thread at the deadline (then every 200 ms, in case one lands
+ * outside a poll); the no-op handler is installed without SA_RESTART, so the blocked
+ * poll()/recv() fails with EINTR and mg_read() returns what it has. */
+#define BODY_SIGNAL (SIGRTMIN + 3)
+
+static void body_alarm(int sig)
+{
+    (void)sig;
+}
+
+static bool body_timer_start(timer_t *tm, int64_t deadline_ms)
+{
+    struct sigevent sev;
+    struct itimerspec its;
+    int64_t left = deadline_ms - hq_mono_ms();
+
+    memset(&sev, 0, sizeof(sev));
+    sev.sigev_notify = SIGEV_THREAD_ID;
+    sev.sigev_signo = BODY_SIGNAL;
+    sev._sigev_un._tid = gettid(); /* sigev_notify_thread_id */
+    if (timer_create(CLOCK_MONOTONIC, &sev, tm) != 0)
+        return false;
+    if (left < 1)
+        left = 1;
+    memset(&its, 0, sizeof(its));
+    its.it_value.tv_sec = (time_t)(left / 1000);
+    its.it_value.tv_nsec = (long)(left % 1000) * 1000000L;
+    its.it_interval.tv_nsec = 200000000L;
+    if (timer_settime(*tm, 0, &its, NULL) != 0) {
+        timer_delete(*tm);
+        return false;
+    }
+    return true;
+}
+
 /* Read the whole body into b (capped at b->cap). HQ_ETOOBIG past the cap, HQ_EIO when the
- * client went away or timed out. */
-static int read_body(struct mg_connection *conn, long long content_length, struct hq_buf *b)
+ * client went away or a read timed out, HQ_ETIMEDOUT past deadline_ms (monotonic). */
+static int read_body(struct mg_connection *conn, long long content_length, struct hq_buf *b,
+                     int64_t deadline_ms)
 {
     char chunk[16384];
-    int rc;
+    int rc = HQ_OK;
+    timer_t tm;
+    bool timer = body_timer_start(&tm, deadline_ms);
 
     if (content_length > 0) {
         /* allocate once */
         rc = hq_buf_append(b, "", 0);
         if (rc != HQ_OK)
-            return rc;
+            goto out;
     }
     for (;;) {
         int n = mg_read(conn, chunk, sizeof(chunk));
+        if (n > 0) {
+            rc = hq_buf_append(b, chunk, (size_t)n);
+            if (rc != HQ_OK)
+                goto out;
+        }
         if (n == 0)
             break;
-        if (n < 0)
-            return HQ_EIO;
-        rc = hq_buf_append(b, chunk, (size_t)n);
-        if (rc != HQ_OK)
-            return rc;
+        if (hq_mono_ms() >= deadline_ms) {
+            rc = HQ_ETIMEDOUT;
+            goto out;
+        }
+        if (n < 0) {
+            rc = HQ_EIO;
+            goto out;
+        }
     }
     if (content_length >= 0 && (long long)b->len != content_length)
-        return HQ_EIO;
-    return HQ_OK;
+        rc = HQ_EIO;
+out:
+    if (timer)
+        timer_delete(tm);
+    return rc;
 }
 
 /* The URL the provider signed, for twilio/square sources without `url`: rebuilt from the
@@ -274,9 +322,13 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
         a = (struct answer){413, NULL, NULL, NULL, 0, true};
         goto out;
     }
-    rc = read_body(conn, ri->content_length, &body);
+    rc = read_body(conn, ri->content_length, &body, t0 + g->boot->gateway.request_timeout_ms);
     if (rc == HQ_ETOOBIG) {
         a = (struct answer){413, NULL, NULL, NULL, 0, true};
+        goto out;
+    }
+    if (rc == HQ_ETIMEDOUT) {
+        a = (struct answer){400, "body_timeout", NULL, NULL, 0, true};
         goto out;
     }
     if (rc != HQ_OK) {
@@ -554,6 +606,15 @@ int gw_http_start(struct gw *g, char *err, size_t errsz)
     int rc;
 
     register_metrics(g);
+    {
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = body_alarm;
+        sigemptyset(&sa.sa_mask);
+        sa.sa_flags = 0; /* no SA_RESTART: interrupt the blocked read */
+        sigaction(BODY_SIGNAL, &sa, NULL);
+    }
     mg_init_library(0);
     rc = start_ctx(&http_ctx, gc->listen, gc->threads, gc->request_timeout_ms, on_request, g,
                    err, errsz);
