@@ -5,6 +5,7 @@ connections and measures what a good client then sees (CivetWeb queues the conne
 thread frees up). Loopback only, bounded: about 60 s."""
 import http.client
 import json
+import os
 import random
 import socket
 import threading
@@ -153,7 +154,8 @@ class Slow(unittest.TestCase):
                  max(cut) if cut else -1, codes))
         self.assertFalse(bad, "good requests failed: %r" % bad[:10])
         self.assertGreater(len(lat), 50)
-        self.assertLess(percentile(lat, 99), 1.0)
+        # the target is for a production build; sanitizers slow every request several times
+        self.assertLess(percentile(lat, 99), 3.0 if os.environ.get("HQ_SANITIZE") else 1.0)
         self.assertEqual(len(cut), SLOW, "slow connections still open after %.0fs"
                          % (3 * TIMEOUT_MS / 1000.0 + 6))
         # cut off around request_timeout_ms (CivetWeb's overall header deadline; the
