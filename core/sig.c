@@ -484,32 +484,43 @@ static int verify_single(const struct hq_source_cfg *src, enum hq_hmac_alg alg,
 /* ------------------------------------------------------------------------------------------ */
 /* Schemes */
 
-static int v_stripe(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                    int64_t now, struct hq_verify_result *res)
+/* Stripe and Paddle: one header "<ts key>=<unix s><sep><mac key>=<hex>[<sep>...]" with the MAC
+ * over ts + joiner + body; any listed MAC may match (rotation); other keys (Stripe's v0, a
+ * downgrade) are ignored. */
+struct ts_list_fmt {
+    const char *header;
+    char sep;
+    const char *ts_key, *mac_key, *joiner;
+};
+
+static const struct ts_list_fmt stripe_fmt = {"Stripe-Signature", ',', "t", "v1", "."};
+static const struct ts_list_fmt paddle_fmt = {"Paddle-Signature", ';', "ts", "h1", ":"};
+
+static int v_ts_list(const struct hq_source_cfg *src, const struct hq_request_view *req,
+                     int64_t now, struct hq_verify_result *res, const struct ts_list_fmt *f)
 {
     struct kv items[ENTRIES_MAX], cands[ENTRIES_MAX];
-    size_t n = 0, nc = 0, i, hn;
+    size_t n = 0, nc = 0, i, hn, tsn = 0;
     const char *h, *ts = NULL;
-    size_t tsn = 0;
     int64_t tsv = 0;
     unsigned char mac[MAC_MAX];
     int rc;
 
-    if ((rc = get_hdr(req, "Stripe-Signature", &h, &hn, res)) != HQ_OK)
+    if ((rc = get_hdr(req, f->header, &h, &hn, res)) != HQ_OK)
         return rc;
     if (!h || hn == 0)
         return fail(res, HQ_EAUTH, R_MISSING);
-    if (split_kv(h, hn, ',', items, &n) != HQ_OK)
+    if (split_kv(h, hn, f->sep, items, &n) != HQ_OK)
         return fail(res, HQ_EAUTH, R_MALFORMED);
     for (i = 0; i < n; i++) {
-        if (kv_is(&items[i], "t")) {
+        if (kv_is(&items[i], f->ts_key)) {
             if (ts || !parse_ts(items[i].v, items[i].vn, &tsv))
                 return fail(res, HQ_EAUTH, R_MALFORMED);
             ts = items[i].v;
             tsn = items[i].vn;
-        } else if (kv_is(&items[i], "v1")) {
+        } else if (kv_is(&items[i], f->mac_key)) {
             cands[nc++] = items[i];
-        } /* v0 (test mode, a downgrade) and unknown keys are ignored */
+        }
     }
     if (!ts)
         return fail(res, HQ_EAUTH, R_MISSING_TS);
@@ -517,11 +528,18 @@ static int v_stripe(const struct hq_source_cfg *src, const struct hq_request_vie
     if (nc == 0)
         return fail(res, HQ_EAUTH, R_MISSING);
     {
-        struct part parts[3] = {{ts, tsn}, {".", 1}, {req->body, req->body_len}};
+        struct part parts[3] = {{ts, tsn}, {f->joiner, strlen(f->joiner)},
+                                {req->body, req->body_len}};
         if (!match_encoded(src, HQ_ALG_SHA256, HQ_ENC_HEX, parts, 3, cands, nc, res, mac))
             return fail(res, HQ_EAUTH, R_BAD);
     }
     return finish_mac(src, mac, 32, ts, tsn, tsv, now, res);
+}
+
+static int v_stripe(const struct hq_source_cfg *src, const struct hq_request_view *req,
+                    int64_t now, struct hq_verify_result *res)
+{
+    return v_ts_list(src, req, now, res, &stripe_fmt);
 }
 
 static int v_github(const struct hq_source_cfg *src, const struct hq_request_view *req,
@@ -710,40 +728,7 @@ static int v_v0(const struct hq_source_cfg *src, const struct hq_request_view *r
 static int v_paddle(const struct hq_source_cfg *src, const struct hq_request_view *req,
                     int64_t now, struct hq_verify_result *res)
 {
-    struct kv items[ENTRIES_MAX], cands[ENTRIES_MAX];
-    size_t n = 0, nc = 0, i, hn, tsn = 0;
-    const char *h, *ts = NULL;
-    int64_t tsv = 0;
-    unsigned char mac[MAC_MAX];
-    int rc;
-
-    if ((rc = get_hdr(req, "Paddle-Signature", &h, &hn, res)) != HQ_OK)
-        return rc;
-    if (!h || hn == 0)
-        return fail(res, HQ_EAUTH, R_MISSING);
-    if (split_kv(h, hn, ';', items, &n) != HQ_OK)
-        return fail(res, HQ_EAUTH, R_MALFORMED);
-    for (i = 0; i < n; i++) {
-        if (kv_is(&items[i], "ts")) {
-            if (ts || !parse_ts(items[i].v, items[i].vn, &tsv))
-                return fail(res, HQ_EAUTH, R_MALFORMED);
-            ts = items[i].v;
-            tsn = items[i].vn;
-        } else if (kv_is(&items[i], "h1")) {
-            cands[nc++] = items[i];
-        }
-    }
-    if (!ts)
-        return fail(res, HQ_EAUTH, R_MISSING_TS);
-    res->timestamp = tsv;
-    if (nc == 0)
-        return fail(res, HQ_EAUTH, R_MISSING);
-    {
-        struct part parts[3] = {{ts, tsn}, {":", 1}, {req->body, req->body_len}};
-        if (!match_encoded(src, HQ_ALG_SHA256, HQ_ENC_HEX, parts, 3, cands, nc, res, mac))
-            return fail(res, HQ_EAUTH, R_BAD);
-    }
-    return finish_mac(src, mac, 32, ts, tsn, tsv, now, res);
+    return v_ts_list(src, req, now, res, &paddle_fmt);
 }
 
 static int v_square(const struct hq_source_cfg *src, const struct hq_request_view *req,
