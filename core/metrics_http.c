@@ -43,11 +43,12 @@ static int on_metrics(struct mg_connection *conn, void *cbdata)
         hq_buf_free(&out);
         return 500;
     }
-    mg_response_header_start(conn, 200);
-    mg_response_header_add(conn, "Content-Type", "text/plain; version=0.0.4", -1);
+    /* our own header block: CivetWeb's adds a Date from the non-reentrant gmtime() */
     snprintf(num, sizeof(num), "%zu", out.len);
-    mg_response_header_add(conn, "Content-Length", num, -1);
-    mg_response_header_send(conn);
+    mg_printf(conn,
+              "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+              "Content-Length: %s\r\n\r\n",
+              num);
     mg_write(conn, out.data, out.len);
     hq_buf_free(&out);
     return 200;

@@ -12,10 +12,11 @@
 #include "gw.h"
 #include "hq_buf.h"
 #include "hq_log.h"
+#include "hq_metrics_http.h"
 #include "hq_net.h"
 #include "hq_time.h"
 
-static struct mg_context *http_ctx, *metrics_ctx;
+static struct mg_context *http_ctx;
 
 #define REPLAY_WINDOW_NO_TS_MS (24LL * 3600 * 1000)
 
@@ -490,13 +491,12 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     return 404;
 }
 
-static int on_metrics(struct mg_connection *conn, void *cbdata)
+/* Before each /metrics render: gauges read from the live state. */
+static void refresh_gauges(void *arg)
 {
-    struct gw *g = cbdata;
-    struct hq_buf out = HQ_BUF_INIT(16u << 20);
+    struct gw *g = arg;
     struct hq_pub_stats st;
     uint64_t ev = 0, bytes = 0;
-    char num[32];
 
     hq_pub_get_stats(g->pub, &st);
     hq_metric_set(g->m_broker_up, st.connected ? 1 : 0);
@@ -506,19 +506,6 @@ static int on_metrics(struct mg_connection *conn, void *cbdata)
         gw_spool_counts(g->spool, &ev, &bytes);
     hq_metric_set(g->m_spool_events, (int64_t)ev);
     hq_metric_set(g->m_spool_bytes, (int64_t)bytes);
-    if (hq_metrics_render(g->metrics, &out) != HQ_OK) {
-        mg_send_http_error(conn, 500, "%s", "metrics too large");
-        hq_buf_free(&out);
-        return 500;
-    }
-    mg_response_header_start(conn, 200);
-    mg_response_header_add(conn, "Content-Type", "text/plain; version=0.0.4", -1);
-    snprintf(num, sizeof(num), "%zu", out.len);
-    mg_response_header_add(conn, "Content-Length", num, -1);
-    mg_response_header_send(conn);
-    mg_write(conn, out.data, out.len);
-    hq_buf_free(&out);
-    return 200;
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
@@ -620,13 +607,11 @@ int gw_http_start(struct gw *g, char *err, size_t errsz)
                    err, errsz);
     if (rc != HQ_OK)
         return rc;
-    if (gc->metrics_listen) {
-        rc = start_ctx(&metrics_ctx, gc->metrics_listen, 2, 10000, on_metrics, g, err, errsz);
-        if (rc != HQ_OK) {
-            mg_stop(http_ctx);
-            http_ctx = NULL;
-            return rc;
-        }
+    rc = hq_metrics_http_start(gc->metrics_listen, g->metrics, refresh_gauges, g, err, errsz);
+    if (rc != HQ_OK) {
+        mg_stop(http_ctx);
+        http_ctx = NULL;
+        return rc;
     }
     return HQ_OK;
 }
@@ -635,8 +620,7 @@ void gw_http_stop(struct gw *g)
 {
     if (http_ctx)
         mg_stop(http_ctx);
-    if (metrics_ctx)
-        mg_stop(metrics_ctx);
-    http_ctx = metrics_ctx = NULL;
+    http_ctx = NULL;
+    hq_metrics_http_stop();
     mg_exit_library();
 }
