@@ -861,6 +861,20 @@ int hq_pub_start(const struct hq_broker_cfg *broker, int n, int window, const ch
     return HQ_OK;
 }
 
+/* May a new job be queued now? HQ_OK, or why not (p->mu held). */
+static int admit_locked(const struct hq_pub *p)
+{
+    if (p->stopping)
+        return HQ_ESHUTDOWN;
+    if (p->up == 0)
+        return HQ_EDOWN;
+    if (p->blocked == p->up)
+        return HQ_EBLOCKED;
+    if (p->qlen >= p->qmax)
+        return HQ_EFULL;
+    return HQ_OK;
+}
+
 int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *m,
                    int64_t deadline_mono_ms)
 {
@@ -874,16 +888,7 @@ int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *
         return rc;
     /* cheap checks first, without copying the message */
     pthread_mutex_lock(&p->mu);
-    if (p->stopping)
-        rc = HQ_ESHUTDOWN;
-    else if (p->up == 0)
-        rc = HQ_EDOWN;
-    else if (p->blocked == p->up)
-        rc = HQ_EBLOCKED;
-    else if (p->qlen >= p->qmax)
-        rc = HQ_EFULL;
-    else
-        rc = HQ_OK;
+    rc = admit_locked(p);
     pthread_mutex_unlock(&p->mu);
     if (rc != HQ_OK)
         return rc;
@@ -896,14 +901,7 @@ int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *
 
     pthread_mutex_lock(&p->mu);
     /* the state may have changed while we copied */
-    if (p->stopping)
-        rc = HQ_ESHUTDOWN;
-    else if (p->up == 0)
-        rc = HQ_EDOWN;
-    else if (p->blocked == p->up)
-        rc = HQ_EBLOCKED;
-    else if (p->qlen >= p->qmax)
-        rc = HQ_EFULL;
+    rc = admit_locked(p);
     if (rc != HQ_OK) {
         pthread_mutex_unlock(&p->mu);
         job_free(j);
@@ -948,14 +946,7 @@ int hq_pub_publish_async(struct hq_pub *p, const char *exchange, const struct hq
         return rc;
     j->abandoned = true; /* nobody waits: whoever settles or drops it frees it */
     pthread_mutex_lock(&p->mu);
-    if (p->stopping)
-        rc = HQ_ESHUTDOWN;
-    else if (p->up == 0)
-        rc = HQ_EDOWN;
-    else if (p->blocked == p->up)
-        rc = HQ_EBLOCKED;
-    else if (p->qlen >= p->qmax)
-        rc = HQ_EFULL;
+    rc = admit_locked(p);
     if (rc == HQ_OK) {
         q_push_back(p, j);
         wake_publishers(p, false);
