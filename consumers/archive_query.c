@@ -200,6 +200,7 @@ struct hentry {
     char *source, *type, *routing_key, *line;
     size_t body_len;
     unsigned copies;
+    size_t seq; /* order read: the last tie-break, so the sort is deterministic */
     struct hq_lc_parsed lc;
 };
 
@@ -258,6 +259,7 @@ static int history_rec(void *arg, const struct hq_arec *r)
     e->kind = r->kind;
     e->at = r->received_at;
     e->copies = 1;
+    e->seq = h->n;
     e->body_len = r->body_len;
     e->source = strdup(r->source);
     e->type = strdup(r->type);
@@ -275,6 +277,14 @@ static int history_rec(void *arg, const struct hq_arec *r)
     return 0;
 }
 
+/* Redriven and replayed records start a new delivery: within one millisecond they come before
+ * the outcomes of that delivery, which another process may have published first. */
+static bool lc_cause(const struct hentry *e)
+{
+    return e->lc.verdict &&
+           (strcmp(e->lc.verdict, "redriven") == 0 || strcmp(e->lc.verdict, "replayed") == 0);
+}
+
 static int hentry_cmp(const void *a, const void *b)
 {
     const struct hentry *x = a, *y = b;
@@ -288,7 +298,9 @@ static int hentry_cmp(const void *a, const void *b)
         return x->kind == HQ_AREC_EVENT ? -1 : 1; /* received first */
     if (x->lc.attempt != y->lc.attempt)
         return x->lc.attempt < y->lc.attempt ? -1 : 1;
-    return 0;
+    if (lc_cause(x) != lc_cause(y))
+        return lc_cause(x) ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
 static void print_timeline(const struct hentry *v, size_t n, const char *id)

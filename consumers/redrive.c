@@ -44,7 +44,7 @@ static void pass(struct wk *w, struct hq_amqp **c, uint64_t after_ms, int max_ti
 {
     uint32_t ready = 0, i;
     size_t start = 0;
-    int64_t now;
+    int64_t now, at;
     int moved = 0, rc;
     size_t held = 0;
     uint64_t *kept = NULL; /* delivery tags left in the DLQ, in the order read */
@@ -89,13 +89,14 @@ static void pass(struct wk *w, struct hq_amqp **c, uint64_t after_ms, int max_ti
             hq_delivery_free(&d);
             continue;
         }
+        at = hq_now_ms();
         rc = hq_dlq_redrive_one(*c, w->con->name, &d, WK_CONFIRM_TIMEOUT_MS);
         if (rc == HQ_OK) {
             char id[300];
 
             moved++;
             hq_metric_inc(w->m.redriven);
-            hq_dlq_emit_redriven(w->lc, w->con->name, &d);
+            hq_dlq_emit_redriven(w->lc, w->con->name, &d, at);
             wk_log_safe(id, sizeof(id), info.id[0] ? info.id : "-", false);
             hq_info("redriven", "consumer=%s event_id=%s redriven=%lld", w->con->name, id,
                     (long long)info.redriven + 1);

@@ -227,7 +227,7 @@ int hq_dlq_redrive_one(struct hq_amqp *c, const char *consumer, const struct hq_
 }
 
 void hq_dlq_emit_redriven(struct hq_lc_emitter *lc, const char *consumer,
-                          const struct hq_delivery *d)
+                          const struct hq_delivery *d, int64_t at_ms)
 {
     struct hq_dlq_info in;
     struct hq_lc_record r;
@@ -241,7 +241,7 @@ void hq_dlq_emit_redriven(struct hq_lc_emitter *lc, const char *consumer,
     r.consumer = consumer;
     r.attempt = 1;
     r.verdict = HQ_LC_REDRIVEN;
-    r.at_ms = hq_now_ms();
+    r.at_ms = at_ms;
     hq_lc_emit(lc, &r);
 }
 

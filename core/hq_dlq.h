@@ -86,8 +86,9 @@ HQ_MUST_CHECK int hq_dlq_redrive_one(struct hq_amqp *c, const char *consumer,
 
 struct hq_lc_emitter;
 /* Queue the "redriven" lifecycle record of d (a DLQ message just redriven for consumer) on
- * lc; best effort, never blocks. NULL-safe. */
+ * lc, stamped at_ms: the time taken before the copy was published, so the record never sorts
+ * after the outcome of the delivery it caused. Best effort, never blocks. NULL-safe. */
 void hq_dlq_emit_redriven(struct hq_lc_emitter *lc, const char *consumer,
-                          const struct hq_delivery *d);
+                          const struct hq_delivery *d, int64_t at_ms);
 
 #endif

@@ -1051,11 +1051,13 @@ static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *
                id ? id : "", type ? type : "", in.attempts, in.redriven);
         rc = HQ_OK;
     } else {
+        int64_t at = hq_now_ms();
+
         rc = hq_dlq_redrive_one(c, rc_->consumer, d, CONFIRM_TIMEOUT_MS);
         if (rc == HQ_OK) {
             *settled = true;
             rc_->moved++;
-            hq_dlq_emit_redriven(rc_->lc, rc_->consumer, d);
+            hq_dlq_emit_redriven(rc_->lc, rc_->consumer, d, at);
             printf("redriven %s (%s) -> %s\n", id ? id : "", type ? type : "", rc_->work);
         } else {
             fprintf(stderr, PROG ": redriving %s failed (%s): %s; it stays in the DLQ\n",
