@@ -63,11 +63,13 @@ struct ar {
     atomic_bool stopping;
     atomic_int connected;
     atomic_int fatal; /* a write/fsync failed: exit 1 */
+    atomic_int disk_full; /* the last write found no space: paused, batch left unacked */
 
     struct hq_metrics *metrics;
     struct {
         struct hq_metric *rec_event, *rec_lifecycle, *rec_trace, *batches, *fsync, *closed,
-            *bytes, *connected, *torn, *compressed, *compress_errors, *deleted;
+            *bytes, *connected, *torn, *compressed, *compress_errors, *deleted, *disk_full,
+            *disk_full_total;
     } m;
 };
 
@@ -275,8 +277,10 @@ static void segment_closed(struct ar *ar, const char *closed)
     enqueue(ar, closed);
 }
 
-/* Write + fsync, then ack. HQ_OK; HQ_EIO (fatal: nothing acked); HQ_EDOWN (written, not
- * acked: the broker redelivers, duplicates are collapsed when read). */
+/* Write + fsync, then ack. HQ_OK; HQ_EFULL (no space: nothing written, nothing acked; the
+ * caller drops the connection so the batch is redelivered, and pauses); HQ_EIO (fatal: nothing
+ * acked); HQ_EDOWN (written, not acked: the broker redelivers, duplicates are collapsed when
+ * read). */
 static int commit(struct ar *ar, struct hq_amqp *c, struct batch *b)
 {
     char closed[4096];
@@ -290,6 +294,14 @@ static int commit(struct ar *ar, struct hq_amqp *c, struct batch *b)
                            &fs);
     pthread_mutex_unlock(&ar->seg_lock);
     segment_closed(ar, closed);
+    if (rc == HQ_EFULL) {
+        if (!atomic_exchange(&ar->disk_full, 1))
+            hq_error("archive disk full: pausing; the batch stays unacked in hookmq.archive and "
+                     "is written once space returns",
+                     "dir=%s records=%zu", ar->cfg->archive.dir, b->n);
+        hq_metric_inc(ar->m.disk_full_total);
+        return HQ_EFULL;
+    }
     if (rc != HQ_OK) {
         hq_error("cannot write the archive: stopping without acking the batch (it will be "
                  "redelivered)",
@@ -297,6 +309,8 @@ static int commit(struct ar *ar, struct hq_amqp *c, struct batch *b)
         fatal(ar);
         return HQ_EIO;
     }
+    if (atomic_exchange(&ar->disk_full, 0))
+        hq_info("archive disk has space again: resuming", "dir=%s", ar->cfg->archive.dir);
     hq_metric_observe(ar->m.fsync, fs);
     hq_metric_inc(ar->m.batches);
     hq_metric_add(ar->m.bytes, (int64_t)b->buf.len);
@@ -367,7 +381,7 @@ static void *consumer_main(void *arg)
     const struct hq_archive_cfg *acfg = &ar->cfg->archive;
     struct batch b;
     size_t start = 0;
-    int failures = 0;
+    int failures = 0, full = 0;
 
     memset(&b, 0, sizeof(b));
     b.buf.cap = PEND_CAP;
@@ -405,6 +419,7 @@ static void *consumer_main(void *arg)
                 timeout = IDLE_WAIT_MS;
             rc = hq_amqp_next(c, (int)timeout, &d, &what);
             if (rc != HQ_OK) {
+                rc = HQ_EDOWN;
                 hq_warn("broker connection lost; the uncommitted batch will be redelivered",
                         "records=%zu error=\"%s\" detail=\"%s\"", b.n, hq_strerror(rc),
                         hq_consume_error(c));
@@ -417,7 +432,7 @@ static void *consumer_main(void *arg)
                 rc = hq_arec_encode(&d, hq_now_ms(), &b.buf);
                 if (rc != HQ_OK && b.n) {
                     /* no room or memory: commit what we have, then try again */
-                    if (commit(ar, c, &b) == HQ_EIO) {
+                    if ((rc = commit(ar, c, &b)) == HQ_EIO || rc == HQ_EFULL) {
                         hq_delivery_free(&d);
                         break;
                     }
@@ -446,12 +461,12 @@ static void *consumer_main(void *arg)
                 b.last_tag = d.tag;
                 hq_delivery_free(&d);
                 if ((int)b.n >= acfg->batch_max || b.buf.len >= BATCH_BYTES_MAX) {
-                    if (commit(ar, c, &b) != HQ_OK)
+                    if ((rc = commit(ar, c, &b)) != HQ_OK)
                         break;
                 }
             } else if (what == HQ_NEXT_TIMEOUT) {
                 if (b.n && hq_mono_ms() >= b.started + acfg->batch_ms) {
-                    if (commit(ar, c, &b) != HQ_OK)
+                    if ((rc = commit(ar, c, &b)) != HQ_OK)
                         break;
                 } else if (!b.n) {
                     tick(ar);
@@ -466,9 +481,10 @@ static void *consumer_main(void *arg)
         atomic_store(&ar->connected, 0);
         batch_reset(&b);
         hq_consume_detach(c);
-        hq_amqp_close(c);
+        hq_amqp_close(c); /* what was not acked goes back to hookmq.archive */
+        full = rc == HQ_EFULL ? full + 1 : 0;
         if (!atomic_load(&ar->stopping))
-            nap(ar, backoff_ms(0));
+            nap(ar, backoff_ms(full)); /* disk full: 0.2 s doubling to 10 s between tries */
     }
     hq_buf_free(&b.buf);
     return NULL;
@@ -557,9 +573,16 @@ static int metrics_init(struct ar *ar)
                                        "");
     ar->m.deleted = hq_counter(m, "hookmq_archive_segments_deleted_total",
                                "segments deleted by keep_days retention", "");
+    ar->m.disk_full = hq_gauge(m, "hookmq_archive_disk_full",
+                               "1 while writes fail for lack of space (consuming paused)", "");
+    ar->m.disk_full_total = hq_counter(m, "hookmq_archive_disk_full_total",
+                                       "batches not written for lack of space (left unacked, "
+                                       "redelivered)",
+                                       "");
     if (!ar->m.rec_event || !ar->m.rec_lifecycle || !ar->m.rec_trace || !ar->m.batches ||
         !ar->m.fsync || !ar->m.closed || !ar->m.bytes || !ar->m.connected || !ar->m.torn ||
-        !ar->m.compressed || !ar->m.compress_errors || !ar->m.deleted)
+        !ar->m.compressed || !ar->m.compress_errors || !ar->m.deleted || !ar->m.disk_full ||
+        !ar->m.disk_full_total)
         return HQ_ENOMEM;
     return HQ_OK;
 }
@@ -569,6 +592,7 @@ static void before_render(void *arg)
     struct ar *ar = arg;
 
     hq_metric_set(ar->m.connected, atomic_load(&ar->connected));
+    hq_metric_set(ar->m.disk_full, atomic_load(&ar->disk_full));
 }
 
 static void reload(struct ar *ar)

@@ -1159,7 +1159,12 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-/* Open (create) the segment of hour for appending. */
+static bool disk_full(int e)
+{
+    return e == ENOSPC || e == EDQUOT;
+}
+
+/* Open (create) the segment of hour for appending. HQ_EIO with errno set on failure. */
 static int seg_open(struct hq_awriter *w, int64_t hour)
 {
     char zst[PATH_MAX + 16];
@@ -1258,9 +1263,11 @@ int hq_awriter_append(struct hq_awriter *w, int64_t now_ms, const void *data, si
     if (w->fd >= 0 && w->hour != hour)
         seg_close(w, closed, closedsz);
     if (w->fd < 0 && (rc = seg_open(w, hour)) != HQ_OK) {
+        int e = errno;
+
         hq_error("cannot open the archive segment", "segment=%s.jsonl error=\"%s\"", w->base,
-                 strerror(errno));
-        return rc;
+                 strerror(e));
+        return rc == HQ_EIO && disk_full(e) ? HQ_EFULL : rc;
     }
     while (done < n) {
         ssize_t r = write(w->fd, p + done, n - done);
@@ -1276,7 +1283,7 @@ int hq_awriter_append(struct hq_awriter *w, int64_t now_ms, const void *data, si
                 close(w->fd);
                 w->fd = -1;
             }
-            return HQ_EIO;
+            return r < 0 && disk_full(e) ? HQ_EFULL : HQ_EIO;
         }
         done += (size_t)r;
     }

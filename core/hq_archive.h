@@ -155,8 +155,9 @@ HQ_MUST_CHECK int hq_awriter_open(const char *dir, struct hq_awriter **out, char
  * hour still open is closed first and its base path copied to closed (closed[0] = '\0' when
  * none): the caller compresses it. Reopening an existing segment whose last line is torn
  * terminates that line first (it stays, and is reported and skipped when read). On a failed
- * write the file is truncated back to its last synced size; on a failed fsync the writer is
- * unusable (HQ_EIO: exit without acking). *fsync_s (may be NULL) gets the fsync time. */
+ * write the file is truncated back to its last synced size: HQ_EFULL when the disk is full
+ * (ENOSPC, EDQUOT; the caller may retry the same batch later), HQ_EIO otherwise. On a failed
+ * fsync the writer is unusable (HQ_EIO: exit without acking). *fsync_s (may be NULL) gets the fsync time. */
 HQ_MUST_CHECK int hq_awriter_append(struct hq_awriter *w, int64_t now_ms, const void *data,
                                     size_t n, char *closed, size_t closedsz, double *fsync_s);
 /* Close the open segment if now_ms is in a later hour (idle logger at a rollover); its base

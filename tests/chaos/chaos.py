@@ -472,6 +472,61 @@ def f_disk_alarm(rig):
     hqtest.broker("ctl", "set_disk_free_limit", "50MB")
 
 
+def f_memory_alarm(rig):
+    """An absolute watermark far below what the node uses raises the memory alarm."""
+    hqtest.broker("ctl", "set_vm_memory_high_watermark", "absolute", "1MB")
+    try:
+        hqtest.wait_for(lambda: alarms() != [], 20, interval=0.5, what="memory alarm raised")
+        log("alarms: %s" % alarms())
+        time.sleep(6.0)
+    finally:
+        hqtest.broker("ctl", "set_vm_memory_high_watermark", "absolute", "1GB")
+    hqtest.wait_for(lambda: alarms() == [], 30, interval=0.5, what="memory alarm cleared")
+    rig.extra["alarm_seen"] = 1
+
+
+def alarms():
+    """Resource alarms the node reports (management API /api/nodes)."""
+    out = []
+    for n in hqtest.mgmt("GET", "/nodes", ok=(200,), timeout=10) or []:
+        if n.get("mem_alarm"):
+            out.append("memory")
+        if n.get("disk_free_alarm"):
+            out.append("disk")
+    return out
+
+
+def f_archive_full(rig):
+    """Archive dir on a tiny tmpfs: the logger pauses on ENOSPC, then space is added."""
+    hqtest.wait_for(lambda: (rig.metric_sum(rig.ar_metrics, "hookmq_archive_disk_full") or 0) >= 1,
+                    40, interval=0.25, what="the archive logger reporting a full disk")
+    log("archive disk full: %s" % subprocess.run(["df", "-k", rig.archive_dir],
+                                                 capture_output=True, text=True)
+        .stdout.splitlines()[-1])
+    time.sleep(5.0)  # the gateway keeps accepting: hookmq.archive holds the records
+    r = subprocess.run(["mount", "-o", "remount,size=64m", rig.archive_dir], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise RuntimeError("remount failed: %s" % r.stderr)
+    log("archive tmpfs grown to 64m")
+    hqtest.wait_for(lambda: rig.metric_sum(rig.ar_metrics, "hookmq_archive_disk_full") == 0, 30,
+                    interval=0.25, what="the archive logger resuming")
+    rig.extra["disk_full_batches"] = int(
+        rig.metric_sum(rig.ar_metrics, "hookmq_archive_disk_full_total") or 0)
+
+
+def archive_intact(rig):
+    """After a disk-full pause: the logger never exited and no segment has a torn line."""
+    r = subprocess.run([hqtest.binary("hookmq-archive"), "query", "-c", rig.config, "--from",
+                        "-2h", "--limit", "1000000"], capture_output=True, text=True, timeout=120)
+    bad = [ln for ln in r.stderr.splitlines() if "torn" in ln or "corrupt" in ln]
+    log("archive check: exit %d, %d torn/corrupt warnings, logger restarts %d"
+        % (r.returncode, len(bad), rig.restarts["ar"]))
+    for ln in bad[:5]:
+        log("  " + ln)
+    return r.returncode == 0 and not bad and rig.restarts["ar"] == 0
+
+
 def f_none(rig):
     """The fault is in the traffic itself (marked events)."""
 
@@ -569,9 +624,11 @@ ROWS = collections.OrderedDict([
         handler_opts={"command": "if grep -q '\"mark\": true'; then kill -ABRT $PPID; sleep 5; "
                                  "exit 75; fi; " + EXEC_RECORD}), {})),
     ("disk_alarm", (f_disk_alarm, {}, {})),
+    ("memory_alarm", (f_memory_alarm, {}, {})),
     ("proxy_freeze", (f_proxy_freeze, {}, {"proxy": True})),
     ("proxy_reset", (f_proxy_reset, {}, {"proxy": True})),
     ("spool_disk_full", (f_spool_full, {}, {"tmpfs_spool": "32k"})),
+    ("archive_disk_full", (f_archive_full, {}, {"tmpfs_archive": "48k"})),
 ])
 
 
@@ -594,17 +651,19 @@ def main():
     fault, opts, extras = ROWS[a.row]
     workdir = tempfile.mkdtemp(prefix="hq-chaos-%s-" % a.row)
     proxy = mounted = None
-    if extras.get("tmpfs_spool"):
-        spool = os.path.join(workdir, "spool")
-        os.makedirs(spool)
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + extras["tmpfs_spool"], "tmpfs",
-                            spool], capture_output=True, text=True)
+    for key, sub in (("tmpfs_spool", "spool"), ("tmpfs_archive", "archive")):
+        if not extras.get(key):
+            continue
+        mnt = os.path.join(workdir, sub)
+        os.makedirs(mnt)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + extras[key], "tmpfs", mnt],
+                           capture_output=True, text=True)
         if r.returncode != 0:
             print("row=%s SKIPPED: cannot mount a tmpfs here (%s); run as root or inject ENOSPC"
                   % (a.row, r.stderr.strip()), flush=True)
             shutil.rmtree(workdir, ignore_errors=True)
             return SKIP
-        mounted = spool
+        mounted = mnt
     if extras.get("proxy"):
         import tcpproxy
         proxy = tcpproxy.Proxy(hqtest.AMQP_PORT).start()
@@ -616,6 +675,8 @@ def main():
         hqtest.broker("start")  # idempotent; a previous row may have left it stopped
         row, ok = run_row(rig, fault, n, max(1, min(a.threads, 16)), a.budget,
                           max(0.0, min(a.duration, 120.0)))
+        if ok and extras.get("tmpfs_archive"):
+            ok = archive_intact(rig)
         for note in rig.notes[:10]:
             log(note)
         if proxy:
@@ -632,6 +693,7 @@ def main():
             subprocess.run(["umount", mounted], capture_output=True)
         try:
             hqtest.broker("ctl", "set_disk_free_limit", "50MB")
+            hqtest.broker("ctl", "set_vm_memory_high_watermark", "absolute", "1GB")
         except Exception:  # noqa: BLE001
             pass
         if ok:
