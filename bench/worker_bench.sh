@@ -80,31 +80,18 @@ raw_line=$("$BUILD/bench/hq_drain" --port "$HQ_BROKER_PORT" --queue hookmq.raw \
 echo "$raw_line" >&2
 raw_rate=$(echo "$raw_line" | sed -E 's/.*\(([0-9.]+) msg\/s\).*/\1/')
 
-# counter VALUE of a metric line on a worker's /metrics
-metric() {
-    local out
-    out=$(curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null) || { echo 0; return; }
-    printf '%s\n' "$out" | grep -E "^$2" | awk '{s+=$2} END {print s+0}'
-}
-
 # run a worker until `count` verdicts matching `pattern`, print events/s between the first
-# and the last settled event
+# and the last settled event (bench/rate_poll.py: one keep-alive connection polling /metrics
+# every 10 ms, so the measurement forks nothing while the worker runs)
 run_worker() {
-    local name=$1 port=$2 pattern=$3 count=$4 t0="" t1 v=0
+    local name=$1 port=$2 pattern=$3 count=$4 rate
     "$BUILD/consumers/hookmq-worker" -c "$work/hookmq.conf" --consumer "$name" \
         >"$work/$name.log" 2>&1 &
     wpid=$!
-    local end=$(( $(date +%s) + 240 ))
-    while [ "$(date +%s)" -lt $end ]; do
-        v=$(metric "$port" "$pattern")
-        if [ -z "$t0" ] && [ "${v:-0}" -gt 0 ]; then t0=$(now); v0=$v; fi
-        [ "${v:-0}" -ge "$count" ] && break
-        sleep 0.02
-    done
-    t1=$(now)
+    rate=$(python3 "$top/bench/rate_poll.py" "$port" "$pattern" "$count" 240 || true)
     kill -TERM "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null || true
     wpid=""
-    python3 -c "print('%.0f' % (($v - $v0) / ($t1 - $t0)))"
+    echo "${rate:-0}"
 }
 
 say "hookmq-worker, no-op plugin (ACK), prefetch $PREFETCH, concurrency $CONC"
