@@ -1,15 +1,18 @@
 /* hookmq-archive: the firehose logger and archive queries (docs/archive.md).
  *
  *   hookmq-archive [run] [-c FILE] [--firehose-trace[=KEY]]
+ *   hookmq-archive [run] [-c FILE] --check
  *   hookmq-archive query [-c FILE] [--from T] [--to T] [--source S] [--type GLOB] [--id ID]
  *                        [--grep TEXT] [--kind event|lifecycle|trace|all] [--format json|table]
  *                        [--limit N] [--dir DIR] [--verbose]
  *   hookmq-archive history ID [-c FILE] [--source S] [--format text|json] [--dir DIR]
  *   hookmq-archive stats [-c FILE] [--from T] [--to T] [--format table|json] [--dir DIR]
  *
- * Options may come before or after the subcommand. Exit codes (CONTRACT.md): 0 ok, 1 runtime
- * failure, 2 usage or configuration error, 3 topology missing (hookmq.archive: run
- * `hookmq-dlx apply`). */
+ * Options may come before or after the subcommand. --check (with or without run) validates the
+ * config, prints one line naming archive.dir and exits; it connects to nothing.
+ *
+ * Exit codes (CONTRACT.md): 0 ok, 1 runtime failure, 2 usage or configuration error,
+ * 3 topology missing (hookmq.archive: run `hookmq-dlx apply`). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: " AR_PROG " [run] [-c FILE] [--firehose-trace[=KEY]]\n"
+            "       " AR_PROG " [run] [-c FILE] --check\n"
             "       " AR_PROG " query [-c FILE] [--from T] [--to T] [--source S] [--type GLOB]\n"
             "                      [--id ID] [--grep TEXT] [--kind event|lifecycle|trace|all]\n"
             "                      [--format json|table] [--limit N] [--dir DIR] [--verbose]\n"
@@ -48,6 +52,8 @@ static void usage(FILE *f)
             "  --firehose-trace[=KEY]  also archive RabbitMQ's firehose tracer (amq.rabbitmq.trace,\n"
             "                          binding KEY, default publish.#) as kind \"trace\" records;\n"
             "                          tracing must be on (rabbitmqctl trace_on); see docs/archive.md\n"
+            "  --check                 validate the config, print one line (with archive.dir)\n"
+            "                          and exit (0 ok, 2 error); connects to nothing\n"
             "\n"
             "query: print the archived records that match, as JSON lines (the stored records) or\n"
             "a table (time, source, type, id, size); duplicates (same source and id) collapsed.\n"
@@ -95,8 +101,9 @@ static bool opt_val(int argc, char **argv, int *i, const char *name, const char 
     return false;
 }
 
-/* HQ_OK; HQ_EINVAL after printing why; *done for --help / --version. */
-static int parse_args(int argc, char **argv, struct ar_args *a, bool *done)
+/* HQ_OK; HQ_EINVAL after printing why; *done for --help / --version; *check for --check
+ * (which goes with run only). */
+static int parse_args(int argc, char **argv, struct ar_args *a, bool *done, bool *check)
 {
     bool have_cmd = false;
     const char *fmt = NULL, *limit = NULL;
@@ -104,6 +111,7 @@ static int parse_args(int argc, char **argv, struct ar_args *a, bool *done)
 
     memset(a, 0, sizeof(*a));
     *done = false;
+    *check = false;
     for (i = 1; i < argc; i++) {
         const char *s = argv[i], *v = NULL;
 
@@ -139,6 +147,8 @@ static int parse_args(int argc, char **argv, struct ar_args *a, bool *done)
             limit = v;
         } else if (strcmp(s, "--verbose") == 0 || strcmp(s, "-v") == 0) {
             a->verbose = true;
+        } else if (strcmp(s, "--check") == 0) {
+            *check = true;
         } else if (strcmp(s, "--firehose-trace") == 0) {
             a->firehose = true;
         } else if (strncmp(s, "--firehose-trace=", 17) == 0) {
@@ -202,6 +212,10 @@ static int parse_args(int argc, char **argv, struct ar_args *a, bool *done)
         fprintf(stderr, AR_PROG ": history: the event ID is required\n");
         return HQ_EINVAL;
     }
+    if (a->cmd != AR_RUN && *check) {
+        fprintf(stderr, AR_PROG ": --check goes with run (or no subcommand)\n");
+        return HQ_EINVAL;
+    }
     if (a->cmd != AR_RUN && a->firehose) {
         fprintf(stderr, AR_PROG ": --firehose-trace belongs to run\n");
         return HQ_EINVAL;
@@ -223,10 +237,10 @@ int main(int argc, char **argv)
     struct hq_config *cfg = NULL;
     const char *path;
     char err[1024];
-    bool done;
+    bool done, check;
     int rc, status;
 
-    if (parse_args(argc, argv, &a, &done) != HQ_OK)
+    if (parse_args(argc, argv, &a, &done, &check) != HQ_OK)
         return AR_EXIT_USAGE;
     if (done)
         return AR_EXIT_OK;
@@ -239,6 +253,13 @@ int main(int argc, char **argv)
         if (rc != HQ_OK) {
             fprintf(stderr, "%s\n", err);
             return ar_exit_code(HQ_ECONFIG);
+        }
+        if (check) {
+            /* archive.dir is always set: the loader defaults it and refuses an empty one */
+            printf("%s: ok (archive.dir %s, keep_days %d)\n", path, cfg->archive.dir,
+                   cfg->archive.keep_days);
+            hq_config_free(cfg);
+            return AR_EXIT_OK;
         }
         /* queries: warnings (torn lines) always reach stderr, info logs are the logger's */
         hq_log_setup(AR_PROG,

@@ -1,6 +1,11 @@
 /* hookmq-replay: replay archived events (docs/replay.md).
  *
  *   hookmq-replay [-c FILE] FILTERS TARGET [--rate N] [--dry-run] [--restart]
+ *   hookmq-replay [-c FILE] [FILTERS TARGET ...] --check
+ *
+ * --check validates the config and exits; with filters and a target it also validates them
+ * as a run would (the target consumer and its bindings), stopping before the archive, the
+ * checkpoint and the broker: it reads no archive and connects to nothing.
  *
  * Reads the archive (hq_archive_scan) twice: a first pass counts what the filters, the
  * target's bindings and the checkpoint select (and, with --dry-run, prints it), the second
@@ -89,6 +94,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: " PROG " [-c FILE] FILTERS TARGET [--rate N] [--dry-run] [--restart]\n"
+            "       " PROG " [-c FILE] [FILTERS TARGET ...] --check\n"
             "\n"
             "Republishes archived events (with publisher confirms), keeping their message id,\n"
             "content type, timestamp, body and headers, adding hookmq-replay-id and\n"
@@ -119,6 +125,10 @@ static void usage(FILE *f)
             "      --checkpoint-dir D  where checkpoints live (default: archive.dir/.replay)\n"
             "      --no-lifecycle      do not emit \"replayed\" lifecycle records\n"
             "  -q, --quiet             no progress line on stderr\n"
+            "      --check             validate the config and exit (0 ok, 2 error); with\n"
+            "                          filters and a target, validate them too (the target\n"
+            "                          consumer and its bindings). Reads no archive, connects\n"
+            "                          to nothing.\n"
             "  -h, --help              this help\n"
             "  -V, --version           print the version\n"
             "\n"
@@ -1129,14 +1139,98 @@ out:
     return rc;
 }
 
+/* --check (CONTRACT: every program has one): argv holds "--check". With nothing else than
+ * -c FILE (or --help / --version) the config alone is validated; with more, the rest must be a
+ * valid replay command line and its target is resolved against the config as run() would,
+ * stopping there. Returns the exit code. */
+static int check_main(int argc, char **argv)
+{
+    struct hq_replay_opts o;
+    struct replay rp;
+    struct hq_config *cfg = NULL;
+    const char *config = NULL, *path;
+    char **args;
+    char err[1024], tgt[256];
+    bool config_only = true;
+    int i, n = 0, rc;
+
+    args = calloc((size_t)argc + 1, sizeof(*args));
+    if (!args) {
+        fprintf(stderr, PROG ": out of memory\n");
+        return EXIT_RUNTIME;
+    }
+    for (i = 0; i < argc; i++)
+        if (i == 0 || strcmp(argv[i], "--check") != 0)
+            args[n++] = argv[i];
+    for (i = 1; i < n && config_only; i++) {
+        if ((strcmp(args[i], "-c") == 0 || strcmp(args[i], "--config") == 0) && i + 1 < n)
+            config = args[++i];
+        else if (strncmp(args[i], "--config=", 9) == 0 && args[i][9])
+            config = args[i] + 9;
+        else
+            config_only = false; /* --help, --version and the rest: hq_replay_parse_args */
+    }
+    memset(&rp, 0, sizeof(rp));
+    rp.lock_fd = -1;
+    if (config_only) {
+        path = hq_config_default_path(config);
+        if (hq_config_load(path, &cfg, err, sizeof(err)) != HQ_OK) {
+            fprintf(stderr, "%s\n", err);
+            rc = HQ_ECONFIG;
+            goto out;
+        }
+        printf("%s: ok (%zu consumers, archive.dir %s)\n", path, cfg->n_consumers,
+               cfg->archive.dir);
+        rc = HQ_OK;
+        goto out;
+    }
+    rc = hq_replay_parse_args(n, args, hq_now_ms(), &o, err, sizeof(err));
+    if (rc != HQ_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        fprintf(stderr, "usage: " PROG " [-c FILE] [FILTERS TARGET ...] --check "
+                        "(--help for more)\n");
+        goto out;
+    }
+    if (o.help || o.version) {
+        if (o.help)
+            usage(stdout);
+        else
+            printf(PROG " %s\n", HQ_VERSION);
+        rc = HQ_OK;
+        goto out;
+    }
+    rp.o = &o;
+    rp.config_path = hq_config_default_path(o.config);
+    if (hq_config_load(rp.config_path, &rp.cfg, err, sizeof(err)) != HQ_OK) {
+        fprintf(stderr, "%s\n", err);
+        rc = HQ_ECONFIG;
+        goto out;
+    }
+    rc = resolve_target(&rp, err, sizeof(err));
+    if (rc != HQ_OK) {
+        fprintf(stderr, PROG ": %s\n", err);
+        goto out;
+    }
+    target_text(&rp, tgt, sizeof(tgt));
+    printf("%s: ok (replay to %s)\n", rp.config_path, tgt);
+out:
+    replay_free(&rp);
+    hq_config_free(cfg);
+    free(args);
+    return exit_code(rc);
+}
+
 int main(int argc, char **argv)
 {
     struct hq_replay_opts o;
     struct replay rp;
     char err[1024];
-    int rc;
+    int i, rc;
 
     setvbuf(stdout, NULL, _IOLBF, 0);
+    for (i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--check") == 0)
+            return check_main(argc, argv);
     rc = hq_replay_parse_args(argc, argv, hq_now_ms(), &o, err, sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": %s\n", err);

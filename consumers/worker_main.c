@@ -1,6 +1,11 @@
 /* hookmq-worker: runs one consumer's handler (docs/consumers.md).
  *
  *   hookmq-worker [-c FILE] --consumer NAME [--stop-timeout SECONDS]
+ *   hookmq-worker [-c FILE] [--consumer NAME] --check
+ *
+ * --check loads the config and, with --consumer, resolves the consumer and loads its handler
+ * exactly as at start-up (built-in, or dlopen + hq_handler_get + ABI checks) without calling
+ * init; it connects to nothing.
  *
  * Exit codes (CONTRACT.md): 0 ok (also after SIGTERM once in-flight handlers finished),
  * 1 runtime failure (or SIGTERM's stop timeout ran out with a handler still running),
@@ -45,6 +50,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: " PROG " [-c FILE] --consumer NAME [--stop-timeout SECONDS]\n"
+            "       " PROG " [-c FILE] [--consumer NAME] --check\n"
             "\n"
             "Consumes the work queue hookmq.NAME of the consumer NAME from the config and runs\n"
             "its handler on every event: ACK, RETRY (through the retry tiers, then the DLQ)\n"
@@ -56,6 +62,10 @@ static void usage(FILE *f)
             "      --stop-timeout S    on SIGTERM, wait at most S seconds (default %d) for\n"
             "                          running handlers; then exit 1, leaving their events\n"
             "                          unacked for redelivery\n"
+            "      --check             validate the config and exit (0 ok, 2 error); with\n"
+            "                          --consumer also check that the consumer exists and\n"
+            "                          load its handler (plugin: open, entry symbol, ABI)\n"
+            "                          without initialising it. Connects to nothing.\n"
             "  -h, --help              this help\n"
             "  -V, --version           print the version\n"
             "\n"
@@ -72,6 +82,7 @@ struct args {
     const char *config;
     const char *consumer;
     int stop_timeout_s;
+    bool check; /* --check: validate and exit */
 };
 
 /* HQ_OK; HQ_EINVAL after printing why; *done set with *exit_status for --help/--version. */
@@ -112,13 +123,20 @@ static int parse_args(int argc, char **argv, struct args *a, bool *done)
                 return HQ_EINVAL;
             }
             a->stop_timeout_s = (int)v;
+        } else if (strcmp(s, "--check") == 0) {
+            a->check = true;
         } else {
             fprintf(stderr, PROG ": unknown or incomplete argument '%s'\n", s);
             usage(stderr);
             return HQ_EINVAL;
         }
     }
-    if (!a->consumer || !*a->consumer) {
+    if (a->consumer && !*a->consumer) {
+        fprintf(stderr, PROG ": --consumer: empty name\n");
+        usage(stderr);
+        return HQ_EINVAL;
+    }
+    if (!a->consumer && !a->check) {
         fprintf(stderr, PROG ": --consumer NAME is required\n");
         usage(stderr);
         return HQ_EINVAL;
@@ -287,6 +305,30 @@ static void print_consumers(const struct hq_config *cfg)
     fprintf(stderr, "%s\n", cfg->n_consumers ? "" : " none");
 }
 
+/* --check with --consumer: load the consumer's handler exactly as start-up does (built-in, or
+ * dlopen + hq_handler_get + ABI and table checks), print one line and unload it; init is never
+ * called and nothing is connected to. HQ_OK, or HQ_EINVAL after printing why. */
+static int check_handler(const char *path, const struct hq_consumer_cfg *con)
+{
+    struct hq_plugin p;
+    char err[1024];
+    int rc;
+
+    rc = hq_plugin_load(con->handler, &p, err, sizeof(err));
+    if (rc != HQ_OK) {
+        fprintf(stderr, PROG ": consumer '%s': handler %s\n", con->name, err);
+        return HQ_EINVAL;
+    }
+    if (p.dl)
+        printf("%s: ok (consumer %s, handler %s: %s %s, ABI %u.%u)\n", path, con->name, p.name,
+               p.h->name ? p.h->name : "?", p.h->version ? p.h->version : "?", p.h->abi_major,
+               p.h->abi_minor);
+    else
+        printf("%s: ok (consumer %s, handler %s)\n", path, con->name, p.name);
+    hq_plugin_unload(&p);
+    return HQ_OK;
+}
+
 /* Before each /metrics render: the gauges that are kept as plain atomics. */
 static void refresh_gauges(void *arg)
 {
@@ -315,12 +357,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return exit_code(HQ_ECONFIG);
     }
+    if (a.check && !a.consumer) {
+        printf("%s: ok (%zu consumers)\n", w.config_path, cfg->n_consumers);
+        hq_config_free(cfg);
+        return EXIT_OK;
+    }
     con = hq_config_consumer(cfg, a.consumer);
     if (!con) {
         fprintf(stderr, PROG ": %s: unknown consumer '%s'\n", w.config_path, a.consumer);
         print_consumers(cfg);
         hq_config_free(cfg);
         return exit_code(HQ_EINVAL);
+    }
+    if (a.check) {
+        rc = check_handler(w.config_path, con);
+        hq_config_free(cfg);
+        return exit_code(rc);
     }
     hq_log_setup(PROG, cfg->log_level, cfg->log_format);
 

@@ -1,11 +1,14 @@
 /* hookmq-dlx: topology and dead-letter operations.
  *
  *   hookmq-dlx SUBCOMMAND [-c FILE] [ARGS]
+ *   hookmq-dlx [apply | definitions | policies] --check [-c FILE]
  *
  * apply        declare every exchange, queue and binding hookmq needs (never deletes)
  * definitions  print the same topology as RabbitMQ definitions JSON
  * policies     print `rabbitmqctl set_policy` commands for the DLX/TTL/limit arguments
  * definitions --users  print a RabbitMQ user per program with its permissions (users.c)
+ * --check      load the config and derive the topology from it, print one line and exit;
+ *              connects to nothing (alone, or with apply, definitions or policies)
  *
  * Exit codes (CONTRACT.md): 0 ok, 1 runtime failure, 2 usage or configuration error,
  * 3 topology conflict. exit_code() is the only mapping from a status to an exit code. */
@@ -40,6 +43,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: " PROG " SUBCOMMAND [-c FILE] [OPTIONS]\n"
+            "       " PROG " [apply | definitions | policies] --check [-c FILE]\n"
             "\n"
             "Subcommands:\n"
             "  apply [--policy-managed]        declare the exchanges, queues and bindings of the\n"
@@ -59,6 +63,8 @@ static void usage(FILE *f)
             "Options:\n"
             "  -c, --config FILE   config file (default: $HOOKMQ_CONFIG, then\n"
             "                      /etc/hookmq/hookmq.conf)\n"
+            "  --check             validate the config and the topology derived from it, print\n"
+            "                      one line and exit (0 ok, 2 error); connects to nothing\n"
             "  --policy-managed    leave x-message-ttl, x-dead-letter-*, x-delivery-limit and\n"
             "                      x-overflow to policies (see `policies`); x-queue-type stays\n"
             "  -h, --help          this help\n"
@@ -75,7 +81,20 @@ struct opts {
     bool policy_managed;
     bool users;                /* definitions --users */
     const char *password_file; /* definitions --users --password-file F */
+    bool check;                /* --check: validate and exit */
 };
+
+/* True when argv asks for --check: the DLQ subcommands (dlq.c) are then not dispatched, so
+ * that `hookmq-dlx list NAME --check` is refused here as a usage error. */
+static bool wants_check(int argc, char **argv)
+{
+    int i;
+
+    for (i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--check") == 0)
+            return true;
+    return false;
+}
 
 /* HQ_OK, or HQ_EINVAL after printing why. *help / *version set when asked for. */
 static int parse_args(int argc, char **argv, struct opts *o, bool *help, bool *version)
@@ -101,6 +120,8 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *help, bool *v
             o->config = a + 9;
         } else if (strcmp(a, "--policy-managed") == 0) {
             o->policy_managed = true;
+        } else if (strcmp(a, "--check") == 0) {
+            o->check = true;
         } else if (strcmp(a, "--users") == 0) {
             o->users = true;
         } else if (strcmp(a, "--password-file") == 0) {
@@ -219,7 +240,7 @@ int main(int argc, char **argv)
     char err[1024];
     int rc;
 
-    if (hq_dlx_dlq_dispatch(argc, argv, &rc))
+    if (!wants_check(argc, argv) && hq_dlx_dlq_dispatch(argc, argv, &rc))
         return rc; /* status, list, show, redrive, purge (dlq.c) */
     rc = parse_args(argc, argv, &o, &help, &version);
     if (rc != HQ_OK) {
@@ -234,22 +255,27 @@ int main(int argc, char **argv)
         printf(PROG " %s\n", HQ_VERSION);
         return EXIT_OK;
     }
-    if (!o.cmd) {
+    if (o.check && o.cmd && strcmp(o.cmd, "apply") != 0 &&
+        strcmp(o.cmd, "definitions") != 0 && strcmp(o.cmd, "policies") != 0) {
+        fprintf(stderr, PROG ": --check goes alone or with apply, definitions or policies\n");
+        return exit_code(HQ_EINVAL);
+    }
+    if (!o.cmd && !o.check) {
         usage(stderr);
         return exit_code(HQ_EINVAL);
     }
-    if (strcmp(o.cmd, "apply") != 0 && strcmp(o.cmd, "definitions") != 0 &&
+    if (o.cmd && strcmp(o.cmd, "apply") != 0 && strcmp(o.cmd, "definitions") != 0 &&
         strcmp(o.cmd, "policies") != 0) {
         fprintf(stderr, PROG ": unknown subcommand '%s'\n", o.cmd);
         usage(stderr);
         return exit_code(HQ_EINVAL);
     }
-    if (o.policy_managed && strcmp(o.cmd, "policies") == 0) {
+    if (o.policy_managed && (!o.cmd || strcmp(o.cmd, "policies") == 0)) {
         fprintf(stderr, PROG ": --policy-managed goes with apply or definitions\n");
         return exit_code(HQ_EINVAL);
     }
     if ((o.users || o.password_file) &&
-        (strcmp(o.cmd, "definitions") != 0 || o.policy_managed || !o.users)) {
+        (!o.cmd || strcmp(o.cmd, "definitions") != 0 || o.policy_managed || !o.users)) {
         fprintf(stderr, PROG ": --users (and --password-file) go with definitions only\n");
         return exit_code(HQ_EINVAL);
     }
@@ -262,7 +288,7 @@ int main(int argc, char **argv)
     }
     hq_log_setup(PROG, cfg->log_level < HQ_LOG_WARN ? cfg->log_level : HQ_LOG_WARN,
                  cfg->log_format);
-    if (o.users) {
+    if (o.users && !o.check) {
         rc = cmd_users(cfg, o.password_file);
         goto out;
     }
@@ -270,6 +296,11 @@ int main(int argc, char **argv)
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": %s: cannot derive the topology: %s\n", cfg->path ? cfg->path : "",
                 hq_strerror(rc));
+        goto out;
+    }
+    if (o.check) {
+        printf("%s: ok (%zu consumers, %zu topology objects)\n",
+               hq_config_default_path(o.config), cfg->n_consumers, topo.n);
         goto out;
     }
     if (strcmp(o.cmd, "policies") == 0) {

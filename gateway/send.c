@@ -2,6 +2,7 @@
  *
  *   hookmq-send [-c FILE] --source NAME (--sample NAME | --file F) [--url URL]
  *               [--bad-signature] [--stale] [--event-id ID] [--type TYPE] [--print]
+ *   hookmq-send [-c FILE] [--source NAME] --check
  *
  * The source's scheme and first secret come from the config (the same file the gateway
  * reads); the signature headers come from hq_sig_sign() (core/sig.c), so what this tool
@@ -14,8 +15,11 @@
  * EVP_Digest for the one SHA-256 twilio's JSON form needs (bodySHA256); core/ has no plain
  * hash API to offer.
  *
- * Exit codes: 0 the gateway answered 2xx (or --print), 1 any other answer or a transport
- * failure, 2 usage, configuration or sample error. */
+ * --check validates the config (and, with --source, that the source exists and can be signed
+ * for), prints one line and exits without sending anything.
+ *
+ * Exit codes: 0 the gateway answered 2xx (or --print, or --check found the config valid), 1 any
+ * other answer or a transport failure, 2 usage, configuration or sample error. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -63,6 +67,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: " PROG " [-c FILE] --source NAME (--sample NAME | --file F) [OPTIONS]\n"
+            "       " PROG " [-c FILE] [--source NAME] --check\n"
             "\n"
             "Signs a webhook the way the source's provider does (scheme and first secret from\n"
             "the config) and POSTs it to http://<gateway.listen>/webhooks/<source>. Prints the\n"
@@ -92,14 +97,17 @@ static void usage(FILE *f)
             "      --timeout S      give up after S seconds (default 30)\n"
             "      --print          print the signed request instead of sending it (it contains\n"
             "                       the secret itself for the gitlab, token and basic schemes)\n"
+            "      --check          validate the config (with --source: that the source exists\n"
+            "                       and has a secret to sign with), print one line and exit\n"
+            "                       (0 ok, 2 error); sends nothing\n"
             "  -h, --help           this help\n"
             "  -V, --version        print the version\n"
             "\n"
             "Samples (<scheme>/<name>.json or .form): $HOOKMQ_SAMPLES_DIR, else\n"
             "  " HQ_SAMPLES_SRC_DIR ",\n"
             "else <this program's dir>/../share/hookmq/samples, else " HQ_SAMPLES_DIR ".\n"
-            "Exit codes: 0 answered 2xx (or --print), 1 any other answer or no answer,\n"
-            "2 usage, configuration or sample error.\n");
+            "Exit codes: 0 answered 2xx (or --print, or --check found no error), 1 any other\n"
+            "answer or no answer, 2 usage, configuration or sample error.\n");
 }
 
 struct opts {
@@ -108,7 +116,7 @@ struct opts {
     const char *headers[EXTRA_HDRS_MAX];
     size_t n_headers;
     long timeout_s;
-    bool bad_signature, stale, print;
+    bool bad_signature, stale, print, check;
 };
 
 /* HQ_OK, HQ_EINVAL (message printed), or HQ_ENOTFOUND for --help/--version (handled). */
@@ -143,6 +151,10 @@ static int parse_args(int argc, char **argv, struct opts *o, int *early_exit)
         }
         if (strcmp(a, "--print") == 0) {
             o->print = true;
+            continue;
+        }
+        if (strcmp(a, "--check") == 0) {
+            o->check = true;
             continue;
         }
         if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)
@@ -199,6 +211,13 @@ static int parse_args(int argc, char **argv, struct opts *o, int *early_exit)
         }
         fprintf(stderr, PROG ": unknown argument '%s'\n", a);
         return HQ_EINVAL;
+    }
+    if (o->check) {
+        if (o->sample || o->file || o->print || o->bad_signature || o->stale) {
+            fprintf(stderr, PROG ": --check takes only -c FILE and --source NAME\n");
+            return HQ_EINVAL;
+        }
+        return HQ_OK;
     }
     if (!o->source) {
         fprintf(stderr, PROG ": --source is required\n");
@@ -897,6 +916,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return EXIT_USAGE;
     }
+    if (o.check && !o.source) {
+        printf("%s: ok (%zu sources)\n", hq_config_default_path(o.config), cfg->n_sources);
+        ex = EXIT_OK;
+        goto out;
+    }
     src = hq_config_source(cfg, o.source);
     if (!src) {
         size_t i;
@@ -909,6 +933,12 @@ int main(int argc, char **argv)
     scheme = hq_scheme_name(src->scheme);
     if (src->scheme != HQ_SCHEME_NONE && src->n_secrets == 0) {
         fprintf(stderr, PROG ": source '%s' has no secret to sign with\n", src->name);
+        goto out;
+    }
+    if (o.check) {
+        printf("%s: ok (source %s, scheme %s)\n", hq_config_default_path(o.config), src->name,
+               scheme);
+        ex = EXIT_OK;
         goto out;
     }
     if (o.bad_signature && src->scheme == HQ_SCHEME_NONE) {
