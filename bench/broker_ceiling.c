@@ -8,7 +8,12 @@
  *
  *   hq_broker_ceiling [--uri URI] [--exchange NAME] [--queue NAME] [--queue-type quorum|classic]
  *                     [--size BYTES] [--window W] [--connections C] [--seconds S | --count N]
- *                     [--no-declare] [--keep]
+ *                     [--no-declare] [--keep] [--event-headers]
+ *
+ * --event-headers gives every message what hookmq-gateway puts on a GitHub event (a timestamp
+ * and the seven headers hookmq-source, hookmq-event-type, hookmq-received-at, hookmq-scheme,
+ * http-x-github-event, http-x-github-delivery, http-x-hub-signature-256, with realistic
+ * values): the broker's ceiling for the messages the gateway actually publishes.
  *
  * By default it declares the exchange (topic, durable) and the queue (durable, of the given
  * type) bound with "#", and deletes the queue at the end (--keep leaves it). Keep runs short
@@ -30,7 +35,7 @@ struct cfg {
     size_t size;
     int window, conns, seconds;
     long count;
-    bool declare, keep;
+    bool declare, keep, event_headers;
 };
 
 struct worker {
@@ -121,7 +126,8 @@ static void *run(void *arg)
     amqp_connection_state_t st = open_conn(c->uri, w->err, sizeof(w->err));
     amqp_basic_properties_t props;
     amqp_bytes_t body;
-    char *payload = NULL, mid[64];
+    char *payload = NULL, mid[64], sig[80];
+    amqp_table_entry_t hdr[7];
     uint64_t next = 1, lo = 1; /* unconfirmed tags: [lo, next) */
     long seq = 0;
     bool draining = false;
@@ -149,6 +155,33 @@ static void *run(void *arg)
                    AMQP_BASIC_MESSAGE_ID_FLAG;
     props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
     props.content_type = amqp_cstring_bytes("application/octet-stream");
+    if (c->event_headers) {
+        props._flags |= AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG;
+        props.content_type = amqp_cstring_bytes("application/json");
+        snprintf(sig, sizeof(sig), "sha256=%064d", 0);
+        memset(sig + 7, 'a', 64);
+        hdr[0].key = amqp_cstring_bytes("hookmq-source");
+        hdr[0].value.kind = AMQP_FIELD_KIND_UTF8;
+        hdr[0].value.value.bytes = amqp_cstring_bytes("github");
+        hdr[1].key = amqp_cstring_bytes("hookmq-event-type");
+        hdr[1].value.kind = AMQP_FIELD_KIND_UTF8;
+        hdr[1].value.value.bytes = amqp_cstring_bytes("push");
+        hdr[2].key = amqp_cstring_bytes("hookmq-received-at");
+        hdr[2].value.kind = AMQP_FIELD_KIND_I64;
+        hdr[3].key = amqp_cstring_bytes("hookmq-scheme");
+        hdr[3].value.kind = AMQP_FIELD_KIND_UTF8;
+        hdr[3].value.value.bytes = amqp_cstring_bytes("github");
+        hdr[4].key = amqp_cstring_bytes("http-x-github-event");
+        hdr[4].value.kind = AMQP_FIELD_KIND_UTF8;
+        hdr[4].value.value.bytes = amqp_cstring_bytes("push");
+        hdr[5].key = amqp_cstring_bytes("http-x-github-delivery");
+        hdr[5].value.kind = AMQP_FIELD_KIND_UTF8;
+        hdr[6].key = amqp_cstring_bytes("http-x-hub-signature-256");
+        hdr[6].value.kind = AMQP_FIELD_KIND_UTF8;
+        hdr[6].value.value.bytes = amqp_cstring_bytes(sig);
+        props.headers.num_entries = 7;
+        props.headers.entries = hdr;
+    }
 
     for (;;) {
         amqp_frame_t f;
@@ -170,6 +203,14 @@ static void *run(void *arg)
             }
             snprintf(mid, sizeof(mid), "ceiling-%d-%ld", w->idx, seq++);
             props.message_id = amqp_cstring_bytes(mid);
+            if (c->event_headers) {
+                struct timespec ts;
+
+                clock_gettime(CLOCK_REALTIME, &ts);
+                props.timestamp = (uint64_t)ts.tv_sec;
+                hdr[2].value.value.i64 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+                hdr[5].value.value.bytes = props.message_id; /* the delivery id is the id */
+            }
             s = amqp_basic_publish(st, 1, amqp_cstring_bytes(c->exchange),
                                    amqp_cstring_bytes(c->routing_key), 0, 0, &props, body);
             if (s != AMQP_STATUS_OK) {
@@ -292,13 +333,13 @@ static void usage(void)
     fprintf(stderr, "usage: hq_broker_ceiling [--uri URI] [--exchange NAME] [--queue NAME]\n"
                     "         [--queue-type quorum|classic] [--size BYTES] [--window W]\n"
                     "         [--connections C] [--seconds S | --count N] [--no-declare] [--keep]\n"
-                    "         [--routing-key KEY]   (default bench.ceiling)\n");
+                    "         [--routing-key KEY]   (default bench.ceiling) [--event-headers]\n");
 }
 
 int main(int argc, char **argv)
 {
     struct cfg c = {"amqp://guest:guest@127.0.0.1:5672/%2f", "hookmq.bench", "hookmq.bench.ceiling",
-                    "quorum", "bench.ceiling", 1024, 512, 1, 10, 0, true, false};
+                    "quorum", "bench.ceiling", 1024, 512, 1, 10, 0, true, false, false};
     struct worker *w;
     long confirmed = 0, nacked = 0;
     double t0, dt;
@@ -312,6 +353,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(a, "--keep") == 0) {
             c.keep = true;
+            continue;
+        }
+        if (strcmp(a, "--event-headers") == 0) {
+            c.event_headers = true;
             continue;
         }
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
