@@ -2,7 +2,9 @@
 # bench/worker_bench.sh: hookmq-worker against a raw consume + ack loop, in one run.
 #
 # One private RabbitMQ node (scripts/broker), `hookmq-dlx apply` with four consumers; raw and
-# bench share a binding, so one fill puts the same N persistent 1 KiB events in both:
+# bench share a binding, so one fill puts the same N persistent 1 KiB events in both (shaped
+# like the gateway's: hq_broker_ceiling --event-headers, so the worker publishes a lifecycle
+# record for each, as in production):
 #   raw     emptied by hq_drain: a plain rabbitmq-c consume + ack loop, same prefetch (ceiling)
 #   bench   hookmq-worker with a no-op plugin (tests/handlers ack: ACK at once)
 #   retryb  hookmq-worker with a plugin that always answers RETRY (the retry path: republish
@@ -66,7 +68,8 @@ CONF
 
 fill() { # KEY COUNT
     "$BUILD/bench/hq_broker_ceiling" --uri "$uri" --exchange hookmq.events --queue hookmq.raw \
-        --no-declare --keep --count "$2" --size 1024 --window 512 --routing-key "$1" >&2
+        --no-declare --keep --count "$2" --size 1024 --window 512 --routing-key "$1" \
+        --event-headers >&2
 }
 say "filling: $N persistent 1 KiB events into hookmq.raw and hookmq.bench"
 fill bench.event "$N"
@@ -74,28 +77,58 @@ fill retry.event "$NRETRY"
 fill exec.event "$NEXEC"
 mgmt -X DELETE "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/queues/%2f/hookmq.archive/contents" || true
 
+# cpu_ticks PID: user + system clock ticks of a process so far (0 when it is gone)
+cpu_ticks() { awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+hz=$(getconf CLK_TCK)
+broker_pid=$(cat "$HQ_BROKER_DIR/rabbitmq.pid")
+pct() { python3 -c "print('%.0f' % (100.0 * $1 / $hz / $2))"; } # TICKS SECONDS
+
+# wait (at most 30 s) until the broker is idle: after a fill, quorum queues keep writing
+# segments for a while, and whichever reader ran first would pay for it
+settle() {
+    local t0 t1 i
+    for i in $(seq 1 60); do
+        t0=$(cpu_ticks "$broker_pid")
+        sleep 0.5
+        t1=$(cpu_ticks "$broker_pid")
+        [ $(( (t1 - t0) * 100 / hz )) -le 5 ] && return 0 # under 10% of a core
+    done
+    say "warning: the broker did not settle"
+}
+
+settle
 say "ceiling: hq_drain (consume + ack, prefetch $PREFETCH) on hookmq.raw"
+b0=$(cpu_ticks "$broker_pid") t0=$(now)
 raw_line=$("$BUILD/bench/hq_drain" --port "$HQ_BROKER_PORT" --queue hookmq.raw \
     --prefetch "$PREFETCH" --idle-ms 1500 2>&1 | grep -E 'messages in' || true)
+raw_cpu="-/$(pct $(($(cpu_ticks "$broker_pid") - b0)) "$(python3 -c "print($(now) - $t0)")")"
 echo "$raw_line" >&2
 raw_rate=$(echo "$raw_line" | sed -E 's/.*\(([0-9.]+) msg\/s\).*/\1/')
 
 # run a worker until `count` verdicts matching `pattern`, print events/s between the first
 # and the last settled event (bench/rate_poll.py: one keep-alive connection polling /metrics
 # every 10 ms, so the measurement forks nothing while the worker runs)
+# (and, in cpu_NAME, the worker's / the broker's cpu% over the run)
 run_worker() {
-    local name=$1 port=$2 pattern=$3 count=$4 rate
+    local name=$1 port=$2 pattern=$3 count=$4 rate b0 w1 t0 secs
+    b0=$(cpu_ticks "$broker_pid") t0=$(now)
     "$BUILD/consumers/hookmq-worker" -c "$work/hookmq.conf" --consumer "$name" \
         >"$work/$name.log" 2>&1 &
     wpid=$!
     rate=$(python3 "$top/bench/rate_poll.py" "$port" "$pattern" "$count" 240 || true)
+    w1=$(cpu_ticks "$wpid")
+    curl -sf "http://127.0.0.1:$port/metrics" | awk '/^hookmq_worker_lifecycle_records_total/ && /published/ {s += $2} END {print s + 0}' >"$work/lc-$name" || true
+    secs=$(python3 -c "print($(now) - $t0)")
+    echo "$(pct "$w1" "$secs")/$(pct $(($(cpu_ticks "$broker_pid") - b0)) "$secs")" >"$work/cpu-$name"
     kill -TERM "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null || true
     wpid=""
     echo "${rate:-0}"
 }
 
+settle
 say "hookmq-worker, no-op plugin (ACK), prefetch $PREFETCH, concurrency $CONC"
 ack_rate=$(run_worker bench 19801 'hookmq_worker_verdicts_total\{.*verdict="ack"' "$N")
+settle
 say "hookmq-worker, retry path (RETRY -> tier queue with confirm -> ack)"
 retry_rate=$(run_worker retryb 19802 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY")
 say "hookmq-worker, exec handler (cat >/dev/null), $NEXEC events"
@@ -103,14 +136,17 @@ exec_rate=$(run_worker execb 19803 'hookmq_worker_verdicts_total\{.*verdict="ack
 
 printf '\nhookmq worker benchmark: %s, %s CPUs, %s events of 1 KiB, prefetch %s, concurrency %s\n' \
     "$(date -u +%FT%TZ)" "$(nproc)" "$N" "$PREFETCH" "$CONC"
-printf '%-44s %10s %8s\n' "phase" "events/s" "ratio"
-printf '%-44s %10s %8s\n' "raw consume + ack loop (hq_drain)" "$raw_rate" "1.00"
-for row in "hookmq-worker, no-op plugin:$ack_rate" "hookmq-worker, retry path:$retry_rate" \
-           "hookmq-worker, exec handler:$exec_rate"; do
-    label=${row%%:*} rate=${row##*:}
-    printf '%-44s %10s %8s\n' "$label" "$rate" \
-        "$(python3 -c "print('%.2f' % ($rate / $raw_rate))" 2>/dev/null || echo -)"
+printf '%-44s %10s %8s %12s\n' "phase" "events/s" "ratio" "cpu% w/b"
+printf '%-44s %10s %8s %12s\n' "raw consume + ack loop (hq_drain)" "$raw_rate" "1.00" "$raw_cpu"
+for row in "hookmq-worker, no-op plugin:$ack_rate:bench" "hookmq-worker, retry path:$retry_rate:retryb" \
+           "hookmq-worker, exec handler:$exec_rate:execb"; do
+    IFS=: read -r label rate name <<<"$row"
+    printf '%-44s %10s %8s %12s\n' "$label" "$rate" \
+        "$(python3 -c "print('%.2f' % ($rate / $raw_rate))" 2>/dev/null || echo -)" \
+        "$(cat "$work/cpu-$name" 2>/dev/null || echo -)"
 done
+echo "(cpu% w/b: share of one core used by the worker / the broker from start to the last event)"
+echo "lifecycle records published by the no-op worker: $(cat "$work/lc-bench" 2>/dev/null || echo ?) (events carry the gateway's headers, so each outcome has a record)"
 python3 -c "print('exec handler cost: %.2f ms per event per handler thread (%d threads)' % ($CONC * 1000.0 / $exec_rate, $CONC))"
 printf 'target: no-op worker >= 0.85x the raw loop: %s\n' \
     "$(python3 -c "print('PASS' if $ack_rate >= 0.85 * $raw_rate else 'MISS')")"

@@ -428,15 +428,16 @@ static void *consumer_main(void *arg)
             }
             if (what == HQ_NEXT_DELIVERY) {
                 enum hq_arec_kind kind;
+                size_t nrec = 0;
 
-                rc = hq_arec_encode(&d, hq_now_ms(), &b.buf);
+                rc = hq_arec_encode(&d, hq_now_ms(), &b.buf, &nrec);
                 if (rc != HQ_OK && b.n) {
                     /* no room or memory: commit what we have, then try again */
                     if ((rc = commit(ar, c, &b)) == HQ_EIO || rc == HQ_EFULL) {
                         hq_delivery_free(&d);
                         break;
                     }
-                    rc = hq_arec_encode(&d, hq_now_ms(), &b.buf);
+                    rc = hq_arec_encode(&d, hq_now_ms(), &b.buf, &nrec);
                 }
                 if (rc != HQ_OK) {
                     hq_error("cannot encode a delivery: stopping (it stays unacked)",
@@ -451,7 +452,7 @@ static void *consumer_main(void *arg)
                                  ? HQ_AREC_TRACE
                                  : HQ_AREC_EVENT;
                 if (kind == HQ_AREC_LIFECYCLE)
-                    b.n_lifecycle++;
+                    b.n_lifecycle += nrec; /* a batch of lifecycle records: one per line */
                 else if (kind == HQ_AREC_TRACE)
                     b.n_trace++;
                 else

@@ -33,7 +33,8 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 30000
 #define REQUEUE_PAUSE_MS 1000 /* after a copy the broker refused */
-#define ACK_BATCH 64          /* ACKs sent as one basic.ack multiple=1 at most this many */
+#define ACK_BATCH 128         /* ACKs sent as one basic.ack multiple=1 at most this many */
+#define ACK_LINGER_MS 2       /* with ACKs pending, wait this long for a delivery before sending */
 
 static const double duration_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                          0.5,   1,     2.5,  5,     10,   30,  60};
@@ -193,6 +194,12 @@ int wk_metrics_init(struct wk *w)
     m->dl_crashed = counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "crashed");
     m->dl_unreadable =
         counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "unreadable");
+    m->lc_published = counter2(w, "hookmq_worker_lifecycle_records_total",
+                               "Lifecycle records handed to the broker / dropped (best effort)",
+                               "state", "published");
+    m->lc_dropped = counter2(w, "hookmq_worker_lifecycle_records_total",
+                             "Lifecycle records handed to the broker / dropped (best effort)",
+                             "state", "dropped");
     m->retry_tier = calloc(w->con->n_delays, sizeof(*m->retry_tier));
     if (!m->retry_tier) return HQ_ENOMEM;
     for (i = 0; i < w->con->n_delays; i++) {
@@ -206,7 +213,7 @@ int wk_metrics_init(struct wk *w)
     if (!m->deliveries || !m->redeliveries || !m->dedupe_hits || !m->redriven || !m->connected ||
         !m->in_flight || !m->duration || !m->verdict_ack || !m->verdict_retry ||
         !m->verdict_reject || !m->dl_rejected || !m->dl_max_attempts || !m->dl_crashed ||
-        !m->dl_unreadable)
+        !m->dl_unreadable || !m->lc_published || !m->lc_dropped)
         return HQ_ENOMEM;
     return HQ_OK;
 }
@@ -573,8 +580,13 @@ static int ack_flush(struct wk_slot *s, struct hq_amqp *c)
 /* Acknowledge d: deferred into the slot's batch. */
 static int ack_later(struct wk_slot *s, struct hq_amqp *c, const struct hq_delivery *d)
 {
+    /* at most half the prefetch window unacked, so the broker keeps delivering meanwhile */
+    unsigned most = s->w->slot_prefetch > 1 ? (unsigned)s->w->slot_prefetch / 2 : 1;
+
     s->ack_tag = d->tag;
-    if (++s->ack_n >= ACK_BATCH)
+    if (most > ACK_BATCH)
+        most = ACK_BATCH;
+    if (++s->ack_n >= most)
         return ack_flush(s, c);
     return HQ_OK;
 }
@@ -808,8 +820,10 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
         enum hq_next_result what = HQ_NEXT_TIMEOUT;
 
         memset(&d, 0, sizeof(d));
-        /* with ACKs pending, only look for a delivery already there; none: send them */
-        rc = hq_amqp_next(c, s->ack_n ? 0 : NEXT_WAIT_MS, &d, &what);
+        /* with ACKs pending, wait a moment for the next delivery; none: send them. A worker
+         * that is faster than the broker's deliveries would otherwise ack every few events,
+         * and each basic.ack costs the broker more than it costs us. */
+        rc = hq_amqp_next(c, s->ack_n ? ACK_LINGER_MS : NEXT_WAIT_MS, &d, &what);
         if (rc == HQ_OK && what == HQ_NEXT_TIMEOUT && s->ack_n)
             rc = ack_flush(s, c);
         if (rc != HQ_OK) {

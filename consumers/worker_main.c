@@ -336,6 +336,13 @@ static void refresh_gauges(void *arg)
 
     hq_metric_set(w->m.connected, atomic_load(&w->connected));
     hq_metric_set(w->m.in_flight, atomic_load(&w->in_flight));
+    if (w->lc) {
+        struct hq_lc_stats st;
+
+        hq_lc_get_stats(w->lc, &st);
+        hq_metric_set(w->m.lc_published, (int64_t)st.published);
+        hq_metric_set(w->m.lc_dropped, (int64_t)st.dropped);
+    }
 }
 
 int main(int argc, char **argv)

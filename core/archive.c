@@ -766,17 +766,66 @@ out:
     return rc;
 }
 
-int hq_arec_encode(const struct hq_delivery *d, int64_t now_ms, struct hq_buf *out)
+/* A batch of lifecycle records (hq_lc_batch: one JSON object per line): one archive record
+ * per line, each as if its record had come alone (body: that line; source, id and verdict
+ * from it; message_id "<batch id>.<line number>", so a redelivered batch gives the same ids). */
+static int encode_lc_batch(const struct hq_delivery *d, int64_t now_ms, struct hq_buf *out,
+                           size_t *nrec)
+{
+    const unsigned char *p = d->msg.body, *end = p + d->msg.body_len;
+    size_t mark = out->len, k = 0;
+    char mid[300];
+    int rc = HQ_OK;
+
+    while (p < end) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        struct hq_msg part = d->msg; /* shallow: everything borrowed from d */
+
+        if (len) {
+            snprintf(mid, sizeof(mid), "%.255s.%zu", d->msg.message_id ? d->msg.message_id : "",
+                     k + 1);
+            part.message_id = mid;
+            part.content_type = (char *)"application/json"; /* this line: one JSON object */
+            part.body = (unsigned char *)p;
+            part.body_len = len;
+            rc = hq_arec_encode_msg(HQ_AREC_LIFECYCLE, &part, d->delivery_mode, now_ms, out);
+            if (rc != HQ_OK) {
+                out->len = mark; /* all of the batch or nothing */
+                if (out->data)
+                    out->data[mark] = '\0';
+                return rc;
+            }
+            k++;
+        }
+        p += len + (nl ? 1 : 0);
+    }
+    *nrec = k;
+    return HQ_OK;
+}
+
+int hq_arec_encode(const struct hq_delivery *d, int64_t now_ms, struct hq_buf *out, size_t *nrec)
 {
     enum hq_arec_kind kind = HQ_AREC_EVENT;
+    size_t one;
+    int rc;
 
-    if (!d)
+    if (!nrec)
+        nrec = &one;
+    *nrec = 0;
+    if (!d || !out)
         return HQ_EINVAL;
     if (d->exchange && strcmp(d->exchange, HQ_LIFECYCLE_EXCHANGE) == 0)
         kind = HQ_AREC_LIFECYCLE;
     else if (d->exchange && strcmp(d->exchange, TRACE_EXCHANGE) == 0)
         kind = HQ_AREC_TRACE;
-    return hq_arec_encode_msg(kind, &d->msg, d->delivery_mode, now_ms, out);
+    if (kind == HQ_AREC_LIFECYCLE && hq_msg_header(&d->msg, "hookmq-records") &&
+        d->msg.body_len && memchr(d->msg.body, '\n', d->msg.body_len))
+        return encode_lc_batch(d, now_ms, out, nrec);
+    rc = hq_arec_encode_msg(kind, &d->msg, d->delivery_mode, now_ms, out);
+    if (rc == HQ_OK)
+        *nrec = 1;
+    return rc;
 }
 
 /* ================================================================== parse */

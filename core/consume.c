@@ -318,17 +318,13 @@ int hq__consume_decode_table(const struct amqp_table_t_ *t, struct hq_delivery *
             if (d->msg.n_headers < HDR_MAX || hq_msg_header(&d->msg, key))
                 rc = hq_msg_add_long(&d->msg, key, v);
         } else if (field_is_str(&e->value)) {
-            char *val;
-
             if (e->value.value.bytes.len > VAL_MAX)
                 continue;
             if (d->msg.n_headers >= HDR_MAX && !hq_msg_header(&d->msg, key))
                 continue;
-            val = bytes_dup(e->value.value.bytes);
-            if (!val)
-                return HQ_ENOMEM;
-            rc = hq_msg_add_str(&d->msg, key, val);
-            free(val);
+            /* copied once, cut at a NUL inside (as bytes_dup) */
+            rc = hq_msg_add_strn(&d->msg, key, e->value.value.bytes.bytes,
+                                 e->value.value.bytes.bytes ? e->value.value.bytes.len : 0);
         }
         if (rc == HQ_ENOMEM)
             return rc;

@@ -194,6 +194,18 @@ static struct hq_hdr *msg_find(struct hq_msg *m, const char *key)
     return NULL;
 }
 
+/* Header arrays hold hdr_cap(n_headers) slots: 8, then powers of two. Every array a message
+ * may later grow (msg_push, hq_msg_copy, hq_msg_decode) is allocated with this rule, so a
+ * push reallocates only when n_headers reaches a power of two >= 8, not on every header. */
+static size_t hdr_cap(size_t n)
+{
+    size_t c = 8;
+
+    while (c < n)
+        c *= 2;
+    return c;
+}
+
 /* Append a zeroed header slot holding a copy of key; NULL on ENOMEM. */
 static struct hq_hdr *msg_push(struct hq_msg *m, const char *key, size_t keylen)
 {
@@ -201,12 +213,15 @@ static struct hq_hdr *msg_push(struct hq_msg *m, const char *key, size_t keylen)
     char *k = memdup_str(key, keylen);
 
     if (!k) return NULL;
-    h = realloc(m->headers, (m->n_headers + 1) * sizeof(*h));
-    if (!h) {
-        free(k);
-        return NULL;
+    if (!m->headers || m->n_headers == hdr_cap(m->n_headers)) {
+        h = realloc(m->headers, hdr_cap(m->n_headers + 1) * sizeof(*h));
+        if (!h) {
+            free(k);
+            return NULL;
+        }
+        m->headers = h;
     }
-    m->headers = h;
+    h = m->headers;
     h = &m->headers[m->n_headers++];
     memset(h, 0, sizeof(*h));
     h->key = k;
@@ -246,6 +261,15 @@ int hq_msg_add_str(struct hq_msg *m, const char *key, const char *val)
 {
     if (!val) return HQ_EINVAL;
     return msg_set_strn(m, key, val, strlen(val));
+}
+
+int hq_msg_add_strn(struct hq_msg *m, const char *key, const char *val, size_t n)
+{
+    const char *nul;
+
+    if (!val && n) return HQ_EINVAL;
+    if (n && (nul = memchr(val, '\0', n)) != NULL) n = (size_t)(nul - val);
+    return msg_set_strn(m, key, n ? val : "", n);
 }
 
 /* Adds (or replaces) long header key. */
@@ -320,7 +344,7 @@ int hq_msg_copy(const struct hq_msg *src, struct hq_msg *dst)
         goto out;
     dst->timestamp_s = src->timestamp_s;
     if (src->n_headers) {
-        dst->headers = calloc(src->n_headers, sizeof(*dst->headers));
+        dst->headers = calloc(hdr_cap(src->n_headers), sizeof(*dst->headers));
         if (!dst->headers) goto out;
         for (i = 0; i < src->n_headers; i++) {
             const struct hq_hdr *s = &src->headers[i];
@@ -602,7 +626,7 @@ int hq_msg_decode(const unsigned char *p, size_t n, struct hq_msg *out)
     if ((size_t)cnt * 7 > d.n - d.off) goto out;
     if (cnt) {
         rc = HQ_ENOMEM;
-        out->headers = calloc(cnt, sizeof(*out->headers));
+        out->headers = calloc(hdr_cap(cnt), sizeof(*out->headers));
         if (!out->headers) goto out;
     }
     for (i = 0; i < cnt; i++) {

@@ -113,8 +113,12 @@ bool hq_utf8_valid(const unsigned char *p, size_t n);
 HQ_MUST_CHECK int hq_arec_encode_msg(enum hq_arec_kind kind, const struct hq_msg *m,
                                      uint8_t delivery_mode, int64_t now_ms, struct hq_buf *out);
 /* The same for a delivery from hookmq.archive: the kind follows the exchange it was published
- * to (hookmq.lifecycle: lifecycle; amq.rabbitmq.trace: trace; anything else: event). */
-HQ_MUST_CHECK int hq_arec_encode(const struct hq_delivery *d, int64_t now_ms, struct hq_buf *out);
+ * to (hookmq.lifecycle: lifecycle; amq.rabbitmq.trace: trace; anything else: event). A batch
+ * of lifecycle records (hq_lc_batch: header hookmq-records, one record per line) gives one
+ * archive record per line, message_id "<batch message_id>.<n>" (n from 1), all or none.
+ * *nrec (may be NULL) gets the number of records appended. */
+HQ_MUST_CHECK int hq_arec_encode(const struct hq_delivery *d, int64_t now_ms, struct hq_buf *out,
+                                 size_t *nrec);
 
 /* Rebuild the message a record was made from (for replay): routing key, message_id,
  * content_type, timestamp and headers from "properties" / "headers" (exact bytes, also for

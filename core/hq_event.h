@@ -34,6 +34,8 @@ struct hq_msg {
 };
 
 HQ_MUST_CHECK int hq_msg_add_str(struct hq_msg *m, const char *key, const char *val);
+/* Addition: the same for val[0..n) (cut at a NUL inside); val may be NULL when n is 0. */
+HQ_MUST_CHECK int hq_msg_add_strn(struct hq_msg *m, const char *key, const char *val, size_t n);
 HQ_MUST_CHECK int hq_msg_add_long(struct hq_msg *m, const char *key, int64_t v);
 const struct hq_hdr *hq_msg_header(const struct hq_msg *m, const char *key);
 HQ_MUST_CHECK int hq_msg_copy(const struct hq_msg *src, struct hq_msg *dst);

@@ -41,6 +41,14 @@ struct hq_lc_record {
  * hookmq-source, hookmq-event-id, hookmq-consumer, hookmq-verdict. */
 HQ_MUST_CHECK int hq_lc_encode(const struct hq_lc_record *r, struct hq_msg *out);
 
+/* Addition: one message for n >= 2 records encoded by hq_lc_encode with the same routing key
+ * (the emitter batches records queued back to back). Body: their JSON bodies, one per line
+ * ('\n' between them, none at the end); content_type application/x-ndjson; routing key and
+ * timestamp of the first; headers hookmq-consumer, hookmq-verdict and hookmq-records (n); a
+ * new message_id. No hookmq-source / hookmq-event-id: the records name their own. recs are
+ * borrowed. HQ_EINVAL for n < 2, differing routing keys or a body with a newline. */
+HQ_MUST_CHECK int hq_lc_batch(const struct hq_msg *recs, size_t n, struct hq_msg *out);
+
 /* Addition: parse a lifecycle body (as hq_lc_encode writes it; strict JSON). Missing
  * members stay NULL / 0; HQ_EINVAL when it is not a JSON object with a "verdict" string.
  * Strings owned; free with hq_lc_parsed_free(). */

@@ -1,13 +1,20 @@
 /* lifecycle: lifecycle records (hq_lifecycle.h) and their best-effort emitter.
  *
- * hq_lc_emit() encodes the record and appends it to a bounded ring under a mutex held only
- * for the append: it never waits for the broker. One background thread takes records off the
+ * hq_lc_emit() copies the record's strings (one allocation) and appends it to a bounded ring
+ * under a mutex held only for the append: it never waits for the broker, and the JSON
+ * encoding is left to the sender. One background thread takes records off the
  * ring and hands them to an hq_pub pool of one connection without waiting for each confirm
  * (hq_pub_publish_async: the pool pipelines a window of LC_WINDOW publishes), so records flow
  * at the broker's pace instead of one confirm round trip each. While the broker is
  * unreachable or the pool's queue is full, a record taken goes back to the head of the ring
  * and the sender waits; when the ring fills, further records are dropped and counted. A
- * record whose connection is lost before its confirm is dropped (best effort). */
+ * record whose connection is lost before its confirm is dropped (best effort).
+ *
+ * Records queued back to back with the same routing key (<consumer>.<verdict>: under load,
+ * mostly "processed") leave as one message of up to LC_BATCH records, one JSON object per
+ * line (hq_lc_batch). Every record costs the broker a quorum-queue write in hookmq.archive;
+ * batched, a busy worker's lifecycle stream costs it a few percent of its events' instead of
+ * doubling its load. The archive logger splits batches back into one record each. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +33,9 @@
 #define LC_DOWN_WAIT_MS 100
 #define LC_WINDOW 512
 #define LC_SENDERS 1
+#define LC_BATCH 64                /* records per message at most */
+#define LC_BATCH_BYTES (32 * 1024) /* body bytes per message at most (one record may exceed) */
+#define LC_LINGER_MS 5             /* a record waits this long for others to share its message */
 
 const char *hq_lc_verdict_name(enum hq_lc_verdict v)
 {
@@ -64,6 +74,64 @@ static int kv(struct hq_buf *b, const char *key, const char *v, size_t n)
     return hq__json_str(b, v, n);
 }
 
+/* Append r's JSON object to body (no newline). r is valid (checked by the caller). */
+static int lc_body(const struct hq_lc_record *r, const char *verdict, struct hq_buf *body)
+{
+    int rc;
+
+    if ((rc = hq_buf_append(body, "{", 1)) != HQ_OK ||
+        (rc = kv(body, "\"source\":", r->source, strlen(r->source))) != HQ_OK ||
+        (rc = kv(body, ",\"id\":", r->id, strlen(r->id))) != HQ_OK ||
+        (rc = kv(body, ",\"consumer\":", r->consumer, strlen(r->consumer))) != HQ_OK ||
+        (rc = hq_buf_appendf(body, ",\"attempt\":%u,\"verdict\":\"%s\"", r->attempt, verdict)) !=
+            HQ_OK ||
+        (rc = kv(body, ",\"tier\":", r->tier, r->tier ? strlen(r->tier) : 0)) != HQ_OK ||
+        (rc = kv(body, ",\"error\":", r->error,
+                 r->error ? cut_utf8(r->error, LC_ERROR_MAX) : 0)) != HQ_OK ||
+        (rc = hq_buf_appendf(body, ",\"at\":%lld}", (long long)r->at_ms)) != HQ_OK)
+        return rc;
+    return HQ_OK;
+}
+
+static bool lc_valid(const struct hq_lc_record *r)
+{
+    return r && r->consumer && r->consumer[0] && r->source && r->id &&
+           hq_lc_verdict_name(r->verdict);
+}
+
+/* The message of n >= 2 records of one consumer and verdict whose bodies are in body, one per
+ * line: body is taken over (reset) on success. */
+static int batch_msg(const char *consumer, const char *verdict, size_t n, int64_t ts_s,
+                     struct hq_buf *body, struct hq_msg *out)
+{
+    char id[37];
+    size_t rklen = strlen(consumer) + strlen(verdict) + 2;
+    int rc = HQ_ENOMEM;
+
+    memset(out, 0, sizeof(*out));
+    hq_uuid7(id);
+    out->routing_key = malloc(rklen);
+    out->message_id = strdup(id);
+    out->content_type = strdup("application/x-ndjson");
+    if (!out->routing_key || !out->message_id || !out->content_type)
+        goto out;
+    snprintf(out->routing_key, rklen, "%s.%s", consumer, verdict);
+    out->timestamp_s = ts_s;
+    if ((rc = hq_msg_add_str(out, "hookmq-consumer", consumer)) != HQ_OK ||
+        (rc = hq_msg_add_str(out, "hookmq-verdict", verdict)) != HQ_OK ||
+        (rc = hq_msg_add_long(out, "hookmq-records", (int64_t)n)) != HQ_OK)
+        goto out;
+    out->body = body->data;
+    out->body_len = body->len;
+    body->data = NULL;
+    body->len = body->alloc = 0;
+    rc = HQ_OK;
+out:
+    if (rc != HQ_OK)
+        hq_msg_free(out);
+    return rc;
+}
+
 int hq_lc_encode(const struct hq_lc_record *r, struct hq_msg *out)
 {
     struct hq_buf body = HQ_BUF_INIT(64 * 1024);
@@ -74,19 +142,10 @@ int hq_lc_encode(const struct hq_lc_record *r, struct hq_msg *out)
     if (!out)
         return HQ_EINVAL;
     memset(out, 0, sizeof(*out));
-    if (!r || !r->consumer || !r->consumer[0] || !r->source || !r->id ||
-        !(verdict = hq_lc_verdict_name(r->verdict)))
+    if (!lc_valid(r))
         return HQ_EINVAL;
-    if ((rc = hq_buf_append(&body, "{", 1)) != HQ_OK ||
-        (rc = kv(&body, "\"source\":", r->source, strlen(r->source))) != HQ_OK ||
-        (rc = kv(&body, ",\"id\":", r->id, strlen(r->id))) != HQ_OK ||
-        (rc = kv(&body, ",\"consumer\":", r->consumer, strlen(r->consumer))) != HQ_OK ||
-        (rc = hq_buf_appendf(&body, ",\"attempt\":%u,\"verdict\":\"%s\"", r->attempt, verdict)) !=
-            HQ_OK ||
-        (rc = kv(&body, ",\"tier\":", r->tier, r->tier ? strlen(r->tier) : 0)) != HQ_OK ||
-        (rc = kv(&body, ",\"error\":", r->error,
-                 r->error ? cut_utf8(r->error, LC_ERROR_MAX) : 0)) != HQ_OK ||
-        (rc = hq_buf_appendf(&body, ",\"at\":%lld}", (long long)r->at_ms)) != HQ_OK)
+    verdict = hq_lc_verdict_name(r->verdict);
+    if ((rc = lc_body(r, verdict, &body)) != HQ_OK)
         goto out;
 
     rc = HQ_ENOMEM;
@@ -112,6 +171,45 @@ out:
     hq_buf_free(&body);
     if (rc != HQ_OK)
         hq_msg_free(out);
+    return rc;
+}
+
+static const char *hdr_str(const struct hq_msg *m, const char *key)
+{
+    const struct hq_hdr *h = hq_msg_header(m, key);
+
+    return h && h->type == HQ_HDR_STR && h->str ? h->str : NULL;
+}
+
+int hq_lc_batch(const struct hq_msg *recs, size_t n, struct hq_msg *out)
+{
+    struct hq_buf body = HQ_BUF_INIT(64 * 1024 * 1024);
+    const char *consumer, *verdict;
+    size_t i;
+    int rc = HQ_EINVAL;
+
+    if (!out)
+        return HQ_EINVAL;
+    memset(out, 0, sizeof(*out));
+    if (!recs || n < 2 || !recs[0].routing_key)
+        return HQ_EINVAL;
+    consumer = hdr_str(&recs[0], "hookmq-consumer");
+    verdict = hdr_str(&recs[0], "hookmq-verdict");
+    if (!consumer || !verdict)
+        return HQ_EINVAL;
+    for (i = 0; i < n; i++) {
+        if (!recs[i].routing_key || strcmp(recs[i].routing_key, recs[0].routing_key) != 0 ||
+            !recs[i].body_len || memchr(recs[i].body, '\n', recs[i].body_len)) {
+            rc = HQ_EINVAL;
+            goto out;
+        }
+        if ((i && (rc = hq_buf_append(&body, "\n", 1)) != HQ_OK) ||
+            (rc = hq_buf_append(&body, recs[i].body, recs[i].body_len)) != HQ_OK)
+            goto out;
+    }
+    rc = batch_msg(consumer, verdict, n, recs[0].timestamp_s, &body, out);
+out:
+    hq_buf_free(&body);
     return rc;
 }
 
@@ -180,18 +278,105 @@ out:
 
 /* ================================================================== emitter */
 
+/* A record waiting in the ring: copies of its strings in one allocation. The JSON encoding,
+ * batching and the message are left to the sender thread, off the caller's hot path. */
+struct lc_item {
+    char *mem; /* owns the strings below; NULL in an empty slot */
+    const char *source, *id, *consumer, *tier, *error;
+    uint32_t attempt;
+    enum hq_lc_verdict verdict;
+    int64_t at_ms;
+    size_t size; /* about what its JSON takes */
+};
+
+static void item_free(struct lc_item *it)
+{
+    free(it->mem);
+    memset(it, 0, sizeof(*it));
+}
+
+static int item_new(const struct hq_lc_record *r, struct lc_item *it)
+{
+    const char *src[5] = {r->source, r->id, r->consumer, r->tier, r->error};
+    size_t len[5], total = 0, i;
+    const char **dst[5] = {&it->source, &it->id, &it->consumer, &it->tier, &it->error};
+    char *p;
+
+    memset(it, 0, sizeof(*it));
+    for (i = 0; i < 5; i++) {
+        len[i] = src[i] ? (i == 4 ? cut_utf8(src[i], LC_ERROR_MAX) : strlen(src[i])) : 0;
+        total += len[i] + 1;
+    }
+    if (!(it->mem = malloc(total)))
+        return HQ_ENOMEM;
+    for (p = it->mem, i = 0; i < 5; i++) {
+        if (!src[i])
+            continue;
+        memcpy(p, src[i], len[i]);
+        p[len[i]] = '\0';
+        *dst[i] = p;
+        p += len[i] + 1;
+    }
+    it->attempt = r->attempt;
+    it->verdict = r->verdict;
+    it->at_ms = r->at_ms;
+    it->size = total + 120;
+    return HQ_OK;
+}
+
+static void item_record(const struct lc_item *it, struct hq_lc_record *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->source = it->source;
+    r->id = it->id;
+    r->consumer = it->consumer;
+    r->tier = it->tier;
+    r->error = it->error;
+    r->attempt = it->attempt;
+    r->verdict = it->verdict;
+    r->at_ms = it->at_ms;
+}
+
+/* The message of v[0..n): alone as hq_lc_encode makes it, several as one batch. */
+static int items_msg(const struct lc_item *v, size_t n, struct hq_msg *out)
+{
+    struct hq_buf body = HQ_BUF_INIT(64 * 1024 * 1024);
+    struct hq_lc_record r;
+    const char *verdict = hq_lc_verdict_name(v[0].verdict);
+    size_t i;
+    int rc = HQ_OK;
+
+    if (n == 1) {
+        item_record(&v[0], &r);
+        return hq_lc_encode(&r, out);
+    }
+    for (i = 0; i < n && rc == HQ_OK; i++) {
+        item_record(&v[i], &r);
+        if (i)
+            rc = hq_buf_append(&body, "\n", 1);
+        if (rc == HQ_OK)
+            rc = lc_body(&r, verdict, &body);
+    }
+    if (rc == HQ_OK)
+        rc = batch_msg(v[0].consumer, verdict, n, v[0].at_ms / 1000, &body, out);
+    hq_buf_free(&body);
+    return rc;
+}
+
 struct hq_lc_emitter {
     struct hq_pub *pub;
     pthread_t threads[LC_SENDERS];
     int n_threads;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    struct hq_msg *ring; /* capacity slots */
+    struct lc_item *ring; /* capacity slots */
     size_t cap, head, len;
     bool stopping;
     int64_t drain_deadline; /* hq_mono_ms; valid once stopping */
     int64_t down_until;     /* hq_mono_ms: the broker was unreachable, wait until then */
     uint64_t dropped, published, unconfirmed;
+    size_t sending;    /* records a sender took off the ring and has not settled yet */
+    int64_t oldest_ms; /* hq_mono_ms when the oldest record in the ring was queued */
 };
 
 static void cv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
@@ -208,11 +393,51 @@ static void cv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
-/* A sender: takes the oldest record, publishes it with a confirm, settles it. */
+/* Take the head record and those behind it with the same routing key (up to LC_BATCH records
+ * and LC_BATCH_BYTES) off the ring into v (e->mu held). Returns how many. */
+static size_t take(struct hq_lc_emitter *e, struct lc_item *v)
+{
+    size_t n = 0, bytes = 0;
+
+    while (e->len && n < LC_BATCH) {
+        struct lc_item *m = &e->ring[e->head];
+
+        if (n && (bytes + m->size > LC_BATCH_BYTES || m->verdict != v[0].verdict ||
+                  strcmp(m->consumer, v[0].consumer) != 0))
+            break;
+        bytes += m->size;
+        v[n++] = *m;
+        memset(m, 0, sizeof(*m));
+        e->head = (e->head + 1) % e->cap;
+        e->len--;
+    }
+    return n;
+}
+
+/* Put v[0..n) back at the head of the ring, in order, as far as there is room (e->mu held);
+ * the rest is dropped and counted. */
+static void give_back(struct hq_lc_emitter *e, struct lc_item *v, size_t n)
+{
+    while (n--) {
+        if (e->len < e->cap) {
+            e->head = (e->head + e->cap - 1) % e->cap;
+            e->ring[e->head] = v[n];
+            e->len++;
+        } else {
+            e->dropped++;
+            item_free(&v[n]);
+        }
+    }
+}
+
+/* A sender: takes the oldest records (a batch of the same routing key), hands them to the
+ * pool as one message, and counts them. */
 static void *lc_main(void *arg)
 {
     struct hq_lc_emitter *e = arg;
-    struct hq_msg m;
+    struct lc_item v[LC_BATCH];
+    struct hq_msg batch;
+    size_t n, i;
     int rc;
 
     pthread_mutex_lock(&e->mu);
@@ -233,32 +458,36 @@ static void *lc_main(void *arg)
             cv_wait_ms(&e->cv, &e->mu, wait > 0 ? wait : 1);
             continue;
         }
-        m = e->ring[e->head];
-        memset(&e->ring[e->head], 0, sizeof(e->ring[e->head]));
-        e->head = (e->head + 1) % e->cap;
-        e->len--;
+        if (!e->stopping && e->len < LC_BATCH && now < e->oldest_ms + LC_LINGER_MS) {
+            /* let a few more records join this one's message */
+            cv_wait_ms(&e->cv, &e->mu, e->oldest_ms + LC_LINGER_MS - now);
+            continue;
+        }
+        n = take(e, v);
+        e->oldest_ms = now - LC_LINGER_MS; /* what is left has waited long enough: no linger */
+        e->sending += n;
         pthread_mutex_unlock(&e->mu);
-        rc = hq_pub_publish_async(e->pub, HQ_LIFECYCLE_EXCHANGE, &m);
+        if ((rc = items_msg(v, n, &batch)) == HQ_OK) {
+            rc = hq_pub_publish_async(e->pub, HQ_LIFECYCLE_EXCHANGE, &batch);
+            hq_msg_free(&batch);
+        } else {
+            rc = HQ_EINVAL; /* cannot be encoded (memory): dropped below */
+        }
         pthread_mutex_lock(&e->mu);
+        e->sending -= n;
         if (rc == HQ_EDOWN || rc == HQ_EBLOCKED || rc == HQ_EFULL) {
             /* not sent: back to the head while there is room, and wait a little */
-            if (e->len < e->cap) {
-                e->head = (e->head + e->cap - 1) % e->cap;
-                e->ring[e->head] = m;
-                e->len++;
-            } else {
-                e->dropped++;
-                hq_msg_free(&m);
-            }
+            give_back(e, v, n);
             /* a full queue drains in a moment; a broker away takes longer */
             e->down_until = hq_mono_ms() + (rc == HQ_EFULL ? 1 : LC_DOWN_WAIT_MS);
             continue;
         }
         if (rc == HQ_OK)
-            e->published++;
+            e->published += n;
         else
-            e->dropped++;
-        hq_msg_free(&m);
+            e->dropped += n;
+        for (i = 0; i < n; i++)
+            item_free(&v[i]);
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
@@ -315,26 +544,29 @@ fail:
 
 void hq_lc_emit(struct hq_lc_emitter *e, const struct hq_lc_record *r)
 {
-    struct hq_msg m;
+    struct lc_item m;
 
     if (!e || !r)
         return;
-    if (hq_lc_encode(r, &m) != HQ_OK) {
+    if (!lc_valid(r) || item_new(r, &m) != HQ_OK) {
         pthread_mutex_lock(&e->mu);
         e->dropped++;
         pthread_mutex_unlock(&e->mu);
         return;
     }
     pthread_mutex_lock(&e->mu);
-    if (e->stopping || e->len == e->cap) {
+    if (e->stopping || e->len + e->sending >= e->cap) { /* records in a sender's hands count */
         e->dropped++;
         pthread_mutex_unlock(&e->mu);
-        hq_msg_free(&m);
+        item_free(&m);
         return;
     }
     e->ring[(e->head + e->len) % e->cap] = m;
-    e->len++;
-    pthread_cond_signal(&e->cv);
+    if (e->len++ == 0)
+        e->oldest_ms = hq_mono_ms();
+    /* the sender lingers on the first record and wakes on its own; a full batch goes now */
+    if (e->len == 1 || e->len == LC_BATCH)
+        pthread_cond_signal(&e->cv);
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -358,7 +590,7 @@ void hq_lc_get_stats(struct hq_lc_emitter *e, struct hq_lc_stats *st)
     if (!e)
         return;
     pthread_mutex_lock(&e->mu);
-    st->queued = e->len;
+    st->queued = e->len + e->sending;
     st->published = e->published;
     st->dropped = e->dropped;
     st->unconfirmed = e->unconfirmed;
@@ -380,7 +612,7 @@ void hq_lc_stop(struct hq_lc_emitter *e, int drain_ms)
         pthread_join(e->threads[i], NULL);
     /* what is left is dropped */
     while (e->len) {
-        hq_msg_free(&e->ring[e->head]);
+        item_free(&e->ring[e->head]);
         e->head = (e->head + 1) % e->cap;
         e->len--;
         e->dropped++;

@@ -1,6 +1,7 @@
 """The lifecycle emitter (core/lifecycle.c, driven by bench's hq_archive_tool emit) against the
 real broker: every record is published to hookmq.lifecycle with routing key
-<consumer>.<verdict> and its headers, archived by hookmq-archive as kind "lifecycle", and shows
+<consumer>.<verdict> and its headers (records queued back to back share a message, one per
+line), archived by hookmq-archive as kind "lifecycle", one record each, and shows
 in `history`; with the broker unreachable, emitting never blocks and every record is counted
 as dropped."""
 import json
@@ -47,6 +48,15 @@ class ArchiveLifecycle(unittest.TestCase):
             self.assertEqual(r["received_at"], body["at"])
             self.assertEqual(sorted(json.loads(af.body_bytes(x))["attempt"] for x in recs),
                              list(range(1, n + 1)))
+            # emitted back to back, they travelled in batches (hq_lc_batch); each came out as
+            # a record of its own with an id of its own
+            mids = [x["properties"]["message_id"] for x in recs]
+            self.assertEqual(len(set(mids)), n, mids)
+            batched = [x for x in recs if x["headers"].get("hookmq-records", 1) > 1]
+            self.assertTrue(batched, "no record came in a batch")
+            for x in batched:
+                self.assertRegex(x["properties"]["message_id"], r"^[0-9a-f-]{36}\.[0-9]+$")
+                self.assertNotIn("\n", af.body_bytes(x).decode())
             rc, out, _ = ar.run("history", "ev-1", "--source", "%s-s" % p)
             self.assertEqual(rc, 0)
             self.assertEqual(out.count("retry_scheduled"), n)

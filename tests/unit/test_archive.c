@@ -22,6 +22,7 @@
 
 #include "hq__archive.h"
 #include "hq_archive.h"
+#include "hq_consume.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
 #include "hq_time.h"
@@ -488,6 +489,115 @@ static void test_lifecycle_records(void **state)
     hq_lc_emit(NULL, &lc);
     assert_int_equal(hq_lc_dropped(NULL), 0);
     hq_lc_stop(NULL, 0);
+}
+
+/* Records queued back to back with the same routing key leave as one message (hq_lc_batch);
+ * the logger turns it back into one archive record per line (hq_arec_encode). */
+static void test_lifecycle_batch(void **state)
+{
+    static const char *ids[3] = {"evt_a", "evt_b\nwith a newline", "evt_c"};
+    struct hq_lc_record lc = {0};
+    struct hq_msg recs[3], other, batch;
+    struct hq_delivery d;
+    struct hq_buf b = HQ_BUF_INIT(1u << 20);
+    struct hq_arec r;
+    const char *line;
+    size_t i, nrec = 99;
+    char want[64];
+
+    (void)state;
+    lc.source = "stripe";
+    lc.consumer = "billing";
+    lc.verdict = HQ_LC_PROCESSED;
+    for (i = 0; i < 3; i++) {
+        lc.id = ids[i];
+        lc.attempt = (uint32_t)i + 1;
+        lc.at_ms = T0 + (int64_t)i;
+        assert_int_equal(hq_lc_encode(&lc, &recs[i]), HQ_OK);
+    }
+    assert_int_equal(hq_lc_batch(recs, 3, &batch), HQ_OK);
+    assert_string_equal(batch.routing_key, "billing.processed");
+    assert_string_equal(batch.content_type, "application/x-ndjson");
+    assert_int_equal(strlen(batch.message_id), 36);
+    assert_string_not_equal(batch.message_id, recs[0].message_id);
+    assert_int_equal(hq_msg_header(&batch, "hookmq-records")->num, 3);
+    assert_string_equal(hq_msg_header(&batch, "hookmq-consumer")->str, "billing");
+    assert_string_equal(hq_msg_header(&batch, "hookmq-verdict")->str, "processed");
+    assert_null(hq_msg_header(&batch, "hookmq-event-id")); /* each line names its own */
+    assert_int_equal(batch.body_len, recs[0].body_len + recs[1].body_len + recs[2].body_len + 2);
+    assert_memory_equal(batch.body, recs[0].body, recs[0].body_len);
+    assert_int_equal(batch.body[recs[0].body_len], '\n');
+    assert_int_not_equal(batch.body[batch.body_len - 1], '\n');
+
+    /* refused: one record, or records of different routing keys */
+    assert_int_equal(hq_lc_batch(recs, 1, &other), HQ_EINVAL);
+    lc.verdict = HQ_LC_DEAD_LETTERED;
+    assert_int_equal(hq_lc_encode(&lc, &other), HQ_OK);
+    {
+        struct hq_msg mixed[2] = {recs[0], other};
+        struct hq_msg out;
+
+        assert_int_equal(hq_lc_batch(mixed, 2, &out), HQ_EINVAL);
+    }
+    hq_msg_free(&other);
+
+    /* the logger: one archive record per line, all from the delivery */
+    memset(&d, 0, sizeof(d));
+    d.exchange = strdup("hookmq.lifecycle");
+    d.routing_key = strdup("billing.processed");
+    d.msg = batch;
+    d.delivery_mode = 2;
+    assert_int_equal(hq_arec_encode(&d, 0, &b, &nrec), HQ_OK);
+    assert_int_equal(nrec, 3);
+    line = (const char *)b.data;
+    for (i = 0; i < 3; i++) {
+        const char *nl = strchr(line, '\n');
+
+        assert_non_null(nl);
+        assert_int_equal(hq_arec_parse(line, (size_t)(nl - line), &r), HQ_OK);
+        assert_int_equal(r.kind, HQ_AREC_LIFECYCLE);
+        assert_string_equal(r.source, "stripe");
+        assert_string_equal(r.id, ids[i]);
+        assert_string_equal(r.type, "processed");
+        assert_int_equal(r.received_at, T0 + (int64_t)i);
+        assert_int_equal(r.body_len, recs[i].body_len);
+        assert_memory_equal(r.body, recs[i].body, recs[i].body_len);
+        snprintf(want, sizeof(want), "\"message_id\":\"%s.%zu\"", batch.message_id, i + 1);
+        assert_non_null(strstr(r.properties_json, want));
+        assert_non_null(strstr(r.properties_json, "\"application/json\""));
+        hq_arec_free(&r);
+        line = nl + 1;
+    }
+    assert_int_equal(*line, '\0');
+
+    /* hostile batches: empty lines are skipped, a line that is not a record is still archived
+     * (its bytes kept, source/id empty); without the hookmq-records header it is one record */
+    free(d.msg.body);
+    d.msg.body = (unsigned char *)strdup("\n\nnot json\n{\"source\":\"s\",\"id\":\"i\",\"verdict\":\"processed\",\"at\":1}\n");
+    d.msg.body_len = strlen((char *)d.msg.body);
+    hq_buf_reset(&b);
+    assert_int_equal(hq_arec_encode(&d, 5, &b, &nrec), HQ_OK);
+    assert_int_equal(nrec, 2);
+    line = strchr((const char *)b.data, '\n') + 1;
+    assert_int_equal(hq_arec_parse(line, strlen(line) - 1, &r), HQ_OK);
+    assert_string_equal(r.id, "i");
+    hq_arec_free(&r);
+    while (d.msg.n_headers) { /* drop the headers: hookmq-records too */
+        d.msg.n_headers--;
+        free(d.msg.headers[d.msg.n_headers].key);
+        free(d.msg.headers[d.msg.n_headers].str);
+    }
+    hq_buf_reset(&b);
+    assert_int_equal(hq_arec_encode(&d, 5, &b, &nrec), HQ_OK);
+    assert_int_equal(nrec, 1);
+    assert_int_equal(hq_arec_parse((const char *)b.data, b.len - 1, &r), HQ_OK);
+    assert_int_equal(r.body_len, d.msg.body_len);
+    hq_arec_free(&r);
+
+    hq_delivery_free(&d);
+    for (i = 0; i < 3; i++)
+        hq_msg_free(&recs[i]);
+    hq_buf_free(&b);
 }
 
 static void test_filter(void **state)
@@ -1078,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_received_at_fallbacks),
         cmocka_unit_test(test_hostile_lines),
         cmocka_unit_test(test_lifecycle_records),
+        cmocka_unit_test(test_lifecycle_batch),
         cmocka_unit_test(test_lifecycle_emitter_broker_down),
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_segment_names),
