@@ -29,8 +29,6 @@
  * the counters. rabbitmq-c calls are made without it. */
 #include <errno.h>
 #include <linux/sockios.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -519,17 +517,12 @@ static int drain(struct pub_slot *s, struct hq_amqp *c, int wait_ms, int wake_fd
 }
 
 /* Publish and confirm on c until the connection fails or the pool quits. */
-static void set_cork(int fd, int on)
-{
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)); /* an optimisation only */
-}
-
 static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
 {
     struct hq_pub *p = s->p;
     struct pub_job *batch[PUB_BATCH];
     size_t nb, i;
-    int rc, wait_ms, cork;
+    int rc, wait_ms;
 
     for (;;) {
         bool idle, wait_for_jobs;
@@ -557,12 +550,7 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
         pthread_mutex_unlock(&p->mu);
 
         /* The window (ring, tags) is this thread's own; only the shared counters need the
-         * lock, once per batch. A batch of several goes out corked: rabbitmq-c sends each
-         * message as soon as it is framed (TCP_NODELAY), which costs the broker one read and
-         * the kernel one segment per message; corked, the batch leaves in full segments. */
-        cork = nb > 1 ? hq__amqp_fd(c) : -1;
-        if (cork >= 0)
-            set_cork(cork, 1);
+         * lock, once per batch. */
         rc = HQ_OK;
         for (i = 0; i < nb && rc == HQ_OK; i++) {
             struct pub_job *j = batch[i];
@@ -590,8 +578,6 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
             s->ring[tag % (uint64_t)p->window] = j;
             s->next = tag + 1;
         }
-        if (cork >= 0)
-            set_cork(cork, 0); /* pushes out what is still queued */
         if (nb > 0) {
             size_t k, sent = 0;
 
