@@ -101,7 +101,8 @@ say "ceiling: hq_drain (consume + ack, prefetch $PREFETCH) on hookmq.raw"
 b0=$(cpu_ticks "$broker_pid") t0=$(now)
 raw_line=$("$BUILD/bench/hq_drain" --port "$HQ_BROKER_PORT" --queue hookmq.raw \
     --prefetch "$PREFETCH" --idle-ms 1500 2>&1 | grep -E 'messages in' || true)
-raw_cpu="-/$(pct $(($(cpu_ticks "$broker_pid") - b0)) "$(python3 -c "print($(now) - $t0)")")"
+# over the drain's own time: hq_drain waits --idle-ms after the last message before it stops
+raw_cpu="-/$(pct $(($(cpu_ticks "$broker_pid") - b0)) "$(python3 -c "print(max(0.1, $(now) - $t0 - 1.5))")")"
 echo "$raw_line" >&2
 raw_rate=$(echo "$raw_line" | sed -E 's/.*\(([0-9.]+) msg\/s\).*/\1/')
 
