@@ -313,54 +313,83 @@ static void maybe_reinit(struct wk_slot *s)
 
 struct evbuf {
     struct hq_event ev;
-    struct hq_kv *kv;
-    char (*num)[24];
 };
 
-static void evbuf_free(struct evbuf *b)
+/* Decimal of v into out (24 bytes), without printf. */
+static void i64_str(int64_t v, char out[24])
 {
-    free(b->kv);
-    free(b->num);
-    memset(b, 0, sizeof(*b));
+    char tmp[24];
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, k = 0;
+
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        out[k++] = '-';
+    while (n)
+        out[k++] = tmp[--n];
+    out[k] = '\0';
 }
 
-/* The handler's view of d. Every pointer borrows from d (or b). */
-static int evbuf_build(struct wk *w, const struct hq_delivery *d, uint32_t attempt, struct evbuf *b)
+static void slot_free_view(struct wk_slot *s)
 {
+    free(s->ev_kv);
+    free(s->ev_num);
+    s->ev_kv = NULL;
+    s->ev_num = NULL;
+    s->ev_cap = 0;
+}
+
+/* The handler's view of d (source: its hookmq-source, or ""). Every pointer borrows from d or
+ * from the slot's arrays, which are reused by the next event. */
+static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t attempt,
+                       const char *source, struct evbuf *b)
+{
+    struct wk *w = s->w;
     const struct hq_msg *m = &d->msg;
     size_t i;
     int64_t rx;
 
     memset(b, 0, sizeof(*b));
-    if (m->n_headers) {
-        b->kv = calloc(m->n_headers, sizeof(*b->kv));
-        b->num = calloc(m->n_headers, sizeof(*b->num));
-        if (!b->kv || !b->num) {
-            evbuf_free(b);
+    if (m->n_headers > s->ev_cap) {
+        size_t cap = m->n_headers < 16 ? 16 : m->n_headers;
+        struct hq_kv *kv = realloc(s->ev_kv, cap * sizeof(*kv));
+
+        if (!kv)
             return HQ_ENOMEM;
+        s->ev_kv = kv;
+        {
+            char(*num)[24] = realloc(s->ev_num, cap * sizeof(*num));
+
+            if (!num)
+                return HQ_ENOMEM;
+            s->ev_num = num;
         }
+        s->ev_cap = cap;
     }
     for (i = 0; i < m->n_headers; i++) {
         const struct hq_hdr *h = &m->headers[i];
 
-        b->kv[i].key = h->key ? h->key : "";
+        s->ev_kv[i].key = h->key ? h->key : "";
         if (h->type == HQ_HDR_LONG) {
-            snprintf(b->num[i], sizeof(b->num[i]), "%" PRId64, h->num);
-            b->kv[i].value = b->num[i];
+            i64_str(h->num, s->ev_num[i]);
+            s->ev_kv[i].value = s->ev_num[i];
         } else {
-            b->kv[i].value = h->str ? h->str : "";
+            s->ev_kv[i].value = h->str ? h->str : "";
         }
     }
     rx = wk_msg_long(m, "hookmq-received-at", -1);
     if (rx < 0) rx = m->timestamp_s > 0 ? m->timestamp_s * 1000 : 0;
     b->ev.struct_size = sizeof(b->ev);
     b->ev.id = m->message_id ? m->message_id : "";
-    b->ev.source = wk_msg_str(m, "hookmq-source") ? wk_msg_str(m, "hookmq-source") : "";
+    b->ev.source = source;
     b->ev.type = wk_msg_str(m, "hookmq-event-type") ? wk_msg_str(m, "hookmq-event-type") : "";
     b->ev.routing_key = d->routing_key ? d->routing_key : (m->routing_key ? m->routing_key : "");
     b->ev.content_type = m->content_type;
     b->ev.consumer = w->con->name;
-    b->ev.headers = b->kv;
+    b->ev.headers = m->n_headers ? s->ev_kv : NULL;
     b->ev.n_headers = m->n_headers;
     b->ev.body = m->body;
     b->ev.body_len = m->body_len;
@@ -513,16 +542,18 @@ static void log_outcome(struct wk *w, const struct hq_delivery *d, uint32_t atte
                         int64_t latency_ms, const struct outcome *o)
 {
     char id[300], src[80];
+    enum hq_log_level level = strcmp(o->verdict, "ack") == 0 || strcmp(o->verdict, "duplicate") == 0
+                                  ? HQ_LOG_INFO
+                                  : HQ_LOG_WARN;
 
     emit_lifecycle(w, d, attempt, o);
-
+    if (!hq_log_enabled(level))
+        return; /* nothing to format */
     wk_log_safe(id, sizeof(id), d->msg.message_id ? d->msg.message_id : "-", false);
     wk_log_safe(src, sizeof(src),
                 wk_msg_str(&d->msg, "hookmq-source") ? wk_msg_str(&d->msg, "hookmq-source") : "-",
                 false);
-    hq_log(strcmp(o->verdict, "ack") == 0 || strcmp(o->verdict, "duplicate") == 0 ? HQ_LOG_INFO
-                                                                                  : HQ_LOG_WARN,
-           "event",
+    hq_log(level, "event",
            "consumer=%s event_id=%s source=%s attempt=%u verdict=%s result=%s "
            "latency_ms=%lld%s",
            w->con->name, id[0] ? id : "-", src[0] ? src : "-", attempt, o->verdict, o->result,
@@ -641,7 +672,7 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     rc = rate_wait(w, c);
     if (rc != HQ_OK) return rc;
     t0 = mono_us();
-    if (evbuf_build(w, d, attempt, &eb) != HQ_OK) {
+    if (evbuf_build(s, d, attempt, source, &eb) != HQ_OK) {
         o.verdict = "unreadable";
         rc = dead_letter(w, c, d, attempt, "worker out of memory building the event",
                          w->m.dl_unreadable, &o);
@@ -653,13 +684,11 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     hq_metric_set(w->m.in_flight, atomic_fetch_add(&w->in_flight, 1) + 1);
     if (!run_handler(s, &eb.ev, &verdict, &err, &conn_ok)) {
         /* the keeper abandoned the slot and closed c; only a late handler gets here */
-        evbuf_free(&eb);
         return HQ_ESHUTDOWN;
     }
     hq_metric_set(w->m.in_flight, atomic_fetch_sub(&w->in_flight, 1) - 1);
     latency_us = mono_us() - t0;
     hq_metric_observe(w->m.duration, (double)latency_us / 1e6);
-    evbuf_free(&eb);
 
     switch (verdict) {
     case HQ_VERDICT_ACK:
@@ -904,6 +933,7 @@ static void *slot_main(void *arg)
         wk_sleep(w, backoff_ms(failures));
     }
     pthread_mutex_unlock(&s->conn_mu);
+    slot_free_view(s); /* no handler runs on this slot any more */
     atomic_store(&s->done, true);
     return NULL;
 }

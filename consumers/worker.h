@@ -180,6 +180,11 @@ struct wk_slot {
      * delivery is waiting). Slot thread only. */
     uint64_t ack_tag;
     unsigned ack_n;
+
+    /* the handler's view of the current event: arrays reused from event to event */
+    struct hq_kv *ev_kv;
+    char (*ev_num)[24];
+    size_t ev_cap;
 };
 
 struct wk_metrics {
