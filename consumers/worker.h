@@ -176,8 +176,8 @@ struct wk_slot {
     atomic_bool conn_lost;            /* the keeper saw the connection fail while handle() ran */
 
     /* ACKed deliveries not yet acknowledged to the broker: one basic.ack multiple=1 covers
-     * them (sent when the batch is full, before any other settlement, and whenever no
-     * delivery is waiting). Slot thread only. */
+     * them (sent at half the prefetch window, at most ACK_BATCH; before any other
+     * settlement; and when no delivery came for ACK_LINGER_MS). Slot thread only. */
     uint64_t ack_tag;
     unsigned ack_n;
 
