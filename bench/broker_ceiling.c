@@ -158,27 +158,23 @@ static void *run(void *arg)
     if (c->event_headers) {
         props._flags |= AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG;
         props.content_type = amqp_cstring_bytes("application/json");
-        snprintf(sig, sizeof(sig), "sha256=%064d", 0);
+        /* what the gateway puts on a GitHub event; NULL values are set per message */
+        static const char *const names[7] = {
+            "hookmq-source",       "hookmq-event-type",      "hookmq-received-at",
+            "hookmq-scheme",       "http-x-github-event",    "http-x-github-delivery",
+            "http-x-hub-signature-256"};
+        const char *values[7] = {"github", "push", NULL, "github", "push", NULL, sig};
+        int k;
+
+        memcpy(sig, "sha256=", 7);
         memset(sig + 7, 'a', 64);
-        hdr[0].key = amqp_cstring_bytes("hookmq-source");
-        hdr[0].value.kind = AMQP_FIELD_KIND_UTF8;
-        hdr[0].value.value.bytes = amqp_cstring_bytes("github");
-        hdr[1].key = amqp_cstring_bytes("hookmq-event-type");
-        hdr[1].value.kind = AMQP_FIELD_KIND_UTF8;
-        hdr[1].value.value.bytes = amqp_cstring_bytes("push");
-        hdr[2].key = amqp_cstring_bytes("hookmq-received-at");
-        hdr[2].value.kind = AMQP_FIELD_KIND_I64;
-        hdr[3].key = amqp_cstring_bytes("hookmq-scheme");
-        hdr[3].value.kind = AMQP_FIELD_KIND_UTF8;
-        hdr[3].value.value.bytes = amqp_cstring_bytes("github");
-        hdr[4].key = amqp_cstring_bytes("http-x-github-event");
-        hdr[4].value.kind = AMQP_FIELD_KIND_UTF8;
-        hdr[4].value.value.bytes = amqp_cstring_bytes("push");
-        hdr[5].key = amqp_cstring_bytes("http-x-github-delivery");
-        hdr[5].value.kind = AMQP_FIELD_KIND_UTF8;
-        hdr[6].key = amqp_cstring_bytes("http-x-hub-signature-256");
-        hdr[6].value.kind = AMQP_FIELD_KIND_UTF8;
-        hdr[6].value.value.bytes = amqp_cstring_bytes(sig);
+        sig[71] = '\0';
+        for (k = 0; k < 7; k++) {
+            hdr[k].key = amqp_cstring_bytes(names[k]);
+            hdr[k].value.kind = k == 2 ? AMQP_FIELD_KIND_I64 : AMQP_FIELD_KIND_UTF8;
+            if (values[k])
+                hdr[k].value.value.bytes = amqp_cstring_bytes(values[k]);
+        }
         props.headers.num_entries = 7;
         props.headers.entries = hdr;
     }

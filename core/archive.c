@@ -567,13 +567,6 @@ static const char *kind_name(enum hq_arec_kind k)
     }
 }
 
-static const char *hdr_str(const struct hq_msg *m, const char *key)
-{
-    const struct hq_hdr *h = hq_msg_header(m, key);
-
-    return h && h->type == HQ_HDR_STR && h->str ? h->str : NULL;
-}
-
 static int64_t hdr_ms(const struct hq_msg *m, const char *key)
 {
     const struct hq_hdr *h = hq_msg_header(m, key);
@@ -645,13 +638,13 @@ int hq_arec_encode_msg(enum hq_arec_kind kind, const struct hq_msg *m, uint8_t d
 
     if (kind == HQ_AREC_LIFECYCLE) {
         lc_body_parse(m, &lb);
-        source = hdr_str(m, "hookmq-source");
+        source = hq_msg_str(m, "hookmq-source");
         if (!source)
             source = lb.source;
-        id = hdr_str(m, "hookmq-event-id");
+        id = hq_msg_str(m, "hookmq-event-id");
         if (!id)
             id = lb.id;
-        type = hdr_str(m, "hookmq-verdict");
+        type = hq_msg_str(m, "hookmq-verdict");
         if (!type)
             type = lb.verdict;
         if (!type && dot) {
@@ -660,8 +653,8 @@ int hq_arec_encode_msg(enum hq_arec_kind kind, const struct hq_msg *m, uint8_t d
         }
         at = lb.at;
     } else if (kind == HQ_AREC_EVENT) {
-        source = hdr_str(m, "hookmq-source");
-        type = hdr_str(m, "hookmq-event-type");
+        source = hq_msg_str(m, "hookmq-source");
+        type = hq_msg_str(m, "hookmq-event-type");
         id = m->message_id;
         at = hdr_ms(m, "hookmq-received-at");
         if (!source) {

@@ -12,13 +12,6 @@
 
 #define REDRIVE_MAX 1000000000LL /* a hookmq-redriven beyond this is not a count we made */
 
-static const char *hdr_str(const struct hq_msg *m, const char *key)
-{
-    const struct hq_hdr *h = hq_msg_header(m, key);
-
-    return h && h->type == HQ_HDR_STR && h->str ? h->str : NULL;
-}
-
 /* A long header, or a decimal string one; def when absent or malformed. */
 static int64_t hdr_long(const struct hq_msg *m, const char *key, int64_t def)
 {
@@ -63,11 +56,11 @@ void hq_dlq_info(const struct hq_delivery *d, struct hq_dlq_info *out)
         return;
     m = &d->msg;
     out->id = m->message_id ? m->message_id : "";
-    if ((s = hdr_str(m, "hookmq-event-type")) != NULL)
+    if ((s = hq_msg_str(m, "hookmq-event-type")) != NULL)
         out->type = s;
-    if ((s = hdr_str(m, "hookmq-source")) != NULL)
+    if ((s = hq_msg_str(m, "hookmq-source")) != NULL)
         out->source = s;
-    if ((s = hdr_str(m, "hookmq-consumer")) != NULL)
+    if ((s = hq_msg_str(m, "hookmq-consumer")) != NULL)
         out->consumer = s;
     out->redriven = hdr_long(m, "hookmq-redriven", 0);
     if (out->redriven < 0 || out->redriven > REDRIVE_MAX)
@@ -79,7 +72,7 @@ void hq_dlq_info(const struct hq_delivery *d, struct hq_dlq_info *out)
         /* a copy made by the worker (or something without any failure record) */
         out->attempts = hdr_long(m, "hookmq-attempts", hdr_long(m, "hookmq-attempt", 0));
         out->failed_at_ms = hdr_long(m, "hookmq-failed-at", 0);
-        if ((s = hdr_str(m, "hookmq-last-error")) != NULL) {
+        if ((s = hq_msg_str(m, "hookmq-last-error")) != NULL) {
             size_t n = utf8_cut(s, HQ_DLQ_LAST_ERROR_MAX);
             memcpy(out->last_error, s, n);
             out->last_error[n] = '\0';

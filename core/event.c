@@ -303,6 +303,13 @@ const struct hq_hdr *hq_msg_header(const struct hq_msg *m, const char *key)
     return NULL;
 }
 
+const char *hq_msg_str(const struct hq_msg *m, const char *key)
+{
+    const struct hq_hdr *h = hq_msg_header(m, key);
+
+    return h && h->type == HQ_HDR_STR && h->str ? h->str : NULL;
+}
+
 void hq_msg_free(struct hq_msg *m)
 {
     size_t i;

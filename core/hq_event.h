@@ -38,6 +38,8 @@ HQ_MUST_CHECK int hq_msg_add_str(struct hq_msg *m, const char *key, const char *
 HQ_MUST_CHECK int hq_msg_add_strn(struct hq_msg *m, const char *key, const char *val, size_t n);
 HQ_MUST_CHECK int hq_msg_add_long(struct hq_msg *m, const char *key, int64_t v);
 const struct hq_hdr *hq_msg_header(const struct hq_msg *m, const char *key);
+/* Addition: the value of string header key, or NULL (absent, or a number). Borrowed. */
+const char *hq_msg_str(const struct hq_msg *m, const char *key);
 HQ_MUST_CHECK int hq_msg_copy(const struct hq_msg *src, struct hq_msg *dst);
 void hq_msg_free(struct hq_msg *m); /* NULL-safe; leaves *m zeroed */
 

@@ -174,13 +174,6 @@ out:
     return rc;
 }
 
-static const char *hdr_str(const struct hq_msg *m, const char *key)
-{
-    const struct hq_hdr *h = hq_msg_header(m, key);
-
-    return h && h->type == HQ_HDR_STR && h->str ? h->str : NULL;
-}
-
 int hq_lc_batch(const struct hq_msg *recs, size_t n, struct hq_msg *out)
 {
     struct hq_buf body = HQ_BUF_INIT(64 * 1024 * 1024);
@@ -193,8 +186,8 @@ int hq_lc_batch(const struct hq_msg *recs, size_t n, struct hq_msg *out)
     memset(out, 0, sizeof(*out));
     if (!recs || n < 2 || !recs[0].routing_key)
         return HQ_EINVAL;
-    consumer = hdr_str(&recs[0], "hookmq-consumer");
-    verdict = hdr_str(&recs[0], "hookmq-verdict");
+    consumer = hq_msg_str(&recs[0], "hookmq-consumer");
+    verdict = hq_msg_str(&recs[0], "hookmq-verdict");
     if (!consumer || !verdict)
         return HQ_EINVAL;
     for (i = 0; i < n; i++) {
