@@ -144,7 +144,12 @@ for r in $(seq 1 "$ROUNDS"); do
     settle
     say "round $r: hookmq-worker, no-op plugin (ACK), prefetch $PREFETCH, concurrency $CONC"
     ack_rate=$(run_worker bench 19801 'hookmq_worker_verdicts_total\{.*verdict="ack"' "$N")
-    rounds+="$raw_rate $ack_rate $raw_cpu $(cat "$work/cpu-bench") $(cat "$work/lc-bench")"$'\n'
+    # what the lifecycle stream cost the broker: the messages it put in hookmq.archive
+    # (emptied before the round), counted by draining them; the worker has stopped, so
+    # everything its sender had confirmed is there
+    lc_msgs=$("$BUILD/bench/hq_drain" --port "$HQ_BROKER_PORT" --queue hookmq.archive \
+        --idle-ms 1000 2>&1 | sed -nE 's/^hq_drain: ([0-9]+) messages in.*/\1/p')
+    rounds+="$raw_rate $ack_rate $raw_cpu $(cat "$work/cpu-bench") $(cat "$work/lc-bench") ${lc_msgs:-?}"$'\n'
 done
 settle
 say "hookmq-worker, retry path (RETRY -> tier queue with confirm -> ack)"
@@ -154,15 +159,15 @@ exec_rate=$(run_worker execb 19803 'hookmq_worker_verdicts_total\{.*verdict="ack
 
 printf '\nhookmq worker benchmark: %s, %s CPUs, %s events of 1 KiB, prefetch %s, concurrency %s\n' \
     "$(date -u +%FT%TZ)" "$(nproc)" "$N" "$PREFETCH" "$CONC"
-printf '%-8s %12s %14s %8s %12s %12s %10s\n' "round" "raw loop/s" "no-op worker/s" "ratio" \
-    "cpu% raw" "cpu% worker" "lifecycle"
+printf '%-8s %12s %14s %8s %12s %12s %10s %8s\n' "round" "raw loop/s" "no-op worker/s" "ratio" \
+    "cpu% raw" "cpu% worker" "lifecycle" "lc msgs"
 # the median round (by ratio) stands for the run; its raw rate is the ratio's base below
 median=$(printf '%s' "$rounds" | python3 -c '
 import sys
 rows = [l.split() for l in sys.stdin if l.strip()]
-for i, (raw, w, rc, wc, lc) in enumerate(rows, 1):
-    print("%-8d %12s %14s %8.2f %12s %12s %10s" % (i, raw, w, float(w) / float(raw), rc, wc, lc),
-          file=sys.stderr)
+for i, (raw, w, rc, wc, lc, lcm) in enumerate(rows, 1):
+    print("%-8d %12s %14s %8.2f %12s %12s %10s %8s" % (i, raw, w, float(w) / float(raw), rc, wc,
+          lc, lcm), file=sys.stderr)
 rows.sort(key=lambda r: float(r[1]) / float(r[0]))
 m = rows[len(rows) // 2]
 print(m[0], m[1], m[2], m[3])
@@ -180,7 +185,8 @@ for row in "hookmq-worker, no-op plugin:$ack_rate:bench" "hookmq-worker, retry p
         "$(cat "$work/cpu-$name" 2>/dev/null || echo -)"
 done
 echo "(cpu% w/b: share of one core used by the worker / the broker from start to the last event)"
-echo "(lifecycle: records the no-op worker published in its round; the events carry the gateway's headers, so each outcome has one)"
+echo "(lifecycle: records the no-op worker published in its round, the events carrying the gateway's headers;"
+echo " lc msgs: the messages they travelled in, counted in hookmq.archive after the round)"
 python3 -c "print('exec handler cost: %.2f ms per event per handler thread (%d threads)' % ($CONC * 1000.0 / $exec_rate, $CONC))"
 printf 'target: no-op worker >= 0.85x the raw loop (median of %s rounds): %s\n' "$ROUNDS" \
     "$(python3 -c "print('PASS' if $ack_rate >= 0.85 * $raw_rate else 'MISS')")"
