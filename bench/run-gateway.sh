@@ -291,11 +291,19 @@ else
 fi
 
 lost_total=0
+# the number of the broker's current quorum write-ahead log file (they are numbered in order;
+# a new one is started when the current one reaches raft.wal_max_size_bytes, 512 MiB)
+wal_no() {
+    ls "$HQ_BROKER_DIR"/mnesia/*/quorum/*/ 2>/dev/null | sed -n 's/^0*\([0-9][0-9]*\)\.wal$/\1/p' |
+        sort -n | tail -1
+}
+
 run_phase() { # NAME CONNS RATE
-    local name=$1 conns=$2 rate=$3 res drain g0 b0 t_start t_end secs
+    local name=$1 conns=$2 rate=$3 res drain g0 b0 t_start t_end secs w0
     local label=$rate
     [ "$rate" = 0 ] && label="as fast as it answers"
     say "gateway $name: $conns connections, rate $label, ${PHASE_S}s"
+    w0=$(wal_no)
     g0=$(cpu_ticks "$gw_pid")
     b0=$(cpu_ticks "$broker_pid")
     t_start=$(date +%s.%N)
@@ -306,6 +314,7 @@ run_phase() { # NAME CONNS RATE
     secs=$(awk -v a="$t_start" -v b="$t_end" 'BEGIN {printf "%.3f", b - a}')
     R[$name.gwcpu]=$(awk -v d=$(($(cpu_ticks "$gw_pid") - g0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.0f", 100 * d / hz / s}')
     R[$name.brcpu]=$(awk -v d=$(($(cpu_ticks "$broker_pid") - b0)) -v hz="$hz" -v s="$secs" 'BEGIN {printf "%.0f", 100 * d / hz / s}')
+    R[$name.wal]=$(( $(wal_no || echo 0) - ${w0:-0} ))
     R[$name.hwm]=$(awk '/^VmHWM/ {print $2}' "/proc/$gw_pid/status" 2>/dev/null || echo 0)
     R[$name.rss]=$(awk -v a="$t_start" -v b="$t_end" '$1 >= a && $1 <= b && $2 > m {m = $2} END {print m + 0}' "$work/rss.log")
     grep -v '^RESULT' "$work/load-$name.txt" >&2 || true
@@ -392,6 +401,8 @@ missed=0
             "${R[$ph.gwcpu]}/${R[$ph.brcpu]}/${R[$ph.cpu_pct]}"
     done
     echo "(cpu% g/b/l: share of one core used by the gateway / the broker / hq_load in the phase)"
+    echo "(quorum WAL files started during the phase: c32 ${R[c32.wal]:-?}, c128 ${R[c128.wal]:-?}, half ${R[half.wal]:-?};" \
+        "at a roll-over the broker writes the old log out to segment files, which can reach the phase's tail latency)"
     if [ -n "${R[c128.rps]:-}" ]; then
         r128=$(ratio "${R[c128.rps]}" "${ceil_rate:-0}")
         hwm_mib=$(awk -v k="${R[c128.hwm]}" 'BEGIN {printf "%.1f", k / 1024}')
