@@ -25,7 +25,7 @@ class ArchiveLifecycle(unittest.TestCase):
         ar.apply()
         ar.start()
         try:
-            n = 40
+            n = 600  # more than two full batches (up to 256 records per message)
             rc, out, err = self.tool("emit", "-c", ar.config, str(n), "--consumer", "%s-c" % p,
                                      "--source", "%s-s" % p, "--id", "ev-1", "--verdict",
                                      "retry_scheduled")
@@ -54,6 +54,11 @@ class ArchiveLifecycle(unittest.TestCase):
             self.assertEqual(len(set(mids)), n, mids)
             batched = [x for x in recs if x["headers"].get("hookmq-records", 1) > 1]
             self.assertTrue(batched, "no record came in a batch")
+            # emitted in well under the sender's 5 ms linger: a batch larger than the old cap
+            # of 64 went through the logger's split whole
+            sizes = [x["headers"]["hookmq-records"] for x in batched]
+            self.assertGreater(max(sizes), 64, sorted(set(sizes)))
+            self.assertLessEqual(max(sizes), 256, sorted(set(sizes)))
             for x in batched:
                 self.assertRegex(x["properties"]["message_id"], r"^[0-9a-f-]{36}\.[0-9]+$")
                 self.assertNotIn("\n", af.body_bytes(x).decode())
