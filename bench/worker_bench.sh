@@ -11,7 +11,8 @@
 #           to the tier with a confirm, then ack)
 #   execb   hookmq-worker with the built-in exec handler running `cat >/dev/null`
 # Rates come from the worker's own /metrics (verdict counters), from the first to the last
-# settled event. Bounded: N events per queue (default 20000), a few minutes at most.
+# settled event. Bounded: N events per queue and round (default 100000, 3 rounds), a few
+# minutes at most.
 #
 # The raw loop and the no-op worker run in HQ_BENCH_ROUNDS interleaved rounds (fill, raw,
 # worker; fill, raw, worker; ...): this machine's throughput drifts by 10-15% between minutes,

@@ -33,9 +33,9 @@
 #define LC_DOWN_WAIT_MS 100
 #define LC_WINDOW 512
 #define LC_SENDERS 1
-/* A batch of 256 rather than 64 took a no-op worker from 0.82 to about 0.88 of the raw consume
- * loop (bench/worker_bench.sh, docs/performance.md): each lifecycle message costs the broker a
- * quorum-queue write whatever its size. */
+/* Batches of 256 rather than 64 took a no-op worker from 0.81-0.82 to 0.85-0.90 of the raw
+ * consume loop (bench/worker_bench.sh, docs/performance.md): each lifecycle message costs the
+ * broker a quorum-queue write whatever its size. */
 #define LC_BATCH 256                /* records per message at most */
 #define LC_BATCH_BYTES (128 * 1024) /* body bytes per message at most (one record may exceed) */
 #define LC_LINGER_MS 5              /* a record waits this long for others to share its message */
