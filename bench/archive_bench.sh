@@ -249,7 +249,7 @@ curl -s -u guest:guest -X DELETE "$mgmt/queues/%2f/hookmq.archive/contents" >/de
     printf '  %-40s %s ms, segments opened %s (counts from the indexes)\n' "stats (all hours)" \
         "$stats_ms" "$stats_opened"
     echo
-    echo "4. lifecycle emitter (8 senders, 1 connection, confirms)"
+    echo "4. lifecycle emitter (1 sender thread, 1 connection, pipelined confirms, batches of up to 256)"
     printf '  %-40s %s records/s, dropped %s\n' "20000 records" "${emit_rate:-?}" "${emit_drop:-?}"
 } | tee "$work/summary.txt"
 ok=1
