@@ -385,7 +385,8 @@ static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t 
     b->ev.struct_size = sizeof(b->ev);
     b->ev.id = m->message_id ? m->message_id : "";
     b->ev.source = source;
-    b->ev.type = wk_msg_str(m, "hookmq-event-type") ? wk_msg_str(m, "hookmq-event-type") : "";
+    b->ev.type = hq_msg_str(m, "hookmq-event-type");
+    if (!b->ev.type) b->ev.type = "";
     b->ev.routing_key = d->routing_key ? d->routing_key : (m->routing_key ? m->routing_key : "");
     b->ev.content_type = m->content_type;
     b->ev.consumer = w->con->name;
@@ -528,7 +529,7 @@ static void emit_lifecycle(struct wk *w, const struct hq_delivery *d, uint32_t a
         r.verdict = HQ_LC_DEAD_LETTERED;
     else
         return; /* requeued / unsettled: the event comes back, nothing happened to it yet */
-    r.source = wk_msg_str(&d->msg, "hookmq-source");
+    r.source = hq_msg_str(&d->msg, "hookmq-source");
     r.id = d->msg.message_id;
     r.consumer = w->con->name;
     r.attempt = attempt;
@@ -542,6 +543,7 @@ static void log_outcome(struct wk *w, const struct hq_delivery *d, uint32_t atte
                         int64_t latency_ms, const struct outcome *o)
 {
     char id[300], src[80];
+    const char *source;
     enum hq_log_level level = strcmp(o->verdict, "ack") == 0 || strcmp(o->verdict, "duplicate") == 0
                                   ? HQ_LOG_INFO
                                   : HQ_LOG_WARN;
@@ -550,9 +552,8 @@ static void log_outcome(struct wk *w, const struct hq_delivery *d, uint32_t atte
     if (!hq_log_enabled(level))
         return; /* nothing to format */
     wk_log_safe(id, sizeof(id), d->msg.message_id ? d->msg.message_id : "-", false);
-    wk_log_safe(src, sizeof(src),
-                wk_msg_str(&d->msg, "hookmq-source") ? wk_msg_str(&d->msg, "hookmq-source") : "-",
-                false);
+    source = hq_msg_str(&d->msg, "hookmq-source");
+    wk_log_safe(src, sizeof(src), source ? source : "-", false);
     hq_log(level, "event",
            "consumer=%s event_id=%s source=%s attempt=%u verdict=%s result=%s "
            "latency_ms=%lld%s",
@@ -628,9 +629,9 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     const struct hq_msg *m = &d->msg;
     uint32_t attempt = wk_msg_attempt(m);
     const char *id = m->message_id ? m->message_id : "";
-    const char *source = wk_msg_str(m, "hookmq-source") ? wk_msg_str(m, "hookmq-source") : "";
+    const char *source = hq_msg_str(m, "hookmq-source");
     char key[WK_KEY_MAX];
-    bool has_key = wk_ledger_key(source, id, key, sizeof(key)), conn_ok = true;
+    bool has_key, conn_ok = true;
     struct outcome o;
     struct evbuf eb;
     struct hq_error err;
@@ -639,6 +640,9 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     int64_t t0, latency_us;
     int max_attempts, rc;
 
+    if (!source)
+        source = "";
+    has_key = wk_ledger_key(source, id, key, sizeof(key));
     memset(&o, 0, sizeof(o));
     hq_metric_inc(w->m.deliveries);
     if (d->redelivered) hq_metric_inc(w->m.redeliveries);

@@ -130,8 +130,6 @@ uint64_t wk_rate_gen(struct wk_rate *r);
 uint32_t wk_msg_attempt(const struct hq_msg *m);
 /* Integer header key (long, or decimal string), or def. */
 int64_t wk_msg_long(const struct hq_msg *m, const char *key, int64_t def);
-/* String header key, or NULL. Borrowed from m. */
-const char *wk_msg_str(const struct hq_msg *m, const char *key);
 
 /* Retry tier for attempt n (1-based) that ended in RETRY with the handler's retry_after_ms:
  * delays[min(n, n_delays) - 1]; when retry_after_ms is larger, the smallest delay >= it (the

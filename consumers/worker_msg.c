@@ -10,13 +10,6 @@
 
 #define ATTEMPT_MAX 1000000
 
-const char *wk_msg_str(const struct hq_msg *m, const char *key)
-{
-    const struct hq_hdr *h = hq_msg_header(m, key);
-
-    return h && h->type == HQ_HDR_STR ? h->str : NULL;
-}
-
 int64_t wk_msg_long(const struct hq_msg *m, const char *key, int64_t def)
 {
     const struct hq_hdr *h = hq_msg_header(m, key);

@@ -73,7 +73,7 @@ static void attempt_parsing(void **st)
     assert_int_equal(hq_msg_add_str(&m, "hookmq-attempt", "99999999999999999999999"), HQ_OK);
     assert_int_equal(wk_msg_attempt(&m), 1);
     assert_int_equal(wk_msg_long(&m, "missing", 42), 42);
-    assert_null(wk_msg_str(&m, "missing"));
+    assert_null(hq_msg_str(&m, "missing"));
     hq_msg_free(&m);
 }
 
@@ -102,7 +102,7 @@ static void clean_copy(void **st)
     assert_null(hq_msg_header(&c, "x-delivery-count"));
     assert_null(hq_msg_header(&c, "x-first-death-queue"));
     assert_non_null(hq_msg_header(&c, "hookmq-consumer"));
-    assert_string_equal(wk_msg_str(&c, "hookmq-source"), "shop");
+    assert_string_equal(hq_msg_str(&c, "hookmq-source"), "shop");
     assert_int_equal(c.n_headers, 6);
     hq_msg_free(&c);
 
