@@ -150,7 +150,7 @@ log = { format = "text"; level = "info"; };
         self.gw = hqtest.Proc([hqtest.binary("hookmq-gateway"), "-c", self.config],
                               name="gateway", workdir=self.dir)
         if wait:
-            hqtest.wait_http(self.port, timeout=30)
+            hqtest.wait_http(self.port, timeout=30, proc=self.gw)
 
     def start_worker(self, wait=True):
         self.wk = hqtest.Proc([hqtest.binary("hookmq-worker"), "-c", self.config, "--consumer",

@@ -78,7 +78,7 @@ log = { format = "text"; level = "info"; };
         self.proc = hqtest.Proc([hqtest.binary("hookmq-gateway"), "-c", self.config], env=self.env,
                                 name="gateway", workdir=self.workdir)
         if wait:
-            hqtest.wait_http(self.port)
+            hqtest.wait_http(self.port, proc=self.proc)
         return self
 
     def post(self, source, body, headers, path=None, timeout=30):

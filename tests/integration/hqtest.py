@@ -10,6 +10,7 @@ import hmac
 import http.client
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -125,18 +126,42 @@ def broker(cmd, *args):
 
 # ---- processes --------------------------------------------------------------------------
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port for a program of the test to listen on: free now, never handed out twice in one
+    test process, and below the kernel's ephemeral range, so an outgoing connection (of a
+    broker, a client, a test running beside this one) cannot take it before the program
+    binds it. (Port 0 would hand out an ephemeral port, which is exactly what such a
+    connection uses.)"""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.SystemRandom()
+    for _ in range(1000):
+        port = rng.randrange(max(1024, low - 4000), low)
+        if port in _ports_given:
+            continue
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        _ports_given.add(port)
+        return port
+    raise AssertionError("no free port below %d" % low)
 
 
 class Proc:
     """A hookmq program run in the background with its output in a log file."""
 
     def __init__(self, argv, env=None, name="proc", workdir=None):
+        self.name = name
         self.workdir = workdir or tempfile.mkdtemp(prefix="hq-")
         self.log_path = os.path.join(self.workdir, name + ".log")
         self.log = open(self.log_path, "ab")
@@ -198,8 +223,13 @@ def http_request(port, method, path, body=b"", headers=None, timeout=30):
         c.close()
 
 
-def wait_http(port, path="/healthz", timeout=20):
+def wait_http(port, path="/healthz", timeout=20, proc=None):
+    """Wait until GET path answers 200. With proc, fail at once (with its output) if that
+    program exits first, instead of waiting out the timeout."""
     def ok():
+        if proc is not None and not proc.alive():
+            raise AssertionError("%s exited (%s) before http://127.0.0.1:%d%s answered:\n%s"
+                                 % (proc.name, proc.p.returncode, port, path, proc.output()))
         try:
             return http_request(port, "GET", path, timeout=2)[0] == 200
         except OSError:

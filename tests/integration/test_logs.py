@@ -94,7 +94,7 @@ log = { format = "json"; level = "debug"; };
                          workdir=self.dir)
         sigs = []
         try:
-            hqtest.wait_http(self.port)
+            hqtest.wait_http(self.port, proc=gw)
             body = b'{"zen":"log me"}'
             h = hqtest.sign_github(GH, body, event="push")
             sigs.append(h["X-Hub-Signature-256"].split("=", 1)[1])

@@ -74,7 +74,7 @@ log = { level = "info"; };
         hqtest.declare_queue(WATCH, ["tls-github.#", "tls-allow.#", "tls-twilio.#"])
         cls.gw = hqtest.Proc([hqtest.binary("hookmq-gateway"), "-c", cls.config], name="gateway",
                              workdir=d)
-        hqtest.wait_http(cls.gw_port)
+        hqtest.wait_http(cls.gw_port, proc=cls.gw)
         # ---- nginx with the shipped server block
         with open(CONF) as f:
             server = f.read()

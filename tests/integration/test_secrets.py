@@ -73,7 +73,7 @@ log = { format = "text"; level = "debug"; };
                          workdir=d)
         procs = [gw, wk, ar]
         try:
-            hqtest.wait_http(port)
+            hqtest.wait_http(port, proc=gw)
             bodies_4xx = []
             accepted = {}
             for scheme in SCHEMES:

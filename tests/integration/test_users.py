@@ -135,7 +135,7 @@ log = { level = "info"; };
         gw_proc = hqtest.Proc([hqtest.binary("hookmq-gateway"), "-c", gconf], name="gateway",
                               workdir=self.dir)
         try:
-            hqtest.wait_http(self.gw_port)
+            hqtest.wait_http(self.gw_port, proc=gw_proc)
             for _ in range(2):
                 body = json.dumps({"ref": "refs/heads/main", "n": os.urandom(8).hex()}).encode()
                 st, _, resp = hqtest.http_request(self.gw_port, "POST", "/webhooks/" + SOURCE, body,
