@@ -112,6 +112,8 @@ static void pass(struct wk *w, struct hq_amqp **c, uint64_t after_ms, int max_ti
         hq_delivery_free(&d);
         if (down) break;
     }
+    if (!down && i == ready)
+        hq_metric_inc(w->m.redrive_scans); /* read every message that was ready */
     if (moved)
         hq_info("redrive pass", "consumer=%s moved=%d left=%zu", w->con->name, moved, held);
     if (held && !down) {

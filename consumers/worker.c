@@ -175,6 +175,9 @@ int wk_metrics_init(struct wk *w)
     m->redriven =
         hq_counter(w->metrics, "hookmq_worker_redriven_total",
                    "DLQ messages moved back to the work queue by automatic redrive", w->label);
+    m->redrive_scans =
+        hq_counter(w->metrics, "hookmq_worker_redrive_scans_total",
+                   "Automatic redrive passes that read the DLQ to its depth", w->label);
     m->connected = hq_gauge(w->metrics, "hookmq_worker_connected",
                             "Handler slots connected to the broker and consuming", w->label);
     m->in_flight =

@@ -174,6 +174,61 @@ struct amqp_connection_state_t_ *hq__amqp_state(struct hq_amqp *c)
     return c ? c->st : NULL;
 }
 
+int hq_broker_version_parse(const char *s, int *major, int *minor)
+{
+    long v[2] = {0, 0};
+    int k;
+
+    if (!s || !major || !minor)
+        return HQ_EINVAL;
+    for (k = 0; k < 2; k++) {
+        char *end;
+
+        if (*s < '0' || *s > '9')
+            return HQ_EINVAL;
+        errno = 0;
+        v[k] = strtol(s, &end, 10);
+        if (errno || v[k] > 999)
+            return HQ_EINVAL;
+        s = end;
+        if (*s != '.')
+            break;
+        s++;
+    }
+    /* "4", "4.0", "4.0.5", "3.13.7", "4.1.0-rc.1": what follows major.minor is not ours */
+    if (k == 2 && *s && !(*s >= '0' && *s <= '9') && *s != '-' && *s != '+')
+        return HQ_EINVAL;
+    if (k < 2 && *s && *s != '-' && *s != '+')
+        return HQ_EINVAL;
+    *major = (int)v[0];
+    *minor = (int)v[1];
+    return HQ_OK;
+}
+
+int hq_amqp_server_version(const struct hq_amqp *c, int *major, int *minor)
+{
+    const amqp_table_t *props;
+    int i;
+
+    if (!c || !c->st || !major || !minor)
+        return HQ_EINVAL;
+    props = amqp_get_server_properties(c->st);
+    for (i = 0; props && i < props->num_entries; i++) {
+        const amqp_table_entry_t *e = &props->entries[i];
+        char v[32];
+        size_t n;
+
+        if (e->key.len != 7 || memcmp(e->key.bytes, "version", 7) != 0 ||
+            (e->value.kind != AMQP_FIELD_KIND_UTF8 && e->value.kind != AMQP_FIELD_KIND_BYTES))
+            continue;
+        n = e->value.value.bytes.len < sizeof(v) - 1 ? e->value.value.bytes.len : sizeof(v) - 1;
+        memcpy(v, e->value.value.bytes.bytes, n);
+        v[n] = '\0';
+        return hq_broker_version_parse(v, major, minor);
+    }
+    return HQ_ENOTFOUND;
+}
+
 /* ---------------------------------------------------------------- connect */
 
 static struct timeval ms_tv(int64_t ms)

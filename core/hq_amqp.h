@@ -25,6 +25,14 @@ void hq_amqp_close(struct hq_amqp *c);
 /* The URI of the connected node without password, for logs. */
 const char *hq_amqp_peer(const struct hq_amqp *c);
 
+/* The RabbitMQ version the connected node announced (server property "version", e.g.
+ * "4.0.5" -> 4, 0). HQ_ENOTFOUND when it announced none (not RabbitMQ), HQ_EINVAL when it
+ * cannot be read. */
+HQ_MUST_CHECK int hq_amqp_server_version(const struct hq_amqp *c, int *major, int *minor);
+/* Parse a RabbitMQ version ("3.10", "4.0.5", "4", "4.1.0-rc.1") into major and minor.
+ * HQ_EINVAL for anything else. */
+HQ_MUST_CHECK int hq_broker_version_parse(const char *s, int *major, int *minor);
+
 /* Passive checks: HQ_OK, HQ_ENOTFOUND (the channel is reopened), or HQ_EDOWN. */
 HQ_MUST_CHECK int hq_amqp_exchange_exists(struct hq_amqp *c, const char *name);
 HQ_MUST_CHECK int hq_amqp_queue_exists(struct hq_amqp *c, const char *name, uint32_t *messages,

@@ -29,6 +29,8 @@ struct hq_obj {
     struct hq_targ args[8];
     size_t n_args;
     char *owner;           /* "gateway", "archive", or the consumer name */
+    bool unlimited;        /* queues: read by get-and-requeue or by a logger, never dropped
+                            * by a delivery limit (hookmq.unrouted, hookmq.archive, DLQs) */
 };
 
 struct hq_topology {
@@ -40,6 +42,16 @@ struct hq_topology {
  * after which the broker dead-letters a message to the DLQ by itself. Retries that the
  * worker decides go through the retry tiers and do not count. */
 #define HQ_TOPOLOGY_DELIVERY_LIMIT 20
+/* RabbitMQ 4 gives every quorum queue a delivery limit of 20 by default, and counts every
+ * return (basic.nack or reject with requeue, a closed channel's unacked messages) as a
+ * delivery: a DLQ read 20 times by `hookmq-dlx list` would drop its messages. The unlimited
+ * queues of a topology for a 4.x broker therefore carry x-delivery-limit = -1 (no limit).
+ * On 3.x that same argument is accepted and drops every returned message at once, and 3.x
+ * has no default limit: they carry nothing there. */
+#define HQ_TOPOLOGY_NO_DELIVERY_LIMIT (-1)
+/* the broker version assumed by `definitions` and `policies` without --broker-version */
+#define HQ_TOPOLOGY_DEFAULT_BROKER "3.10"
+
 /* priority of the policies printed by hq_topology_policies */
 #define HQ_TOPOLOGY_POLICY_PRIORITY 10
 
@@ -51,11 +63,17 @@ enum hq_obj_state {
     HQ_OBJ_CONFLICT,    /* exists with different properties (see the message) */
 };
 
-/* Build the full topology for cfg. Caller frees with hq_topology_free(). */
+/* Build the full topology for cfg, valid on any broker version; hq_topology_target() adds
+ * what one version needs. Caller frees with hq_topology_free(). */
 HQ_MUST_CHECK int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out);
+/* Make t's arguments those for a RabbitMQ broker of this major version: on 4 and later,
+ * x-delivery-limit = -1 on the unlimited quorum queues (see HQ_TOPOLOGY_NO_DELIVERY_LIMIT).
+ * hq_topology_apply does this itself for the broker it connects to. */
+void hq_topology_target(struct hq_topology *t, int broker_major);
 void hq_topology_free(struct hq_topology *t);
 
-/* Declare everything in t over a connection to cfg's broker. Existing objects are checked
+/* Declare everything in t over a connection to cfg's broker, with the arguments for the
+ * version that broker announces (hq_topology_target). Existing objects are checked
  * passively first; a differing one makes the call return HQ_ECONFLICT with a message naming
  * the object, the argument, both values and what to do written to msg. Never deletes.
  * *created counts objects that did not exist before. */

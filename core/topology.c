@@ -190,6 +190,7 @@ static bool first_binding(const struct hq_consumer_cfg *c, size_t i)
 int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out)
 {
     struct builder b;
+    struct hq_obj *o;
     const char *ex;
     bool quorum;
     size_t i, k;
@@ -212,11 +213,14 @@ int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out)
     add_exchange(&b, LIFECYCLE, "topic", "archive", NULL);
 
     /* queues */
-    add_queue(&b, cfg, xstrdup(&b, UNROUTED), "gateway");
-    add_queue(&b, cfg, xstrdup(&b, ARCHIVE), "archive");
+    o = add_queue(&b, cfg, xstrdup(&b, UNROUTED), "gateway");
+    if (o)
+        o->unlimited = true;
+    o = add_queue(&b, cfg, xstrdup(&b, ARCHIVE), "archive");
+    if (o)
+        o->unlimited = true;
     for (i = 0; i < cfg->n_consumers && b.rc == HQ_OK; i++) {
         const struct hq_consumer_cfg *c = &cfg->consumers[i];
-        struct hq_obj *o;
 
         if (!c->name[0]) {
             b.rc = HQ_EINVAL;
@@ -252,7 +256,9 @@ int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out)
                 arg_str(&b, o, "x-overflow", "reject-publish");
             }
         }
-        add_queue(&b, cfg, xprintf(&b, PREFIX "%s.dlq", c->name), c->name);
+        o = add_queue(&b, cfg, xprintf(&b, PREFIX "%s.dlq", c->name), c->name);
+        if (o)
+            o->unlimited = true;
     }
 
     /* bindings */
@@ -274,6 +280,30 @@ int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out)
         return b.rc;
     }
     return HQ_OK;
+}
+
+/* Add to o (a copy or t's own) what a broker of this major version needs. */
+static void obj_target(struct hq_obj *o, int broker_major)
+{
+    const struct hq_targ *qt = hq_obj_arg(o, "x-queue-type");
+
+    if (o->kind != HQ_OBJ_QUEUE || !o->unlimited || broker_major < 4 || !qt || qt->is_int ||
+        !qt->str || strcmp(qt->str, "quorum") != 0 || hq_obj_arg(o, "x-delivery-limit") ||
+        o->n_args >= sizeof(o->args) / sizeof(o->args[0]))
+        return;
+    o->args[o->n_args].key = "x-delivery-limit";
+    o->args[o->n_args].is_int = true;
+    o->args[o->n_args].str = NULL;
+    o->args[o->n_args].num = HQ_TOPOLOGY_NO_DELIVERY_LIMIT;
+    o->n_args++;
+}
+
+void hq_topology_target(struct hq_topology *t, int broker_major)
+{
+    size_t i;
+
+    for (i = 0; t && i < t->n; i++)
+        obj_target(&t->objs[i], broker_major);
 }
 
 void hq_topology_free(struct hq_topology *t)
@@ -347,6 +377,7 @@ void hq_topology_strip_policy_args(struct hq_topology *t)
             o->args[w++] = o->args[k];
         }
         o->n_args = w;
+        o->unlimited = false; /* the delivery limit too is the policy's (hq_topology_policies) */
     }
 }
 
@@ -731,6 +762,8 @@ static void conflict_message(struct hq_amqp *c, const struct hq_obj *o, const ch
         if (iq.cur_none)
             snprintf(cur, sizeof(cur), "none (not set%s)",
                      strcmp(iq.arg, "x-queue-type") == 0 ? ": a classic queue" : "");
+        else if (strcmp(iq.arg, "x-queue-type") == 0 && strstr(iq.current, "classic"))
+            snprintf(cur, sizeof(cur), "%s (a classic queue)", iq.current); /* 4.x says so */
         else
             snprintf(cur, sizeof(cur), "%s", iq.current);
         msg_append(msg, msgsz, "\n  %s: hookmq declares %s, the existing %s has %s", iq.arg,
@@ -809,8 +842,8 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
     bool *fresh = NULL; /* objects created by this run */
     char err[512];
     size_t i, start = 0;
-    int rc, n_created = 0, n_conflicts = 0;
-    bool q_conflict = false, x_conflict = false;
+    int rc, n_created = 0, n_conflicts = 0, major = 3, minor = 0;
+    bool q_conflict = false, x_conflict = false, limit_conflict = false;
 
     if (msg && msgsz)
         msg[0] = '\0';
@@ -826,10 +859,18 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
         msg_append(msg, msgsz, "cannot connect to the broker: %s", err);
         goto out;
     }
+    if (hq_amqp_server_version(c, &major, &minor) != HQ_OK) {
+        hq_warn("the broker announced no RabbitMQ version: declaring the queues as for 3.x",
+                "peer=%s", hq_amqp_peer(c));
+        major = 3;
+    }
     for (i = 0; i < t->n; i++) {
-        const struct hq_obj *o = &t->objs[i];
+        struct hq_obj target = t->objs[i];
+        const struct hq_obj *o = &target;
         enum hq_obj_state st;
         bool existed = true;
+
+        obj_target(&target, major);
 
         if (o->kind == HQ_OBJ_EXCHANGE || o->kind == HQ_OBJ_QUEUE) {
             rc = o->kind == HQ_OBJ_EXCHANGE
@@ -851,6 +892,8 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
                     q_conflict = true;
                 else
                     x_conflict = true;
+                if (o->unlimited && hq_obj_arg(o, "x-delivery-limit"))
+                    limit_conflict = true;
                 if (report)
                     report(ud, o, HQ_OBJ_CONFLICT);
                 continue;
@@ -888,6 +931,15 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
         goto out;
     }
     rc = n_conflicts ? HQ_ECONFLICT : HQ_OK;
+    if (limit_conflict)
+        msg_append(msg, msgsz,
+                   "\nRabbitMQ %d.%d drops a message from a quorum queue after 20 returns "
+                   "unless its delivery limit is disabled, and every `hookmq-dlx list`, `show` "
+                   "or `status` returns the messages it reads: queues declared before the "
+                   "upgrade to 4.x need the policies of `hookmq-dlx policies --broker-version "
+                   "%d.%d` (delivery-limit -1), then `hookmq-dlx apply --policy-managed` "
+                   "(docs/deploy.md, \"Upgrading to RabbitMQ 4\").",
+                   major, minor, major, minor);
     conflict_advice(q_conflict, x_conflict, msg, msgsz);
 out:
     if (created)

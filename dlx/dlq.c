@@ -1312,6 +1312,13 @@ static int cmd_status(const struct hq_config *cfg, const struct dopts *o)
         hq_topology_strip_policy_args(&t);
     if ((rc = connect_broker(cfg, "status", &sx.decl)) != HQ_OK)
         goto out;
+    {
+        int major, minor;
+
+        /* the arguments apply declared on this broker (x-delivery-limit = -1 on 4.x) */
+        if (hq_amqp_server_version(sx.decl, &major, &minor) == HQ_OK)
+            hq_topology_target(&t, major);
+    }
     if (connect_broker(cfg, "status peek", &sx.peek) != HQ_OK)
         sx.peek = NULL; /* depths and drift still work */
 

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hq_amqp.h"
 #include "hq_buf.h"
 #include "hq_config.h"
 #include "hq_log.h"
@@ -56,7 +57,9 @@ static void usage(FILE *f)
             "                                  narrowest permissions (docs/operations.md); F holds\n"
             "                                  user:password lines, users without one get none\n"
             "  policies                        print `rabbitmqctl set_policy` commands setting\n"
-            "                                  DLX, TTL, delivery limit and overflow by policy\n");
+            "                                  DLX, TTL, delivery limit and overflow by policy\n"
+            "  definitions and policies take [--broker-version X.Y]: the RabbitMQ version they\n"
+            "  are for (default " HQ_TOPOLOGY_DEFAULT_BROKER "; apply asks the broker)\n");
     hq_dlx_dlq_usage(f); /* status, list, show, redrive, purge: dlq.c */
     fprintf(f,
             "\n"
@@ -82,6 +85,7 @@ struct opts {
     bool users;                /* definitions --users */
     const char *password_file; /* definitions --users --password-file F */
     bool check;                /* --check: validate and exit */
+    const char *broker_version; /* definitions / policies --broker-version X.Y */
 };
 
 /* True when argv asks for --check: the DLQ subcommands (dlq.c) are then not dispatched, so
@@ -122,6 +126,16 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *help, bool *v
             o->policy_managed = true;
         } else if (strcmp(a, "--check") == 0) {
             o->check = true;
+        } else if (strcmp(a, "--broker-version") == 0 ||
+                   strncmp(a, "--broker-version=", 17) == 0) {
+            if (a[16] == '=') {
+                o->broker_version = a + 17;
+            } else if (i + 1 < argc) {
+                o->broker_version = argv[++i];
+            } else {
+                fprintf(stderr, PROG ": %s needs a version (e.g. 3.10 or 4.0)\n", a);
+                return HQ_EINVAL;
+            }
         } else if (strcmp(a, "--users") == 0) {
             o->users = true;
         } else if (strcmp(a, "--password-file") == 0) {
@@ -238,7 +252,7 @@ int main(int argc, char **argv)
     struct opts o;
     bool help, version;
     char err[1024];
-    int rc;
+    int rc, major, minor;
 
     if (!wants_check(argc, argv) && hq_dlx_dlq_dispatch(argc, argv, &rc))
         return rc; /* status, list, show, redrive, purge (dlq.c) */
@@ -280,6 +294,20 @@ int main(int argc, char **argv)
         return exit_code(HQ_EINVAL);
     }
 
+    if (o.broker_version &&
+        (!o.cmd || (strcmp(o.cmd, "definitions") != 0 && strcmp(o.cmd, "policies") != 0) ||
+         o.users)) {
+        fprintf(stderr, PROG ": --broker-version goes with definitions or policies (apply "
+                        "reads the version from the broker)\n");
+        return exit_code(HQ_EINVAL);
+    }
+    if (hq_broker_version_parse(o.broker_version ? o.broker_version : HQ_TOPOLOGY_DEFAULT_BROKER,
+                                &major, &minor) != HQ_OK) {
+        fprintf(stderr, PROG ": --broker-version: '%s' is not a RabbitMQ version (e.g. 3.10 or "
+                        "4.0)\n", o.broker_version);
+        return exit_code(HQ_EINVAL);
+    }
+
     hq_log_setup(PROG, HQ_LOG_WARN, HQ_LOG_TEXT);
     rc = hq_config_load(hq_config_default_path(o.config), &cfg, err, sizeof(err));
     if (rc != HQ_OK) {
@@ -303,6 +331,8 @@ int main(int argc, char **argv)
                hq_config_default_path(o.config), cfg->n_consumers, topo.n);
         goto out;
     }
+    if (strcmp(o.cmd, "apply") != 0)
+        hq_topology_target(&topo, major); /* apply does it for the broker it reaches */
     if (strcmp(o.cmd, "policies") == 0) {
         rc = cmd_print(cfg, &topo, false);
         goto out;

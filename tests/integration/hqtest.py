@@ -25,6 +25,12 @@ AMQP_PORT = int(os.environ.get("HQ_BROKER_PORT", "5699"))
 MGMT_PORT = int(os.environ.get("HQ_BROKER_MGMT_PORT", "15699"))
 AMQP_URI = "amqp://guest:guest@127.0.0.1:%d/%%2f" % AMQP_PORT
 EXCHANGE = "hookmq.events"
+# the RabbitMQ version of the test broker (scripts/broker: 3.10 on the host, 4.0 in a chroot)
+BROKER_VERSION = os.environ.get("HQ_BROKER_VERSION", "3.10")
+BROKER_MAJOR = int(BROKER_VERSION.split(".")[0])
+# what hookmq-dlx apply adds to the queues it reads without consuming (DLQs, archive,
+# unrouted) on this broker: RabbitMQ 4 would drop their messages after 20 returns
+NO_DELIVERY_LIMIT = {"x-delivery-limit": -1} if BROKER_MAJOR >= 4 else {}
 
 
 def binary(name):

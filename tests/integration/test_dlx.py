@@ -123,9 +123,14 @@ class DlxTest(unittest.TestCase):
                 "x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"})
         self.assertEqual(hqtest.queue_info("hookmq.%s.retry.200ms" % C2)["arguments"]["x-message-ttl"], 200)
         # DLQ, archive, unrouted
-        self.assertEqual(hqtest.queue_info("hookmq.%s.dlq" % C1)["arguments"], {"x-queue-type": "quorum"})
-        self.assertEqual(hqtest.queue_info("hookmq.archive")["type"], "quorum")
-        self.assertEqual(hqtest.queue_info("hookmq.unrouted")["type"], "quorum")
+        # (4.x: without a delivery limit, which RabbitMQ 4 would otherwise set to 20)
+        self.assertEqual(hqtest.queue_info("hookmq.%s.dlq" % C1)["arguments"],
+                         dict({"x-queue-type": "quorum"}, **hqtest.NO_DELIVERY_LIMIT))
+        for q in ("hookmq.archive", "hookmq.unrouted"):
+            info = hqtest.queue_info(q)
+            self.assertEqual(info["type"], "quorum")
+            self.assertEqual(info["arguments"].get("x-delivery-limit"),
+                             hqtest.NO_DELIVERY_LIMIT.get("x-delivery-limit"), q)
 
         # bindings
         def binds(q):
@@ -166,12 +171,15 @@ class DlxTest(unittest.TestCase):
         self.assertIn("x-queue-type", r.stderr)
         self.assertIn("quorum", r.stderr)
         self.assertIn("delete it in the management UI after draining it", r.stderr)
-        self.assertIn("not set: a classic queue", r.stderr)
+        # 3.x reports the type as not set, 4.x as 'classic': either way it is named
+        self.assertIn("a classic queue", r.stderr)
         # the other objects were still checked / created, and the queue was left alone
         self.assertRegex(r.stdout, r"queue +hookmq\.%s\.dlq +(created|exists)" % re.escape(name))
         info = hqtest.queue_info(queue)
         self.assertEqual(info["type"], "classic")
-        self.assertEqual(info["arguments"], {})
+        # untouched: 4.x lists the type it defaulted to among the arguments, 3.x nothing
+        self.assertEqual(info["arguments"], {"x-queue-type": "classic"} if hqtest.BROKER_MAJOR >= 4
+                         else {})
 
     def test_3_unreachable(self):
         port = hqtest.free_port()
@@ -204,7 +212,8 @@ class DlxTest(unittest.TestCase):
         consumers = [(name, ["imp.#"], ["2s", "30s"])]
         queues = self.our_queues(consumers)
         cfg = self.write("imp.conf", config(consumers))
-        r = dlx("definitions", "-c", cfg)
+        # for the broker they are imported into (on 4.x the DLQ disables its delivery limit)
+        r = dlx("definitions", "--broker-version", hqtest.BROKER_VERSION, "-c", cfg)
         self.assertEqual(r.returncode, 0, r.stderr)
         defs = json.loads(r.stdout)
         self.assertEqual(set(defs), {"exchanges", "queues", "bindings"})
@@ -229,6 +238,30 @@ class DlxTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         args = {q["name"]: q["arguments"] for q in json.loads(r.stdout)["queues"]}
         self.assertEqual(args["hookmq." + C1], {"x-queue-type": "quorum"})
+
+        # the version they target: 3.10 by default, 4.x disables the DLQ's delivery limit
+        dl = "'^hookmq\\.%s\\.dlq$' '{\"delivery-limit\":-1}'" % C1
+        self.assertNotIn(dl, r.stdout)
+        for v in ("4.0", "4.1.2", "--broker-version=4.0"):
+            argv = ["policies", "-c", cfg] + ([v] if v.startswith("--") else ["--broker-version", v])
+            r = dlx(*argv)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn(dl, r.stdout)
+        r = dlx("definitions", "--broker-version", "4.0", "-c", cfg)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        args = {q["name"]: q["arguments"] for q in json.loads(r.stdout)["queues"]}
+        self.assertEqual(args["hookmq.%s.dlq" % C1], {"x-queue-type": "quorum",
+                                                      "x-delivery-limit": -1})
+        self.assertEqual(args["hookmq." + C1]["x-delivery-limit"], 20)
+        r = dlx("definitions", "--broker-version", "3.10", "-c", cfg)
+        args = {q["name"]: q["arguments"] for q in json.loads(r.stdout)["queues"]}
+        self.assertEqual(args["hookmq.%s.dlq" % C1], {"x-queue-type": "quorum"})
+        for argv in (["apply", "--broker-version", "4.0", "-c", cfg],
+                     ["policies", "--broker-version", "four", "-c", cfg],
+                     ["policies", "--broker-version"]):
+            r = dlx(*argv)
+            self.assertEqual(r.returncode, 2, argv)
+            self.assertIn("--broker-version", r.stderr)
 
         r = dlx("--help")
         self.assertEqual(r.returncode, 0)

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "hq_config.h"
+#include "hq_amqp.h"
 #include "hq_topology.h"
 
 /* ---- a hand-built config ---------------------------------------------------------------- */
@@ -520,9 +521,94 @@ static void test_policies_vhost_quoting(void **state)
     hq_topology_free(&t);
 }
 
+/* ---- broker versions ------------------------------------------------------------------ */
+
+/* RabbitMQ 4 drops a quorum queue's message after 20 returns unless its delivery limit is
+ * disabled; 3.x has no default limit and reads -1 as "drop at the first return". */
+static void test_target_delivery_limit(void **state)
+{
+    static const char *const unlimited[] = {"hookmq.unrouted", "hookmq.archive",
+                                            "hookmq.billing.dlq", "hookmq.crm_sync-2.dlq"};
+    struct fixture f;
+    struct hq_topology t;
+    struct hq_buf out = HQ_BUF_INIT(1 << 20);
+    size_t i;
+
+    (void)state;
+    make_config(&f, HQ_QUEUE_QUORUM, "amqp://guest:guest@127.0.0.1:5672/%2f");
+    assert_int_equal(hq_topology_build(&f.cfg, &t), HQ_OK);
+    hq_topology_target(&t, 3); /* 3.x: nothing added anywhere */
+    for (i = 0; i < sizeof(unlimited) / sizeof(unlimited[0]); i++) {
+        assert_true(find(&t, HQ_OBJ_QUEUE, unlimited[i])->unlimited);
+        assert_null(hq_obj_arg(find(&t, HQ_OBJ_QUEUE, unlimited[i]), "x-delivery-limit"));
+    }
+    hq_topology_target(&t, 4);
+    for (i = 0; i < sizeof(unlimited) / sizeof(unlimited[0]); i++)
+        assert_int_arg(find(&t, HQ_OBJ_QUEUE, unlimited[i]), "x-delivery-limit", -1);
+    hq_topology_target(&t, 4); /* idempotent */
+    assert_int_equal(find(&t, HQ_OBJ_QUEUE, "hookmq.archive")->n_args, 2);
+    /* work queues keep their limit (returns beyond it go to the DLQ); tiers get none */
+    assert_int_arg(find(&t, HQ_OBJ_QUEUE, "hookmq.billing"), "x-delivery-limit",
+                   HQ_TOPOLOGY_DELIVERY_LIMIT);
+    assert_null(hq_obj_arg(find(&t, HQ_OBJ_QUEUE, "hookmq.billing.retry.10s"),
+                           "x-delivery-limit"));
+    /* the 4.x policies disable the limit on the DLQs, the archive and unrouted */
+    assert_int_equal(hq_topology_policies(&f.cfg, &t, &out), HQ_OK);
+    assert_non_null(strstr((const char *)out.data, "'hookmq.billing.dlq' "
+                                                   "'^hookmq\\.billing\\.dlq$' "
+                                                   "'{\"delivery-limit\":-1}'\n"));
+    assert_non_null(strstr((const char *)out.data, "'{\"delivery-limit\":-1}'"));
+    hq_buf_free(&out);
+    /* --policy-managed: the policy disables it, apply must not declare it */
+    hq_topology_strip_policy_args(&t);
+    hq_topology_target(&t, 4);
+    assert_null(hq_obj_arg(find(&t, HQ_OBJ_QUEUE, "hookmq.billing.dlq"), "x-delivery-limit"));
+    hq_topology_free(&t);
+
+    /* classic queues have no delivery limit on any version */
+    make_config(&f, HQ_QUEUE_CLASSIC, "amqp://guest:guest@127.0.0.1:5672/%2f");
+    assert_int_equal(hq_topology_build(&f.cfg, &t), HQ_OK);
+    hq_topology_target(&t, 4);
+    assert_null(hq_obj_arg(find(&t, HQ_OBJ_QUEUE, "hookmq.billing.dlq"), "x-delivery-limit"));
+    hq_topology_free(&t);
+}
+
+static void test_broker_version_parse(void **state)
+{
+    static const struct {
+        const char *s;
+        int rc, major, minor;
+    } cases[] = {
+        {"3.10", HQ_OK, 3, 10},          {"3.10.8", HQ_OK, 3, 10}, {"4.0.5", HQ_OK, 4, 0},
+        {"4", HQ_OK, 4, 0},              {"3.13.7", HQ_OK, 3, 13}, {"4.1.0-rc.1", HQ_OK, 4, 1},
+        {"4.2.1+1.g123", HQ_OK, 4, 2},   {"", HQ_EINVAL, 0, 0},    {"v4.0", HQ_EINVAL, 0, 0},
+        {"4.x", HQ_EINVAL, 0, 0},        {"-4.0", HQ_EINVAL, 0, 0}, {"4.0 ", HQ_EINVAL, 0, 0},
+        {"99999999999999.0", HQ_EINVAL, 0, 0}, {"4..0", HQ_EINVAL, 0, 0},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int major = -1, minor = -1;
+
+        assert_int_equal(hq_broker_version_parse(cases[i].s, &major, &minor), cases[i].rc);
+        if (cases[i].rc == HQ_OK) {
+            assert_int_equal(major, cases[i].major);
+            assert_int_equal(minor, cases[i].minor);
+        }
+    }
+    {
+        int major, minor;
+
+        assert_int_equal(hq_broker_version_parse(NULL, &major, &minor), HQ_EINVAL);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_target_delivery_limit),
+        cmocka_unit_test(test_broker_version_parse),
         cmocka_unit_test(test_quorum_objects),
         cmocka_unit_test(test_classic_objects),
         cmocka_unit_test(test_no_consumers),
