@@ -61,6 +61,9 @@ enum hq_obj_state {
     HQ_OBJ_EXISTS,      /* existed with the same properties */
     HQ_OBJ_BOUND,       /* binding declared again (AMQP cannot tell whether it existed) */
     HQ_OBJ_CONFLICT,    /* exists with different properties (see the message) */
+    HQ_OBJ_LIMITED,     /* an unlimited queue declared before its broker became 4.x: as
+                         * configured, but RabbitMQ 4's default delivery limit applies until a
+                         * policy disables it (hq_topology_policies prints that policy) */
 };
 
 /* Build the full topology for cfg, valid on any broker version; hq_topology_target() adds

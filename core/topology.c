@@ -885,6 +885,22 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
             rc = o->kind == HQ_OBJ_EXCHANGE
                      ? hq__amqp_exchange_declare(c, o->name, o->type, false, o->args, o->n_args)
                      : hq__amqp_queue_declare(c, o->name, false, o->args, o->n_args, NULL, NULL);
+            if (rc == HQ_ECONFLICT && existed && target.n_args != t->objs[i].n_args) {
+                /* Declared before the broker was upgraded to 4.x, without the argument that
+                 * disables the delivery limit. It cannot be added (that would mean deleting
+                 * the queue): accept the queue as it is when it matches otherwise, and say
+                 * that it needs the policy. */
+                const struct hq_obj *orig = &t->objs[i];
+
+                if (hq__amqp_queue_declare(c, o->name, false, orig->args, orig->n_args, NULL,
+                                           NULL) == HQ_OK) {
+                    if (report)
+                        report(ud, o, HQ_OBJ_LIMITED);
+                    continue;
+                }
+                /* it differs in more than that: describe it as a conflict */
+                rc = hq__amqp_queue_declare(c, o->name, false, o->args, o->n_args, NULL, NULL);
+            }
             if (rc == HQ_ECONFLICT) {
                 conflict_message(c, o, hq__amqp_error(c), msg, msgsz);
                 n_conflicts++;

@@ -1180,7 +1180,8 @@ static int problem(struct status_ctx *sx, const char *fmt, ...)
 }
 
 /* Check object o: exists (messages/consumers for queues), and declared as configured.
- * *state gets "ok", "MISSING" or "DRIFT". HQ_EDOWN stops the run. */
+ * *state gets "ok", "MISSING", "DRIFT" or "LIMIT?" (a queue declared before the upgrade to
+ * RabbitMQ 4, see below). HQ_EDOWN stops the run. */
 static int check_obj(struct status_ctx *sx, const struct hq_obj *o, uint32_t *messages,
                      uint32_t *consumers, const char **state)
 {
@@ -1202,6 +1203,17 @@ static int check_obj(struct status_ctx *sx, const struct hq_obj *o, uint32_t *me
      * refused (406, channel closed and reopened by amqp.c) when they differ. */
     rc = q ? hq__amqp_queue_declare(sx->decl, o->name, false, o->args, o->n_args, NULL, NULL)
            : hq__amqp_exchange_declare(sx->decl, o->name, o->type, false, o->args, o->n_args);
+    if (rc == HQ_ECONFLICT && q && o->unlimited && o->n_args > 0 &&
+        strcmp(o->args[o->n_args - 1].key, "x-delivery-limit") == 0 &&
+        hq__amqp_queue_declare(sx->decl, o->name, false, o->args, o->n_args - 1, NULL, NULL) ==
+            HQ_OK) {
+        /* declared before the broker ran 4.x (hq_topology_target added the last argument):
+         * as configured otherwise; only a policy can disable its delivery limit now */
+        *state = "LIMIT?";
+        return problem(sx, "queue %s keeps RabbitMQ 4's delivery limit of 20 unless a policy "
+                           "sets delivery-limit -1 (`" PROG " policies --broker-version 4.0`; "
+                           "docs/deploy.md, \"Upgrading to RabbitMQ 4\")", o->name);
+    }
     if (rc == HQ_ECONFLICT) {
         *state = "DRIFT";
         sx->drifted++;

@@ -164,20 +164,25 @@ static const char *state_name(enum hq_obj_state st)
     case HQ_OBJ_EXISTS: return "exists";
     case HQ_OBJ_BOUND: return "bound";
     case HQ_OBJ_CONFLICT: return "CONFLICT";
+    case HQ_OBJ_LIMITED: return "exists, DELIVERY LIMIT (needs a policy)";
     }
     return "?";
 }
 
 struct apply_counts {
-    int n[4];
+    int n[5];
+    struct hq_topology limited; /* HQ_OBJ_LIMITED queues (shallow copies, not to be freed) */
+    struct hq_obj lim[64];
 };
 
 static void report(void *ud, const struct hq_obj *o, enum hq_obj_state st)
 {
     struct apply_counts *counts = ud;
 
-    if ((unsigned)st < 4)
+    if ((unsigned)st < 5)
         counts->n[st]++;
+    if (st == HQ_OBJ_LIMITED && counts->limited.n < sizeof(counts->lim) / sizeof(counts->lim[0]))
+        counts->lim[counts->limited.n++] = *o;
     switch (o->kind) {
     case HQ_OBJ_EXCHANGE:
         printf("exchange %-40s %-8s %s\n", o->name, o->type, state_name(st));
@@ -200,10 +205,26 @@ static int cmd_apply(const struct hq_config *cfg, const struct hq_topology *t)
     int created = 0, rc;
 
     memset(&counts, 0, sizeof(counts));
+    counts.limited.objs = counts.lim;
     rc = hq_topology_apply_ex(cfg, t, report, &counts, &created, msg, sizeof(msg));
     if (rc == HQ_OK || rc == HQ_ECONFLICT)
         printf("apply: %d created, %d existed, %d bindings ensured, %d conflicts\n", created,
-               counts.n[HQ_OBJ_EXISTS], counts.n[HQ_OBJ_BOUND], counts.n[HQ_OBJ_CONFLICT]);
+               counts.n[HQ_OBJ_EXISTS] + counts.n[HQ_OBJ_LIMITED], counts.n[HQ_OBJ_BOUND],
+               counts.n[HQ_OBJ_CONFLICT]);
+    if (counts.n[HQ_OBJ_LIMITED]) {
+        struct hq_buf pol = HQ_BUF_INIT(1u << 20);
+
+        fprintf(stderr,
+                PROG ": WARNING: %d queue%s declared before the broker ran RabbitMQ 4 keep its "
+                "default delivery limit of 20: each read of `list`, `show`, `status` or the "
+                "automatic redrive counts as a delivery, and the 21st drops the message. "
+                "Disable the limit with %s (docs/deploy.md, \"Upgrading to RabbitMQ 4\"):\n",
+                counts.n[HQ_OBJ_LIMITED], counts.n[HQ_OBJ_LIMITED] == 1 ? "" : "s",
+                counts.n[HQ_OBJ_LIMITED] == 1 ? "this policy" : "these policies");
+        if (hq_topology_policies(cfg, &counts.limited, &pol) == HQ_OK)
+            fwrite(pol.data, 1, pol.len, stderr);
+        hq_buf_free(&pol);
+    }
     if (rc == HQ_ECONFLICT)
         fprintf(stderr, PROG ": topology conflict (nothing was deleted or changed):\n%s\n", msg);
     else if (rc != HQ_OK)

@@ -276,6 +276,50 @@ class DlxTest(unittest.TestCase):
             self.assertEqual(r.returncode, 2, argv)
             self.assertIn("usage:", r.stderr)
 
+    def test_7_queues_declared_before_rabbitmq_4(self):
+        """A DLQ declared on 3.x (no x-delivery-limit) on a 4.x broker: apply accepts it,
+        warns and prints the policy; status flags it; with that policy, reading it 25 times
+        (past RabbitMQ 4's default limit of 20) keeps its message."""
+        if hqtest.BROKER_MAJOR < 4:
+            self.skipTest("RabbitMQ %s has no default delivery limit" % hqtest.BROKER_VERSION)
+        name = "%supg" % P
+        dlq = "hookmq.%s.dlq" % name
+        consumers = [(name, ["upg.#"], ["1s"])]
+        self.our_queues(consumers)
+        # what apply declared on 3.x: a quorum DLQ without the argument
+        hqtest.mgmt("PUT", "/queues/%2f/" + hqtest.q(dlq),
+                    {"durable": True, "auto_delete": False,
+                     "arguments": {"x-queue-type": "quorum"}})
+        cfg = self.write("upg.conf", config(consumers))
+        r = dlx("apply", "-c", cfg)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertRegex(r.stdout, r"queue +%s +exists, DELIVERY LIMIT \(needs a policy\)"
+                         % re.escape(dlq))
+        self.assertIn("WARNING: 1 queue declared before the broker ran RabbitMQ 4", r.stderr)
+        pol = [line for line in r.stderr.splitlines() if line.startswith("rabbitmqctl set_policy")]
+        self.assertEqual(len(pol), 1, r.stderr)
+        self.assertIn("'^hookmq\\.%s\\.dlq$' '{\"delivery-limit\":-1}'" % name, pol[0])
+        self.assertEqual(hqtest.queue_info(dlq)["arguments"], {"x-queue-type": "quorum"})
+        r = dlx("status", "-c", cfg)
+        self.assertIn("LIMIT?", r.stdout)
+        self.assertIn("queue %s keeps RabbitMQ 4's delivery limit" % dlq, r.stdout)
+
+        # the policy apply printed, set through the management API
+        hqtest.mgmt("PUT", "/policies/%2f/" + hqtest.q(dlq),
+                    {"pattern": "^hookmq\\.%s\\.dlq$" % name, "apply-to": "queues",
+                     "priority": 10, "definition": {"delivery-limit": -1}})
+        self.addCleanup(hqtest.mgmt, "DELETE", "/policies/%2f/" + hqtest.q(dlq))
+        hqtest.wait_for(lambda: hqtest.queue_info(dlq).get("policy") == dlq, 30,
+                        what="the policy on " + dlq)
+        self.assertTrue(hqtest.publish_via_api(dlq, b"parked", {"message_id": "m-upg",
+                                                                "delivery_mode": 2}))
+        hqtest.wait_for(lambda: hqtest.queue_depth(dlq) == 1, 30, what="the parked message")
+        for n in range(25):
+            r = dlx("list", name, "-c", cfg, "--json")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual([json.loads(x)["id"] for x in r.stdout.splitlines() if x.strip()],
+                             ["m-upg"], "list %d" % n)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
