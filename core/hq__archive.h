@@ -138,4 +138,11 @@ struct hq__aseg {
 HQ_MUST_CHECK int hq__aseg_list(const char *dir, struct hq__aseg **out, size_t *n);
 void hq__aseg_free(struct hq__aseg *s, size_t n);
 
+/* ---- test hooks: NULL in the programs; unit tests set them to act at a precise moment */
+
+/* Called by a scan (archive_read.c) after the listing, just before the data of a listed
+ * segment is opened, with its base path. */
+extern void (*hq__ascan_hook)(void *arg, const char *base);
+extern void *hq__ascan_hook_arg;
+
 #endif
