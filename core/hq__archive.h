@@ -144,5 +144,10 @@ void hq__aseg_free(struct hq__aseg *s, size_t n);
  * segment is opened, with its base path. */
 extern void (*hq__ascan_hook)(void *arg, const char *base);
 extern void *hq__ascan_hook_arg;
+/* Called by hq_archive_compress (archive_index.c) once it has read the .jsonl and written the
+ * temporary .jsonl.zst and .idx, before they are renamed into place and the .jsonl deleted,
+ * while it holds the source's flock. */
+extern void (*hq__acompress_hook)(void *arg, const char *base);
+extern void *hq__acompress_hook_arg;
 
 #endif
