@@ -1231,7 +1231,7 @@ static int seg_take(struct hq_awriter *w, struct stat *st, bool *claimed)
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         e = errno;
         close(fd);
-        if (e == EWOULDBLOCK || e == EINTR) {
+        if (e == EWOULDBLOCK) {
             *claimed = true;
             return -1;
         }
