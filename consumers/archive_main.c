@@ -2,6 +2,7 @@
  *
  *   hookmq-archive [run] [-c FILE] [--firehose-trace[=KEY]]
  *   hookmq-archive [run] [-c FILE] --check
+ *   hookmq-archive [run] [-c FILE] --print-broker
  *   hookmq-archive query [-c FILE] [--from T] [--to T] [--source S] [--type GLOB] [--id ID]
  *                        [--grep TEXT] [--kind event|lifecycle|trace|all] [--format json|table]
  *                        [--limit N] [--dir DIR] [--verbose]
@@ -9,7 +10,8 @@
  *   hookmq-archive stats [-c FILE] [--from T] [--to T] [--format table|json] [--dir DIR]
  *
  * Options may come before or after the subcommand. --check (with or without run) validates the
- * config, prints one line naming archive.dir and exits; it connects to nothing.
+ * config, prints one line naming archive.dir and exits; it connects to nothing. --print-broker
+ * prints "HOST PORT" of each broker.uris entry as the programs parse it (for scripts/dev).
  *
  * Exit codes (CONTRACT.md): 0 ok, 1 runtime failure, 2 usage or configuration error,
  * 3 topology missing (hookmq.archive: run `hookmq-dlx apply`). */
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "archive.h"
+#include "hq_amqp.h"
 #include "hq_log.h"
 
 int ar_exit_code(int status)
@@ -39,6 +42,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: " AR_PROG " [run] [-c FILE] [--firehose-trace[=KEY]]\n"
             "       " AR_PROG " [run] [-c FILE] --check\n"
+            "       " AR_PROG " [run] [-c FILE] --print-broker\n"
             "       " AR_PROG " query [-c FILE] [--from T] [--to T] [--source S] [--type GLOB]\n"
             "                      [--id ID] [--grep TEXT] [--kind event|lifecycle|trace|all]\n"
             "                      [--format json|table] [--limit N] [--dir DIR] [--verbose]\n"
@@ -54,6 +58,8 @@ static void usage(FILE *f)
             "                          tracing must be on (rabbitmqctl trace_on); see docs/archive.md\n"
             "  --check                 validate the config, print one line (with archive.dir)\n"
             "                          and exit (0 ok, 2 error); connects to nothing\n"
+            "  --print-broker          print \"HOST PORT\" of each broker.uris entry (in order, no\n"
+            "                          credentials) as the programs read them, and exit\n"
             "\n"
             "query: print the archived records that match, as JSON lines (the stored records) or\n"
             "a table (time, source, type, id, size); duplicates (same source and id) collapsed.\n"
@@ -103,7 +109,8 @@ static bool opt_val(int argc, char **argv, int *i, const char *name, const char 
 
 /* HQ_OK; HQ_EINVAL after printing why; *done for --help / --version; *check for --check
  * (which goes with run only). */
-static int parse_args(int argc, char **argv, struct ar_args *a, bool *done, bool *check)
+static int parse_args(int argc, char **argv, struct ar_args *a, bool *done, bool *check,
+                      bool *print_broker)
 {
     bool have_cmd = false;
     const char *fmt = NULL, *limit = NULL;
@@ -112,6 +119,7 @@ static int parse_args(int argc, char **argv, struct ar_args *a, bool *done, bool
     memset(a, 0, sizeof(*a));
     *done = false;
     *check = false;
+    *print_broker = false;
     for (i = 1; i < argc; i++) {
         const char *s = argv[i], *v = NULL;
 
@@ -149,6 +157,8 @@ static int parse_args(int argc, char **argv, struct ar_args *a, bool *done, bool
             a->verbose = true;
         } else if (strcmp(s, "--check") == 0) {
             *check = true;
+        } else if (strcmp(s, "--print-broker") == 0) {
+            *print_broker = true;
         } else if (strcmp(s, "--firehose-trace") == 0) {
             a->firehose = true;
         } else if (strncmp(s, "--firehose-trace=", 17) == 0) {
@@ -212,8 +222,13 @@ static int parse_args(int argc, char **argv, struct ar_args *a, bool *done, bool
         fprintf(stderr, AR_PROG ": history: the event ID is required\n");
         return HQ_EINVAL;
     }
-    if (a->cmd != AR_RUN && *check) {
-        fprintf(stderr, AR_PROG ": --check goes with run (or no subcommand)\n");
+    if (a->cmd != AR_RUN && (*check || *print_broker)) {
+        fprintf(stderr, AR_PROG ": %s goes with run (or no subcommand)\n",
+                *check ? "--check" : "--print-broker");
+        return HQ_EINVAL;
+    }
+    if (*check && *print_broker) {
+        fprintf(stderr, AR_PROG ": --check and --print-broker: one at a time\n");
         return HQ_EINVAL;
     }
     if (a->cmd != AR_RUN && a->firehose) {
@@ -237,10 +252,10 @@ int main(int argc, char **argv)
     struct hq_config *cfg = NULL;
     const char *path;
     char err[1024];
-    bool done, check;
+    bool done, check, print_broker;
     int rc, status;
 
-    if (parse_args(argc, argv, &a, &done, &check) != HQ_OK)
+    if (parse_args(argc, argv, &a, &done, &check, &print_broker) != HQ_OK)
         return AR_EXIT_USAGE;
     if (done)
         return AR_EXIT_OK;
@@ -253,6 +268,25 @@ int main(int argc, char **argv)
         if (rc != HQ_OK) {
             fprintf(stderr, "%s\n", err);
             return ar_exit_code(HQ_ECONFIG);
+        }
+        if (print_broker) {
+            size_t i;
+
+            for (i = 0; i < cfg->broker.n_uris; i++) {
+                char host[256];
+                int port;
+
+                /* the loader checked every URI: a failure here is unexpected */
+                if (hq_amqp_uri_hostport(cfg->broker.uris[i], host, sizeof(host), &port) !=
+                    HQ_OK) {
+                    fprintf(stderr, AR_PROG ": broker.uris[%zu] does not parse\n", i);
+                    hq_config_free(cfg);
+                    return AR_EXIT_USAGE;
+                }
+                printf("%s %d\n", host, port);
+            }
+            hq_config_free(cfg);
+            return AR_EXIT_OK;
         }
         if (check) {
             /* archive.dir is always set: the loader defaults it and refuses an empty one */

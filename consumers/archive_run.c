@@ -16,7 +16,10 @@
  *   metrics     CivetWeb threads serving /metrics on archive.metrics_listen
  *
  * Segment ownership: the writer's current segment is guarded by seg_lock; the compressor never
- * touches the current segment, nor any segment of the current hour. */
+ * touches the current segment, nor any segment of the current hour. Whatever the clock does,
+ * a flock on each .jsonl decides: the writer holds one on the segment it appends to, and
+ * hq_archive_compress holds one from before it reads a .jsonl until it has deleted it, so the
+ * writer never appends to a segment being compressed (it opens HH.1.jsonl instead). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -196,6 +199,10 @@ static void compress_one(struct ar *ar, const char *base)
         }
         hq_metric_add(ar->m.torn, (int64_t)st.invalid);
         hq_metric_inc(ar->m.compressed);
+    } else if (rc == HQ_ECONFLICT) {
+        /* the writer took it again (the clock stepped back into its hour) */
+        hq_info("segment in use by the writer again: compressed once it closes it", "segment=%s",
+                base);
     } else if (rc == HQ_ESHUTDOWN) {
         hq_info("compression interrupted by shutdown: resumed at the next start", "segment=%s",
                 base);

@@ -665,6 +665,31 @@ int hq_amqp_queue_exists(struct hq_amqp *c, const char *name, uint32_t *messages
     return rc == HQ_OK || rc == HQ_ENOTFOUND ? rc : HQ_EDOWN;
 }
 
+int hq_amqp_uri_hostport(const char *uri, char *host, size_t hostsz, int *port)
+{
+    struct amqp_connection_info ci;
+    char *copy;
+    int rc;
+
+    if (!uri || !host || hostsz == 0 || !port)
+        return HQ_EINVAL;
+    copy = strdup(uri);
+    if (!copy)
+        return HQ_ENOMEM;
+    amqp_default_connection_info(&ci);
+    if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+        rc = HQ_EINVAL;
+    } else if (strlen(ci.host) >= hostsz) {
+        rc = HQ_ETOOBIG;
+    } else {
+        memcpy(host, ci.host, strlen(ci.host) + 1);
+        *port = ci.port;
+        rc = HQ_OK;
+    }
+    free(copy);
+    return rc;
+}
+
 int hq__amqp_uri_vhost(const char *uri, char *out, size_t outsz)
 {
     struct amqp_connection_info ci;

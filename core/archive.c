@@ -1206,38 +1206,92 @@ static bool disk_full(int e)
     return e == ENOSPC || e == EDQUOT;
 }
 
-/* Open (create) the segment of hour for appending. HQ_EIO with errno set on failure. */
-static int seg_open(struct hq_awriter *w, int64_t hour)
+/* Try to take base.jsonl of the writer (w->base) for appending. Returns the fd (open for
+ * appending, flock'd exclusively, *st filled) or -1 with *claimed set when the segment is
+ * closed for good (its .jsonl.zst exists) or held by a compression (hq_archive_compress holds
+ * the flock from before it reads the .jsonl until after it deleted it), or -1 with errno for
+ * an I/O error. The checks after the flock close the races with a compression that ran
+ * between the open and the flock. */
+static int seg_take(struct hq_awriter *w, struct stat *st, bool *claimed)
 {
     char zst[PATH_MAX + 16];
+    struct stat pst;
+    int fd, e;
+    bool same;
+
+    *claimed = false;
+    snprintf(zst, sizeof(zst), "%s.jsonl.zst", w->base);
+    if (exists(zst)) {
+        *claimed = true;
+        return -1;
+    }
+    fd = open(w->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        e = errno;
+        close(fd);
+        if (e == EWOULDBLOCK) {
+            *claimed = true;
+            return -1;
+        }
+        errno = e;
+        return -1;
+    }
+    if (fstat(fd, st) != 0) {
+        e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    same = stat(w->path, &pst) == 0 && pst.st_ino == st->st_ino && pst.st_dev == st->st_dev;
+    if (!same || exists(zst)) {
+        /* compressed and deleted meanwhile; a file this open just created beside the
+         * .jsonl.zst is empty and goes again */
+        if (same && st->st_size == 0)
+            (void)unlink(w->path);
+        close(fd);
+        *claimed = true;
+        return -1;
+    }
+    return fd;
+}
+
+/* Open (create) the segment of hour for appending: seq 0, or the first later seq of that hour
+ * that compression has not claimed (the clock stepped back into an hour already closed). The
+ * writer holds a flock on its open segment, so a compression never takes it from under it.
+ * HQ_EIO with errno set on failure. */
+static int seg_open(struct hq_awriter *w, int64_t hour)
+{
     struct stat st;
     unsigned seq;
-    int rc, fd;
+    int rc, fd = -1;
+    bool claimed = false;
 
     for (seq = 0; seq < 1000; seq++) {
         rc = hq_archive_segment_base(w->dir, hour, seq, w->base, sizeof(w->base));
         if (rc != HQ_OK)
             return rc;
-        snprintf(zst, sizeof(zst), "%s.jsonl.zst", w->base);
-        if (!exists(zst))
-            break; /* an earlier closed one keeps its name: never append to it */
-    }
-    if (seq == 1000)
-        return HQ_EIO;
-    snprintf(w->path, sizeof(w->path), "%s.jsonl", w->base);
-    {
-        char d[PATH_MAX];
-        const char *slash = strrchr(w->base, '/');
+        snprintf(w->path, sizeof(w->path), "%s.jsonl", w->base);
+        if (seq == 0) {
+            char d[PATH_MAX];
+            const char *slash = strrchr(w->base, '/');
 
-        snprintf(d, sizeof(d), "%.*s", (int)(slash - w->base), w->base);
-        if ((rc = mkdirs(d)) != HQ_OK)
-            return rc;
+            snprintf(d, sizeof(d), "%.*s", (int)(slash - w->base), w->base);
+            if ((rc = mkdirs(d)) != HQ_OK)
+                return rc;
+        }
+        fd = seg_take(w, &st, &claimed);
+        if (fd >= 0)
+            break;
+        if (!claimed)
+            return HQ_EIO; /* never append to a later seq past an unusable earlier one */
+        /* an earlier closed one keeps its name: never append to it */
+        hq_debug("archive segment closed or being compressed: trying the next name",
+                 "segment=%s", w->path);
     }
-    fd = open(w->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return HQ_EIO;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
+    if (fd < 0) {
+        errno = EEXIST;
         return HQ_EIO;
     }
     if (st.st_size == 0) {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -416,6 +417,9 @@ static bool exists(const char *path)
     return stat(path, &st) == 0;
 }
 
+void (*hq__acompress_hook)(void *arg, const char *base);
+void *hq__acompress_hook_arg;
+
 int hq_archive_compress(const char *base, const volatile int *cancel,
                         struct hq_acompress_stats *st, char *err, size_t errsz)
 {
@@ -442,16 +446,43 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
         snprintf(err, errsz, "path too long: %s", base);
         return HQ_ETOOBIG;
     }
+    /* Claim the source: the writer holds a flock on the segment it appends to, and takes one
+     * before it appends to any .jsonl. Holding it from before the read until after the
+     * delete, the compressor never deletes records the writer appended (the clock stepped
+     * back into this hour): the writer finds the flock taken and opens the next name. */
+    in = open(jsonl, O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+        int e = errno;
+
+        if (e == ENOENT && exists(zst))
+            return HQ_OK; /* finished before */
+        snprintf(err, errsz, "cannot open %s: %s", jsonl, strerror(e));
+        return e == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
+    }
+    if (flock(in, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+
+        close(in);
+        snprintf(err, errsz, "%s is open in the logger: %s", jsonl,
+                 e == EWOULDBLOCK ? "compressed once it is closed" : strerror(e));
+        return e == EWOULDBLOCK ? HQ_ECONFLICT : HQ_EIO;
+    }
+    {
+        struct stat held, named;
+
+        if (fstat(in, &held) != 0 || stat(jsonl, &named) != 0 || held.st_ino != named.st_ino ||
+            held.st_dev != named.st_dev) {
+            /* compressed (and deleted) by another call between the open and the flock */
+            close(in);
+            return exists(zst) ? HQ_OK : HQ_ENOTFOUND;
+        }
+    }
     if (exists(zst)) {
         /* finished before: only the source may be left over */
         if (unlink(jsonl) == 0 && hq__fsync_dir(jsonl, false) != HQ_OK)
             hq_warn("cannot fsync the segment directory", "segment=%s", base);
+        close(in);
         return HQ_OK;
-    }
-    in = open(jsonl, O_RDONLY | O_CLOEXEC);
-    if (in < 0) {
-        snprintf(err, errsz, "cannot open %s: %s", jsonl, strerror(errno));
-        return errno == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
     }
     zfd = open(ztmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
     ifd = open(itmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
@@ -559,6 +590,8 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
     close(zfd);
     close(ifd);
     zfd = ifd = -1;
+    if (hq__acompress_hook)
+        hq__acompress_hook(hq__acompress_hook_arg, base);
     if (rename(itmp, idx) != 0 || rename(ztmp, zst) != 0) {
         snprintf(err, errsz, "rename to %s: %s", zst, strerror(errno));
         goto out;

@@ -595,65 +595,95 @@ static int read_zst_frames(struct reader *rd, const char *path, const struct hq_
     return rc;
 }
 
-static int scan_segment(struct reader *rd, const struct hq__aseg *s)
+void (*hq__ascan_hook)(void *arg, const char *base);
+void *hq__ascan_hook_arg;
+
+/* A closed segment: base.jsonl.zst, through its index when it has a usable one. HQ_ENOTFOUND
+ * when the .jsonl.zst is not there (any more). */
+static int scan_zst(struct reader *rd, const char *base, bool has_idx)
 {
     const struct hq_afilter *f = rd->f;
     char path[PATH_MAX + 16], ipath[PATH_MAX + 16];
-    int rc = HQ_OK;
+    struct hq__aidx x;
+    struct stat st;
+    uint32_t *cand = NULL;
+    size_t n_cand = 0;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s.jsonl.zst", base);
+    snprintf(ipath, sizeof(ipath), "%s.idx", base);
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
+    if (has_idx && hq__aidx_load(ipath, true, false, 0, &x) == HQ_OK) {
+        bool skip;
+
+        rd->st->indexes_read++;
+        skip = (!x.has_range || !overlaps(x.min_at, x.max_at, f->from_ms, f->to_ms)) &&
+               x.invalid == 0;
+        hq__aidx_free(&x);
+        if (skip)
+            return HQ_OK;
+        if (hq__aidx_load(ipath, false, false, (uint64_t)st.st_size, &x) == HQ_OK) {
+            if (f->id) {
+                cand = malloc(MAX_CANDIDATES * sizeof(*cand));
+                if (!cand) {
+                    hq__aidx_free(&x);
+                    return HQ_ENOMEM;
+                }
+                n_cand = hq__aidx_lookup(&x, f->id, cand, MAX_CANDIDATES);
+                qsort(cand, n_cand, sizeof(*cand), u32_cmp);
+            }
+            if (!f->id || n_cand < MAX_CANDIDATES)
+                rc = read_zst_frames(rd, path, &x, cand, n_cand);
+            else
+                rc = read_zst_stream(rd, path);
+            free(cand);
+            hq__aidx_free(&x);
+            return rc;
+        }
+    }
+    rd->st->indexes_read += has_idx;
+    hq_warn("archive segment without a usable index: reading all of it", "segment=%s", path);
+    return read_zst_stream(rd, path);
+}
+
+/* One listed segment. The listing is a snapshot: the compressor may have replaced the .jsonl
+ * by its .jsonl.zst since (then that is read), and retention may have deleted the segment
+ * (then the scan fails: its records would be missing from the result, so it must not look
+ * complete). */
+static int scan_segment(struct reader *rd, const struct hq__aseg *s)
+{
+    const struct hq_afilter *f = rd->f;
+    char path[PATH_MAX + 16];
+    int rc;
 
     if (s->hour_ms + HQ__HOUR_MS + HQ_ARCHIVE_SKEW_MS <= f->from_ms)
         return HQ_OK; /* nothing in it can be that recent */
+    if (!s->zst && !s->jsonl)
+        return HQ_OK; /* an index or temporary files alone: no data */
+    if (!s->zst && f->to_ms <= s->hour_ms - HQ_ARCHIVE_LATE_MS)
+        return HQ_OK;
     rd->seg = s->base;
-    if (s->zst) {
-        struct hq__aidx x;
-        struct stat st;
-        uint32_t *cand = NULL;
-        size_t n_cand = 0;
-
-        snprintf(path, sizeof(path), "%s.jsonl.zst", s->base);
-        snprintf(ipath, sizeof(ipath), "%s.idx", s->base);
-        if (stat(path, &st) != 0)
-            return HQ_OK; /* deleted meanwhile (retention) */
-        if (s->idx && hq__aidx_load(ipath, true, false, 0, &x) == HQ_OK) {
-            bool skip;
-
-            rd->st->indexes_read++;
-            skip = (!x.has_range || !overlaps(x.min_at, x.max_at, f->from_ms, f->to_ms)) &&
-                   x.invalid == 0;
-            hq__aidx_free(&x);
-            if (skip)
-                return HQ_OK;
-            if (hq__aidx_load(ipath, false, false, (uint64_t)st.st_size, &x) == HQ_OK) {
-                if (f->id) {
-                    cand = malloc(MAX_CANDIDATES * sizeof(*cand));
-                    if (!cand) {
-                        hq__aidx_free(&x);
-                        return HQ_ENOMEM;
-                    }
-                    n_cand = hq__aidx_lookup(&x, f->id, cand, MAX_CANDIDATES);
-                    qsort(cand, n_cand, sizeof(*cand), u32_cmp);
-                }
-                if (!f->id || n_cand < MAX_CANDIDATES)
-                    rc = read_zst_frames(rd, path, &x, cand, n_cand);
-                else
-                    rc = read_zst_stream(rd, path);
-                free(cand);
-                hq__aidx_free(&x);
-                seg_report(rd);
-                return rc == HQ_ENOTFOUND ? HQ_OK : rc;
-            }
-        }
-        rd->st->indexes_read += s->idx;
-        hq_warn("archive segment without a usable index: reading all of it", "segment=%s", path);
-        rc = read_zst_stream(rd, path);
-    } else if (s->jsonl) {
-        if (f->to_ms <= s->hour_ms - HQ_ARCHIVE_LATE_MS)
-            return HQ_OK;
+    if (hq__ascan_hook)
+        hq__ascan_hook(hq__ascan_hook_arg, s->base);
+    rc = HQ_ENOTFOUND;
+    if (!s->zst) {
         snprintf(path, sizeof(path), "%s.jsonl", s->base);
         rc = read_plain(rd, path);
+        if (rc == HQ_ENOTFOUND)
+            hq_debug("archive segment compressed during the scan: reading the .jsonl.zst",
+                     "segment=%s", s->base);
     }
+    if (rc == HQ_ENOTFOUND)
+        rc = scan_zst(rd, s->base, s->idx || !s->zst);
     seg_report(rd);
-    return rc == HQ_ENOTFOUND ? HQ_OK : rc;
+    if (rc == HQ_ENOTFOUND) {
+        hq_error("archive segment vanished during the scan (deleted by retention?): the result "
+                 "would miss its records",
+                 "segment=%s", s->base);
+        return HQ_EIO;
+    }
+    return rc;
 }
 
 /* ================================================================== scan */

@@ -138,4 +138,16 @@ struct hq__aseg {
 HQ_MUST_CHECK int hq__aseg_list(const char *dir, struct hq__aseg **out, size_t *n);
 void hq__aseg_free(struct hq__aseg *s, size_t n);
 
+/* ---- test hooks: NULL in the programs; unit tests set them to act at a precise moment */
+
+/* Called by a scan (archive_read.c) after the listing, just before the data of a listed
+ * segment is opened, with its base path. */
+extern void (*hq__ascan_hook)(void *arg, const char *base);
+extern void *hq__ascan_hook_arg;
+/* Called by hq_archive_compress (archive_index.c) once it has read the .jsonl and written the
+ * temporary .jsonl.zst and .idx, before they are renamed into place and the .jsonl deleted,
+ * while it holds the source's flock. */
+extern void (*hq__acompress_hook)(void *arg, const char *base);
+extern void *hq__acompress_hook_arg;
+
 #endif

@@ -24,6 +24,10 @@ HQ_MUST_CHECK int hq_amqp_connect(const struct hq_broker_cfg *b, const char *con
 void hq_amqp_close(struct hq_amqp *c);
 /* The URI of the connected node without password, for logs. */
 const char *hq_amqp_peer(const struct hq_amqp *c);
+/* Host and port of a broker URI, parsed as hq_amqp_connect parses it (default port 5672,
+ * amqps 5671); no credentials. HQ_EINVAL when it does not parse, HQ_ETOOBIG when host is
+ * short. */
+HQ_MUST_CHECK int hq_amqp_uri_hostport(const char *uri, char *host, size_t hostsz, int *port);
 
 /* The RabbitMQ version the connected node announced (server property "version", e.g.
  * "4.0.5" -> 4, 0). HQ_ENOTFOUND when it announced none (not RabbitMQ), HQ_EINVAL when it

@@ -13,7 +13,9 @@
  *                              checked on the record)
  * A torn last line (crash mid-write) is detected, skipped and reported when read.
  * An hour whose segment was already closed when the logger writes to it again (the clock
- * stepped back) gets HH.1.jsonl, HH.2.jsonl, ... (same extensions); archive.dir/.lock is held
+ * stepped back) gets HH.1.jsonl, HH.2.jsonl, ... (same extensions), and so does one whose
+ * compression has begun (the compressor holds a flock on the .jsonl it reads until it has
+ * deleted it; the writer holds one on the segment it appends to); archive.dir/.lock is held
  * by the one logger writing there. Formats: docs/archive.md and core/hq__archive.h (index). */
 #ifndef HQ_ARCHIVE_H
 #define HQ_ARCHIVE_H
@@ -181,7 +183,10 @@ struct hq_acompress_stats {
  * about HQ_ARCHIVE_FRAME_BYTES of whole lines) and write its index base.idx: both to temporary
  * names, fsync'd, renamed (.idx first, .jsonl.zst last: its presence marks a complete
  * segment), directory fsync'd, then base.jsonl is deleted. Idempotent: when base.jsonl.zst
- * already exists only the leftover base.jsonl is deleted. cancel (may be NULL) is polled
+ * already exists only the leftover base.jsonl is deleted. The source is claimed first with
+ * an exclusive flock on base.jsonl, held until it is deleted: HQ_ECONFLICT (nothing done) when
+ * the writer holds it (it appends to that segment again: compress it once it is closed), and
+ * a writer never appends to a claimed segment. cancel (may be NULL) is polled
  * between frames: when it becomes non-zero the temporary files are removed and
  * HQ_ESHUTDOWN returned. err gets a message on failure. */
 HQ_MUST_CHECK int hq_archive_compress(const char *base, const volatile int *cancel,

@@ -9,9 +9,10 @@ in its work queue (body byte-identical, message id, content type, timestamp, hea
 the broker-owned ones, hookmq-replay-id / hookmq-replayed-at / hookmq-attempt = 1), once each,
 and nothing reaches the other consumer; a re-run says "already completed"; "replayed"
 lifecycle records; --ignore-bindings; --to-exchange reaches both consumers and the archive;
---id / --type / --grep / --source; usage (2) and missing-queue (3) errors; SIGTERM; and resume
+--id / --type / --grep / --source; usage (2) and missing-queue (3) errors; SIGTERM; resume
 after kill -9 mid-replay (600 events at 200/s): every event present, duplicates at most the
-in-flight window, and the second run sends exactly what the checkpoint did not confirm.
+in-flight window, and the second run sends exactly what the checkpoint did not confirm; a
+segment deleted mid-replay fails the replay (exit 1, not recorded as complete).
 Names are unique per run so the test can share the broker."""
 import base64
 import datetime
@@ -583,6 +584,53 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(set(ids), set(e for e in Env.big if int(e[4:]) % 2 == 1))
         self.assertLessEqual(len(ids) - 300, WINDOW)
 
+
+    def test_10_segment_deleted_mid_replay(self):
+        """A segment of the window deleted (retention) after the replay listed the archive:
+        the replay fails (exit 1) instead of completing without its events."""
+        root = os.path.join(Env.dir, "gap")
+        records = []
+        for i in range(40):  # 20 in hour H0, 20 in hour H0 + 1
+            t = H0 + (i // 20) * HOUR + (i % 20) * 1000
+            rec, _ = event(i, t, kind=KINDS[0], eid="gap-%04d" % i)
+            records.append((t, rec))
+        write_archive(root, records)
+        config = hqtest.write_config(os.path.join(Env.dir, "gap.conf"),
+                                     config_text(root, CONSUMERS))
+        second = seg_path(root, H0 + HOUR)
+        self.assertTrue(os.path.exists(second))
+        args = ["--from", rfc3339(H0), "--to-consumer", BILL, "--no-lifecycle"]
+        p = subprocess.Popen([hqtest.binary("hookmq-replay"), "-c", config] + args +
+                             ["--rate", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        try:
+            d = os.path.join(root, ".replay")
+
+            def confirmed():  # the second pass runs: it listed the segments already
+                for n in (os.listdir(d) if os.path.isdir(d) else []):
+                    if n.endswith(".ckpt"):
+                        with open(os.path.join(d, n)) as f:
+                            if any(ln.startswith("c ") for ln in f.read().split("\n")):
+                                return n[:-5]
+                return None
+            rid = hqtest.wait_for(confirmed, 30, interval=0.02, what="a confirmed event")
+            self.assertIsNone(p.poll(), "finished before the segment could be deleted")
+            os.unlink(second)  # as retention does
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        self.assertEqual(p.returncode, 1, out + err)
+        self.assertIn("FAILED", out)
+        self.assertIn("vanished", err)
+        self.assertLessEqual(summary_numbers(out)["confirmed"], 20)
+        # not recorded as complete: the same command resumes (over what is left now)
+        r = replay(*args, config=config, timeout=120)
+        self.assertNotIn("already completed", r.stdout)
+        self.assertIn("resuming replay %s" % rid, r.stderr)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        take_all("hookmq." + BILL)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

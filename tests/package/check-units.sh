@@ -47,6 +47,8 @@ grep -q '^ExecStart=.*hookmq-worker .*--consumer %i' "$units/hookmq-worker@.serv
     bad "hookmq-worker@.service: the instance is not the consumer (--consumer %i)"
 grep -q '^ExecStart=.*hookmq-archive run' "$units/hookmq-archive.service" ||
     bad "hookmq-archive.service: does not run 'hookmq-archive run'"
+grep -Eq '^After=.*time-sync\.target( |$)' "$units/hookmq-archive.service" ||
+    bad "hookmq-archive.service: not ordered after time-sync.target (hourly segments)"
 
 if command -v systemd-analyze >/dev/null && [ -n "$bin" ]; then
     tmp=$(mktemp -d /tmp/hq-units.XXXXXX)

@@ -1100,6 +1100,173 @@ static void test_recovery(void **state)
     rm_rf(dir);
 }
 
+/* ------------------------------------------------------------------ a segment changes under a scan */
+
+struct scan_race {
+    char base[PATH_MAX];
+    int action; /* 1: compress it, 2: delete every file of it */
+    int fired;
+};
+
+static void scan_race_hook(void *arg, const char *base)
+{
+    struct scan_race *sr = arg;
+    char err[256], p[PATH_MAX + 16];
+
+    if (strcmp(base, sr->base) != 0)
+        return;
+    sr->fired++;
+    if (sr->action == 1) {
+        assert_int_equal(hq_archive_compress(base, NULL, NULL, err, sizeof(err)), HQ_OK);
+    } else {
+        snprintf(p, sizeof(p), "%s.jsonl", base);
+        (void)unlink(p);
+        snprintf(p, sizeof(p), "%s.jsonl.zst", base);
+        (void)unlink(p);
+        snprintf(p, sizeof(p), "%s.idx", base);
+        (void)unlink(p);
+    }
+}
+
+static void test_scan_segment_changes(void **state)
+{
+    const char *dir = mktmp();
+    struct hq_awriter *w;
+    char err[256], closed[PATH_MAX], b0[PATH_MAX], b1[PATH_MAX];
+    struct scan_race sr;
+    struct hq_afilter f;
+    struct collect c;
+
+    (void)state;
+    assert_int_equal(hq_awriter_open(dir, &w, err, sizeof(err)), HQ_OK);
+    write_events(w, T0 + 5, "s", 0, 3, T0 + 5, 1, 10, closed, sizeof(closed));
+    write_events(w, T0 + H(1) + 5, "s", 3, 5, T0 + H(1) + 5, 1, 10, closed, sizeof(closed));
+    hq_awriter_close(w);
+    assert_int_equal(hq_archive_segment_base(dir, T0, 0, b0, sizeof(b0)), HQ_OK);
+    assert_int_equal(hq_archive_segment_base(dir, T0 + H(1), 0, b1, sizeof(b1)), HQ_OK);
+    hq_afilter_init(&f);
+    f.from_ms = T0;
+    f.to_ms = T0 + H(2);
+    hq__ascan_hook = scan_race_hook;
+    hq__ascan_hook_arg = &sr;
+
+    /* listed as a .jsonl, compressed (and the .jsonl removed) before it is opened: its records
+     * are read from the .jsonl.zst */
+    memset(&sr, 0, sizeof(sr));
+    snprintf(sr.base, sizeof(sr.base), "%s", b0);
+    sr.action = 1;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(hq_archive_scan(dir, &f, collect_fn, &c, NULL), HQ_OK);
+    assert_int_equal(sr.fired, 1);
+    assert_false(file_exists(b0, ".jsonl"));
+    assert_true(file_exists(b0, ".jsonl.zst"));
+    assert_int_equal(c.n, 5);
+    assert_string_equal(c.ids[0], "evt-000000");
+    assert_string_equal(c.ids[2], "evt-000002");
+
+    /* a closed segment deleted (retention) between the listing and the read: the scan fails */
+    memset(&sr, 0, sizeof(sr));
+    snprintf(sr.base, sizeof(sr.base), "%s", b0);
+    sr.action = 2;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(hq_archive_scan(dir, &f, collect_fn, &c, NULL), HQ_EIO);
+    assert_int_equal(sr.fired, 1);
+
+    /* an open segment that vanished (neither .jsonl nor .jsonl.zst): the scan fails too */
+    memset(&sr, 0, sizeof(sr));
+    snprintf(sr.base, sizeof(sr.base), "%s", b1);
+    sr.action = 2;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(hq_archive_scan(dir, &f, collect_fn, &c, NULL), HQ_EIO);
+    assert_int_equal(sr.fired, 1);
+
+    hq__ascan_hook = NULL;
+    hq__ascan_hook_arg = NULL;
+    /* nothing left: an empty result, no error */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(hq_archive_scan(dir, &f, collect_fn, &c, NULL), HQ_OK);
+    assert_int_equal(c.n, 0);
+    rm_rf(dir);
+}
+
+/* ------------------------------------------------------------------ clock step back vs compression */
+
+struct step_back {
+    struct hq_awriter *w;
+    int64_t now;   /* the writer's clock after the step */
+    int fired;
+    char current[PATH_MAX];
+};
+
+/* The compressor has read hour 0's .jsonl; the clock steps back into hour 0 and the logger
+ * appends a batch (acked once this returns HQ_OK). */
+static void step_back_hook(void *arg, const char *base)
+{
+    struct step_back *sb = arg;
+    char closed[PATH_MAX];
+
+    (void)base;
+    if (sb->fired++)
+        return;
+    write_events(sb->w, sb->now, "s", 100, 102, sb->now, 1, 10, closed, sizeof(closed));
+    snprintf(sb->current, sizeof(sb->current), "%s", hq_awriter_current(sb->w));
+}
+
+static void test_clock_step_back_during_compression(void **state)
+{
+    const char *dir = mktmp();
+    struct hq_awriter *w;
+    char err[256], closed[PATH_MAX], b0[PATH_MAX], p[PATH_MAX + 16];
+    struct step_back sb;
+    struct hq_afilter f;
+    struct collect c;
+    size_t i;
+    int got100 = 0, got101 = 0;
+
+    (void)state;
+    assert_int_equal(hq_awriter_open(dir, &w, err, sizeof(err)), HQ_OK);
+    write_events(w, T0 + H(1) - 1000, "s", 0, 3, T0 + H(1) - 1000, 1, 10, closed, sizeof(closed));
+    /* the hour ends: hour 0 is closed and handed to the compressor */
+    write_events(w, T0 + H(1) + 1, "s", 3, 4, T0 + H(1) + 1, 1, 10, closed, sizeof(closed));
+    assert_int_equal(hq_archive_segment_base(dir, T0, 0, b0, sizeof(b0)), HQ_OK);
+    assert_string_equal(closed, b0);
+    memset(&sb, 0, sizeof(sb));
+    sb.w = w;
+    sb.now = T0 + H(1) - 500; /* stepped back 0.5 s before the boundary */
+    hq__acompress_hook = step_back_hook;
+    hq__acompress_hook_arg = &sb;
+    assert_int_equal(hq_archive_compress(b0, NULL, NULL, err, sizeof(err)), HQ_OK);
+    hq__acompress_hook = NULL;
+    hq__acompress_hook_arg = NULL;
+    assert_int_equal(sb.fired, 1);
+    /* the batch went to a new name, not to the segment being compressed */
+    snprintf(p, sizeof(p), "%s.1", b0);
+    assert_string_equal(sb.current, p);
+    assert_false(file_exists(b0, ".jsonl"));
+
+    /* the writer holds hour 0's new segment: compressing it now is refused, nothing deleted */
+    assert_int_equal(hq_archive_compress(p, NULL, NULL, err, sizeof(err)), HQ_ECONFLICT);
+    assert_true(file_exists(p, ".jsonl"));
+    assert_false(file_exists(p, ".jsonl.zst"));
+    hq_awriter_close(w);
+    assert_int_equal(hq_archive_compress(p, NULL, NULL, err, sizeof(err)), HQ_OK);
+
+    /* every acked record is there */
+    hq_afilter_init(&f);
+    f.from_ms = T0 - H(1);
+    f.to_ms = T0 + H(3);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(hq_archive_scan(dir, &f, collect_fn, &c, NULL), HQ_OK);
+    assert_int_equal(c.n, 6);
+    for (i = 0; i < c.n; i++) {
+        got100 += strcmp(c.ids[i], "evt-000100") == 0;
+        got101 += strcmp(c.ids[i], "evt-000101") == 0;
+    }
+    assert_int_equal(got100, 1);
+    assert_int_equal(got101, 1);
+    rm_rf(dir);
+}
+
 static void test_index_hostile(void **state)
 {
     /* a valid index, then every single-byte corruption of it must be refused or still be
@@ -1199,6 +1366,8 @@ int main(void)
         cmocka_unit_test(test_retention),
         cmocka_unit_test(test_recovery),
         cmocka_unit_test(test_index_hostile),
+        cmocka_unit_test(test_scan_segment_changes),
+        cmocka_unit_test(test_clock_step_back_during_compression),
     };
 
     hq_log_setup("test_archive", HQ_LOG_ERROR, HQ_LOG_TEXT);
