@@ -342,6 +342,29 @@ static void slot_free_view(struct wk_slot *s)
     s->ev_cap = 0;
 }
 
+/* The event's original routing key into s->ev_rk (docs/message-format.md, "Routing key").
+ * A delivery straight from the events exchange carries it. Retry tiers, redrives and
+ * `hookmq-replay --to-consumer` deliver through exchange "" with routing key hookmq.NAME, so
+ * there it is rebuilt from hookmq-source and hookmq-event-type the way the gateway built it;
+ * without those headers the delivery's key is all there is. */
+static int original_rk(struct wk_slot *s, const struct hq_delivery *d, const char *source,
+                       const char *type, const char **out)
+{
+    const char *ex = s->w->cfg->broker.exchange;
+    char *built;
+
+    *out = d->routing_key ? d->routing_key : (d->msg.routing_key ? d->msg.routing_key : "");
+    if ((d->exchange && ex && strcmp(d->exchange, ex) == 0) || !*source || !type)
+        return HQ_OK;
+    built = hq_routing_key(source, type);
+    if (!built)
+        return strlen(source) > 253 ? HQ_OK : HQ_ENOMEM; /* no key fits such a source */
+    snprintf(s->ev_rk, sizeof(s->ev_rk), "%s", built);
+    free(built);
+    *out = s->ev_rk;
+    return HQ_OK;
+}
+
 /* The handler's view of d (source: its hookmq-source, or ""). Every pointer borrows from d or
  * from the slot's arrays, which are reused by the next event. */
 static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t attempt,
@@ -386,8 +409,9 @@ static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t 
     b->ev.id = m->message_id ? m->message_id : "";
     b->ev.source = source;
     b->ev.type = hq_msg_str(m, "hookmq-event-type");
+    if (original_rk(s, d, source, b->ev.type, &b->ev.routing_key) != HQ_OK)
+        return HQ_ENOMEM;
     if (!b->ev.type) b->ev.type = "";
-    b->ev.routing_key = d->routing_key ? d->routing_key : (m->routing_key ? m->routing_key : "");
     b->ev.content_type = m->content_type;
     b->ev.consumer = w->con->name;
     b->ev.headers = m->n_headers ? s->ev_kv : NULL;
@@ -833,7 +857,7 @@ static int subscribe(struct wk_slot *s, struct hq_amqp *c)
 static void session(struct wk_slot *s, struct hq_amqp *c)
 {
     struct wk *w = s->w;
-    bool consuming = false;
+    bool consuming = false, conn_ok = true;
     int rc;
 
     rc = subscribe(s, c);
@@ -866,12 +890,15 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
             hq_warn("broker connection lost; reconnecting",
                     "consumer=%s slot=%d peer=%s status=%s error=\"%s\"", w->con->name, s->idx,
                     hq_amqp_peer(c), hq_strerror(rc), why);
+            conn_ok = false;
             break;
         }
         if (what == HQ_NEXT_TIMEOUT) continue;
         if (what == HQ_NEXT_CANCELLED) {
-            if (ack_flush(s, c) != HQ_OK)
+            if (ack_flush(s, c) != HQ_OK) {
+                conn_ok = false;
                 break;
+            }
             hq_warn("consumer cancelled by the broker (work queue deleted?); re-subscribing "
                     "once it exists again",
                     "consumer=%s slot=%d queue=%s", w->con->name, s->idx, w->work_queue);
@@ -879,9 +906,11 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
             hq_metric_set(w->m.connected, atomic_fetch_sub(&w->connected, 1) - 1);
             rc = resubscribe(s, c);
             if (rc != HQ_OK) {
-                if (rc != HQ_ESHUTDOWN)
+                if (rc != HQ_ESHUTDOWN) {
                     hq_warn("cannot re-subscribe; reconnecting", "consumer=%s slot=%d status=%s",
                             w->con->name, s->idx, hq_strerror(rc));
+                    conn_ok = false;
+                }
                 break;
             }
             consuming = true;
@@ -893,9 +922,14 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
         rc = process(s, c, &d);
         hq_delivery_free(&d);
         if (atomic_load(&s->abandoned)) return; /* c was closed by the keeper */
-        if (rc == HQ_EDOWN) break;
+        if (rc == HQ_EDOWN) {
+            conn_ok = false;
+            break;
+        }
     }
-    if (rc == HQ_OK && !atomic_load(&s->abandoned) && ack_flush(s, c) != HQ_OK)
+    /* Every way out with a usable connection sends the pending ACKs, HQ_ESHUTDOWN included
+     * (SIGTERM during a rate-limit wait): closing the connection would requeue them. */
+    if (conn_ok && !atomic_load(&s->abandoned) && ack_flush(s, c) != HQ_OK)
         hq_warn("could not send the last acknowledgements; the broker redelivers them",
                 "consumer=%s slot=%d", w->con->name, s->idx);
     s->ack_n = 0; /* a new connection starts with nothing pending */

@@ -183,6 +183,7 @@ struct wk_slot {
     struct hq_kv *ev_kv;
     char (*ev_num)[24];
     size_t ev_cap;
+    char ev_rk[256]; /* the event's original routing key (an AMQP short string) */
 };
 
 struct wk_metrics {
