@@ -78,8 +78,15 @@ HQ_MUST_CHECK int wk_dedupe_open(const char *path, uint64_t window_ms, struct wk
                                  char *err, size_t errsz);
 /* Has (source, id) been processed within the window? Thread-safe. */
 bool wk_dedupe_seen(struct wk_dedupe *d, const char *source, const char *id);
-/* Record (source, id) as processed: appended and fsync'd before this returns. Thread-safe. */
+/* Record (source, id) as processed: appended and fsync'd before this returns. Also sweeps
+ * entries older than the window from memory (every window/16) and compacts the file when its
+ * dead lines outnumber the live ones. Thread-safe. */
 HQ_MUST_CHECK int wk_dedupe_record(struct wk_dedupe *d, const char *source, const char *id);
+/* Tests: read the wall clock (ms since the epoch) from now instead of hq_now_ms (NULL: back
+ * to hq_now_ms). The next record sweeps expired entries. */
+void wk_dedupe_set_clock(struct wk_dedupe *d, int64_t (*now)(void));
+/* Lines in the owned file now (live, expired and superseded). Thread-safe. */
+size_t wk_dedupe_file_lines(struct wk_dedupe *d);
 /* The file actually used (path or path.N). */
 const char *wk_dedupe_path(const struct wk_dedupe *d);
 size_t wk_dedupe_count(struct wk_dedupe *d);

@@ -255,6 +255,81 @@ static void dedupe_window(void **st)
     wk_dedupe_close(d);
 }
 
+/* The injected wall clock of dedupe_expires_while_running. */
+static int64_t fake_now_ms;
+
+static int64_t fake_clock(void)
+{
+    return fake_now_ms;
+}
+
+/* Every record is a new id (the case where `appended > count` never held): while the worker
+ * runs, ids older than the window leave memory and the file is compacted, so both stay
+ * within about one window's ids. */
+static void dedupe_expires_while_running(void **st)
+{
+    enum { PER_ROUND = 1000, ROUNDS = 12, STEP_MS = 5000, WINDOW_MS = 10000 };
+    char path[400], err[512], id[64];
+    struct wk_dedupe *d = NULL;
+    size_t max_lines = 0;
+    int r, i;
+
+    (void)st;
+    /* tmpfs when there is one: 12,000 fdatasyncs */
+    if (access("/dev/shm", W_OK) == 0)
+        snprintf(path, sizeof(path), "/dev/shm/hq-dedupe-exp-%d/ledger", (int)getpid());
+    else
+        snprintf(path, sizeof(path), "%s/exp/ledger", tmpdir);
+    assert_int_equal(wk_dedupe_open(path, WINDOW_MS, &d, err, sizeof(err)), HQ_OK);
+    fake_now_ms = hq_now_ms();
+    wk_dedupe_set_clock(d, fake_clock);
+    for (r = 0; r < ROUNDS; r++) {
+        for (i = 0; i < PER_ROUND; i++) {
+            snprintf(id, sizeof(id), "r%d-%d", r, i);
+            assert_int_equal(wk_dedupe_record(d, "s", id), HQ_OK);
+            fake_now_ms += 1;
+        }
+        /* live: this round and the one before (the window spans two rounds); the sweep runs
+         * every window/16, so a round may linger that long */
+        assert_true(wk_dedupe_count(d) <= 3 * PER_ROUND);
+        if (wk_dedupe_file_lines(d) > max_lines) max_lines = wk_dedupe_file_lines(d);
+        assert_int_equal(wk_dedupe_file_lines(d), count_lines(path));
+        if (r + 1 < ROUNDS) fake_now_ms += STEP_MS;
+    }
+    /* the file: compacted once its dead lines outnumber the live ones (and past 4096) */
+    assert_true(max_lines <= 4096 + 2 * 3 * PER_ROUND);
+    assert_true(max_lines < ROUNDS * PER_ROUND);
+    assert_true(wk_dedupe_seen(d, "s", "r11-5"));
+    assert_true(wk_dedupe_seen(d, "s", "r10-999"));
+    assert_false(wk_dedupe_seen(d, "s", "r0-5"));
+    assert_false(wk_dedupe_seen(d, "s", "r9-0"));
+    /* the compacted file still holds every live id: a restart at this time knows them */
+    wk_dedupe_close(d);
+    d = NULL;
+    {
+        FILE *f = fopen(path, "r");
+        char line[256];
+        int live = 0, old = 0;
+
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f)) {
+            if (strncmp(line, "s r11-", 6) == 0 || strncmp(line, "s r10-", 6) == 0) live++;
+            if (strncmp(line, "s r0-", 5) == 0) old++;
+        }
+        fclose(f);
+        assert_int_equal(live, 2 * PER_ROUND);
+        assert_int_equal(old, 0);
+    }
+    unlink(path);
+    {
+        char lock[420];
+        snprintf(lock, sizeof(lock), "%s.lock", path);
+        unlink(lock);
+        *strrchr(path, '/') = '\0';
+        rmdir(path);
+    }
+}
+
 static void crash_ledger(void **st)
 {
     char path[400], err[512], slots[420];
@@ -355,6 +430,7 @@ int main(void)
         cmocka_unit_test(ledger_keys),
         cmocka_unit_test(dedupe_ledger),
         cmocka_unit_test(dedupe_window),
+        cmocka_unit_test(dedupe_expires_while_running),
         cmocka_unit_test(crash_ledger),
         cmocka_unit_test(rate_limit),
         cmocka_unit_test(log_safe),
