@@ -192,8 +192,8 @@ int wk_metrics_init(struct wk *w)
     m->dl_max_attempts =
         counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "max_attempts");
     m->dl_crashed = counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "crashed");
-    m->dl_unreadable =
-        counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "unreadable");
+    m->dl_too_large =
+        counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "too_large");
     m->lc_published = counter2(w, "hookmq_worker_lifecycle_records_total",
                                "Lifecycle records handed to the broker / dropped (best effort)",
                                "state", "published");
@@ -213,7 +213,7 @@ int wk_metrics_init(struct wk *w)
     if (!m->deliveries || !m->redeliveries || !m->dedupe_hits || !m->redriven || !m->connected ||
         !m->in_flight || !m->duration || !m->verdict_ack || !m->verdict_retry ||
         !m->verdict_reject || !m->dl_rejected || !m->dl_max_attempts || !m->dl_crashed ||
-        !m->dl_unreadable || !m->lc_published || !m->lc_dropped)
+        !m->dl_too_large || !m->lc_published || !m->lc_dropped)
         return HQ_ENOMEM;
     return HQ_OK;
 }
@@ -428,6 +428,7 @@ static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t 
 struct outcome {
     const char *verdict; /* ack | retry | reject | duplicate | crashed | unreadable */
     const char *result;  /* acked | retried | dead_lettered | requeued | unsettled */
+    bool parked;         /* dead_lettered as it is: its copy could not be published */
     char extra[1200];    /* " tier=10s" or " error=\"...\"" */
     char tier[32];       /* retried: the tier's delay name */
     const char *error;   /* the handler's error text (borrowed until the outcome is reported) */
@@ -468,6 +469,26 @@ static int requeue_pause(struct wk *w, struct hq_amqp *c, const struct hq_delive
     return rc == HQ_OK ? HQ_OK : HQ_EDOWN;
 }
 
+/* A copy that can never be published (its properties do not fit a frame, once the retry or
+ * DLQ headers are added): requeueing would bring it back forever. Park the original as it
+ * is: basic.nack without requeue, and the work queue dead-letters it to the DLQ (x-death
+ * reason "rejected"); the log line and the metric say why. */
+static int park_as_is(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, int rc,
+                      const char *what, struct outcome *o)
+{
+    hq_error("the copy cannot be published; parking the event in the DLQ as it is",
+             "consumer=%s what=%s status=%s reason=too_large", w->con->name, what,
+             hq_strerror(rc));
+    if (hq_amqp_nack(c, d->tag, false) != HQ_OK) {
+        o->result = "unsettled";
+        return HQ_EDOWN;
+    }
+    o->result = "dead_lettered";
+    o->parked = true;
+    hq_metric_inc(w->m.dl_too_large);
+    return HQ_OK;
+}
+
 /* A publish status as what the caller does next: HQ_OK (settled), HQ_EDOWN (reconnect). */
 static int after_copy(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, int rc,
                       const char *what, const char *rk, struct outcome *o)
@@ -476,6 +497,7 @@ static int after_copy(struct wk *w, struct hq_amqp *c, const struct hq_delivery 
         rc = hq_amqp_ack(c, d->tag);
         return rc == HQ_OK ? HQ_OK : HQ_EDOWN;
     }
+    if (rc == HQ_ETOOBIG) return park_as_is(w, c, d, rc, what, o);
     o->result = "requeued";
     if (rc == HQ_EDOWN || rc == HQ_ETIMEDOUT) {
         o->result = "unsettled";
@@ -501,12 +523,13 @@ static int dead_letter(struct wk *w, struct hq_amqp *c, const struct hq_delivery
                           error && *error ? error : "(no message)", hq_now_ms(), &copy);
     if (rc == HQ_OK)
         rc = hq_amqp_publish_confirmed(c, "", w->dlq, &copy, WK_CONFIRM_TIMEOUT_MS);
-    else
-        rc = HQ_EBROKER; /* could not even build it: back to the queue */
+    else if (rc != HQ_ETOOBIG)
+        rc = HQ_EBROKER; /* could not even build it (memory): back to the queue */
     hq_msg_free(&copy);
     o->result = "dead_lettered";
     rc = after_copy(w, c, d, rc, "dlq", w->dlq, o);
-    if (rc == HQ_OK && strcmp(o->result, "dead_lettered") == 0) hq_metric_inc(reason);
+    if (rc == HQ_OK && !o->parked && strcmp(o->result, "dead_lettered") == 0)
+        hq_metric_inc(reason);
     return rc;
 }
 
@@ -525,13 +548,14 @@ static int retry(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, u
     if (rc == HQ_OK) rc = hq_msg_add_long(&copy, "hookmq-attempt", (int64_t)attempt + 1);
     if (rc == HQ_OK)
         rc = hq_amqp_publish_confirmed(c, "", rk, &copy, WK_CONFIRM_TIMEOUT_MS);
-    else
+    else if (rc != HQ_ETOOBIG)
         rc = HQ_EBROKER;
     hq_msg_free(&copy);
     o->result = "retried";
     snprintf(o->extra, sizeof(o->extra), " tier=%s", tier);
     snprintf(o->tier, sizeof(o->tier), "%s", tier);
     rc = after_copy(w, c, d, rc, "retry", rk, o);
+    if (o->parked) snprintf(o->extra, sizeof(o->extra), " dlq=too_large");
     if (rc == HQ_OK && strcmp(o->result, "retried") == 0) hq_metric_inc(tier_metric(w, delay));
     return rc;
 }
@@ -701,9 +725,12 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     if (rc != HQ_OK) return rc;
     t0 = mono_us();
     if (evbuf_build(s, d, attempt, source, &eb) != HQ_OK) {
+        /* out of memory: the event is fine, the worker is not; put it back and pause */
         o.verdict = "unreadable";
-        rc = dead_letter(w, c, d, attempt, "worker out of memory building the event",
-                         w->m.dl_unreadable, &o);
+        if (ack_flush(s, c) != HQ_OK) return HQ_EDOWN;
+        rc = requeue_pause(w, c, d);
+        o.result = rc == HQ_OK ? "requeued" : "unsettled";
+        set_error(&o, "worker out of memory building the event");
         log_outcome(w, d, attempt, 0, &o);
         return rc;
     }
@@ -778,7 +805,8 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
             snprintf(msg, sizeof(msg), "%s", err.message[0] ? err.message : "retry");
             rc = dead_letter(w, c, d, attempt, msg, w->m.dl_max_attempts, &o);
             if (strcmp(o.result, "dead_lettered") == 0)
-                snprintf(o.extra, sizeof(o.extra), " dlq=max_attempts");
+                snprintf(o.extra, sizeof(o.extra), " dlq=%s",
+                         o.parked ? "too_large" : "max_attempts");
         }
         break;
     default:
@@ -790,7 +818,7 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
         rc = dead_letter(w, c, d, attempt, err.message[0] ? err.message : "rejected",
                          w->m.dl_rejected, &o);
         if (strcmp(o.result, "dead_lettered") == 0)
-            snprintf(o.extra, sizeof(o.extra), " dlq=rejected");
+            snprintf(o.extra, sizeof(o.extra), " dlq=%s", o.parked ? "too_large" : "rejected");
         break;
     }
 out:

@@ -197,7 +197,7 @@ struct wk_metrics {
     struct hq_metric *deliveries, *redeliveries, *dedupe_hits, *connected, *redriven, *in_flight,
         *duration;
     struct hq_metric *verdict_ack, *verdict_retry, *verdict_reject;
-    struct hq_metric *dl_rejected, *dl_max_attempts, *dl_crashed, *dl_unreadable;
+    struct hq_metric *dl_rejected, *dl_max_attempts, *dl_crashed, *dl_too_large;
     struct hq_metric **retry_tier; /* one per delays_ms[i] (duplicates share) */
     struct hq_metric *lc_published, *lc_dropped; /* lifecycle records (set from the emitter) */
 };

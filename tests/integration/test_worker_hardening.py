@@ -1,7 +1,10 @@
 """hookmq-worker hardening (issue "months in production"): SIGTERM during a max_per_second wait
 still sends the batched acks of the events already handled (none of them comes back); the
 handler sees the event's original routing key on a retry and on a delivery through exchange ""
-to hookmq.NAME (redrive, `hookmq-replay --to-consumer`)."""
+to hookmq.NAME (redrive, `hookmq-replay --to-consumer`); a DLQ copy that can never be
+published (its headers no longer fit a frame) is parked as it is instead of being requeued
+forever; running out of memory while building the handler's view of an event requeues it
+instead of dead-lettering it."""
 import os
 import signal
 import unittest
@@ -84,6 +87,62 @@ class WorkerHardening(unittest.TestCase):
             self.assertEqual(seen[("rk-2", "2")], "shop.products.update")
             hqtest.wait_for(lambda: len([e for e in w.events() if e["result"] == "acked"]) == 2,
                             20, what="both acked")
+        finally:
+            wkfixture.stop_all(w)
+
+    def test_unpublishable_dlq_copy_is_parked_not_requeued(self):
+        s = self.setup_("wkbig")
+        runs = os.path.join(s.dir, "runs.txt")
+        # REJECT with a 1 KiB error: the DLQ copy gets a 1 KiB hookmq-last-error
+        c = s.consumer("c", "exec", options={
+            "command": 'echo "$HOOKMQ_EVENT_ID" >> %s; head -c 1500 /dev/zero | tr "\\0" x >&2; '
+                       'exit 3' % runs, "timeout": "10s"})
+        s.apply()
+        w = s.worker(c)
+        try:
+            # properties just under one frame (128 KiB): delivered fine, but the DLQ copy's
+            # extra headers make it too large to publish
+            big = "y" * 130150
+            s.publish("{}", msg_id="%s-big" % s.prefix, headers={"http-x-big": big})
+            s.wait_depth(c.dlq, 1, timeout=20)
+            msgs = s.peek(c.dlq)
+            self.assertEqual(msgs[0]["properties"]["message_id"], "%s-big" % s.prefix)
+            self.assertEqual(len(msgs[0]["properties"]["headers"]["http-x-big"]), len(big))
+            self.assertEqual(msgs[0]["properties"]["headers"]["x-death"][0]["reason"],
+                             "rejected")
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_dead_lettered_total",
+                                             reason="too_large") == 1, 10,
+                            what="the too_large metric")
+            self.assertEqual(w.metric("hookmq_worker_dead_lettered_total", reason="rejected"), 0)
+            ev = [e for e in w.events() if e["event_id"] == "%s-big" % s.prefix]
+            self.assertEqual([(e["result"], e.get("dlq")) for e in ev],
+                             [("dead_lettered", "too_large")])
+            self.assertIn("reason=too_large", w.output())
+            self.assertEqual(len(wkfixture.read_lines(runs)), 1)  # the handler ran once
+            self.assertEqual(s.depth(c.queue), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+    def test_out_of_memory_building_the_event_requeues(self):
+        s = self.setup_("wkoom")
+        rec = os.path.join(s.dir, "rec.txt")
+        c = s.consumer("c", wkfixture.plugin("record"), options={"file": rec}, prefetch=1)
+        s.apply()
+        # 4 hookmq-* headers + 1000 others: the handler's view needs realloc(1004 * 24 bytes),
+        # which fails once
+        shim = os.path.join(hqtest.BUILD, "tests", "integration", "libhq_failalloc.so")
+        w = s.worker(c, env={"TMPDIR": s.dir, "LD_PRELOAD": shim,
+                             "HQ_FAILALLOC_SIZE": str(1004 * 24), "HQ_FAILALLOC_TIMES": "1"})
+        try:
+            eid = "%s-oom" % s.prefix
+            s.publish("{}", msg_id=eid, headers={"x-pad-%04d" % i: "v" for i in range(1000)})
+            hqtest.wait_for(lambda: any(e["result"] == "acked" for e in w.events()), 20,
+                            what="the event handled after the requeue")
+            ev = [(e["verdict"], e["result"]) for e in w.events() if e["event_id"] == eid]
+            self.assertEqual(ev, [("unreadable", "requeued"), ("ack", "acked")])
+            self.assertIn("out of memory", w.output())
+            self.assertEqual([l[1] for l in wkfixture.read_lines(rec)], [eid])
+            self.assertEqual(s.depth(c.dlq), 0)
         finally:
             wkfixture.stop_all(w)
 
