@@ -371,6 +371,62 @@ static void crash_ledger(void **st)
     wk_inflight_close(f);
 }
 
+/* The crash ledger keeps protecting at 10,000 keys: expired counts (last crash over 7 days
+ * ago) are dropped, and when every key is live the oldest is evicted for the newest crash. */
+static void crash_ledger_bounded(void **st)
+{
+    char path[400], err[512], key[64];
+    struct wk_inflight *f = NULL;
+    int64_t now = hq_now_ms(), week = 7 * 24 * 3600 * 1000LL;
+    FILE *out;
+    int i;
+
+    (void)st;
+    snprintf(path, sizeof(path), "%s/bounded.inflight", tmpdir);
+    /* 10,000 keys, all expired, then one crash of a new event */
+    out = fopen(path, "w");
+    assert_non_null(out);
+    for (i = 0; i < 10000; i++)
+        fprintf(out, "4 s old%d %lld\n", i, (long long)(now - week - 60000));
+    fclose(out);
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s old1"), 0);
+    wk_inflight_begin(f, 0, "s new");
+    wk_inflight_close(f); /* died with "s new" running */
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s new"), 1);
+    wk_inflight_close(f);
+    assert_int_equal(count_lines(path), 1); /* the expired keys left the file */
+
+    /* 10,000 live keys (the oldest crashed 6 days ago): the new crash still counts, the
+     * oldest key makes room */
+    out = fopen(path, "w");
+    assert_non_null(out);
+    for (i = 0; i < 10000; i++) {
+        int64_t ago = i == 77 ? week - 86400000LL : 1000;
+        fprintf(out, "2 s live%d %lld\n", i, (long long)(now - ago));
+    }
+    fclose(out);
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    wk_inflight_begin(f, 0, "s newest");
+    wk_inflight_close(f);
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s newest"), 1);
+    assert_int_equal(wk_inflight_crashes(f, "s live77"), 0);
+    for (i = 0; i < 10000; i += 999) {
+        if (i == 77) continue;
+        snprintf(key, sizeof(key), "s live%d", i);
+        assert_int_equal(wk_inflight_crashes(f, key), 2);
+    }
+    /* a count written by an older version (no time) is kept, as crashed now */
+    wk_inflight_close(f);
+    write_file(path, "3 s legacy\n");
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s legacy"), 3);
+    wk_inflight_close(f);
+    unlink(path);
+}
+
 static void rate_limit(void **st)
 {
     struct wk_rate r;
@@ -432,6 +488,7 @@ int main(void)
         cmocka_unit_test(dedupe_window),
         cmocka_unit_test(dedupe_expires_while_running),
         cmocka_unit_test(crash_ledger),
+        cmocka_unit_test(crash_ledger_bounded),
         cmocka_unit_test(rate_limit),
         cmocka_unit_test(log_safe),
         cmocka_unit_test(redrive_interval),
