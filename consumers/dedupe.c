@@ -102,6 +102,11 @@ bool wk_ledger_key(const char *source, const char *id, char *out, size_t outsz)
     return true;
 }
 
+static int fsync_dir(const char *path);
+
+/* mkdir -p of path's directory. Each directory created is made durable: its parent is
+ * fsync'd, so a power loss cannot take the ledger's (or the crash ledger's) directory away
+ * after the worker started using it. -1 with errno on failure. */
 static int mkdir_parents(const char *path)
 {
     char tmp[PATH_MAX];
@@ -112,7 +117,11 @@ static int mkdir_parents(const char *path)
     for (i = 1; i < n; i++) {
         if (tmp[i] != '/') continue;
         tmp[i] = '\0';
-        if (mkdir(tmp, 0750) != 0 && errno != EEXIST) return -1;
+        if (mkdir(tmp, 0750) == 0) {
+            if (fsync_dir(tmp) != 0) return -1;
+        } else if (errno != EEXIST) {
+            return -1;
+        }
         tmp[i] = '/';
     }
     return 0;
@@ -320,11 +329,12 @@ static int write_all(int fd, const char *p, size_t n)
     return HQ_OK;
 }
 
-static void fsync_dir(const char *path)
+/* fsync the directory that holds path (the entry of path in it). 0, or -1 with errno. */
+static int fsync_dir(const char *path)
 {
     char dir[PATH_MAX];
     char *slash;
-    int fd;
+    int fd, rc = -1;
 
     snprintf(dir, sizeof(dir), "%s", path);
     slash = strrchr(dir, '/');
@@ -336,9 +346,10 @@ static void fsync_dir(const char *path)
         snprintf(dir, sizeof(dir), ".");
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
-        (void)fsync(fd);
+        rc = fsync(fd);
         close(fd);
     }
+    return rc;
 }
 
 /* Rewrite the owned file with the live entries (tmp + fsync + rename) and reopen it for
@@ -375,7 +386,7 @@ static int compact(struct wk_dedupe *d)
         unlink(tmp);
         return rc;
     }
-    fsync_dir(d->path);
+    (void)fsync_dir(d->path); /* the rename reaches the disk with the next fsync at worst */
     nfd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (nfd < 0) return HQ_EIO;
     if (d->fd >= 0) close(d->fd);

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -330,6 +332,52 @@ static void dedupe_expires_while_running(void **st)
     }
 }
 
+/* fsync() of this program (dedupe.c is linked in): records what was fsync'd, then syncs. */
+static char fsynced[32][PATH_MAX];
+static int n_fsynced;
+
+int fsync(int fd)
+{
+    char link[64], target[PATH_MAX];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    if (n > 0 && n_fsynced < 32) {
+        target[n] = '\0';
+        snprintf(fsynced[n_fsynced++], PATH_MAX, "%s", target);
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
+static bool was_fsynced(const char *path)
+{
+    int i;
+
+    for (i = 0; i < n_fsynced; i++)
+        if (strcmp(fsynced[i], path) == 0) return true;
+    return false;
+}
+
+/* The directories the ledger's mkdir -p creates are durable: the parent of each is fsync'd. */
+static void dedupe_fsyncs_new_directories(void **st)
+{
+    char base[PATH_MAX], path[PATH_MAX + 32], dir[PATH_MAX + 32], err[512];
+    struct wk_dedupe *d = NULL;
+
+    (void)st;
+    assert_non_null(realpath(tmpdir, base));
+    snprintf(path, sizeof(path), "%s/new1/new2/ledger", base);
+    n_fsynced = 0;
+    assert_int_equal(wk_dedupe_open(path, 1000, &d, err, sizeof(err)), HQ_OK);
+    wk_dedupe_close(d);
+    assert_true(was_fsynced(base));                    /* holds new1 */
+    snprintf(dir, sizeof(dir), "%s/new1", base);
+    assert_true(was_fsynced(dir));                     /* holds new2 */
+    snprintf(dir, sizeof(dir), "%s/new1/new2", base);
+    assert_true(was_fsynced(dir));                     /* holds the ledger */
+}
+
 static void crash_ledger(void **st)
 {
     char path[400], err[512], slots[420];
@@ -487,6 +535,7 @@ int main(void)
         cmocka_unit_test(dedupe_ledger),
         cmocka_unit_test(dedupe_window),
         cmocka_unit_test(dedupe_expires_while_running),
+        cmocka_unit_test(dedupe_fsyncs_new_directories),
         cmocka_unit_test(crash_ledger),
         cmocka_unit_test(crash_ledger_bounded),
         cmocka_unit_test(rate_limit),
