@@ -4,7 +4,9 @@ handler sees the event's original routing key on a retry and on a delivery throu
 to hookmq.NAME (redrive, `hookmq-replay --to-consumer`); a DLQ copy that can never be
 published (its headers no longer fit a frame) is parked as it is instead of being requeued
 forever; running out of memory while building the handler's view of an event requeues it
-instead of dead-lettering it."""
+instead of dead-lettering it; an exec child killed by a signal the worker did not send (the OOM
+killer's SIGKILL, a service manager's SIGTERM to the whole control group) is retried, not
+dead-lettered."""
 import os
 import signal
 import unittest
@@ -143,6 +145,63 @@ class WorkerHardening(unittest.TestCase):
             self.assertIn("out of memory", w.output())
             self.assertEqual([l[1] for l in wkfixture.read_lines(rec)], [eid])
             self.assertEqual(s.depth(c.dlq), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+    def exec_pid_consumer(self, s, tag):
+        """A consumer whose exec child writes its pid, then sleeps until killed (attempt 1);
+        attempt 2 and later succeed."""
+        d = os.path.join(s.dir, tag)
+        os.makedirs(d)
+        c = s.consumer(tag, "exec", options={
+            "command": 'echo "$HOOKMQ_ATTEMPT" >> %s/attempts; '
+                       '[ "$HOOKMQ_ATTEMPT" -ge 2 ] && exit 0; '
+                       'echo $$ > %s/pid.tmp && mv %s/pid.tmp %s/pid; exec sleep 60'
+                       % (d, d, d, d), "timeout": "120s"}, delays=["200ms"])
+        return c, d
+
+    def test_exec_child_killed_from_outside_is_retried(self):
+        s = self.setup_("wkkill")
+        c, d = self.exec_pid_consumer(s, "c")
+        s.apply()
+        w = s.worker(c)
+        try:
+            eid = s.publish("{}", msg_id="%s-oom" % s.prefix)
+            pid = hqtest.wait_for(lambda: wkfixture.read_text(os.path.join(d, "pid")).strip(),
+                                  20, interval=0.05, what="the exec child running")
+            os.kill(int(pid), signal.SIGKILL)  # as the OOM killer does
+            hqtest.wait_for(lambda: any(e["result"] == "acked" for e in w.events()), 20,
+                            what="the retried attempt acked")
+            ev = [(e["attempt"], e["verdict"], e["result"]) for e in w.events()
+                  if e["event_id"] == eid]
+            self.assertEqual(ev, [("1", "retry", "retried"), ("2", "ack", "acked")])
+            self.assertIn("killed by signal 9 SIGKILL", w.output())
+            self.assertEqual(s.depth(c.dlq), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+    def test_stop_signalling_the_whole_group_retries_the_exec_event(self):
+        # what `systemctl stop` does without KillMode=mixed: SIGTERM to the worker and to its
+        # exec child at once; the event goes to the retry tier, and the worker exits 0
+        s = self.setup_("wkstop")
+        c, d = self.exec_pid_consumer(s, "c")
+        s.apply()
+        w = s.worker(c)
+        try:
+            eid = s.publish("{}", msg_id="%s-stop" % s.prefix)
+            pid = hqtest.wait_for(lambda: wkfixture.read_text(os.path.join(d, "pid")).strip(),
+                                  20, interval=0.05, what="the exec child running")
+            w.signal(signal.SIGTERM)
+            os.kill(int(pid), signal.SIGTERM)
+            self.assertEqual(w.wait(timeout=30), 0, w.output())
+            ev = [(e["verdict"], e["result"]) for e in w.events() if e["event_id"] == eid]
+            self.assertEqual(ev, [("retry", "retried")])
+            self.assertEqual(s.depth(c.dlq), 0)
+            # the retry tier hands it back to the work queue with attempt 2
+            s.wait_depth(c.queue, 1, timeout=20)
+            msg = s.peek(c.queue)[0]
+            self.assertEqual(msg["properties"]["message_id"], eid)
+            self.assertEqual(msg["properties"]["headers"]["hookmq-attempt"], 2)
         finally:
             wkfixture.stop_all(w)
 
