@@ -426,9 +426,11 @@ static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t 
 /* ---------------------------------------------------------------- the connection side */
 
 struct outcome {
-    const char *verdict; /* ack | retry | reject | duplicate | crashed | unreadable */
+    const char *verdict; /* ack | retry | reject | duplicate | crashed | unreadable |
+                          * unpublishable */
     const char *result;  /* acked | retried | dead_lettered | requeued | unsettled */
     bool parked;         /* dead_lettered as it is: its copy could not be published */
+    const char *key;     /* the ledger key, or NULL (borrowed) */
     char extra[1200];    /* " tier=10s" or " error=\"...\"" */
     char tier[32];       /* retried: the tier's delay name */
     const char *error;   /* the handler's error text (borrowed until the outcome is reported) */
@@ -489,6 +491,40 @@ static int park_as_is(struct wk *w, struct hq_amqp *c, const struct hq_delivery 
     return HQ_OK;
 }
 
+/* The broker closed the channel because a copy was larger than its max_message_size
+ * (RabbitMQ: "PRECONDITION_FAILED - message size N is larger than configured max size M"). */
+static bool refused_as_too_large(struct hq_amqp *c)
+{
+    const char *e = hq_consume_error(c);
+
+    return e && strstr(e, "406") && strstr(e, "larger than configured max size");
+}
+
+static void too_large_remember(struct wk *w, const char *key)
+{
+    pthread_mutex_lock(&w->too_large_mu);
+    snprintf(w->too_large[w->too_large_next % 16], WK_KEY_MAX, "%s", key);
+    w->too_large_next++;
+    pthread_mutex_unlock(&w->too_large_mu);
+}
+
+/* Was key's copy refused as too large? Forgets it (the caller parks the event). */
+static bool too_large_take(struct wk *w, const char *key)
+{
+    bool found = false;
+    int i;
+
+    pthread_mutex_lock(&w->too_large_mu);
+    for (i = 0; i < 16 && !found; i++) {
+        if (w->too_large[i][0] && strcmp(w->too_large[i], key) == 0) {
+            w->too_large[i][0] = '\0';
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&w->too_large_mu);
+    return found;
+}
+
 /* A publish status as what the caller does next: HQ_OK (settled), HQ_EDOWN (reconnect). */
 static int after_copy(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, int rc,
                       const char *what, const char *rk, struct outcome *o)
@@ -499,6 +535,15 @@ static int after_copy(struct wk *w, struct hq_amqp *c, const struct hq_delivery 
     }
     if (rc == HQ_ETOOBIG) return park_as_is(w, c, d, rc, what, o);
     o->result = "requeued";
+    if (rc == HQ_EDOWN && o->key && refused_as_too_large(c)) {
+        /* the channel is gone with the delivery: park it when it comes back */
+        too_large_remember(w, o->key);
+        o->result = "unsettled";
+        hq_error("the broker refused the copy as too large; the event will be parked in the DLQ "
+                 "as it is when it is redelivered",
+                 "consumer=%s what=%s queue=%s reason=too_large", w->con->name, what, rk);
+        return HQ_EDOWN;
+    }
     if (rc == HQ_EDOWN || rc == HQ_ETIMEDOUT) {
         o->result = "unsettled";
         hq_warn("copy not confirmed; the event will be redelivered",
@@ -692,6 +737,7 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
         source = "";
     has_key = wk_ledger_key(source, id, key, sizeof(key));
     memset(&o, 0, sizeof(o));
+    o.key = has_key ? key : NULL;
     hq_metric_inc(w->m.deliveries);
     if (d->redelivered) hq_metric_inc(w->m.redeliveries);
 
@@ -711,6 +757,15 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
             log_outcome(w, d, attempt, 0, &o);
             return rc;
         }
+    }
+    /* its retry or DLQ copy was refused as too large before the connection closed */
+    if (has_key && d->redelivered && too_large_take(w, key)) {
+        if (ack_flush(s, c) != HQ_OK) return HQ_EDOWN;
+        o.verdict = "unpublishable";
+        rc = park_as_is(w, c, d, HQ_ETOOBIG, "copy", &o);
+        if (o.parked) snprintf(o.extra, sizeof(o.extra), " dlq=too_large");
+        log_outcome(w, d, attempt, 0, &o);
+        return rc;
     }
     /* already processed (dedupe ledger) */
     if (w->dedupe && has_key && wk_dedupe_seen(w->dedupe, source, id)) {

@@ -232,6 +232,13 @@ struct wk {
     struct hq_metrics *metrics;
     struct wk_metrics m;
 
+    /* Events whose retry or DLQ copy the broker refused as larger than its max_message_size
+     * (that closes the channel, so the delivery comes back): parked as they are on their
+     * redelivery, without calling the handler again. A small ring, under too_large_mu. */
+    pthread_mutex_t too_large_mu;
+    char too_large[16][WK_KEY_MAX];
+    unsigned too_large_next;
+
     struct wk_slot *slots;
     int n_slots;
     int slot_prefetch;

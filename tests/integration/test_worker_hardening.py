@@ -8,6 +8,7 @@ instead of dead-lettering it; an exec child killed by a signal the worker did no
 killer's SIGKILL, a service manager's SIGTERM to the whole control group) is retried, not
 dead-lettered."""
 import os
+import re
 import signal
 import unittest
 
@@ -123,6 +124,45 @@ class WorkerHardening(unittest.TestCase):
             self.assertEqual(len(wkfixture.read_lines(runs)), 1)  # the handler ran once
             self.assertEqual(s.depth(c.queue), 0)
         finally:
+            wkfixture.stop_all(w)
+
+    def test_copy_refused_by_broker_max_message_size_is_parked(self):
+        # an operator lowered the broker's max_message_size while larger events were queued:
+        # their retry copies are refused (the broker closes the channel), so the delivery
+        # comes back; it is parked as it is instead of running its handler forever
+        s = self.setup_("wkmax")
+        runs = os.path.join(s.dir, "runs.txt")
+        c = s.consumer("c", "exec", options={
+            "command": 'echo "$HOOKMQ_EVENT_ID" >> %s; exit 75' % runs, "timeout": "10s"},
+            delays=["200ms"])
+        s.apply()
+        eid = "%s-max" % s.prefix
+        s.publish("x" * 20000, msg_id=eid)
+        s.wait_depth(c.queue, 1)
+        before = hqtest.broker("ctl", "eval",
+                               "application:get_env(rabbit, max_message_size).").stdout
+        limit = re.search(r"\{ok,(\d+)\}", before)
+        w = None
+        try:
+            hqtest.broker("ctl", "eval", "application:set_env(rabbit, max_message_size, 10000).")
+            w = s.worker(c)
+            s.wait_depth(c.dlq, 1, timeout=30)
+            msgs = s.peek(c.dlq)
+            self.assertEqual(msgs[0]["properties"]["message_id"], eid)
+            self.assertEqual(len(msgs[0]["payload"]), 20000)
+            self.assertEqual(msgs[0]["properties"]["headers"]["x-death"][0]["reason"],
+                             "rejected")
+            self.assertEqual(wkfixture.read_lines(runs), [[eid]])  # the handler ran once
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_dead_lettered_total",
+                                             reason="too_large") == 1, 10,
+                            what="the too_large metric")
+            ev = [(e["verdict"], e["result"]) for e in w.events() if e["event_id"] == eid]
+            self.assertEqual(ev, [("retry", "unsettled"), ("unpublishable", "dead_lettered")])
+            self.assertIn("refused the copy as too large", w.output())
+            self.assertEqual(s.depth(c.queue), 0)
+        finally:
+            hqtest.broker("ctl", "eval", "application:set_env(rabbit, max_message_size, %s)."
+                          % (limit.group(1) if limit else "134217728"))
             wkfixture.stop_all(w)
 
     def test_out_of_memory_building_the_event_requeues(self):
