@@ -139,12 +139,16 @@ class WorkerHardening(unittest.TestCase):
         eid = "%s-max" % s.prefix
         s.publish("x" * 20000, msg_id=eid)
         s.wait_depth(c.queue, 1)
-        before = hqtest.broker("ctl", "eval",
-                               "application:get_env(rabbit, max_message_size).").stdout
-        limit = re.search(r"\{ok,(\d+)\}", before)
+        # RabbitMQ 3.10 reads the limit from the application environment when a channel opens,
+        # 4.0 from a persistent term: set both, put both back
+        env = re.search(r"\{ok,(\d+)\}", hqtest.broker(
+            "ctl", "eval", "application:get_env(rabbit, max_message_size).").stdout)
+        term = hqtest.broker("ctl", "eval",
+                             "persistent_term:get(max_message_size, undefined).").stdout.strip()
         w = None
         try:
-            hqtest.broker("ctl", "eval", "application:set_env(rabbit, max_message_size, 10000).")
+            hqtest.broker("ctl", "eval", "application:set_env(rabbit, max_message_size, 10000), "
+                          "persistent_term:put(max_message_size, 10000).")
             w = s.worker(c)
             s.wait_depth(c.dlq, 1, timeout=30)
             msgs = s.peek(c.dlq)
@@ -162,7 +166,9 @@ class WorkerHardening(unittest.TestCase):
             self.assertEqual(s.depth(c.queue), 0)
         finally:
             hqtest.broker("ctl", "eval", "application:set_env(rabbit, max_message_size, %s)."
-                          % (limit.group(1) if limit else "134217728"))
+                          % (env.group(1) if env else "134217728"))
+            hqtest.broker("ctl", "eval", "persistent_term:put(max_message_size, %s)." % term
+                          if term.isdigit() else "persistent_term:erase(max_message_size).")
             wkfixture.stop_all(w)
 
     def test_out_of_memory_building_the_event_requeues(self):
