@@ -1091,6 +1091,14 @@ static void *keeper_main(void *arg)
                              "consumer=%s slot=%d running_ms=%lld", w->con->name, s->idx,
                              (long long)(now - atomic_load(&s->handler_since_ms)));
                     atomic_store(&s->abandoned, true);
+                    /* the events this slot ACKed before the hung one are done: send their
+                     * ACKs before closing (the slot thread is inside handle(), and conn_mu
+                     * is ours) */
+                    if (s->ack_n && hq_amqp_ack_upto(s->c, s->ack_tag) != HQ_OK)
+                        hq_warn("could not send the last acknowledgements; the broker "
+                                "redelivers them",
+                                "consumer=%s slot=%d", w->con->name, s->idx);
+                    s->ack_n = 0;
                     hq_consume_detach(s->c);
                     hq_amqp_close(s->c);
                     s->c = NULL;

@@ -182,7 +182,8 @@ struct wk_slot {
 
     /* ACKed deliveries not yet acknowledged to the broker: one basic.ack multiple=1 covers
      * them (sent at half the prefetch window, at most ACK_BATCH; before any other
-     * settlement; and when no delivery came for ACK_LINGER_MS). Slot thread only. */
+     * settlement; and when no delivery came for ACK_LINGER_MS). Slot thread only, except
+     * that the keeper sends them when it abandons the slot (holding conn_mu). */
     uint64_t ack_tag;
     unsigned ack_n;
 

@@ -62,6 +62,40 @@ class WorkerHardening(unittest.TestCase):
         finally:
             wkfixture.stop_all(w)
 
+    def test_abandoned_slot_sends_the_acks_of_earlier_events(self):
+        # SIGTERM, and a handler that outlives --stop-timeout: the slot is abandoned, but the
+        # events it handled before are acked, so only the hung one comes back
+        s = self.setup_("wkaband")
+        done = os.path.join(s.dir, "done.txt")
+        pidf = os.path.join(s.dir, "pid")
+        c = s.consumer("c", "exec", options={
+            "command": 'case "$HOOKMQ_EVENT_ID" in *-hang) echo $$ > %s.tmp; mv %s.tmp %s; '
+                       'exec sleep 30;; esac; echo "$HOOKMQ_EVENT_ID" >> %s'
+                       % (pidf, pidf, pidf, done), "timeout": "60s"}, prefetch=16)
+        s.apply()
+        ids = ["%s-%d" % (s.prefix, i) for i in range(3)] + ["%s-hang" % s.prefix]
+        for i in ids:  # all queued before the worker starts: delivered back to back
+            s.publish("{}", msg_id=i)
+        s.wait_depth(c.queue, len(ids))
+        w = s.worker(c, args=["--stop-timeout", "1"], env={"TMPDIR": s.dir})
+        pid = None
+        try:
+            pid = int(hqtest.wait_for(lambda: wkfixture.read_text(pidf).strip(), 20,
+                                      interval=0.05, what="the hung handler running"))
+            self.assertEqual(len(wkfixture.read_lines(done)), 3)
+            w.signal(signal.SIGTERM)
+            self.assertEqual(w.wait(timeout=20), 1, w.output())
+            self.assertIn("still running after the stop timeout", w.output())
+            left = [m["properties"]["message_id"] for m in s.peek(c.queue, 100)]
+            self.assertEqual(left, ["%s-hang" % s.prefix])
+        finally:
+            if pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            wkfixture.stop_all(w)
+
     def test_original_routing_key_on_retry_and_redrive(self):
         s = self.setup_("wkrk")
         out = os.path.join(s.dir, "rk.txt")
