@@ -4,9 +4,12 @@
  * of the same. The worker records an event only after its handler answered ACK and before
  * it acks the delivery (write + fsync, then basic.ack): a crash between the two makes the
  * redelivery an already-processed id, acked without calling the handler; a crash before the
- * record calls the handler again (at-least-once). Entries older than `window` are ignored,
- * and dropped when the file is compacted (at open, and when appends since the last
- * compaction outnumber the live entries).
+ * record calls the handler again (at-least-once). Entries older than `window` are ignored;
+ * while the worker runs they are swept from memory every window/16 (100 ms .. 60 s) as records
+ * come in, and the hash table shrinks with them, so memory follows the ids of one window.
+ * The file is compacted (rewritten with the live entries) at open, and whenever its expired
+ * or superseded lines outnumber the live entries (and it holds more than COMPACT_MIN lines),
+ * so it stays within about twice one window's ids.
  *
  * Several workers on one host may share a config: each claims its own file (path, or
  * path.N when another live worker holds path; see wk_claim_path) and reads the others' at
@@ -27,6 +30,9 @@
 #define LINE_MAX_BYTES 2048
 #define CLAIM_MAX 15
 #define COMPACT_MIN 4096
+#define SWEEP_MIN_MS 100
+#define SWEEP_MAX_MS 60000
+#define BUCKETS_MIN 1024
 
 struct entry {
     struct entry *next;
@@ -42,8 +48,23 @@ struct wk_dedupe {
     uint64_t window_ms;
     struct entry **buckets;
     size_t n_buckets, count;
-    size_t appended; /* lines appended since the last compaction */
+    size_t file_lines; /* lines in the owned file (live, expired and superseded) */
+    size_t compact_at; /* compact once file_lines reaches this (and dead lines dominate) */
+    int64_t next_sweep_ms;
+    int64_t (*now)(void); /* wall clock, ms (hq_now_ms; tests inject their own) */
 };
+
+static int64_t now_ms(const struct wk_dedupe *d)
+{
+    return d->now ? d->now() : hq_now_ms();
+}
+
+static int64_t sweep_every_ms(const struct wk_dedupe *d)
+{
+    uint64_t v = d->window_ms / 16;
+
+    return v < SWEEP_MIN_MS ? SWEEP_MIN_MS : v > SWEEP_MAX_MS ? SWEEP_MAX_MS : (int64_t)v;
+}
 
 /* ---------------------------------------------------------------- keys, paths */
 
@@ -81,6 +102,11 @@ bool wk_ledger_key(const char *source, const char *id, char *out, size_t outsz)
     return true;
 }
 
+static int fsync_dir(const char *path);
+
+/* mkdir -p of path's directory. Each directory created is made durable: its parent is
+ * fsync'd, so a power loss cannot take the ledger's (or the crash ledger's) directory away
+ * after the worker started using it. -1 with errno on failure. */
 static int mkdir_parents(const char *path)
 {
     char tmp[PATH_MAX];
@@ -91,7 +117,11 @@ static int mkdir_parents(const char *path)
     for (i = 1; i < n; i++) {
         if (tmp[i] != '/') continue;
         tmp[i] = '\0';
-        if (mkdir(tmp, 0750) != 0 && errno != EEXIST) return -1;
+        if (mkdir(tmp, 0750) == 0) {
+            if (fsync_dir(tmp) != 0) return -1;
+        } else if (errno != EEXIST) {
+            return -1;
+        }
         tmp[i] = '/';
     }
     return 0;
@@ -161,9 +191,10 @@ static struct entry *find(struct wk_dedupe *d, const char *key, uint64_t h)
     return NULL;
 }
 
-static int grow(struct wk_dedupe *d)
+/* Rehash into n buckets (a power of two). */
+static int rehash(struct wk_dedupe *d, size_t n)
 {
-    size_t n = d->n_buckets ? d->n_buckets * 2 : 1024, i;
+    size_t i;
     struct entry **b = calloc(n, sizeof(*b)), *e, *next;
 
     if (!b) return HQ_ENOMEM;
@@ -178,6 +209,11 @@ static int grow(struct wk_dedupe *d)
     d->buckets = b;
     d->n_buckets = n;
     return HQ_OK;
+}
+
+static int grow(struct wk_dedupe *d)
+{
+    return rehash(d, d->n_buckets ? d->n_buckets * 2 : BUCKETS_MIN);
 }
 
 /* Insert or refresh key with time ms (the later time wins). */
@@ -204,10 +240,11 @@ static int put(struct wk_dedupe *d, const char *key, int64_t ms)
     return HQ_OK;
 }
 
-/* Drop entries older than cutoff from memory. */
+/* Drop entries older than cutoff from memory; shrink the table when it is mostly empty (a
+ * failed shrink keeps the larger table). */
 static void expire(struct wk_dedupe *d, int64_t cutoff)
 {
-    size_t i;
+    size_t i, n;
 
     for (i = 0; i < d->n_buckets; i++) {
         struct entry **pp = &d->buckets[i], *e;
@@ -222,6 +259,10 @@ static void expire(struct wk_dedupe *d, int64_t cutoff)
             }
         }
     }
+    for (n = d->n_buckets; n > BUCKETS_MIN && d->count < n / 8; n /= 4)
+        ;
+    if (n < BUCKETS_MIN) n = BUCKETS_MIN;
+    if (n < d->n_buckets) (void)rehash(d, n);
 }
 
 /* ---------------------------------------------------------------- file */
@@ -288,11 +329,12 @@ static int write_all(int fd, const char *p, size_t n)
     return HQ_OK;
 }
 
-static void fsync_dir(const char *path)
+/* fsync the directory that holds path (the entry of path in it). 0, or -1 with errno. */
+static int fsync_dir(const char *path)
 {
     char dir[PATH_MAX];
     char *slash;
-    int fd;
+    int fd, rc = -1;
 
     snprintf(dir, sizeof(dir), "%s", path);
     slash = strrchr(dir, '/');
@@ -304,9 +346,10 @@ static void fsync_dir(const char *path)
         snprintf(dir, sizeof(dir), ".");
     fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
-        (void)fsync(fd);
+        rc = fsync(fd);
         close(fd);
     }
+    return rc;
 }
 
 /* Rewrite the owned file with the live entries (tmp + fsync + rename) and reopen it for
@@ -319,7 +362,7 @@ static int compact(struct wk_dedupe *d)
     int fd, nfd, rc = HQ_OK;
     struct entry *e;
 
-    expire(d, hq_now_ms() - (int64_t)d->window_ms);
+    expire(d, now_ms(d) - (int64_t)d->window_ms);
     snprintf(tmp, sizeof(tmp), "%s.tmp", d->path);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) return HQ_EIO;
@@ -343,12 +386,13 @@ static int compact(struct wk_dedupe *d)
         unlink(tmp);
         return rc;
     }
-    fsync_dir(d->path);
+    (void)fsync_dir(d->path); /* the rename reaches the disk with the next fsync at worst */
     nfd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (nfd < 0) return HQ_EIO;
     if (d->fd >= 0) close(d->fd);
     d->fd = nfd;
-    d->appended = 0;
+    d->file_lines = d->count;
+    d->compact_at = COMPACT_MIN;
     return HQ_OK;
 }
 
@@ -402,7 +446,7 @@ bool wk_dedupe_seen(struct wk_dedupe *d, const char *source, const char *id)
     if (!d || !wk_ledger_key(source, id, key, sizeof(key))) return false;
     pthread_mutex_lock(&d->lock);
     e = find(d, key, fnv1a(key));
-    if (e && e->ms >= hq_now_ms() - (int64_t)d->window_ms) seen = true;
+    if (e && e->ms >= now_ms(d) - (int64_t)d->window_ms) seen = true;
     pthread_mutex_unlock(&d->lock);
     return seen;
 }
@@ -410,23 +454,52 @@ bool wk_dedupe_seen(struct wk_dedupe *d, const char *source, const char *id)
 int wk_dedupe_record(struct wk_dedupe *d, const char *source, const char *id)
 {
     char key[WK_KEY_MAX], line[WK_KEY_MAX + 32];
-    int64_t now = hq_now_ms();
+    int64_t now;
     int n, rc;
 
     if (!d) return HQ_EINVAL;
+    now = now_ms(d);
     if (!wk_ledger_key(source, id, key, sizeof(key))) return HQ_EINVAL;
     n = snprintf(line, sizeof(line), "%s %lld\n", key, (long long)now);
     if (n < 0 || (size_t)n >= sizeof(line)) return HQ_ETOOBIG;
     pthread_mutex_lock(&d->lock);
     rc = write_all(d->fd, line, (size_t)n);
     if (rc == HQ_OK && fdatasync(d->fd) != 0) rc = HQ_EIO;
-    if (rc == HQ_OK) rc = put(d, key, now);
-    if (rc == HQ_OK && ++d->appended > COMPACT_MIN && d->appended > d->count) {
+    if (rc == HQ_OK) {
+        d->file_lines++;
+        rc = put(d, key, now);
+    }
+    if (now >= d->next_sweep_ms) {
+        expire(d, now - (int64_t)d->window_ms);
+        d->next_sweep_ms = now + sweep_every_ms(d);
+    }
+    /* expired and superseded lines outnumber the live ones: rewrite the file */
+    if (d->file_lines >= d->compact_at && d->file_lines - d->count > d->count) {
         if (compact(d) != HQ_OK)
-            d->appended = 0; /* keep appending; try again after as many lines */
+            d->compact_at = d->file_lines + COMPACT_MIN; /* keep appending; try again later */
     }
     pthread_mutex_unlock(&d->lock);
     return rc;
+}
+
+void wk_dedupe_set_clock(struct wk_dedupe *d, int64_t (*now)(void))
+{
+    if (!d) return;
+    pthread_mutex_lock(&d->lock);
+    d->now = now;
+    d->next_sweep_ms = 0;
+    pthread_mutex_unlock(&d->lock);
+}
+
+size_t wk_dedupe_file_lines(struct wk_dedupe *d)
+{
+    size_t n;
+
+    if (!d) return 0;
+    pthread_mutex_lock(&d->lock);
+    n = d->file_lines;
+    pthread_mutex_unlock(&d->lock);
+    return n;
 }
 
 const char *wk_dedupe_path(const struct wk_dedupe *d)

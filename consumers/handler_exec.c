@@ -7,6 +7,9 @@
  *   argv             = [ "/path", "arg", ... ]  run directly (execvp: argv[0] is looked up
  *                                     in the worker's PATH when it holds no '/')
  *   timeout          = "30s"          then the whole process group is SIGKILLed: RETRY
+ *
+ * Verdicts: exit 0 = ACK, 75 or a retry_exit_codes code = RETRY, any other exit = REJECT;
+ * killed by a signal the worker did not send (systemctl stop/restart, the OOM killer) = RETRY.
  *   retry_exit_codes = [ 3, 69 ]      exit codes that mean RETRY besides 75 (1..255)
  *   env              = [ "LANG", "TZ" ]  variables copied from the worker's environment
  *                                     (read once at start-up; unset ones are skipped)
@@ -603,9 +606,12 @@ static enum hq_verdict exec_handle(void *state, const struct hq_event *ev, struc
             snprintf(err->message, sizeof(err->message), "exit %d", code);
         }
     } else if (WIFSIGNALED(status)) {
+        /* The worker sends signals only on a timeout (above). Any other death by signal came
+         * from outside: a service manager's stop or restart, the OOM killer, an operator. The
+         * event itself did nothing wrong (CONTRACT.md, "exec handler"): try it again. */
         int sig = WTERMSIG(status);
         const char *abbrev = sigabbrev_np(sig);
-        verdict = HQ_VERDICT_REJECT;
+        verdict = HQ_VERDICT_RETRY;
         snprintf(err->message, sizeof(err->message), "killed by signal %d%s%s", sig,
                  abbrev ? " SIG" : "", abbrev ? abbrev : "");
     } else {

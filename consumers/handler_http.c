@@ -6,6 +6,9 @@
  *   headers         = [ "Authorization: Bearer ...", ... ]  sent with every request
  *   forward_headers = true           send the provider headers kept by the gateway
  *   ca_file         = "/path"        CA bundle for TLS instead of the system store
+ *   retry_statuses  = [ 401, 403, 404 ]  3xx/4xx answers that mean RETRY (this is the
+ *                                    default: a receiver misconfigured for a while must not
+ *                                    park every event; [] makes them REJECT)
  *
  * The request: POST <url>, the raw body byte for byte, Content-Type as received (none if the
  * event has none), every `http-<name>` message header as `<name>`, and Hookmq-Event-Id,
@@ -15,8 +18,8 @@
  * Transfer-Encoding, Connection, ...) and Hookmq-* names are never forwarded from the event.
  *
  * Verdicts: 2xx ACK; 408, 429, 5xx, a timeout or a connection/TLS error RETRY (a Retry-After
- * of seconds or an HTTP-date becomes err->retry_after_ms); 3xx (redirects are not followed)
- * and every other 4xx REJECT.
+ * of seconds or an HTTP-date becomes err->retry_after_ms), and the codes of retry_statuses
+ * (401, 403, 404 unless set); 3xx (redirects are not followed) and every other 4xx REJECT.
  *
  * One CURL easy handle per state (that is, per handler thread), reused so connections are
  * kept alive. curl_global_init() runs once (pthread_once). TLS peer and host verification are
@@ -41,6 +44,8 @@
 #define HTTP_SNIPPET_MAX 200   /* response body bytes quoted in an error message */
 #define HTTP_HEADER_MAX 8192   /* a header line longer than this is not sent */
 #define HTTP_RETRY_AFTER_MAX_S (7LL * 24 * 3600)
+#define HTTP_STATUS_MIN 300 /* retry_statuses: 3xx and 4xx (408, 429 and 5xx always retry) */
+#define HTTP_STATUS_MAX 499
 
 struct http_state {
     const struct hq_host_api *api;
@@ -49,6 +54,7 @@ struct http_state {
     char **headers; /* owned "Name: value" lines from the `headers` option, NULL-terminated */
     size_t n_headers;
     bool forward;
+    bool retry_status[HTTP_STATUS_MAX + 1]; /* 3xx/4xx answers that mean RETRY */
     uint64_t timeout_ms;
     char errbuf[CURL_ERROR_SIZE];
     char snippet[HTTP_SNIPPET_MAX + 1];
@@ -210,6 +216,7 @@ static int http_init(const struct hq_host_api *api, const struct hq_handler_opt 
     st->api = api;
     st->forward = true;
     st->timeout_ms = 10000;
+    st->retry_status[401] = st->retry_status[403] = st->retry_status[404] = true;
     for (i = 0; i < n; i++) {
         const struct hq_handler_opt *o = &opts[i];
         if (strcmp(o->key, "url") == 0) {
@@ -264,10 +271,32 @@ static int http_init(const struct hq_host_api *api, const struct hq_handler_opt 
                 goto fail;
             }
             ca_file = o->value;
+        } else if (strcmp(o->key, "retry_statuses") == 0) {
+            if (!o->values) {
+                api->log(HQ_HLOG_ERROR, "http: option retry_statuses: expected an array of "
+                                        "HTTP status codes 300..499");
+                goto fail;
+            }
+            memset(st->retry_status, 0, sizeof(st->retry_status));
+            for (k = 0; k < o->n_values; k++) {
+                const char *v = o->values[k];
+                char *end;
+                long code;
+                errno = 0;
+                code = v ? strtol(v, &end, 10) : 0;
+                if (!v || errno || end == v || *end || code < HTTP_STATUS_MIN ||
+                    code > HTTP_STATUS_MAX) {
+                    api->log(HQ_HLOG_ERROR,
+                             "http: option retry_statuses: %s is not an HTTP status 300..499",
+                             v ? v : "(null)");
+                    goto fail;
+                }
+                st->retry_status[code] = true;
+            }
         } else {
             api->log(HQ_HLOG_ERROR,
                      "http: unknown option %s (known: url, timeout, headers, forward_headers, "
-                     "ca_file)",
+                     "ca_file, retry_statuses)",
                      o->key);
             goto fail;
         }
@@ -463,6 +492,9 @@ static enum hq_verdict http_handle(void *state, const struct hq_event *ev, struc
     }
     if (code == 408 || code == 429 || (code >= 500 && code <= 599) || code < 200) {
         verdict = HQ_VERDICT_RETRY;
+        err->retry_after_ms = retry_after_ms(st->curl);
+    } else if (code >= HTTP_STATUS_MIN && code <= HTTP_STATUS_MAX && st->retry_status[code]) {
+        verdict = HQ_VERDICT_RETRY; /* retry_statuses (401, 403, 404 by default) */
         err->retry_after_ms = retry_after_ms(st->curl);
     } else {
         verdict = HQ_VERDICT_REJECT; /* 3xx (not followed) and the other 4xx */

@@ -195,8 +195,8 @@ int wk_metrics_init(struct wk *w)
     m->dl_max_attempts =
         counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "max_attempts");
     m->dl_crashed = counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "crashed");
-    m->dl_unreadable =
-        counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "unreadable");
+    m->dl_too_large =
+        counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "too_large");
     m->lc_published = counter2(w, "hookmq_worker_lifecycle_records_total",
                                "Lifecycle records handed to the broker / dropped (best effort)",
                                "state", "published");
@@ -216,7 +216,7 @@ int wk_metrics_init(struct wk *w)
     if (!m->deliveries || !m->redeliveries || !m->dedupe_hits || !m->redriven || !m->connected ||
         !m->in_flight || !m->duration || !m->verdict_ack || !m->verdict_retry ||
         !m->verdict_reject || !m->dl_rejected || !m->dl_max_attempts || !m->dl_crashed ||
-        !m->dl_unreadable || !m->lc_published || !m->lc_dropped)
+        !m->dl_too_large || !m->lc_published || !m->lc_dropped)
         return HQ_ENOMEM;
     return HQ_OK;
 }
@@ -345,6 +345,29 @@ static void slot_free_view(struct wk_slot *s)
     s->ev_cap = 0;
 }
 
+/* The event's original routing key into s->ev_rk (docs/message-format.md, "Routing key").
+ * A delivery straight from the events exchange carries it. Retry tiers, redrives and
+ * `hookmq-replay --to-consumer` deliver through exchange "" with routing key hookmq.NAME, so
+ * there it is rebuilt from hookmq-source and hookmq-event-type the way the gateway built it;
+ * without those headers the delivery's key is all there is. */
+static int original_rk(struct wk_slot *s, const struct hq_delivery *d, const char *source,
+                       const char *type, const char **out)
+{
+    const char *ex = s->w->cfg->broker.exchange;
+    char *built;
+
+    *out = d->routing_key ? d->routing_key : (d->msg.routing_key ? d->msg.routing_key : "");
+    if ((d->exchange && ex && strcmp(d->exchange, ex) == 0) || !*source || !type)
+        return HQ_OK;
+    built = hq_routing_key(source, type);
+    if (!built)
+        return strlen(source) > 253 ? HQ_OK : HQ_ENOMEM; /* no key fits such a source */
+    snprintf(s->ev_rk, sizeof(s->ev_rk), "%s", built);
+    free(built);
+    *out = s->ev_rk;
+    return HQ_OK;
+}
+
 /* The handler's view of d (source: its hookmq-source, or ""). Every pointer borrows from d or
  * from the slot's arrays, which are reused by the next event. */
 static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t attempt,
@@ -389,8 +412,9 @@ static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t 
     b->ev.id = m->message_id ? m->message_id : "";
     b->ev.source = source;
     b->ev.type = hq_msg_str(m, "hookmq-event-type");
+    if (original_rk(s, d, source, b->ev.type, &b->ev.routing_key) != HQ_OK)
+        return HQ_ENOMEM;
     if (!b->ev.type) b->ev.type = "";
-    b->ev.routing_key = d->routing_key ? d->routing_key : (m->routing_key ? m->routing_key : "");
     b->ev.content_type = m->content_type;
     b->ev.consumer = w->con->name;
     b->ev.headers = m->n_headers ? s->ev_kv : NULL;
@@ -405,8 +429,11 @@ static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t 
 /* ---------------------------------------------------------------- the connection side */
 
 struct outcome {
-    const char *verdict; /* ack | retry | reject | duplicate | crashed | unreadable */
+    const char *verdict; /* ack | retry | reject | duplicate | crashed | unreadable |
+                          * unpublishable */
     const char *result;  /* acked | retried | dead_lettered | requeued | unsettled */
+    bool parked;         /* dead_lettered as it is: its copy could not be published */
+    const char *key;     /* the ledger key, or NULL (borrowed) */
     char extra[1200];    /* " tier=10s" or " error=\"...\"" */
     char tier[32];       /* retried: the tier's delay name */
     const char *error;   /* the handler's error text (borrowed until the outcome is reported) */
@@ -447,6 +474,60 @@ static int requeue_pause(struct wk *w, struct hq_amqp *c, const struct hq_delive
     return rc == HQ_OK ? HQ_OK : HQ_EDOWN;
 }
 
+/* A copy that can never be published (its properties do not fit a frame, once the retry or
+ * DLQ headers are added): requeueing would bring it back forever. Park the original as it
+ * is: basic.nack without requeue, and the work queue dead-letters it to the DLQ (x-death
+ * reason "rejected"); the log line and the metric say why. */
+static int park_as_is(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, int rc,
+                      const char *what, struct outcome *o)
+{
+    hq_error("the copy cannot be published; parking the event in the DLQ as it is",
+             "consumer=%s what=%s status=%s reason=too_large", w->con->name, what,
+             hq_strerror(rc));
+    if (hq_amqp_nack(c, d->tag, false) != HQ_OK) {
+        o->result = "unsettled";
+        return HQ_EDOWN;
+    }
+    o->result = "dead_lettered";
+    o->parked = true;
+    hq_metric_inc(w->m.dl_too_large);
+    return HQ_OK;
+}
+
+/* The broker closed the channel because a copy was larger than its max_message_size
+ * (RabbitMQ: "PRECONDITION_FAILED - message size N is larger than configured max size M"). */
+static bool refused_as_too_large(struct hq_amqp *c)
+{
+    const char *e = hq_consume_error(c);
+
+    return e && strstr(e, "406") && strstr(e, "larger than configured max size");
+}
+
+static void too_large_remember(struct wk *w, const char *key)
+{
+    pthread_mutex_lock(&w->too_large_mu);
+    snprintf(w->too_large[w->too_large_next % 16], WK_KEY_MAX, "%s", key);
+    w->too_large_next++;
+    pthread_mutex_unlock(&w->too_large_mu);
+}
+
+/* Was key's copy refused as too large? Forgets it (the caller parks the event). */
+static bool too_large_take(struct wk *w, const char *key)
+{
+    bool found = false;
+    int i;
+
+    pthread_mutex_lock(&w->too_large_mu);
+    for (i = 0; i < 16 && !found; i++) {
+        if (w->too_large[i][0] && strcmp(w->too_large[i], key) == 0) {
+            w->too_large[i][0] = '\0';
+            found = true;
+        }
+    }
+    pthread_mutex_unlock(&w->too_large_mu);
+    return found;
+}
+
 /* A publish status as what the caller does next: HQ_OK (settled), HQ_EDOWN (reconnect). */
 static int after_copy(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, int rc,
                       const char *what, const char *rk, struct outcome *o)
@@ -455,7 +536,17 @@ static int after_copy(struct wk *w, struct hq_amqp *c, const struct hq_delivery 
         rc = hq_amqp_ack(c, d->tag);
         return rc == HQ_OK ? HQ_OK : HQ_EDOWN;
     }
+    if (rc == HQ_ETOOBIG) return park_as_is(w, c, d, rc, what, o);
     o->result = "requeued";
+    if (rc == HQ_EDOWN && o->key && refused_as_too_large(c)) {
+        /* the channel is gone with the delivery: park it when it comes back */
+        too_large_remember(w, o->key);
+        o->result = "unsettled";
+        hq_error("the broker refused the copy as too large; the event will be parked in the DLQ "
+                 "as it is when it is redelivered",
+                 "consumer=%s what=%s queue=%s reason=too_large", w->con->name, what, rk);
+        return HQ_EDOWN;
+    }
     if (rc == HQ_EDOWN || rc == HQ_ETIMEDOUT) {
         o->result = "unsettled";
         hq_warn("copy not confirmed; the event will be redelivered",
@@ -480,12 +571,13 @@ static int dead_letter(struct wk *w, struct hq_amqp *c, const struct hq_delivery
                           error && *error ? error : "(no message)", hq_now_ms(), &copy);
     if (rc == HQ_OK)
         rc = hq_amqp_publish_confirmed(c, "", w->dlq, &copy, WK_CONFIRM_TIMEOUT_MS);
-    else
-        rc = HQ_EBROKER; /* could not even build it: back to the queue */
+    else if (rc != HQ_ETOOBIG)
+        rc = HQ_EBROKER; /* could not even build it (memory): back to the queue */
     hq_msg_free(&copy);
     o->result = "dead_lettered";
     rc = after_copy(w, c, d, rc, "dlq", w->dlq, o);
-    if (rc == HQ_OK && strcmp(o->result, "dead_lettered") == 0) hq_metric_inc(reason);
+    if (rc == HQ_OK && !o->parked && strcmp(o->result, "dead_lettered") == 0)
+        hq_metric_inc(reason);
     return rc;
 }
 
@@ -504,13 +596,14 @@ static int retry(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, u
     if (rc == HQ_OK) rc = hq_msg_add_long(&copy, "hookmq-attempt", (int64_t)attempt + 1);
     if (rc == HQ_OK)
         rc = hq_amqp_publish_confirmed(c, "", rk, &copy, WK_CONFIRM_TIMEOUT_MS);
-    else
+    else if (rc != HQ_ETOOBIG)
         rc = HQ_EBROKER;
     hq_msg_free(&copy);
     o->result = "retried";
     snprintf(o->extra, sizeof(o->extra), " tier=%s", tier);
     snprintf(o->tier, sizeof(o->tier), "%s", tier);
     rc = after_copy(w, c, d, rc, "retry", rk, o);
+    if (o->parked) snprintf(o->extra, sizeof(o->extra), " dlq=too_large");
     if (rc == HQ_OK && strcmp(o->result, "retried") == 0) hq_metric_inc(tier_metric(w, delay));
     return rc;
 }
@@ -647,6 +740,7 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
         source = "";
     has_key = wk_ledger_key(source, id, key, sizeof(key));
     memset(&o, 0, sizeof(o));
+    o.key = has_key ? key : NULL;
     hq_metric_inc(w->m.deliveries);
     if (d->redelivered) hq_metric_inc(w->m.redeliveries);
 
@@ -667,6 +761,15 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
             return rc;
         }
     }
+    /* its retry or DLQ copy was refused as too large before the connection closed */
+    if (has_key && d->redelivered && too_large_take(w, key)) {
+        if (ack_flush(s, c) != HQ_OK) return HQ_EDOWN;
+        o.verdict = "unpublishable";
+        rc = park_as_is(w, c, d, HQ_ETOOBIG, "copy", &o);
+        if (o.parked) snprintf(o.extra, sizeof(o.extra), " dlq=too_large");
+        log_outcome(w, d, attempt, 0, &o);
+        return rc;
+    }
     /* already processed (dedupe ledger) */
     if (w->dedupe && has_key && wk_dedupe_seen(w->dedupe, source, id)) {
         rc = ack_later(s, c, d);
@@ -680,9 +783,12 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     if (rc != HQ_OK) return rc;
     t0 = mono_us();
     if (evbuf_build(s, d, attempt, source, &eb) != HQ_OK) {
+        /* out of memory: the event is fine, the worker is not; put it back and pause */
         o.verdict = "unreadable";
-        rc = dead_letter(w, c, d, attempt, "worker out of memory building the event",
-                         w->m.dl_unreadable, &o);
+        if (ack_flush(s, c) != HQ_OK) return HQ_EDOWN;
+        rc = requeue_pause(w, c, d);
+        o.result = rc == HQ_OK ? "requeued" : "unsettled";
+        set_error(&o, "worker out of memory building the event");
         log_outcome(w, d, attempt, 0, &o);
         return rc;
     }
@@ -757,7 +863,8 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
             snprintf(msg, sizeof(msg), "%s", err.message[0] ? err.message : "retry");
             rc = dead_letter(w, c, d, attempt, msg, w->m.dl_max_attempts, &o);
             if (strcmp(o.result, "dead_lettered") == 0)
-                snprintf(o.extra, sizeof(o.extra), " dlq=max_attempts");
+                snprintf(o.extra, sizeof(o.extra), " dlq=%s",
+                         o.parked ? "too_large" : "max_attempts");
         }
         break;
     default:
@@ -769,7 +876,7 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
         rc = dead_letter(w, c, d, attempt, err.message[0] ? err.message : "rejected",
                          w->m.dl_rejected, &o);
         if (strcmp(o.result, "dead_lettered") == 0)
-            snprintf(o.extra, sizeof(o.extra), " dlq=rejected");
+            snprintf(o.extra, sizeof(o.extra), " dlq=%s", o.parked ? "too_large" : "rejected");
         break;
     }
 out:
@@ -836,7 +943,7 @@ static int subscribe(struct wk_slot *s, struct hq_amqp *c)
 static void session(struct wk_slot *s, struct hq_amqp *c)
 {
     struct wk *w = s->w;
-    bool consuming = false;
+    bool consuming = false, conn_ok = true;
     int rc;
 
     rc = subscribe(s, c);
@@ -869,12 +976,15 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
             hq_warn("broker connection lost; reconnecting",
                     "consumer=%s slot=%d peer=%s status=%s error=\"%s\"", w->con->name, s->idx,
                     hq_amqp_peer(c), hq_strerror(rc), why);
+            conn_ok = false;
             break;
         }
         if (what == HQ_NEXT_TIMEOUT) continue;
         if (what == HQ_NEXT_CANCELLED) {
-            if (ack_flush(s, c) != HQ_OK)
+            if (ack_flush(s, c) != HQ_OK) {
+                conn_ok = false;
                 break;
+            }
             hq_warn("consumer cancelled by the broker (work queue deleted?); re-subscribing "
                     "once it exists again",
                     "consumer=%s slot=%d queue=%s", w->con->name, s->idx, w->work_queue);
@@ -882,9 +992,11 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
             hq_metric_set(w->m.connected, atomic_fetch_sub(&w->connected, 1) - 1);
             rc = resubscribe(s, c);
             if (rc != HQ_OK) {
-                if (rc != HQ_ESHUTDOWN)
+                if (rc != HQ_ESHUTDOWN) {
                     hq_warn("cannot re-subscribe; reconnecting", "consumer=%s slot=%d status=%s",
                             w->con->name, s->idx, hq_strerror(rc));
+                    conn_ok = false;
+                }
                 break;
             }
             consuming = true;
@@ -896,9 +1008,14 @@ static void session(struct wk_slot *s, struct hq_amqp *c)
         rc = process(s, c, &d);
         hq_delivery_free(&d);
         if (atomic_load(&s->abandoned)) return; /* c was closed by the keeper */
-        if (rc == HQ_EDOWN) break;
+        if (rc == HQ_EDOWN) {
+            conn_ok = false;
+            break;
+        }
     }
-    if (rc == HQ_OK && !atomic_load(&s->abandoned) && ack_flush(s, c) != HQ_OK)
+    /* Every way out with a usable connection sends the pending ACKs, HQ_ESHUTDOWN included
+     * (SIGTERM during a rate-limit wait): closing the connection would requeue them. */
+    if (conn_ok && !atomic_load(&s->abandoned) && ack_flush(s, c) != HQ_OK)
         hq_warn("could not send the last acknowledgements; the broker redelivers them",
                 "consumer=%s slot=%d", w->con->name, s->idx);
     s->ack_n = 0; /* a new connection starts with nothing pending */
@@ -977,6 +1094,14 @@ static void *keeper_main(void *arg)
                              "consumer=%s slot=%d running_ms=%lld", w->con->name, s->idx,
                              (long long)(now - atomic_load(&s->handler_since_ms)));
                     atomic_store(&s->abandoned, true);
+                    /* the events this slot ACKed before the hung one are done: send their
+                     * ACKs before closing (the slot thread is inside handle(), and conn_mu
+                     * is ours) */
+                    if (s->ack_n && hq_amqp_ack_upto(s->c, s->ack_tag) != HQ_OK)
+                        hq_warn("could not send the last acknowledgements; the broker "
+                                "redelivers them",
+                                "consumer=%s slot=%d", w->con->name, s->idx);
+                    s->ack_n = 0;
                     hq_consume_detach(s->c);
                     hq_amqp_close(s->c);
                     s->c = NULL;

@@ -78,8 +78,15 @@ HQ_MUST_CHECK int wk_dedupe_open(const char *path, uint64_t window_ms, struct wk
                                  char *err, size_t errsz);
 /* Has (source, id) been processed within the window? Thread-safe. */
 bool wk_dedupe_seen(struct wk_dedupe *d, const char *source, const char *id);
-/* Record (source, id) as processed: appended and fsync'd before this returns. Thread-safe. */
+/* Record (source, id) as processed: appended and fsync'd before this returns. Also sweeps
+ * entries older than the window from memory (every window/16) and compacts the file when its
+ * dead lines outnumber the live ones. Thread-safe. */
 HQ_MUST_CHECK int wk_dedupe_record(struct wk_dedupe *d, const char *source, const char *id);
+/* Tests: read the wall clock (ms since the epoch) from now instead of hq_now_ms (NULL: back
+ * to hq_now_ms). The next record sweeps expired entries. */
+void wk_dedupe_set_clock(struct wk_dedupe *d, int64_t (*now)(void));
+/* Lines in the owned file now (live, expired and superseded). Thread-safe. */
+size_t wk_dedupe_file_lines(struct wk_dedupe *d);
 /* The file actually used (path or path.N). */
 const char *wk_dedupe_path(const struct wk_dedupe *d);
 size_t wk_dedupe_count(struct wk_dedupe *d);
@@ -175,7 +182,8 @@ struct wk_slot {
 
     /* ACKed deliveries not yet acknowledged to the broker: one basic.ack multiple=1 covers
      * them (sent at half the prefetch window, at most ACK_BATCH; before any other
-     * settlement; and when no delivery came for ACK_LINGER_MS). Slot thread only. */
+     * settlement; and when no delivery came for ACK_LINGER_MS). Slot thread only, except
+     * that the keeper sends them when it abandons the slot (holding conn_mu). */
     uint64_t ack_tag;
     unsigned ack_n;
 
@@ -183,13 +191,14 @@ struct wk_slot {
     struct hq_kv *ev_kv;
     char (*ev_num)[24];
     size_t ev_cap;
+    char ev_rk[256]; /* the event's original routing key (an AMQP short string) */
 };
 
 struct wk_metrics {
     struct hq_metric *deliveries, *redeliveries, *dedupe_hits, *connected, *redriven, *in_flight,
         *duration, *redrive_scans;
     struct hq_metric *verdict_ack, *verdict_retry, *verdict_reject;
-    struct hq_metric *dl_rejected, *dl_max_attempts, *dl_crashed, *dl_unreadable;
+    struct hq_metric *dl_rejected, *dl_max_attempts, *dl_crashed, *dl_too_large;
     struct hq_metric **retry_tier; /* one per delays_ms[i] (duplicates share) */
     struct hq_metric *lc_published, *lc_dropped; /* lifecycle records (set from the emitter) */
 };
@@ -223,6 +232,13 @@ struct wk {
 
     struct hq_metrics *metrics;
     struct wk_metrics m;
+
+    /* Events whose retry or DLQ copy the broker refused as larger than its max_message_size
+     * (that closes the channel, so the delivery comes back): parked as they are on their
+     * redelivery, without calling the handler again. A small ring, under too_large_mu. */
+    pthread_mutex_t too_large_mu;
+    char too_large[16][WK_KEY_MAX];
+    unsigned too_large_next;
 
     struct wk_slot *slots;
     int n_slots;

@@ -8,8 +8,10 @@
  * separate ledgers).
  *
  * Two files:
- *   <path>        text, "<count> <key>" per line: crashes of earlier runs (rewritten at
- *                 start-up and when a counted event is finally settled)
+ *   <path>        text, "<count> <key> <ms>" per line (ms: the last crash, since the epoch;
+ *                 lines of older versions without it count as crashed now): crashes of
+ *                 earlier runs (rewritten at start-up and when a counted event is finally
+ *                 settled)
  *   <path>.slots  one fixed-size record per slot, mapped MAP_SHARED: the key of the event
  *                 whose handler the slot is running, or empty. begin/end are plain memory
  *                 writes (no system call per event); the pages of a process that dies stay in
@@ -18,6 +20,10 @@
  * event whose count reached WK_CRASH_LIMIT goes to the DLQ without calling the handler
  * ("handler crashed N times"). After a power loss the last counts may be lost, which only
  * delays parking.
+ *
+ * Bounded: a count whose last crash is older than CRASH_TTL_MS is dropped (its event was
+ * settled or parked long ago, or lives on another host), and at MAX_CRASHED keys the oldest
+ * is evicted, so the newest crash is always counted.
  *
  * The path is "<dedupe.path>.inflight" when the consumer has a dedupe ledger, else
  * "$TMPDIR/hookmq-<consumer>.inflight"; it is claimed like the dedupe ledger (one per live
@@ -33,9 +39,11 @@
 #include <unistd.h>
 
 #include "hq_log.h"
+#include "hq_time.h"
 #include "worker.h"
 
 #define MAX_CRASHED 10000
+#define CRASH_TTL_MS (7 * 24 * 3600 * 1000LL)
 #define SLOTS_MAGIC 0x48514946u /* "HQIF" */
 
 struct record {
@@ -52,6 +60,7 @@ struct slots_file {
 struct crashed {
     char *key;
     int count;
+    int64_t last_ms; /* wall clock of the last crash */
 };
 
 struct wk_inflight {
@@ -74,15 +83,41 @@ static struct crashed *find_crashed(struct wk_inflight *f, const char *key)
     return NULL;
 }
 
-static void add_crash(struct wk_inflight *f, const char *key, int n)
+static void drop_crashed(struct wk_inflight *f, size_t i)
+{
+    free(f->crashed[i].key);
+    f->crashed[i] = f->crashed[--f->n_crashed];
+}
+
+/* Make room for one more key: drop settled and expired counts; when all MAX_CRASHED are live,
+ * evict the one whose last crash is the oldest (with a warning). */
+static void make_room(struct wk_inflight *f, int64_t now)
+{
+    size_t i, oldest = 0;
+
+    for (i = f->n_crashed; i-- > 0;)
+        if (f->crashed[i].count <= 0 || f->crashed[i].last_ms < now - CRASH_TTL_MS)
+            drop_crashed(f, i);
+    if (f->n_crashed < MAX_CRASHED) return;
+    for (i = 1; i < f->n_crashed; i++)
+        if (f->crashed[i].last_ms < f->crashed[oldest].last_ms) oldest = i;
+    hq_warn("crash ledger full; forgetting the oldest count", "path=%s keys=%d", f->path,
+            MAX_CRASHED);
+    drop_crashed(f, oldest);
+}
+
+static void add_crash(struct wk_inflight *f, const char *key, int n, int64_t ms)
 {
     struct crashed *c = find_crashed(f, key);
+    int64_t now = hq_now_ms();
 
+    if (ms < now - CRASH_TTL_MS) return; /* expired */
     if (c) {
         c->count += n;
+        if (ms > c->last_ms) c->last_ms = ms;
         return;
     }
-    if (f->n_crashed >= MAX_CRASHED) return;
+    if (f->n_crashed >= MAX_CRASHED) make_room(f, now);
     if (f->n_crashed == f->cap_crashed) {
         size_t cap = f->cap_crashed ? f->cap_crashed * 2 : 16;
         struct crashed *p = realloc(f->crashed, cap * sizeof(*p));
@@ -92,6 +127,7 @@ static void add_crash(struct wk_inflight *f, const char *key, int n)
     }
     f->crashed[f->n_crashed].key = strdup(key);
     if (!f->crashed[f->n_crashed].key) return;
+    f->crashed[f->n_crashed].last_ms = ms;
     f->crashed[f->n_crashed++].count = n;
 }
 
@@ -108,7 +144,8 @@ static int write_counts(struct wk_inflight *f)
     if (!out) return HQ_EIO;
     for (i = 0; i < f->n_crashed; i++)
         if (f->crashed[i].count > 0 &&
-            fprintf(out, "%d %s\n", f->crashed[i].count, f->crashed[i].key) < 0)
+            fprintf(out, "%d %s %lld\n", f->crashed[i].count, f->crashed[i].key,
+                    (long long)f->crashed[i].last_ms) < 0)
             rc = HQ_EIO;
     if (fclose(out) != 0) rc = HQ_EIO;
     if (rc == HQ_OK && rename(tmp, f->path) != 0) rc = HQ_EIO;
@@ -119,7 +156,8 @@ static int write_counts(struct wk_inflight *f)
 static void read_counts(struct wk_inflight *f)
 {
     FILE *in = fopen(f->path, "re");
-    char line[WK_KEY_MAX + 32];
+    char line[WK_KEY_MAX + 32], *key, *last;
+    int64_t ms, now = hq_now_ms();
 
     if (!in) return;
     while (fgets(line, sizeof(line), in)) {
@@ -141,7 +179,20 @@ static void read_counts(struct wk_inflight *f)
         errno = 0;
         v = strtol(line, &end, 10);
         if (errno || *end || v <= 0 || v > 1000000) continue;
-        add_crash(f, sp + 1, (int)v);
+        /* "<source> <id> <ms>"; "<source> <id>" (older versions): crashed now */
+        ms = now;
+        key = sp + 1;
+        sp = strchr(key, ' ');
+        last = strrchr(key, ' ');
+        if (sp && last != sp) {
+            long long t;
+            errno = 0;
+            t = strtoll(last + 1, &end, 10);
+            if (errno || *end || end == last + 1 || t < 0) continue;
+            *last = '\0';
+            ms = (int64_t)t;
+        }
+        add_crash(f, key, (int)v, ms);
     }
     fclose(in);
 }
@@ -165,7 +216,7 @@ static void read_slots(struct wk_inflight *f, const char *slots_path)
             len = atomic_load(&r.len);
             if (len == 0 || len >= sizeof(r.key) || memchr(r.key, '\0', len)) continue;
             r.key[len] = '\0';
-            add_crash(f, r.key, 1);
+            add_crash(f, r.key, 1, hq_now_ms());
         }
     }
     close(fd);
@@ -259,8 +310,8 @@ void wk_inflight_end(struct wk_inflight *f, int slot, const char *key)
     /* a counted event finally settled: forget its crashes (rare, so a rewrite is fine) */
     pthread_mutex_lock(&f->lock);
     c = find_crashed(f, key);
-    if (c && c->count > 0) {
-        c->count = 0;
+    if (c) {
+        drop_crashed(f, (size_t)(c - f->crashed));
         if (write_counts(f) != HQ_OK)
             hq_warn("crash ledger write failed", "path=%s error=\"%s\"", f->path, strerror(errno));
     }

@@ -393,6 +393,7 @@ int main(int argc, char **argv)
     srand((unsigned)(hq_mono_ms() ^ ((int64_t)getpid() << 16)));
 
     pthread_mutex_init(&w.snap_lock, NULL);
+    pthread_mutex_init(&w.too_large_mu, NULL);
     w.snap = snap_new(cfg, con, 1);
     if (!w.snap) {
         hq_config_free(cfg);

@@ -4,7 +4,7 @@
 # Every unit must run as the hookmq user with the hardening the deployment docs promise
 # (ProtectSystem=strict, NoNewPrivileges, PrivateTmp, ProtectHome, ReadWritePaths of its state
 # directory), Restart=on-failure, ExecReload with SIGHUP, KillSignal=SIGTERM and a
-# TimeoutStopSec; the worker is a template whose instance is the consumer. Then, when
+# TimeoutStopSec; the worker is a template whose instance is the consumer, with KillMode=mixed. Then, when
 # systemd-analyze is available, `systemd-analyze verify` runs on copies whose /usr/bin/ is
 # BIN_DIR (so the binaries exist) with MANPATH=MAN_DIR (so Documentation=man: resolves).
 set -euo pipefail
@@ -45,6 +45,8 @@ for u in "${!rw[@]}"; do
 done
 grep -q '^ExecStart=.*hookmq-worker .*--consumer %i' "$units/hookmq-worker@.service" ||
     bad "hookmq-worker@.service: the instance is not the consumer (--consumer %i)"
+[ "$(key "$units/hookmq-worker@.service" KillMode)" = mixed ] ||
+    bad "hookmq-worker@.service: KillMode is not mixed (a stop would SIGTERM exec children)"
 grep -q '^ExecStart=.*hookmq-archive run' "$units/hookmq-archive.service" ||
     bad "hookmq-archive.service: does not run 'hookmq-archive run'"
 grep -Eq '^After=.*time-sync\.target( |$)' "$units/hookmq-archive.service" ||

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -318,16 +319,81 @@ static void test_exit_codes(void **state)
     assert_int_equal(run(&s, &ev, &err), HQ_VERDICT_ACK);
 }
 
+/* A death by a signal the worker did not send is a RETRY (CONTRACT.md, "exec handler"). */
 static void test_killed_by_signal(void **state)
 {
     struct hq_event ev = make_event("{}", 2);
     struct hq_error err;
 
     (void)state;
-    assert_int_equal(run_cmd("echo dying >&2; kill -KILL $$", &ev, &err), HQ_VERDICT_REJECT);
+    assert_int_equal(run_cmd("echo dying >&2; kill -KILL $$", &ev, &err), HQ_VERDICT_RETRY);
     assert_string_equal(err.message, "killed by signal 9 SIGKILL: dying");
-    assert_int_equal(run_cmd("kill -SEGV $$", &ev, &err), HQ_VERDICT_REJECT);
+    assert_int_equal(run_cmd("kill -SEGV $$", &ev, &err), HQ_VERDICT_RETRY);
     assert_string_equal(err.message, "killed by signal 11 SIGSEGV");
+}
+
+struct outside_kill {
+    const char *pid_file;
+    int sig;
+    pid_t killed;
+};
+
+/* Wait for the child's pid in pid_file, then send it sig, as systemd's stop (without
+ * KillMode=mixed) or the OOM killer would. */
+static void *outside_killer(void *arg)
+{
+    struct outside_kill *k = arg;
+    int64_t pid = 0;
+    int i;
+
+    for (i = 0; i < 500 && pid <= 1; i++) {
+        FILE *f = fopen(k->pid_file, "r");
+        if (f) {
+            if (fscanf(f, "%" SCNd64, &pid) != 1)
+                pid = 0;
+            fclose(f);
+        }
+        if (pid <= 1)
+            usleep(10000);
+    }
+    if (pid > 1 && kill((pid_t)pid, k->sig) == 0)
+        k->killed = (pid_t)pid;
+    return NULL;
+}
+
+/* The child is killed by another process while the handler waits for it: RETRY, never
+ * REJECT, and the message names the signal. */
+static void test_killed_from_outside(void **state)
+{
+    static const int sigs[] = {SIGKILL, SIGTERM};
+    struct hq_event ev = make_event("{}", 2);
+    struct hq_error err;
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+        char file[512], cmd[1800], want[64];
+        struct outside_kill k = {.pid_file = file, .sig = sigs[i]};
+        struct optset s = {.n = 0};
+        pthread_t t;
+        int64_t t0;
+
+        snprintf(file, sizeof(file), "%s/outside-%d.pid", tmpdir, sigs[i]);
+        unlink(file);
+        /* exec: the pid written is the pid of the process that is killed */
+        snprintf(cmd, sizeof(cmd), "echo $$ > '%s.tmp' && mv '%s.tmp' '%s' && exec sleep 30",
+                 file, file, file);
+        opt_scalar(&s, "command", cmd);
+        opt_scalar(&s, "timeout", "20s");
+        assert_int_equal(pthread_create(&t, NULL, outside_killer, &k), 0);
+        t0 = hq_mono_ms();
+        assert_int_equal(run(&s, &ev, &err), HQ_VERDICT_RETRY);
+        assert_true(hq_mono_ms() - t0 < 15000); /* the kill ended it, not the timeout */
+        pthread_join(t, NULL);
+        assert_true(k.killed > 1);
+        snprintf(want, sizeof(want), "killed by signal %d SIG%s", sigs[i], sigabbrev_np(sigs[i]));
+        assert_string_equal(err.message, want);
+    }
 }
 
 /* The child starts with an empty signal mask and default dispositions, whatever the worker
@@ -345,9 +411,9 @@ static void test_child_signal_state(void **state)
     sigaddset(&block, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &block, &old);
     old_int = signal(SIGINT, SIG_IGN);
-    assert_int_equal(run_cmd("kill -TERM $$; sleep 2; exit 0", &ev, &err), HQ_VERDICT_REJECT);
+    assert_int_equal(run_cmd("kill -TERM $$; sleep 2; exit 0", &ev, &err), HQ_VERDICT_RETRY);
     assert_string_equal(err.message, "killed by signal 15 SIGTERM");
-    assert_int_equal(run_cmd("kill -INT $$; sleep 2; exit 0", &ev, &err), HQ_VERDICT_REJECT);
+    assert_int_equal(run_cmd("kill -INT $$; sleep 2; exit 0", &ev, &err), HQ_VERDICT_RETRY);
     assert_string_equal(err.message, "killed by signal 2 SIGINT");
     signal(SIGINT, old_int);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -686,6 +752,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_child_never_reads_stdin),
         cmocka_unit_test(test_exit_codes),
         cmocka_unit_test(test_killed_by_signal),
+        cmocka_unit_test(test_killed_from_outside),
         cmocka_unit_test(test_child_signal_state),
         cmocka_unit_test(test_child_process_state),
         cmocka_unit_test(test_timeout_kills_group),

@@ -136,6 +136,12 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     } else if (strcmp(u, "/notfound") == 0) {
         respond(conn, 404, NULL, NULL, "");
         return 404;
+    } else if (strcmp(u, "/unauthorized") == 0) {
+        respond(conn, 401, NULL, NULL, "no token");
+        return 401;
+    } else if (strcmp(u, "/forbidden") == 0) {
+        respond(conn, 403, NULL, NULL, "forbidden");
+        return 403;
     } else if (strcmp(u, "/gone") == 0) {
         respond(conn, 410, NULL, NULL, "gone");
         return 410;
@@ -294,8 +300,14 @@ static void test_verdicts(void **state)
     assert_int_equal(post("/bad", &err), HQ_VERDICT_REJECT);
     assert_string_equal(err.message, "HTTP 400: bad request: field x");
     assert_int_equal(err.retry_after_ms, 0);
-    assert_int_equal(post("/notfound", &err), HQ_VERDICT_REJECT);
+    /* 401, 403 and 404 mean RETRY by default (retry_statuses): a receiver misconfigured for a
+     * while must not park every event */
+    assert_int_equal(post("/notfound", &err), HQ_VERDICT_RETRY);
     assert_string_equal(err.message, "HTTP 404");
+    assert_int_equal(post("/unauthorized", &err), HQ_VERDICT_RETRY);
+    assert_string_equal(err.message, "HTTP 401: no token");
+    assert_int_equal(post("/forbidden", &err), HQ_VERDICT_RETRY);
+    assert_string_equal(err.message, "HTTP 403: forbidden");
     assert_int_equal(post("/gone", &err), HQ_VERDICT_REJECT);
     assert_int_equal(post("/teapot", &err), HQ_VERDICT_REJECT);
     assert_string_equal(err.message, "HTTP 418: teapot");
@@ -330,6 +342,53 @@ static void test_verdicts(void **state)
     assert_int_equal(rec.count, before + 1);
     assert_string_equal(rec.uri, "/moved");
     pthread_mutex_unlock(&rec.mu);
+}
+
+/* post() with retry_statuses = values[0..n). */
+static enum hq_verdict post_retry_statuses(const char *path, const char *const *values,
+                                           size_t n, struct hq_error *err)
+{
+    struct hq_event ev = make_event("{\"a\":1}", 7);
+    struct hq_handler_opt o[2];
+    char url[256];
+    void *st = NULL;
+    enum hq_verdict v;
+
+    url_for(url, sizeof(url), path);
+    o[0] = (struct hq_handler_opt){.key = "url", .value = url};
+    o[1] = (struct hq_handler_opt){.key = "retry_statuses", .values = values, .n_values = n};
+    if (hq_builtin_http.init(&api, o, 2, &st) != 0)
+        fail_msg("init failed: %s", log_buf);
+    memset(err, 0x7f, sizeof(*err));
+    v = hq_builtin_http.handle(st, &ev, err);
+    hq_builtin_http.fini(st);
+    return v;
+}
+
+static void test_retry_statuses(void **state)
+{
+    const char *none[] = {NULL}, *only404[] = {"404"}, *more[] = {"400", "410", "418", "301"};
+    struct hq_error err;
+
+    (void)state;
+    /* [] : 401/403/404 are REJECTs again */
+    assert_int_equal(post_retry_statuses("/unauthorized", none, 0, &err), HQ_VERDICT_REJECT);
+    assert_int_equal(post_retry_statuses("/forbidden", none, 0, &err), HQ_VERDICT_REJECT);
+    assert_int_equal(post_retry_statuses("/notfound", none, 0, &err), HQ_VERDICT_REJECT);
+    /* 408, 429 and 5xx retry whatever the list says */
+    assert_int_equal(post_retry_statuses("/timeout", none, 0, &err), HQ_VERDICT_RETRY);
+    assert_int_equal(post_retry_statuses("/ratelimit", none, 0, &err), HQ_VERDICT_RETRY);
+    assert_int_equal(post_retry_statuses("/error", none, 0, &err), HQ_VERDICT_RETRY);
+    /* the list replaces the default */
+    assert_int_equal(post_retry_statuses("/notfound", only404, 1, &err), HQ_VERDICT_RETRY);
+    assert_int_equal(post_retry_statuses("/unauthorized", only404, 1, &err), HQ_VERDICT_REJECT);
+    assert_string_equal(err.message, "HTTP 401: no token");
+    assert_int_equal(post_retry_statuses("/bad", more, 4, &err), HQ_VERDICT_RETRY);
+    assert_int_equal(post_retry_statuses("/gone", more, 4, &err), HQ_VERDICT_RETRY);
+    assert_int_equal(post_retry_statuses("/teapot", more, 4, &err), HQ_VERDICT_RETRY);
+    assert_int_equal(post_retry_statuses("/moved", more, 4, &err), HQ_VERDICT_RETRY);
+    assert_int_equal(post_retry_statuses("/forbidden", more, 4, &err), HQ_VERDICT_REJECT);
+    assert_int_equal(post_retry_statuses("/ok", more, 4, &err), HQ_VERDICT_ACK);
 }
 
 static void test_body_and_headers(void **state)
@@ -598,7 +657,8 @@ static void expect_init_fails(const struct hq_handler_opt *o, size_t n, const ch
 static void test_option_errors(void **state)
 {
     const char *nocolon[] = {"X-Token abc"}, *crlf[] = {"X-A: b\r\nX-B: c"},
-               *badname[] = {"X A: b"};
+               *badname[] = {"X A: b"}, *bad200[] = {"200"}, *bad503[] = {"503"},
+               *badtext[] = {"40x"};
     struct hq_handler_opt o[2];
 
     (void)state;
@@ -624,12 +684,21 @@ static void test_option_errors(void **state)
     expect_init_fails(o, 2, "http: option forward_headers");
     o[1] = (struct hq_handler_opt){.key = "verify", .value = "false"};
     expect_init_fails(o, 2, "http: unknown option verify");
+    o[1] = (struct hq_handler_opt){.key = "retry_statuses", .value = "404"};
+    expect_init_fails(o, 2, "http: option retry_statuses: expected an array");
+    o[1] = (struct hq_handler_opt){.key = "retry_statuses", .values = bad200, .n_values = 1};
+    expect_init_fails(o, 2, "http: option retry_statuses: 200 is not an HTTP status 300..499");
+    o[1] = (struct hq_handler_opt){.key = "retry_statuses", .values = bad503, .n_values = 1};
+    expect_init_fails(o, 2, "http: option retry_statuses: 503 is not");
+    o[1] = (struct hq_handler_opt){.key = "retry_statuses", .values = badtext, .n_values = 1};
+    expect_init_fails(o, 2, "http: option retry_statuses: 40x is not");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verdicts),
+        cmocka_unit_test(test_retry_statuses),
         cmocka_unit_test(test_body_and_headers),
         cmocka_unit_test(test_large_body),
         cmocka_unit_test(test_empty_body_and_no_content_type),

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -255,6 +257,127 @@ static void dedupe_window(void **st)
     wk_dedupe_close(d);
 }
 
+/* The injected wall clock of dedupe_expires_while_running. */
+static int64_t fake_now_ms;
+
+static int64_t fake_clock(void)
+{
+    return fake_now_ms;
+}
+
+/* Every record is a new id (the case where `appended > count` never held): while the worker
+ * runs, ids older than the window leave memory and the file is compacted, so both stay
+ * within about one window's ids. */
+static void dedupe_expires_while_running(void **st)
+{
+    enum { PER_ROUND = 1000, ROUNDS = 12, STEP_MS = 5000, WINDOW_MS = 10000 };
+    char path[400], err[512], id[64];
+    struct wk_dedupe *d = NULL;
+    size_t max_lines = 0;
+    int r, i;
+
+    (void)st;
+    /* tmpfs when there is one: 12,000 fdatasyncs */
+    if (access("/dev/shm", W_OK) == 0)
+        snprintf(path, sizeof(path), "/dev/shm/hq-dedupe-exp-%d/ledger", (int)getpid());
+    else
+        snprintf(path, sizeof(path), "%s/exp/ledger", tmpdir);
+    assert_int_equal(wk_dedupe_open(path, WINDOW_MS, &d, err, sizeof(err)), HQ_OK);
+    fake_now_ms = hq_now_ms();
+    wk_dedupe_set_clock(d, fake_clock);
+    for (r = 0; r < ROUNDS; r++) {
+        for (i = 0; i < PER_ROUND; i++) {
+            snprintf(id, sizeof(id), "r%d-%d", r, i);
+            assert_int_equal(wk_dedupe_record(d, "s", id), HQ_OK);
+            fake_now_ms += 1;
+        }
+        /* live: this round and the one before (the window spans two rounds); the sweep runs
+         * every window/16, so a round may linger that long */
+        assert_true(wk_dedupe_count(d) <= 3 * PER_ROUND);
+        if (wk_dedupe_file_lines(d) > max_lines) max_lines = wk_dedupe_file_lines(d);
+        assert_int_equal(wk_dedupe_file_lines(d), count_lines(path));
+        if (r + 1 < ROUNDS) fake_now_ms += STEP_MS;
+    }
+    /* the file: compacted once its dead lines outnumber the live ones (and past 4096) */
+    assert_true(max_lines <= 4096 + 2 * 3 * PER_ROUND);
+    assert_true(max_lines < ROUNDS * PER_ROUND);
+    assert_true(wk_dedupe_seen(d, "s", "r11-5"));
+    assert_true(wk_dedupe_seen(d, "s", "r10-999"));
+    assert_false(wk_dedupe_seen(d, "s", "r0-5"));
+    assert_false(wk_dedupe_seen(d, "s", "r9-0"));
+    /* the compacted file still holds every live id: a restart at this time knows them */
+    wk_dedupe_close(d);
+    d = NULL;
+    {
+        FILE *f = fopen(path, "r");
+        char line[256];
+        int live = 0, old = 0;
+
+        assert_non_null(f);
+        while (fgets(line, sizeof(line), f)) {
+            if (strncmp(line, "s r11-", 6) == 0 || strncmp(line, "s r10-", 6) == 0) live++;
+            if (strncmp(line, "s r0-", 5) == 0) old++;
+        }
+        fclose(f);
+        assert_int_equal(live, 2 * PER_ROUND);
+        assert_int_equal(old, 0);
+    }
+    unlink(path);
+    {
+        char lock[420];
+        snprintf(lock, sizeof(lock), "%s.lock", path);
+        unlink(lock);
+        *strrchr(path, '/') = '\0';
+        rmdir(path);
+    }
+}
+
+/* fsync() of this program (dedupe.c is linked in): records what was fsync'd, then syncs. */
+static char fsynced[32][PATH_MAX];
+static int n_fsynced;
+
+int fsync(int fd)
+{
+    char link[64], target[PATH_MAX];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    if (n > 0 && n_fsynced < 32) {
+        target[n] = '\0';
+        snprintf(fsynced[n_fsynced++], PATH_MAX, "%s", target);
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
+static bool was_fsynced(const char *path)
+{
+    int i;
+
+    for (i = 0; i < n_fsynced; i++)
+        if (strcmp(fsynced[i], path) == 0) return true;
+    return false;
+}
+
+/* The directories the ledger's mkdir -p creates are durable: the parent of each is fsync'd. */
+static void dedupe_fsyncs_new_directories(void **st)
+{
+    char base[PATH_MAX], path[PATH_MAX + 32], dir[PATH_MAX + 32], err[512];
+    struct wk_dedupe *d = NULL;
+
+    (void)st;
+    assert_non_null(realpath(tmpdir, base));
+    snprintf(path, sizeof(path), "%s/new1/new2/ledger", base);
+    n_fsynced = 0;
+    assert_int_equal(wk_dedupe_open(path, 1000, &d, err, sizeof(err)), HQ_OK);
+    wk_dedupe_close(d);
+    assert_true(was_fsynced(base));                    /* holds new1 */
+    snprintf(dir, sizeof(dir), "%s/new1", base);
+    assert_true(was_fsynced(dir));                     /* holds new2 */
+    snprintf(dir, sizeof(dir), "%s/new1/new2", base);
+    assert_true(was_fsynced(dir));                     /* holds the ledger */
+}
+
 static void crash_ledger(void **st)
 {
     char path[400], err[512], slots[420];
@@ -294,6 +417,62 @@ static void crash_ledger(void **st)
     assert_int_equal(wk_inflight_crashes(f, "s b"), 0);
     assert_int_equal(wk_inflight_crashes(f, "s c"), 2);
     wk_inflight_close(f);
+}
+
+/* The crash ledger keeps protecting at 10,000 keys: expired counts (last crash over 7 days
+ * ago) are dropped, and when every key is live the oldest is evicted for the newest crash. */
+static void crash_ledger_bounded(void **st)
+{
+    char path[400], err[512], key[64];
+    struct wk_inflight *f = NULL;
+    int64_t now = hq_now_ms(), week = 7 * 24 * 3600 * 1000LL;
+    FILE *out;
+    int i;
+
+    (void)st;
+    snprintf(path, sizeof(path), "%s/bounded.inflight", tmpdir);
+    /* 10,000 keys, all expired, then one crash of a new event */
+    out = fopen(path, "w");
+    assert_non_null(out);
+    for (i = 0; i < 10000; i++)
+        fprintf(out, "4 s old%d %lld\n", i, (long long)(now - week - 60000));
+    fclose(out);
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s old1"), 0);
+    wk_inflight_begin(f, 0, "s new");
+    wk_inflight_close(f); /* died with "s new" running */
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s new"), 1);
+    wk_inflight_close(f);
+    assert_int_equal(count_lines(path), 1); /* the expired keys left the file */
+
+    /* 10,000 live keys (the oldest crashed 6 days ago): the new crash still counts, the
+     * oldest key makes room */
+    out = fopen(path, "w");
+    assert_non_null(out);
+    for (i = 0; i < 10000; i++) {
+        int64_t ago = i == 77 ? week - 86400000LL : 1000;
+        fprintf(out, "2 s live%d %lld\n", i, (long long)(now - ago));
+    }
+    fclose(out);
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    wk_inflight_begin(f, 0, "s newest");
+    wk_inflight_close(f);
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s newest"), 1);
+    assert_int_equal(wk_inflight_crashes(f, "s live77"), 0);
+    for (i = 0; i < 10000; i += 999) {
+        if (i == 77) continue;
+        snprintf(key, sizeof(key), "s live%d", i);
+        assert_int_equal(wk_inflight_crashes(f, key), 2);
+    }
+    /* a count written by an older version (no time) is kept, as crashed now */
+    wk_inflight_close(f);
+    write_file(path, "3 s legacy\n");
+    assert_int_equal(wk_inflight_open(path, 1, &f, err, sizeof(err)), HQ_OK);
+    assert_int_equal(wk_inflight_crashes(f, "s legacy"), 3);
+    wk_inflight_close(f);
+    unlink(path);
 }
 
 static void rate_limit(void **st)
@@ -355,7 +534,10 @@ int main(void)
         cmocka_unit_test(ledger_keys),
         cmocka_unit_test(dedupe_ledger),
         cmocka_unit_test(dedupe_window),
+        cmocka_unit_test(dedupe_expires_while_running),
+        cmocka_unit_test(dedupe_fsyncs_new_directories),
         cmocka_unit_test(crash_ledger),
+        cmocka_unit_test(crash_ledger_bounded),
         cmocka_unit_test(rate_limit),
         cmocka_unit_test(log_safe),
         cmocka_unit_test(redrive_interval),

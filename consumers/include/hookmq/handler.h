@@ -46,7 +46,7 @@ struct hq_event {
     const char *id;              /* stable event id (message_id): dedupe on (source, id) */
     const char *source;          /* hookmq-source */
     const char *type;            /* hookmq-event-type, the provider's raw type */
-    const char *routing_key;     /* <source>.<normalized type> */
+    const char *routing_key;     /* original <source>.<type>, on retries too */
     const char *content_type;    /* may be NULL */
     const char *consumer;        /* the consumer name from the config */
     const struct hq_kv *headers; /* every message header, including http-* and hookmq-* */
