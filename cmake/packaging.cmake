@@ -99,8 +99,12 @@ set(CPACK_DEBIAN_PACKAGE_MAINTAINER "${CPACK_PACKAGE_CONTACT}")
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_HOMEPAGE "https://github.com/hookmq/hookmq")
-set(CPACK_DEBIAN_PACKAGE_DEPENDS
-    "librabbitmq4, libcivetweb1, libjson-c5, libconfig9, libssl3, libcurl4, libzstd1, adduser")
+# The libraries come from dpkg-shlibdeps, so that the package built on each Debian release
+# names that release's packages (Debian 12: libconfig9, libssl3, libcurl4; Debian 13:
+# libconfig11, libssl3t64, libcurl4t64); build the package on the release it is for
+# (docs/deploy.md). adduser is for the maintainer scripts.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "rabbitmq-server, nginx | nginx-light, prometheus")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${PROJECT_SOURCE_DIR}/cmake/debian/postinst

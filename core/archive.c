@@ -21,6 +21,7 @@
 #include <json-c/json.h>
 
 #include "hq__archive.h"
+#include "hq__json.h"
 #include "hq_codec.h"
 #include "hq_consume.h"
 #include "hq_lifecycle.h"
@@ -369,7 +370,7 @@ void *hq__json_parse(const char *p, size_t n, int depth)
     tok = json_tokener_new_ex(depth);
     if (!tok)
         return NULL;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_set_flags(tok, HQ__JSON_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     o = json_tokener_parse_ex(tok, p, (int)n);
     if (o && json_tokener_get_error(tok) != json_tokener_success) {
         json_object_put(o);

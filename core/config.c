@@ -112,13 +112,16 @@ struct badlit {
     char *file;     /* as libconfig records it: NULL for the main text, else the @include name */
     unsigned line;
     int bits;       /* 32: needs an L suffix; 64: does not fit at all */
-    unsigned ord;   /* which integer literal of its class (32 or 64) on that line, from 0 */
+    unsigned ord;   /* which integer literal on that line, from 0 */
+    bool in_main;   /* in the main text, at main_text[off..off+len) */
+    size_t off, len;
     char text[48];
 };
 
 struct ctx {
     const char *name;   /* main file name for messages */
     const char *incdir; /* include directory (NULL: includes refused) */
+    const char *main_text;
     char *err;
     size_t errsz;
     int rc;             /* first error */
@@ -126,7 +129,7 @@ struct ctx {
     size_t n_bad;
     /* check_literals: the integer settings seen so far on the current file and line */
     const char *w_file;
-    unsigned w_line, w_n32, w_n64;
+    unsigned w_line, w_n;
     bool w_started;
     char fbuf[PATH_TEXT_MAX];
 };
@@ -380,6 +383,11 @@ static int record_bad(struct ctx *c, const char *file, unsigned line, int bits, 
     b->line = line;
     b->bits = bits;
     b->ord = ord;
+    if (!file && c->main_text) {
+        b->in_main = true;
+        b->off = (size_t)(s - c->main_text);
+        b->len = n;
+    }
     if (n >= sizeof(b->text))
         n = sizeof(b->text) - 1;
     memcpy(b->text, s, n);
@@ -433,12 +441,15 @@ static int prescan_include(struct ctx *c, const char *name, const char *from, un
  *
  * Each literal is attributed to the line libconfig will record for its setting: the line of the
  * name for "name = value", the literal's own line for array and list elements. With the literal's
- * rank among the integers of its class on that line, check_literals() finds its setting. */
+ * rank among the integers on that line, check_literals() finds its setting. (Ranks count every
+ * integer, whatever its size: libconfig 1.7 (Debian 13) reads an integer without an L suffix
+ * that does not fit in 32 bits as a 64-bit setting, where 1.5 (Debian 12) wraps it, so the
+ * setting's type does not tell which literal it came from.) */
 static int prescan(struct ctx *c, const char *text, size_t len, const char *file, int depth)
 {
     size_t i = 0;
-    unsigned line = 1, n32 = 0, n64 = 0, cnt_line = 0, name_line = 0, assign_line = 0;
-    bool bol = true, after_name = false, assign = false;
+    unsigned line = 1, nint = 0, cnt_line = 0, name_line = 0, assign_line = 0;
+    bool bol = true, after_name = false, assign = false, after_comma = false;
 
     while (i < len) {
         char ch = text[i];
@@ -477,7 +488,7 @@ static int prescan(struct ctx *c, const char *text, size_t len, const char *file
                     rc = prescan_include(c, name, file, line, depth);
                     if (rc != HQ_OK)
                         return rc;
-                    after_name = assign = false;
+                    after_name = assign = after_comma = false;
                     i = k + 1;
                     continue;
                 }
@@ -542,25 +553,44 @@ static int prescan(struct ctx *c, const char *text, size_t len, const char *file
             cls = classify_number(text + start, i - start);
             if (cls != LIT_OTHER && at != cnt_line) {
                 cnt_line = at;
-                n32 = n64 = 0;
+                nint = 0;
             }
-            if (cls == LIT_32 || cls == LIT_32_BAD) {
-                if (cls == LIT_32_BAD &&
-                    record_bad(c, file, at, 32, n32, text + start, i - start) != HQ_OK)
+            if (cls == LIT_32_BAD || cls == LIT_64_BAD) {
+                if (record_bad(c, file, at, cls == LIT_32_BAD ? 32 : 64, nint, text + start,
+                               i - start) != HQ_OK)
                     return c->rc;
-                n32++;
-            } else if (cls == LIT_64 || cls == LIT_64_BAD) {
-                if (cls == LIT_64_BAD &&
-                    record_bad(c, file, at, 64, n64, text + start, i - start) != HQ_OK)
-                    return c->rc;
-                n64++;
             }
+            if (cls != LIT_OTHER)
+                nint++;
         } else {
+            /* libconfig 1.7 (Debian 13) accepts "[ 1, 2, ]", 1.5 (Debian 12) does not: refuse
+             * it on both, so that a config means the same everywhere */
+            if ((ch == ']' || ch == ')') && after_comma)
+                return cfail_line(c, file, line, "syntax error: a comma before '%c'", ch);
+            after_comma = ch == ',';
             after_name = assign = false;
             i++;
+            continue;
         }
+        /* only blanks, newlines and comments may stand between a comma and what follows */
+        if (ch != ' ' && ch != '\t' && ch != '\r' && ch != '\f' && ch != '#' && ch != '/')
+            after_comma = false;
     }
     return HQ_OK;
+}
+
+/* Do two file names libconfig or the scanner recorded name the same file? (libconfig 1.7
+ * records an included file by its path under the include directory, 1.5 as written.) */
+static bool same_file(struct ctx *c, const char *a, const char *b)
+{
+    char fa[PATH_TEXT_MAX];
+
+    if (!a || !b)
+        return !a && !b;
+    if (strcmp(a, b) == 0)
+        return true;
+    snprintf(fa, sizeof(fa), "%s", display_file(c, a));
+    return strcmp(fa, display_file(c, b)) == 0;
 }
 
 /* After parsing: name the settings that hold a misread literal. */
@@ -575,26 +605,24 @@ static int check_literals(struct ctx *c, const config_setting_t *s, int depth)
         unsigned line = config_setting_source_line(s), ord;
         size_t k;
 
-        /* Settings are visited in document order, so the n-th integer setting of a class on a
-         * line is the n-th literal of that class the scanner saw on it. */
+        /* Settings are visited in document order, so the n-th integer setting on a line is
+         * the n-th integer literal the scanner saw on it. */
         if (!c->w_started || line != c->w_line || (c->w_file == NULL) != (sf == NULL) ||
             (sf && strcmp(sf, c->w_file) != 0)) {
             c->w_started = true;
             c->w_file = sf;
             c->w_line = line;
-            c->w_n32 = c->w_n64 = 0;
+            c->w_n = 0;
         }
-        ord = t == CONFIG_TYPE_INT ? c->w_n32++ : c->w_n64++;
+        ord = c->w_n++;
         for (k = 0; k < c->n_bad; k++) {
             struct badlit *b = &c->bad[k];
-            if (b->line != line || b->ord != ord || (b->bits == 32) != (t == CONFIG_TYPE_INT))
-                continue;
-            if ((b->file == NULL) != (sf == NULL) || (sf && strcmp(sf, b->file) != 0))
+            if (b->line != line || b->ord != ord || !same_file(c, sf, b->file))
                 continue;
             if (b->bits == 32)
                 return cfail(c, s, NULL,
-                             "%s does not fit in a 32-bit integer (libconfig would silently "
-                             "wrap it): write %sL",
+                             "%s does not fit in a 32-bit integer (libconfig 1.5 would "
+                             "silently wrap it): write %sL",
                              b->text, b->text);
             return cfail(c, s, NULL, "%s does not fit in a 64-bit integer", b->text);
         }
@@ -2077,10 +2105,12 @@ static int load_text(const char *text, size_t len, const char *name, const char 
     struct hq_config *cfg = NULL;
     size_t k;
     bool lc_init = false;
+    char *zeroed = NULL;
 
     memset(&c, 0, sizeof(c));
     c.name = name;
     c.incdir = incdir;
+    c.main_text = text;
     c.err = err;
     c.errsz = errsz;
     if (err && errsz)
@@ -2088,14 +2118,36 @@ static int load_text(const char *text, size_t len, const char *name, const char 
 
     if (prescan(&c, text, len, NULL, 0) != HQ_OK)
         goto out;
+    /* libconfig gets the literals that do not fit as zeros of the same length: 1.5 would wrap
+     * them and 1.7 would make them 64-bit settings (and refuse an array that mixes them with
+     * 32-bit ones), so that their settings are found, and named, the same way with both. */
+    for (k = 0; k < c.n_bad; k++) {
+        size_t j;
+        if (!c.bad[k].in_main)
+            continue;
+        if (!zeroed) {
+            if (!(zeroed = malloc(len + 1))) {
+                coom(&c);
+                goto out;
+            }
+            memcpy(zeroed, text, len + 1);
+        }
+        for (j = c.bad[k].off; j < c.bad[k].off + c.bad[k].len; j++)
+            if (is_alnum(zeroed[j]) && zeroed[j] != 'L' && zeroed[j] != 'l')
+                zeroed[j] = '0';
+    }
     config_init(&lc);
     lc_init = true;
     /* In string mode, point includes at a directory that cannot exist, so that nothing the
      * scanner missed can make libconfig open a file. */
     config_set_include_dir(&lc, incdir ? incdir : "/nonexistent/hookmq-no-include");
-    if (config_read_string(&lc, text) != CONFIG_TRUE) {
-        cfail_line(&c, config_error_file(&lc), (unsigned)config_error_line(&lc), "%s",
-                   config_error_text(&lc) ? config_error_text(&lc) : "parse error");
+    if (config_read_string(&lc, zeroed ? zeroed : text) != CONFIG_TRUE) {
+        if (c.n_bad) /* in an @include file, libconfig 1.7 may refuse what holds it */
+            cfail_line(&c, c.bad[0].file, c.bad[0].line, "integer %s does not fit in %d bits",
+                       c.bad[0].text, c.bad[0].bits);
+        else
+            cfail_line(&c, config_error_file(&lc), (unsigned)config_error_line(&lc), "%s",
+                       config_error_text(&lc) ? config_error_text(&lc) : "parse error");
         goto out;
     }
     if (check_literals(&c, config_root_setting(&lc), 0) != HQ_OK)
@@ -2122,6 +2174,10 @@ out:
         config_destroy(&lc);
     }
     hq_config_free(cfg);
+    if (zeroed) {
+        OPENSSL_cleanse(zeroed, len);
+        free(zeroed);
+    }
     for (k = 0; k < c.n_bad; k++)
         free(c.bad[k].file);
     free(c.bad);

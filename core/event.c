@@ -17,6 +17,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include "hq__json.h"
 #include "hq_event.h"
 #include "hq_time.h"
 
@@ -963,7 +964,7 @@ static int json_parse_strict(const unsigned char *p, size_t n, struct json_objec
     if (n >= INT_MAX || !json_strict_valid(p, n)) return HQ_EINVAL;
     tok = json_tokener_new_ex(EV_JSON_DEPTH);
     if (!tok) return HQ_ENOMEM;
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+    json_tokener_set_flags(tok, HQ__JSON_STRICT | JSON_TOKENER_VALIDATE_UTF8);
     o = json_tokener_parse_ex(tok, (const char *)p, (int)n);
     err = json_tokener_get_error(tok);
     if (!o && err == json_tokener_continue) {

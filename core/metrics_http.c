@@ -13,9 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <civetweb.h>
-
 #include "hq_metrics_http.h"
+#include "hq__civetweb.h"
 #include "hq_buf.h"
 #include "hq_log.h"
 
@@ -71,7 +70,7 @@ int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
     struct mg_init_data init;
     struct mg_error_data ed;
     char ebuf[256] = "";
-    unsigned ecode = 0;
+    unsigned ecode;
 
     if (!listen)
         return HQ_OK;
@@ -84,10 +83,7 @@ int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
     memset(&init, 0, sizeof(init));
     init.callbacks = &cb;
     init.configuration_options = opts;
-    memset(&ed, 0, sizeof(ed));
-    ed.code = &ecode;
-    ed.text = ebuf;
-    ed.text_buffer_size = sizeof(ebuf);
+    hq__mg_error_init(&ed, &ecode, ebuf, sizeof(ebuf));
     ctx = mg_start2(&init, &ed);
     if (!ctx) {
         snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf[0] ? ebuf : "failed");

@@ -39,6 +39,7 @@
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
+#include "hq__json.h"
 #include "hq_codec.h"
 #include "hq_sig.h"
 
@@ -1042,7 +1043,7 @@ static int v_mailgun(const struct hq_source_cfg *src, const struct hq_request_vi
         rc = fail(res, HQ_ENOMEM, R_MALFORMED);
         goto out;
     }
-    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
+    json_tokener_set_flags(tok, HQ__JSON_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS |
                                     JSON_TOKENER_VALIDATE_UTF8);
     root = json_tokener_parse_ex(tok, (const char *)req->body, (int)req->body_len);
     if (!root || json_tokener_get_error(tok) != json_tokener_success) {

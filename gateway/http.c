@@ -1,7 +1,6 @@
 /* http.c: the gateway's HTTP side (CivetWeb): POST /webhooks/<source>, /healthz, /readyz,
  * and /metrics on metrics_listen. The request handler runs the CONTRACT's checks in order
  * and maps each outcome to an HTTP answer in gw_respond(). */
-#include <civetweb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "gw.h"
+#include "hq__civetweb.h"
 #include "hq_buf.h"
 #include "hq_log.h"
 #include "hq_metrics_http.h"
@@ -564,7 +564,7 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
     struct mg_init_data init;
     struct mg_error_data ed;
     char ebuf[256] = "";
-    unsigned ecode = 0;
+    unsigned ecode;
 
     snprintf(nthreads, sizeof(nthreads), "%d", threads);
     snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
@@ -574,10 +574,7 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
     init.callbacks = &cb;
     init.user_data = data;
     init.configuration_options = opts;
-    memset(&ed, 0, sizeof(ed));
-    ed.code = &ecode;
-    ed.text = ebuf;
-    ed.text_buffer_size = sizeof(ebuf);
+    hq__mg_error_init(&ed, &ecode, ebuf, sizeof(ebuf));
     *ctx = mg_start2(&init, &ed);
     if (!*ctx) {
         snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf[0] ? ebuf : "failed");

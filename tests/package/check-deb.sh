@@ -33,8 +33,18 @@ grep -qx 'Package: hookmq' <<<"$ctl" || bad "Package is not hookmq"
 grep -q '^Maintainer: .*@' <<<"$ctl" || bad "no Maintainer"
 version=$(dpkg-deb -f "$deb" Version)
 deps=$(dpkg-deb -f "$deb" Depends)
-for d in librabbitmq4 libcivetweb1 libjson-c5 libconfig9 libssl3 libcurl4 libzstd1 adduser; do
-    grep -qw "$d" <<<"$deps" || bad "Depends lacks $d ($deps)"
+# the library packages differ between Debian releases (dpkg-shlibdeps names this system's)
+for d in librabbitmq4 libcivetweb1 libjson-c5 'libconfig(9|11)' 'libssl3(t64)?' 'libcurl4(t64)?' \
+         libzstd1 adduser; do
+    grep -qE "(^|, )$d( |,|$)" <<<"$deps" || bad "Depends lacks $d ($deps)"
+done
+# ... and are installable here: each library the package depends on is installed on the system
+# that built it (a package built on Debian 13 must not ask for Debian 12's libconfig9)
+for d in $(sed -E 's/\([^)]*\)//g; s/[|,]/ /g' <<<"$deps"); do
+    [ "$d" = adduser ] && continue
+    dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q 'install ok installed' ||
+        dpkg-query -W -f='${Provides}\n' 2>/dev/null | grep -qE "(^|, )$d( |,|$)" ||
+        bad "Depends names $d, which is not installed on this system ($deps)"
 done
 dpkg-deb -e "$deb" "$tmp/control"
 for s in postinst prerm postrm; do

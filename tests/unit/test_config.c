@@ -424,6 +424,9 @@ static void test_syntax_errors(void **state)
     (void)state;
     expect_err("gateway = {\n  listen = ;\n};\n", "t.conf:2: syntax error");
     expect_err("a = [ 1, 2, ];\n", "t.conf:1: syntax error"); /* trailing comma */
+    /* libconfig 1.7 accepts trailing commas, 1.5 does not: refused with either */
+    expect_err("a = ( 1, \"x\", # note\n /* c */ );\n", "t.conf:2: syntax error: a comma before ')'");
+    expect_err("a = [ 1, 2,\n];\n", "t.conf:2: syntax error: a comma before ']'");
     expect_err("\n\nlog = { level = = \"info\"; };\n", "t.conf:3: syntax error");
     expect_err("log = { level = \"info\"; };\nlog = { };\n", "t.conf:2: duplicate setting");
     expect_err("gateway = { listen = \"unterminated; };\n", "t.conf:");
@@ -1089,6 +1092,15 @@ static void test_files_and_includes(void **state)
     snprintf(want, sizeof(want), "%s/sub/big.conf:2: gateway.spool_max_bytes: 8589934592 does",
              tmpdir);
     if (strncmp(err, want, strlen(want)) != 0)
+        fail_msg("%s", err);
+
+    /* ... also in an array beside 32-bit ones (libconfig 1.7 refuses such an array) */
+    write_str("sub/mix.conf", "consumers = ( { name = \"a\"; bindings = [ \"#\" ]; handler = \"log\";\n"
+                              "  options = { codes = [ 1, 3000000000 ]; }; } );\n");
+    write_str("main6.conf", "@include \"sub/mix.conf\"\n");
+    assert_int_equal(hq_config_load(tmp_path("main6.conf"), &cfg, err, sizeof(err)), HQ_ECONFIG);
+    snprintf(want, sizeof(want), "%s/sub/mix.conf:2: ", tmpdir);
+    if (strncmp(err, want, strlen(want)) != 0 || !strstr(err, "3000000000 does not fit"))
         fail_msg("%s", err);
 
     /* a missing include is named */

@@ -5,9 +5,15 @@
 #include <stdint.h>
 #include <string.h>
 #include <pthread.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "hq_metrics.h"
+#include "hq_metrics_http.h"
 
 static void test_counter_gauge_render(void **state)
 {
@@ -98,6 +104,37 @@ static void test_concurrent_updates(void **state)
     hq_metrics_free(shared);
 }
 
+/* A port that is taken: hq_metrics_http_start() fails with CivetWeb's own reason (read back
+ * through struct mg_error_data, whose layout differs between CivetWeb 1.15 and 1.16). */
+static void test_http_start_port_taken(void **state)
+{
+    struct sockaddr_in a;
+    socklen_t al = sizeof(a);
+    struct hq_metrics *m = hq_metrics_new();
+    char listen_at[64], err[512] = "", want[96];
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    (void)state;
+    assert_true(fd >= 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(fd, 1), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    snprintf(listen_at, sizeof(listen_at), "127.0.0.1:%u", (unsigned)ntohs(a.sin_port));
+
+    assert_int_equal(hq_metrics_http_start(listen_at, m, NULL, NULL, err, sizeof(err)), HQ_EIO);
+    snprintf(want, sizeof(want), "cannot listen on %s: ", listen_at);
+    assert_memory_equal(err, want, strlen(want));
+    /* the reason is CivetWeb's text, not the fallback "failed" */
+    assert_true(strlen(err) > strlen(want) + 6);
+    assert_string_not_equal(err + strlen(want), "failed");
+    hq_metrics_http_stop();
+    close(fd);
+    hq_metrics_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -105,6 +142,7 @@ int main(void)
         cmocka_unit_test(test_histogram),
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_concurrent_updates),
+        cmocka_unit_test(test_http_start_port_taken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

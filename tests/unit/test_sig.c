@@ -403,7 +403,9 @@ static void test_round_trip_all(void **state)
             hq_sig_hmac_sha256_hex(&src.secrets[0], (const unsigned char *)msg, strlen(msg), mac);
             snprintf(body, sizeof(body),
                      "{\"signature\":{\"timestamp\":\"%d\",\"token\":\"tok-123\",\"signature\":"
-                     "\"%s\"},\"event-data\":{\"event\":\"delivered\"}}",
+                     "\"%s\"},\"event-data\":{\"event\":\"delivered\","
+                     /* non-ASCII UTF-8: json-c 0.18's strict mode refused it */
+                     "\"subject\":\"caf\xc3\xa9 \xe2\x82\xac\"}}",
                      T0, mac);
         } else {
             snprintf(body, sizeof(body), "%s", json_body);
