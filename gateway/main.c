@@ -229,7 +229,10 @@ int main(int argc, char **argv)
         rc = gw_spool_start_drainer(g.spool, g.pub, cfg->broker.exchange,
                                     cfg->gateway.confirm_timeout_ms,
                                     hq_counter(g.metrics, "hookmq_gateway_spool_drained_total",
-                                               "Spooled events republished and confirmed", ""));
+                                               "Spooled events republished and confirmed", ""),
+                                    hq_counter(g.metrics, "hookmq_gateway_spool_quarantined_total",
+                                               "Spooled records set aside in the quarantine",
+                                               ""));
         if (rc != HQ_OK)
             goto out;
     }

@@ -82,6 +82,194 @@ static struct gw_spool *open_spool(uint64_t max)
     return s;
 }
 
+/* The listing of the spool (or its quarantine) as a string; caller frees. */
+static char *listing(bool quarantine, size_t *count)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+
+    assert_non_null(f);
+    assert_int_equal(gw_spool_list(dir, quarantine, f, count), HQ_OK);
+    fclose(f);
+    return text;
+}
+
+static uint32_t plain_crc32c(const unsigned char *p, size_t n)
+{
+    uint32_t c = 0xffffffffu;
+    int k;
+
+    while (n--) {
+        c ^= *p++;
+        for (k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+    }
+    return c ^ 0xffffffffu;
+}
+
+static void le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+/* A well-formed record as the old format wrote it (crc32c over the payload), for the event
+ * an attacker wants: routing key "attacker.chosen", id "evil-1". */
+static void forged_record(struct hq_buf *out)
+{
+    struct hq_msg m;
+    unsigned char hdr[12];
+    struct hq_buf payload = HQ_BUF_INIT(1 << 20);
+
+    make_msg(&m, 666);
+    free(m.routing_key);
+    free(m.message_id);
+    m.routing_key = strdup("attacker.chosen");
+    m.message_id = strdup("evil-1");
+    assert_int_equal(hq_msg_encode(&m, &payload), HQ_OK);
+    le32(hdr, 0x50535148u);
+    le32(hdr + 4, (uint32_t)payload.len);
+    le32(hdr + 8, plain_crc32c(payload.data, payload.len));
+    assert_int_equal(hq_buf_append(out, hdr, sizeof(hdr)), HQ_OK);
+    assert_int_equal(hq_buf_append(out, payload.data, payload.len), HQ_OK);
+    hq_buf_free(&payload);
+    hq_msg_free(&m);
+}
+
+/* The offset just after body's bytes in the file at path. */
+static off_t body_end_in(const char *path, const struct hq_buf *body)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[8192];
+    size_t n, i;
+
+    assert_non_null(f);
+    n = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    for (i = 0; i + body->len <= n; i++)
+        if (memcmp(buf + i, body->data, body->len) == 0)
+            return (off_t)(i + body->len);
+    fail_msg("body not found in %s", path);
+    return 0;
+}
+
+/* A signed request body that carries a well-formed spool record, spooled; then its own
+ * record is damaged (a torn write, or a flipped bit in its checksum) so that recovery has to
+ * resynchronise inside it. Recovery must never yield the embedded event, and must keep the
+ * valid record after it. */
+static void test_record_in_body_cannot_steer_recovery(void **state)
+{
+    struct gw_spool *s = open_spool(1 << 20);
+    struct hq_buf body = HQ_BUF_INIT(1 << 20);
+    struct hq_msg a, b;
+    char path[600], *text;
+    unsigned char c;
+    size_t count;
+    uint64_t ev, bytes;
+    int fd;
+
+    (void)state;
+    assert_int_equal(hq_buf_append(&body, "{\"note\":\"", 9), HQ_OK);
+    forged_record(&body);
+    assert_int_equal(hq_buf_append(&body, "\"}", 2), HQ_OK);
+    make_msg(&a, 1);
+    free(a.body);
+    a.body = malloc(body.len);
+    memcpy(a.body, body.data, body.len);
+    a.body_len = body.len;
+    make_msg(&b, 2);
+    assert_int_equal(gw_spool_append(s, &a), HQ_OK);
+    assert_int_equal(gw_spool_append(s, &b), HQ_OK);
+    gw_spool_close(s);
+    segment_path(path, sizeof(path));
+    assert_true(path[0] != '\0');
+
+    /* a bad checksum on the first record (its header: after the 24-byte segment header) */
+    fd = open(path, O_RDWR);
+    assert_int_equal(pread(fd, &c, 1, 24 + 8), 1);
+    c ^= 0x01;
+    assert_int_equal(pwrite(fd, &c, 1, 24 + 8), 1);
+    close(fd);
+    s = open_spool(1 << 20);
+    gw_spool_counts(s, &ev, &bytes);
+    assert_int_equal(ev, 1);
+    gw_spool_close(s);
+    text = listing(false, &count);
+    assert_int_equal(count, 1);
+    assert_null(strstr(text, "evil-1"));
+    assert_null(strstr(text, "attacker.chosen"));
+    assert_non_null(strstr(text, "evt-2"));
+    free(text);
+
+    /* a crash in the middle of writing the first record: the tail is cut after the embedded
+     * record, so only the damaged record and what it carries are left */
+    fd = open(path, O_RDWR);
+    assert_int_equal(ftruncate(fd, body_end_in(path, &body) - 2), 0); /* before the '"}' */
+    close(fd);
+    s = open_spool(1 << 20);
+    gw_spool_counts(s, &ev, &bytes);
+    assert_int_equal(ev, 0);
+    gw_spool_close(s);
+    text = listing(false, &count);
+    assert_int_equal(count, 0);
+    assert_null(strstr(text, "evil-1"));
+    free(text);
+
+    hq_msg_free(&a);
+    hq_msg_free(&b);
+    hq_buf_free(&body);
+}
+
+/* Segments of format 1 (no header, crc over the payload), written by older releases, are
+ * still read; after their first bad record the rest counts as torn, so an embedded record
+ * cannot be reached there either. */
+static void test_format1_segment_still_read(void **state)
+{
+    struct hq_buf seg = HQ_BUF_INIT(1 << 20), good = HQ_BUF_INIT(1 << 20);
+    struct hq_msg m;
+    char path[600], *text;
+    size_t count;
+    uint64_t ev, bytes;
+    unsigned char hdr[12];
+    FILE *f;
+    struct gw_spool *s;
+
+    (void)state;
+    make_msg(&m, 5);
+    assert_int_equal(hq_msg_encode(&m, &good), HQ_OK);
+    le32(hdr, 0x50535148u);
+    le32(hdr + 4, (uint32_t)good.len);
+    le32(hdr + 8, plain_crc32c(good.data, good.len));
+    assert_int_equal(hq_buf_append(&seg, hdr, 12), HQ_OK);
+    assert_int_equal(hq_buf_append(&seg, good.data, good.len), HQ_OK);
+    assert_int_equal(hq_buf_append(&seg, hdr, 12), HQ_OK);
+    assert_int_equal(hq_buf_append(&seg, good.data, good.len), HQ_OK);
+    /* a torn record (its length runs past the end) followed by a forged one */
+    assert_int_equal(hq_buf_append(&seg, "HQSP\xff\x00\x00\x00\x01\x02\x03\x04", 12), HQ_OK);
+    forged_record(&seg);
+    snprintf(path, sizeof(path), "%s/seg-0000000000000001.hqs", dir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(seg.data, 1, seg.len, f), seg.len);
+    fclose(f);
+
+    s = open_spool(1 << 20);
+    gw_spool_counts(s, &ev, &bytes);
+    assert_int_equal(ev, 2);
+    gw_spool_close(s);
+    text = listing(false, &count);
+    assert_int_equal(count, 2);
+    assert_non_null(strstr(text, "evt-5"));
+    assert_null(strstr(text, "evil-1"));
+    free(text);
+    hq_msg_free(&m);
+    hq_buf_free(&seg);
+    hq_buf_free(&good);
+}
+
 static void test_append_survives_reopen(void **state)
 {
     struct gw_spool *s = open_spool(1 << 20);
@@ -152,11 +340,12 @@ static void test_corrupt_record_is_skipped(void **state)
     }
     gw_spool_close(s);
     segment_path(path, sizeof(path));
-    /* flip a byte inside the first record's payload: its CRC no longer matches */
+    /* flip a byte inside the first record's payload (after the 24-byte segment header and the
+     * 12-byte record header): its CRC no longer matches */
     fd = open(path, O_RDWR);
-    assert_int_equal(pread(fd, &c, 1, 20), 1);
+    assert_int_equal(pread(fd, &c, 1, 44), 1);
     c ^= 0xff;
-    assert_int_equal(pwrite(fd, &c, 1, 20), 1);
+    assert_int_equal(pwrite(fd, &c, 1, 44), 1);
     close(fd);
     s = open_spool(1 << 20);
     gw_spool_counts(s, &ev, &bytes);
@@ -225,6 +414,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_torn_tail_is_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_record_is_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_full_spool_refuses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_record_in_body_cannot_steer_recovery, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_format1_segment_still_read, setup, teardown),
         cmocka_unit_test(test_open_fails_on_unusable_dir),
         cmocka_unit_test(test_replay_cache),
     };
