@@ -9,10 +9,14 @@
 #include <string.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <errno.h>
+#include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
 #include "gw.h"
+#include "hq_time.h"
 
 static char dir[256];
 
@@ -270,6 +274,215 @@ static void test_format1_segment_still_read(void **state)
     hq_buf_free(&good);
 }
 
+/* ---- injected I/O failures (gw__spool_io hooks) ---- */
+
+static int fail_fsyncs;       /* fail this many next fdatasync calls with EIO */
+static int fail_truncates;    /* fail this many next ftruncate calls with EIO */
+static int short_writes;      /* the next write writes half, the one after fails ENOSPC */
+static ino_t failed_ino;      /* inode of the last fdatasync that failed */
+static int fsync_after_fail_on_failed_ino; /* fdatasync calls on that inode after it failed */
+static struct gw_spool *hold_spool; /* if set: the failing fdatasync waits for 2 events */
+
+static ino_t ino_of(int fd)
+{
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    return st.st_ino;
+}
+
+static int hook_fdatasync(int fd)
+{
+    if (failed_ino && ino_of(fd) == failed_ino)
+        fsync_after_fail_on_failed_ino++;
+    if (fail_fsyncs > 0) {
+        fail_fsyncs--;
+        if (hold_spool) {
+            /* wait until a second append is written behind this sync */
+            uint64_t ev = 0, bytes;
+            int64_t until = hq_mono_ms() + 10000;
+            while (ev < 2 && hq_mono_ms() < until) {
+                gw_spool_counts(hold_spool, &ev, &bytes);
+                usleep(1000);
+            }
+        }
+        failed_ino = ino_of(fd);
+        errno = EIO;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+static int hook_ftruncate(int fd, off_t len)
+{
+    if (fail_truncates > 0) {
+        fail_truncates--;
+        errno = EIO;
+        return -1;
+    }
+    return ftruncate(fd, len);
+}
+
+static ssize_t hook_write(int fd, const void *p, size_t n)
+{
+    if (short_writes == 2) {
+        short_writes = 1;
+        return write(fd, p, n / 2);
+    }
+    if (short_writes == 1) {
+        short_writes = 0;
+        errno = ENOSPC;
+        return -1;
+    }
+    return write(fd, p, n);
+}
+
+static int io_setup(void **state)
+{
+    fail_fsyncs = fail_truncates = short_writes = 0;
+    failed_ino = 0;
+    fsync_after_fail_on_failed_ino = 0;
+    hold_spool = NULL;
+    gw__spool_io.fdatasync = hook_fdatasync;
+    gw__spool_io.ftruncate = hook_ftruncate;
+    gw__spool_io.write = hook_write;
+    return setup(state);
+}
+
+static int io_teardown(void **state)
+{
+    gw__spool_io.fdatasync = fdatasync;
+    gw__spool_io.ftruncate = ftruncate;
+    gw__spool_io.write = write;
+    return teardown(state);
+}
+
+static int append_i(struct gw_spool *s, int i)
+{
+    struct hq_msg m;
+    int rc;
+
+    make_msg(&m, i);
+    rc = gw_spool_append(s, &m);
+    hq_msg_free(&m);
+    return rc;
+}
+
+/* Live counts and a fresh reading of the directory agree; returns the listing. */
+static char *reopen_and_list(struct gw_spool *s, uint64_t expect)
+{
+    uint64_t ev, bytes, ev2, bytes2;
+    size_t count;
+
+    gw_spool_counts(s, &ev, &bytes);
+    gw_spool_close(s);
+    s = open_spool(1 << 20);
+    gw_spool_counts(s, &ev2, &bytes2);
+    gw_spool_close(s);
+    assert_int_equal(ev, expect);
+    assert_int_equal(ev2, expect);
+    return listing(false, &count);
+}
+
+/* A failed fdatasync: the append gets an error, its record is gone, and the segment is closed
+ * (Linux reports a writeback error once per open file: a later fsync on the same file could
+ * succeed over lost pages). The next append goes to a new file. */
+static void test_fsync_failure_closes_segment(void **state)
+{
+    struct gw_spool *s = open_spool(1 << 20);
+    char *text;
+
+    (void)state;
+    assert_int_equal(append_i(s, 1), HQ_OK);
+    fail_fsyncs = 1;
+    assert_int_equal(append_i(s, 2), HQ_EIO);
+    assert_int_equal(append_i(s, 3), HQ_OK);
+    assert_int_equal(fsync_after_fail_on_failed_ino, 0);
+    text = reopen_and_list(s, 2);
+    assert_non_null(strstr(text, "evt-1\t"));
+    assert_null(strstr(text, "evt-2\t"));
+    assert_non_null(strstr(text, "evt-3\t"));
+    free(text);
+}
+
+static void *append_2(void *arg)
+{
+    return (void *)(intptr_t)append_i(arg, 2);
+}
+
+/* Two appends in flight over one failing fdatasync: the second was written before the failure
+ * but never synced, so it must fail too. */
+static void test_fsync_failure_fails_every_unsynced_append(void **state)
+{
+    struct gw_spool *s = open_spool(1 << 20);
+    pthread_t th;
+    void *r2;
+    uint64_t ev = 0, bytes;
+    int rc1;
+    char *text;
+
+    (void)state;
+    fail_fsyncs = 1;
+    hold_spool = s;
+    assert_int_equal(pthread_create(&th, NULL, append_2, s), 0);
+    /* let append 2 start the (failing) sync, then write append 1 behind it; or the reverse:
+     * either way both are written before the sync returns */
+    rc1 = append_i(s, 1);
+    assert_int_equal(pthread_join(th, &r2), 0);
+    assert_int_equal(rc1, HQ_EIO);
+    assert_int_equal((int)(intptr_t)r2, HQ_EIO);
+    gw_spool_counts(s, &ev, &bytes);
+    assert_int_equal(ev, 0);
+    assert_int_equal(append_i(s, 3), HQ_OK);
+    text = reopen_and_list(s, 1);
+    assert_null(strstr(text, "evt-1\t"));
+    assert_null(strstr(text, "evt-2\t"));
+    assert_non_null(strstr(text, "evt-3\t"));
+    free(text);
+}
+
+/* A failed fsync whose truncation fails too: the records stay in the file. The counts must
+ * say what the file holds (they are drained, as duplicates of a request answered 5xx). */
+static void test_fsync_and_truncate_failure_counts_from_file(void **state)
+{
+    struct gw_spool *s = open_spool(1 << 20);
+    char *text;
+
+    (void)state;
+    assert_int_equal(append_i(s, 1), HQ_OK);
+    fail_fsyncs = 1;
+    fail_truncates = 1;
+    assert_int_equal(append_i(s, 2), HQ_EIO);
+    assert_int_equal(append_i(s, 3), HQ_OK);
+    text = reopen_and_list(s, 3);
+    assert_non_null(strstr(text, "evt-1\t"));
+    assert_non_null(strstr(text, "evt-3\t"));
+    free(text);
+}
+
+/* A short write (disk full) whose truncation fails leaves a torn record; offsets must come
+ * from the file, so a later failed fsync cuts back to the real synced size and keeps every
+ * record that was answered OK. */
+static void test_offsets_come_from_the_file(void **state)
+{
+    struct gw_spool *s = open_spool(1 << 20);
+    char *text;
+
+    (void)state;
+    assert_int_equal(append_i(s, 1), HQ_OK);
+    short_writes = 2;
+    fail_truncates = 1;
+    assert_int_equal(append_i(s, 2), HQ_EIO);
+    assert_int_equal(append_i(s, 3), HQ_OK);
+    fail_fsyncs = 1;
+    assert_int_equal(append_i(s, 4), HQ_EIO);
+    text = reopen_and_list(s, 2);
+    assert_non_null(strstr(text, "evt-1\t"));
+    assert_null(strstr(text, "evt-2\t"));
+    assert_non_null(strstr(text, "evt-3\t"));
+    assert_null(strstr(text, "evt-4\t"));
+    free(text);
+}
+
 static void test_append_survives_reopen(void **state)
 {
     struct gw_spool *s = open_spool(1 << 20);
@@ -417,6 +630,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_record_in_body_cannot_steer_recovery, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_format1_segment_still_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_failure_closes_segment, io_setup, io_teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_failure_fails_every_unsynced_append, io_setup,
+                                        io_teardown),
+        cmocka_unit_test_setup_teardown(test_fsync_and_truncate_failure_counts_from_file,
+                                        io_setup, io_teardown),
+        cmocka_unit_test_setup_teardown(test_offsets_come_from_the_file, io_setup, io_teardown),
         cmocka_unit_test(test_open_fails_on_unusable_dir),
         cmocka_unit_test(test_replay_cache),
     };
