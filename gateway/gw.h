@@ -70,7 +70,7 @@ void gw_spool_counts(struct gw_spool *s, uint64_t *events, uint64_t *bytes);
  * before a segment is deleted). */
 int gw_spool_start_drainer(struct gw_spool *s, struct hq_pub *pub, const char *exchange,
                            int confirm_timeout_ms, struct hq_metric *drained,
-                           struct hq_metric *quarantined);
+                           struct hq_metric *quarantined, struct hq_metric *quarantine_records);
 /* Records set aside in spool_dir/quarantine.hqs (undecodable ones). */
 uint64_t gw_spool_quarantined(struct gw_spool *s);
 /* Print one line per record of the spool segments in dir (or of its quarantine):
@@ -84,6 +84,8 @@ struct gw__spool_io {
     int (*ftruncate)(int fd, off_t len);
 };
 extern struct gw__spool_io gw__spool_io;
+/* The drainer's step for one closed segment (tests). */
+int gw__spool_drain_segment(struct gw_spool *s, uint64_t seq);
 void gw_spool_close(struct gw_spool *s); /* stops the drainer; NULL-safe */
 
 #endif

@@ -79,7 +79,7 @@ struct gw_spool {
     struct hq_pub *pub;
     char *exchange;
     int confirm_timeout_ms;
-    struct hq_metric *drained, *m_quarantined;
+    struct hq_metric *drained, *m_quarantined, *m_quarantine_records;
 };
 
 static uint32_t crc_table[256];
@@ -716,6 +716,7 @@ static int quarantine_append(struct gw_spool *s, const unsigned char *payload, s
         gw__spool_io.fdatasync(fd) != 0)
         goto out;
     s->quarantined++;
+    hq_metric_set(s->m_quarantine_records, (int64_t)s->quarantined);
     rc = HQ_OK;
 out:
     if (fd >= 0)
@@ -873,7 +874,7 @@ static void *drain_worker(void *arg)
 }
 
 /* Republish one closed segment; unlink it when every record is confirmed or quarantined. */
-static int drain_segment(struct gw_spool *s, uint64_t seq)
+int gw__spool_drain_segment(struct gw_spool *s, uint64_t seq)
 {
     char path[4096];
     unsigned char *data = NULL;
@@ -990,7 +991,7 @@ static void *drainer_main(void *arg)
         for (i = 0; i < nseg && !s->stop; i++) {
             if (segs[i] >= active)
                 break;
-            if (drain_segment(s, segs[i]) != HQ_OK) {
+            if (gw__spool_drain_segment(s, segs[i]) != HQ_OK) {
                 usleep(500 * 1000);
                 break;
             }
@@ -1002,13 +1003,15 @@ static void *drainer_main(void *arg)
 
 int gw_spool_start_drainer(struct gw_spool *s, struct hq_pub *pub, const char *exchange,
                            int confirm_timeout_ms, struct hq_metric *drained,
-                           struct hq_metric *quarantined)
+                           struct hq_metric *quarantined, struct hq_metric *quarantine_records)
 {
     s->pub = pub;
     s->exchange = strdup(exchange);
     s->confirm_timeout_ms = confirm_timeout_ms;
     s->drained = drained;
     s->m_quarantined = quarantined;
+    s->m_quarantine_records = quarantine_records;
+    hq_metric_set(quarantine_records, (int64_t)gw_spool_quarantined(s));
     if (!s->exchange)
         return HQ_ENOMEM;
     if (pthread_create(&s->drainer, NULL, drainer_main, s) != 0)

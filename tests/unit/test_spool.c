@@ -483,6 +483,59 @@ static void test_offsets_come_from_the_file(void **state)
     free(text);
 }
 
+/* A record whose checksum verifies but whose payload does not decode (a release with another
+ * encoding wrote it) is never counted as delivered: the drainer moves it to the quarantine,
+ * where an operator can list it, and only then removes the segment. */
+static void test_undecodable_record_is_quarantined(void **state)
+{
+    unsigned char hdr[24] = "HQSG\x02\x00\x00\x00", rec[12], payload[] = "\xff not a message";
+    uint32_t c = 0xffffffffu;
+    size_t n = sizeof(payload) - 1, count;
+    char path[600], *text;
+    struct gw_spool *s;
+    uint64_t ev, bytes;
+    FILE *f;
+    int k;
+    size_t i;
+
+    (void)state;
+    memset(hdr + 8, 0x5a, 16); /* the segment's key */
+    le32(rec, 0x50535148u);
+    le32(rec + 4, (uint32_t)n);
+    for (i = 0; i < 16 + 4 + n; i++) {
+        c ^= i < 16 ? hdr[8 + i] : i < 20 ? rec[4 + i - 16] : payload[i - 20];
+        for (k = 0; k < 8; k++)
+            c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+    }
+    le32(rec + 8, c ^ 0xffffffffu);
+    snprintf(path, sizeof(path), "%s/seg-0000000000000001.hqs", dir);
+    f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(hdr, 1, 24, f), 24);
+    assert_int_equal(fwrite(rec, 1, 12, f), 12);
+    assert_int_equal(fwrite(payload, 1, n, f), n);
+    fclose(f);
+
+    s = open_spool(1 << 20);
+    gw_spool_counts(s, &ev, &bytes);
+    assert_int_equal(ev, 1);
+    assert_int_equal(gw_spool_quarantined(s), 0);
+    assert_int_equal(gw__spool_drain_segment(s, 1), HQ_OK);
+    gw_spool_counts(s, &ev, &bytes);
+    assert_int_equal(ev, 0);
+    assert_int_equal(gw_spool_quarantined(s), 1);
+    assert_int_equal(access(path, F_OK), -1); /* the segment is gone... */
+    gw_spool_close(s);
+    text = listing(true, &count); /* ...and its record is in the quarantine */
+    assert_int_equal(count, 1);
+    assert_non_null(strstr(text, "quarantine.hqs"));
+    assert_non_null(strstr(text, "undecodable"));
+    free(text);
+    s = open_spool(1 << 20); /* still there after a restart */
+    assert_int_equal(gw_spool_quarantined(s), 1);
+    gw_spool_close(s);
+}
+
 static void test_append_survives_reopen(void **state)
 {
     struct gw_spool *s = open_spool(1 << 20);
@@ -636,6 +689,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fsync_and_truncate_failure_counts_from_file,
                                         io_setup, io_teardown),
         cmocka_unit_test_setup_teardown(test_offsets_come_from_the_file, io_setup, io_teardown),
+        cmocka_unit_test_setup_teardown(test_undecodable_record_is_quarantined, setup, teardown),
         cmocka_unit_test(test_open_fails_on_unusable_dir),
         cmocka_unit_test(test_replay_cache),
     };
