@@ -41,6 +41,8 @@
 #define SEG_ROTATE_BYTES (64u << 20)
 #define DRAIN_THREADS 16
 #define QUARANTINE_NAME "quarantine.hqs"
+#define SPOOL_MAX_REFUSALS 10      /* nacks of one record before it is set aside */
+#define SPOOL_REFUSAL_PAUSE_MS 1000 /* between passes over refused records */
 
 /* Test hooks (gw.h): the system calls whose failures the spool must survive. */
 struct gw__spool_io gw__spool_io = {write, fdatasync, ftruncate};
@@ -80,6 +82,7 @@ struct gw_spool {
     char *exchange;
     int confirm_timeout_ms;
     struct hq_metric *drained, *m_quarantined, *m_quarantine_records;
+    struct seg_state *states; /* drainer thread only */
 };
 
 static uint32_t crc_table[256];
@@ -797,15 +800,28 @@ int gw_spool_list(const char *dir, bool quarantine, FILE *out, size_t *count)
 
 /* ---- drainer ---- */
 
+/* What the drainer knows about a closed segment across passes: which records are settled
+ * (confirmed or quarantined) and how often the broker refused each one. Kept in memory only: a
+ * restart republishes the segment's records (duplicates, never loss). */
+struct seg_state {
+    uint64_t seq;
+    size_t n;
+    unsigned char *settled;
+    unsigned char *refusals;
+    struct seg_state *next;
+};
+
 struct drain_pass {
     struct gw_spool *s;
+    struct seg_state *st;
     const unsigned char **rec;
     size_t *rec_len;
     size_t n;
     pthread_mutex_t lock;
     size_t next;
-    bool failed;
-    size_t confirmed;
+    bool failed;  /* the broker is unusable: stop this pass */
+    bool refused; /* some record was refused and is kept for a later pass */
+    size_t settled;
 };
 
 static void collect(void *arg, const unsigned char *p, size_t n, size_t off)
@@ -818,6 +834,72 @@ static void collect(void *arg, const unsigned char *p, size_t n, size_t off)
     dp->n++;
 }
 
+/* The state of segment seq with n records (created, or reset if n changed). NULL on ENOMEM.
+ * Only the drainer thread calls this. */
+static struct seg_state *seg_state_get(struct gw_spool *s, uint64_t seq, size_t n)
+{
+    struct seg_state *st;
+
+    for (st = s->states; st; st = st->next)
+        if (st->seq == seq)
+            break;
+    if (st && st->n != n) {
+        free(st->settled);
+        free(st->refusals);
+        st->settled = st->refusals = NULL;
+    }
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st)
+            return NULL;
+        st->seq = seq;
+        st->next = s->states;
+        s->states = st;
+    }
+    if (!st->settled) {
+        st->n = n;
+        st->settled = calloc(n ? n : 1, 1);
+        st->refusals = calloc(n ? n : 1, 1);
+        if (!st->settled || !st->refusals) {
+            free(st->settled);
+            free(st->refusals);
+            st->settled = st->refusals = NULL;
+            return NULL;
+        }
+    }
+    return st;
+}
+
+static void seg_state_drop(struct gw_spool *s, uint64_t seq)
+{
+    struct seg_state **pp, *st;
+
+    for (pp = &s->states; (st = *pp) != NULL; pp = &st->next) {
+        if (st->seq == seq) {
+            *pp = st->next;
+            free(st->settled);
+            free(st->refusals);
+            free(st);
+            return;
+        }
+    }
+}
+
+/* Set record i aside; true when it is safely in the quarantine. */
+static bool set_aside(struct drain_pass *dp, size_t i, const char *id, const char *why)
+{
+    struct gw_spool *s = dp->s;
+
+    if (quarantine_append(s, dp->rec[i], dp->rec_len[i]) == HQ_OK) {
+        hq_error("spool: record moved to quarantine", "event_id=%s reason=\"%s\" segment=%016llx",
+                 id, why, (unsigned long long)dp->st->seq);
+        return true;
+    }
+    hq_error("spool: cannot write the quarantine; the record stays", "event_id=%s dir=%s", id,
+             s->dir);
+    return false;
+}
+
 static void *drain_worker(void *arg)
 {
     struct drain_pass *dp = arg;
@@ -827,8 +909,11 @@ static void *drain_worker(void *arg)
         struct hq_msg m = {0};
         size_t i;
         int rc;
+        bool settled = false, refused = false, failed = false;
 
         pthread_mutex_lock(&dp->lock);
+        while (dp->next < dp->n && dp->st->settled[dp->next])
+            dp->next++;
         if (dp->failed || dp->next >= dp->n) {
             pthread_mutex_unlock(&dp->lock);
             break;
@@ -840,40 +925,55 @@ static void *drain_worker(void *arg)
         if (rc != HQ_OK) {
             /* checksum-valid but undecodable (an incompatible release wrote it): set it aside
              * for an operator, never count it as delivered */
-            rc = quarantine_append(s, dp->rec[i], dp->rec_len[i]);
-            if (rc == HQ_OK)
-                hq_error("spool: undecodable record moved to quarantine",
-                         "index=%zu bytes=%zu", i, dp->rec_len[i]);
-            else
-                hq_error("spool: cannot write the quarantine; the segment stays",
-                         "index=%zu dir=%s", i, s->dir);
-            pthread_mutex_lock(&dp->lock);
-            if (rc == HQ_OK)
-                dp->confirmed++;
-            else
-                dp->failed = true;
-            pthread_mutex_unlock(&dp->lock);
-            continue;
+            settled = set_aside(dp, i, "-", "undecodable");
+            failed = !settled;
+            goto account;
         }
         rc = hq_pub_publish(s->pub, s->exchange, &m,
                             hq_mono_ms() + (int64_t)s->confirm_timeout_ms * 5);
-        pthread_mutex_lock(&dp->lock);
-        if (rc == HQ_OK)
-            dp->confirmed++;
-        else
-            dp->failed = true;
-        pthread_mutex_unlock(&dp->lock);
-        if (rc == HQ_OK)
+        if (rc == HQ_OK) {
+            settled = true;
             hq_metric_inc(s->drained);
-        else
+        } else if (rc == HQ_ETOOBIG) {
+            /* the message itself: no number of retries will make the broker take it */
+            settled = set_aside(dp, i, m.message_id, "larger than the broker takes");
+            failed = !settled;
+        } else if (rc == HQ_EBROKER) {
+            /* nacked (e.g. reject-publish on a full queue): try again on a later pass, and
+             * set it aside after SPOOL_MAX_REFUSALS refusals */
+            unsigned char n = dp->st->refusals[i];
+            if (n < 255)
+                dp->st->refusals[i] = ++n;
+            hq_warn("spool: the broker refused a record", "event_id=%s refusals=%u",
+                    m.message_id, (unsigned)n);
+            if (n >= SPOOL_MAX_REFUSALS) {
+                settled = set_aside(dp, i, m.message_id, "refused by the broker");
+                failed = !settled;
+            } else {
+                refused = true;
+            }
+        } else {
+            failed = true;
             hq_debug("spool: republish failed", "event_id=%s error=\"%s\"", m.message_id,
                      hq_strerror(rc));
+        }
         hq_msg_free(&m);
+account:
+        pthread_mutex_lock(&dp->lock);
+        if (settled) {
+            dp->st->settled[i] = 1;
+            dp->settled++;
+        }
+        dp->refused |= refused;
+        dp->failed |= failed;
+        pthread_mutex_unlock(&dp->lock);
     }
     return NULL;
 }
 
-/* Republish one closed segment; unlink it when every record is confirmed or quarantined. */
+/* Republish the records of one closed segment that are not settled yet; unlink it when every
+ * record is confirmed or quarantined. HQ_EBROKER: only refusals kept it (later segments may go
+ * on); HQ_EDOWN: the broker is unusable. */
 int gw__spool_drain_segment(struct gw_spool *s, uint64_t seq)
 {
     char path[4096];
@@ -912,6 +1012,13 @@ int gw__spool_drain_segment(struct gw_spool *s, uint64_t seq)
         goto out;
     }
     walk_records(data, len, path, collect, &dp, &bad, true);
+    dp.st = seg_state_get(s, seq, dp.n);
+    if (!dp.st) {
+        rc = HQ_ENOMEM;
+        goto out;
+    }
+    for (i = 0; i < dp.n; i++)
+        dp.settled += dp.st->settled[i];
     pthread_mutex_init(&dp.lock, NULL);
     for (i = 0; i < DRAIN_THREADS && i < dp.n; i++)
         if (pthread_create(&th[nth], NULL, drain_worker, &dp) == 0)
@@ -921,14 +1028,15 @@ int gw__spool_drain_segment(struct gw_spool *s, uint64_t seq)
     for (i = 0; i < nth; i++)
         pthread_join(th[i], NULL);
     pthread_mutex_destroy(&dp.lock);
-    if (dp.failed || dp.confirmed != dp.n) {
-        rc = HQ_EDOWN;
+    if (dp.settled != dp.n) {
+        rc = dp.failed ? HQ_EDOWN : HQ_EBROKER;
         goto out;
     }
     if (unlink(path) != 0 || fsync(s->dirfd) != 0) {
         rc = HQ_EIO;
         goto out;
     }
+    seg_state_drop(s, seq);
     pthread_mutex_lock(&s->lock);
     s->events -= dp.n;
     s->bytes -= len;
@@ -950,7 +1058,7 @@ static void *drainer_main(void *arg)
         struct hq_pub_stats st;
         uint64_t *segs = NULL, active;
         size_t nseg = 0, i;
-        bool work;
+        bool work, refused = false;
         struct timespec ts;
 
         pthread_mutex_lock(&s->lock);
@@ -989,13 +1097,22 @@ static void *drainer_main(void *arg)
             continue;
         }
         for (i = 0; i < nseg && !s->stop; i++) {
+            int rc;
+
             if (segs[i] >= active)
                 break;
-            if (gw__spool_drain_segment(s, segs[i]) != HQ_OK) {
+            rc = gw__spool_drain_segment(s, segs[i]);
+            if (rc == HQ_EBROKER) { /* refusals only: the next segments need not wait */
+                refused = true;
+                continue;
+            }
+            if (rc != HQ_OK) {
                 usleep(500 * 1000);
                 break;
             }
         }
+        if (refused)
+            usleep(SPOOL_REFUSAL_PAUSE_MS * 1000);
         free(segs);
     }
     return NULL;
@@ -1042,6 +1159,8 @@ void gw_spool_close(struct gw_spool *s)
             unlink(path);
         }
     }
+    while (s->states)
+        seg_state_drop(s, s->states->seq);
     if (s->dirfd >= 0)
         close(s->dirfd);
     pthread_mutex_destroy(&s->lock);
