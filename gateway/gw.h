@@ -77,6 +77,10 @@ uint64_t gw_spool_quarantined(struct gw_spool *s);
  * file, offset, event id, routing key, source (or "undecodable"), bytes; tab-separated.
  * *count gets the number of records. Reads only: safe while a gateway runs. */
 int gw_spool_list(const char *dir, bool quarantine, FILE *out, size_t *count);
+/* Put every record of dir's quarantine back for the drainer (the quarantine file becomes the
+ * newest segment). Refuses (HQ_ECONFLICT) while a gateway holds the spool. *count gets the
+ * number of records moved; err is set on failure. */
+int gw_spool_retry_quarantine(const char *dir, size_t *count, char *err, size_t errsz);
 /* Test hooks: the calls whose failures the spool handles (default: the libc ones). */
 struct gw__spool_io {
     ssize_t (*write)(int fd, const void *p, size_t n);

@@ -1,6 +1,7 @@
 /* hookmq-gateway: verified webhooks into RabbitMQ, durable (confirmed or spooled) before 2xx.
  *
- *   hookmq-gateway [-c FILE] [--check | --spool-list | --spool-quarantine]
+ *   hookmq-gateway [-c FILE] [--check | --spool-list | --spool-quarantine |
+ *                   --spool-retry-quarantine]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 topology missing. */
 #include <errno.h>
@@ -23,7 +24,8 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hookmq-gateway [-c FILE] [--check | --spool-list | --spool-quarantine]\n"
+    fprintf(f, "usage: hookmq-gateway [-c FILE] [--check | --spool-list | --spool-quarantine |\n"
+               "                      --spool-retry-quarantine]\n"
                "\n"
                "Receives webhooks on POST /webhooks/<source>, verifies their signatures and\n"
                "publishes them to RabbitMQ with publisher confirms (or an fsync'd spool).\n"
@@ -34,6 +36,8 @@ static void usage(FILE *f)
                "      --spool-list   list the events waiting in spool_dir and exit\n"
                "      --spool-quarantine  list the records set aside in spool_dir's\n"
                "                     quarantine and exit\n"
+               "      --spool-retry-quarantine  give the quarantined records back to the\n"
+               "                     drainer (with the gateway stopped) and exit\n"
                "  -h, --help         this help\n"
                "  -V, --version      print the version\n"
                "\n"
@@ -102,9 +106,11 @@ static int check_exchange(const struct hq_config *cfg)
     return rc;
 }
 
-/* --spool-list, --spool-quarantine: read-only, safe beside a running gateway. */
-static int spool_command(const struct hq_config *cfg, bool quarantine)
+/* --spool-list, --spool-quarantine (read-only, safe beside a running gateway) and
+ * --spool-retry-quarantine (1, 2, 3). */
+static int spool_command(const struct hq_config *cfg, int cmd)
 {
+    char err[512] = "";
     size_t n = 0;
     int rc;
 
@@ -112,7 +118,16 @@ static int spool_command(const struct hq_config *cfg, bool quarantine)
         fprintf(stderr, "hookmq-gateway: no gateway.spool_dir in the config\n");
         return EXIT_USAGE;
     }
-    rc = gw_spool_list(cfg->gateway.spool_dir, quarantine, stdout, &n);
+    if (cmd == 3) {
+        rc = gw_spool_retry_quarantine(cfg->gateway.spool_dir, &n, err, sizeof(err));
+        if (rc != HQ_OK) {
+            fprintf(stderr, "hookmq-gateway: %s\n", err);
+            return EXIT_RUNTIME;
+        }
+        fprintf(stderr, "%zu records given back to the drainer\n", n);
+        return EXIT_OK;
+    }
+    rc = gw_spool_list(cfg->gateway.spool_dir, cmd == 2, stdout, &n);
     if (rc != HQ_OK) {
         fprintf(stderr, "hookmq-gateway: %s: %s\n", cfg->gateway.spool_dir, hq_strerror(rc));
         return EXIT_RUNTIME;
@@ -155,7 +170,7 @@ int main(int argc, char **argv)
     struct gw g;
     struct gw_snap *boot_snap = NULL;
     bool check = false;
-    int spool_cmd = 0; /* 1 --spool-list, 2 --spool-quarantine */
+    int spool_cmd = 0; /* 1 --spool-list, 2 --spool-quarantine, 3 --spool-retry-quarantine */
     char err[512];
     sigset_t set;
     int i, rc, status = EXIT_RUNTIME;
@@ -170,6 +185,8 @@ int main(int argc, char **argv)
             spool_cmd = 1;
         } else if (strcmp(argv[i], "--spool-quarantine") == 0) {
             spool_cmd = 2;
+        } else if (strcmp(argv[i], "--spool-retry-quarantine") == 0) {
+            spool_cmd = 3;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return EXIT_OK;
@@ -194,7 +211,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     if (spool_cmd) {
-        status = spool_command(cfg, spool_cmd == 2);
+        status = spool_command(cfg, spool_cmd);
         hq_config_free(cfg);
         return status;
     }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -526,6 +527,13 @@ int gw_spool_open(const char *dir, uint64_t max_bytes, struct gw_spool **out, ch
         rc = HQ_EIO;
         goto out;
     }
+    /* one process per spool (released by the kernel when the process dies) */
+    if (flock(s->dirfd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errsz, "spool_dir %s: in use by another process (%s)", dir,
+                 strerror(errno));
+        rc = HQ_ECONFLICT;
+        goto out;
+    }
     rc = list_segments(s, &segs, &nseg);
     if (rc != HQ_OK) {
         snprintf(err, errsz, "spool_dir %s: cannot list", dir);
@@ -795,6 +803,63 @@ int gw_spool_list(const char *dir, bool quarantine, FILE *out, size_t *count)
             rc = HQ_OK;
     }
     free(segs);
+    return rc;
+}
+
+int gw_spool_retry_quarantine(const char *dir, size_t *count, char *err, size_t errsz)
+{
+    char qpath[4096], spath[4096];
+    uint64_t *segs = NULL;
+    size_t nseg = 0, len, bad, good;
+    unsigned char *data = NULL;
+    int dirfd, rc = HQ_EIO;
+
+    *count = 0;
+    dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        snprintf(err, errsz, "spool_dir %s: %s", dir, strerror(errno));
+        return HQ_EIO;
+    }
+    if (flock(dirfd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errsz, "spool_dir %s: a gateway is running on it; stop it first", dir);
+        rc = HQ_ECONFLICT;
+        goto out;
+    }
+    quarantine_path(dir, qpath, sizeof(qpath));
+    rc = read_file(qpath, &data, &len);
+    if (rc == HQ_ENOTFOUND) {
+        rc = HQ_OK; /* nothing set aside */
+        goto out;
+    }
+    if (rc != HQ_OK) {
+        snprintf(err, errsz, "%s: cannot read", qpath);
+        goto out;
+    }
+    good = walk_records(data, len, qpath, NULL, NULL, &bad, true);
+    if (good == (size_t)-1) {
+        snprintf(err, errsz, "%s: unknown format", qpath);
+        rc = HQ_EINVAL;
+        goto out;
+    }
+    rc = list_segments_in(dir, &segs, &nseg);
+    if (rc != HQ_OK) {
+        snprintf(err, errsz, "spool_dir %s: cannot list", dir);
+        goto out;
+    }
+    /* the quarantine has the segment format: it becomes the newest segment */
+    snprintf(spath, sizeof(spath), "%s/seg-%016llx.hqs", dir,
+             (unsigned long long)(nseg ? segs[nseg - 1] + 1 : 1));
+    if (rename(qpath, spath) != 0 || fsync(dirfd) != 0) {
+        snprintf(err, errsz, "%s: cannot move to %s: %s", qpath, spath, strerror(errno));
+        rc = HQ_EIO;
+        goto out;
+    }
+    *count = good;
+    rc = HQ_OK;
+out:
+    free(data);
+    free(segs);
+    close(dirfd);
     return rc;
 }
 

@@ -536,6 +536,21 @@ static void test_undecodable_record_is_quarantined(void **state)
     gw_spool_close(s);
 }
 
+/* One process per spool directory: a second open is refused while the first holds it. */
+static void test_second_open_is_refused(void **state)
+{
+    struct gw_spool *s = open_spool(1 << 20), *s2 = NULL;
+    char err[256] = "";
+
+    (void)state;
+    assert_int_equal(gw_spool_open(dir, 1 << 20, &s2, err, sizeof(err)), HQ_ECONFLICT);
+    assert_null(s2);
+    assert_non_null(strstr(err, "in use"));
+    gw_spool_close(s);
+    s = open_spool(1 << 20);
+    gw_spool_close(s);
+}
+
 static void test_append_survives_reopen(void **state)
 {
     struct gw_spool *s = open_spool(1 << 20);
@@ -690,6 +705,7 @@ int main(void)
                                         io_setup, io_teardown),
         cmocka_unit_test_setup_teardown(test_offsets_come_from_the_file, io_setup, io_teardown),
         cmocka_unit_test_setup_teardown(test_undecodable_record_is_quarantined, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
         cmocka_unit_test(test_open_fails_on_unusable_dir),
         cmocka_unit_test(test_replay_cache),
     };
