@@ -530,6 +530,11 @@ static int drain(struct pub_slot *s, struct hq_amqp *c, int wait_ms, int wake_fd
                     }
                 }
             }
+            /* no such exchange, no permission: nothing is wrong with the messages */
+            if (ev.reply_code == 404)
+                return HQ_ENOTFOUND;
+            if (ev.reply_code == 403 || ev.reply_code == 530)
+                return HQ_EAUTH;
             return HQ_EBROKER;
         }
     }
@@ -736,7 +741,8 @@ static void *pub_thread(void *arg)
         else if (chan_fail && rc == HQ_ETOOBIG)
             release_window(s, true, HQ_OK, true);
         else if (chan_fail)
-            release_window(s, false, HQ_EBROKER, false);
+            release_window(s, false, rc == HQ_ENOTFOUND || rc == HQ_EAUTH ? rc : HQ_EBROKER,
+                           false);
         else
             release_window(s, true, HQ_OK, false);
         pthread_mutex_unlock(&p->mu);

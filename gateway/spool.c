@@ -1004,8 +1004,10 @@ static void *drain_worker(void *arg)
             settled = set_aside(dp, i, m.message_id, "larger than the broker takes");
             failed = !settled;
         } else if (rc == HQ_EBROKER) {
-            /* nacked (e.g. reject-publish on a full queue): try again on a later pass, and
-             * set it aside after SPOOL_MAX_REFUSALS refusals */
+            /* nacked (e.g. reject-publish on a full queue) or its channel closed over a
+             * message: try again on a later pass, and set it aside after SPOOL_MAX_REFUSALS
+             * refusals (a missing exchange or refused access is HQ_ENOTFOUND / HQ_EAUTH: the
+             * pass stops and the records wait, whatever the time) */
             unsigned char n = dp->st->refusals[i];
             if (n < 255)
                 dp->st->refusals[i] = ++n;
