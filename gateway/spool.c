@@ -746,15 +746,30 @@ struct list_ctx {
     size_t n;
 };
 
+/* A field of a listing line: "-" for none, control bytes (tab, newline...) as '?'. */
+static void put_field(FILE *out, const char *v)
+{
+    if (!v || !*v) {
+        fputc('-', out);
+        return;
+    }
+    for (; *v; v++)
+        fputc((unsigned char)*v < 0x20 || *v == 0x7f ? '?' : *v, out);
+}
+
 static void list_one(void *arg, const unsigned char *p, size_t n, size_t off)
 {
     struct list_ctx *lc = arg;
     struct hq_msg m = {0};
 
     if (hq_msg_decode(p, n, &m) == HQ_OK) {
-        const char *src = hq_msg_str(&m, "hookmq-source");
-        fprintf(lc->out, "%s\t%zu\t%s\t%s\t%s\t%zu\n", lc->file, off, m.message_id,
-                m.routing_key, src ? src : "-", n);
+        fprintf(lc->out, "%s\t%zu\t", lc->file, off);
+        put_field(lc->out, m.message_id);
+        fputc('\t', lc->out);
+        put_field(lc->out, m.routing_key);
+        fputc('\t', lc->out);
+        put_field(lc->out, hq_msg_str(&m, "hookmq-source"));
+        fprintf(lc->out, "\t%zu\n", n);
         hq_msg_free(&m);
     } else {
         fprintf(lc->out, "%s\t%zu\t-\t-\tundecodable\t%zu\n", lc->file, off, n);

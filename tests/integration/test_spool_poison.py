@@ -65,10 +65,12 @@ def spool_while_down(n_good, poison):
 
 
 def broker_env(key, value=None):
-    """Read (value None) or set the node's rabbit application env key."""
+    """Read (value None) or set the node's rabbit application env key (4.0 also caches it in
+    a persistent_term of the same name, read by new channels)."""
     if value is None:
         return hqtest.broker("ctl", "eval", "application:get_env(rabbit, %s)." % key).stdout
-    hqtest.broker("ctl", "eval", "application:set_env(rabbit, %s, %s)." % (key, value))
+    hqtest.broker("ctl", "eval", "application:set_env(rabbit, %s, %s), "
+                  "persistent_term:put(%s, %s)." % (key, value, key, value))
 
 
 class SpoolPoison(unittest.TestCase):
@@ -175,6 +177,45 @@ class SpoolPoison(unittest.TestCase):
                 self.assertEqual(gw.stop(), 0)
         finally:
             broker_env("max_message_size", m.group(1))
+
+    def test_missing_exchange_keeps_records_waiting(self):
+        """A channel closed because the exchange is missing (topology lost) is nothing wrong
+        with the records: they wait in the spool however long it takes, and are not counted as
+        refusals nor quarantined."""
+        x = "test.spoolpoison.%s.x" % P
+        xq = "test.spoolpoison.%s.xq" % P
+        hqtest.mgmt("PUT", "/exchanges/%2f/" + hqtest.q(x), {"type": "topic", "durable": True})
+        hqtest.declare_queue(xq, ["%s.#" % P], exchange=x)
+        gw = Gateway(SOURCES)
+        with open(gw.config) as f:
+            text = f.read()
+        text = text.replace('exchange = "hookmq.events";', 'exchange = "%s";' % x)
+        text = text.replace('level = "info"', 'level = "debug"')
+        with open(gw.config, "w") as f:
+            f.write(text)
+        gw.start()
+        try:
+            self.assertEqual(post(gw, "push", "%s-x-0" % P), 202)
+            hqtest.delete_exchange(x)
+            ids = ["%s-x-%d" % (P, i) for i in range(1, 4)]
+            for d in ids:
+                self.assertEqual(post(gw, "push", d), 202)
+            self.assertEqual(metric(gw, "hookmq_gateway_spool_events"), 3)
+            # well past SPOOL_MAX_REFUSALS passes over the segment
+            hqtest.wait_for(lambda: gw.proc.output().count("spool: republish failed") >= 36, 60,
+                            what="the drainer retrying")
+            self.assertEqual(metric(gw, "hookmq_gateway_spool_quarantine_records"), 0)
+            self.assertEqual(metric(gw, "hookmq_gateway_spool_events"), 3)
+            # the topology is back: the records go through
+            hqtest.mgmt("PUT", "/exchanges/%2f/" + hqtest.q(x), {"type": "topic", "durable": True})
+            hqtest.declare_queue(xq, ["%s.#" % P], exchange=x)
+            hqtest.wait_for(lambda: metric(gw, "hookmq_gateway_spool_events") == 0, 30,
+                            what="spool drained")
+            self.assertEqual(set(delivered(xq)), set(ids) | {"%s-x-0" % P})
+        finally:
+            self.assertEqual(gw.stop(), 0)
+            hqtest.delete_queue(xq)
+            hqtest.delete_exchange(x)
 
 
 if __name__ == "__main__":
