@@ -32,9 +32,14 @@ HQ_MUST_CHECK int hq_pub_start(const struct hq_broker_cfg *broker, int n, int wi
 /* Publish m (copied) to exchange with its routing key, persistent, and wait for the broker's
  * confirm until deadline_mono_ms (hq_mono_ms clock).
  * HQ_OK: confirmed (durable). HQ_EDOWN: no connection (returned at once). HQ_EBLOCKED: the
- * broker has blocked publishing (returned at once). HQ_EBROKER: nacked or returned.
+ * broker has blocked publishing (returned at once). HQ_EBROKER: nacked or returned, or its
+ * channel was closed by the broker. HQ_ENOTFOUND, HQ_EAUTH: the channel was closed because
+ * the exchange does not exist, or access to it was refused (nothing wrong with the message).
  * HQ_ETIMEDOUT: no confirm in time (the message may still be published later: duplicates are
- * possible, loss is not). HQ_ESHUTDOWN: stopping. */
+ * possible, loss is not). HQ_ESHUTDOWN: stopping. HQ_ETOOBIG: the message itself can never be
+ * taken: its body is larger than the broker's max_message_size (learnt from the channel close
+ * the first such message causes; the other messages of that channel are republished, and
+ * later messages that large fail at once until the process restarts). */
 HQ_MUST_CHECK int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *m,
                                  int64_t deadline_mono_ms);
 

@@ -108,6 +108,7 @@ struct hq_pub {
     int callers;     /* threads inside hq_pub_publish */
     bool stopping, quit;
     uint64_t published, confirmed, nacked, returned, reconnects;
+    atomic_size_t max_body; /* the broker's max_message_size, learnt from a close; 0 unknown */
 
     struct pub_slot *slots;
     pthread_t wd;
@@ -399,8 +400,9 @@ static void mark_returned(struct pub_slot *s, const char *message_id)
 }
 
 /* The connection is gone: requeue (at the head, in order) or fail every unsettled job of s;
- * abandoned ones are dropped. p->mu held. */
-static void release_window(struct pub_slot *s, bool requeue, int rc)
+ * abandoned ones are dropped. With p->max_body set and too_big, a job whose body exceeds it
+ * fails with HQ_ETOOBIG (it caused the close) and the others are requeued. p->mu held. */
+static void release_window(struct pub_slot *s, bool requeue, int rc, bool too_big)
 {
     struct hq_pub *p = s->p;
     uint64_t t;
@@ -417,6 +419,9 @@ static void release_window(struct pub_slot *s, bool requeue, int rc)
         p->inflight--;
         if (j->abandoned) {
             job_free(j);
+        } else if (too_big && atomic_load(&p->max_body) &&
+                   j->msg.body_len > atomic_load(&p->max_body)) {
+            job_finish(j, HQ_ETOOBIG);
         } else if (requeue) {
             q_push_front(p, j);
             any = true;
@@ -510,6 +515,26 @@ static int drain(struct pub_slot *s, struct hq_amqp *c, int wait_ms, int wake_fd
                     ev.reply_code, ev.text);
             if (!hq__amqp_dead(c))
                 *chan_fail = true; /* channel-level: caused by a publish, don't republish */
+            {
+                /* RabbitMQ: "... message size N is larger than configured max size M" */
+                const char *t = strstr(ev.text, "larger than configured max size ");
+                unsigned long long max;
+                char *end;
+
+                if (t && ev.reply_code == 406) {
+                    errno = 0;
+                    max = strtoull(t + 32, &end, 10);
+                    if (!errno && end != t + 32 && max > 0 && max <= SIZE_MAX) {
+                        atomic_store(&p->max_body, (size_t)max);
+                        return HQ_ETOOBIG; /* only the oversized jobs fail */
+                    }
+                }
+            }
+            /* no such exchange, no permission: nothing is wrong with the messages */
+            if (ev.reply_code == 404)
+                return HQ_ENOTFOUND;
+            if (ev.reply_code == 403 || ev.reply_code == 530)
+                return HQ_EAUTH;
             return HQ_EBROKER;
         }
     }
@@ -556,7 +581,10 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
             struct pub_job *j = batch[i];
             uint64_t tag = 0;
 
-            rc = hq_amqp_publish(c, j->exchange, j->msg.routing_key, &j->msg, false, &tag);
+            if (atomic_load(&p->max_body) && j->msg.body_len > atomic_load(&p->max_body))
+                rc = HQ_ETOOBIG;
+            else
+                rc = hq_amqp_publish(c, j->exchange, j->msg.routing_key, &j->msg, false, &tag);
             if (rc == HQ_EINVAL || rc == HQ_ETOOBIG) {
                 /* refused before anything was sent (hq_pub_publish checks the same): fail
                  * this job only; the batch goes on */
@@ -709,11 +737,14 @@ static void *pub_thread(void *arg)
         }
         s->fd = -1;
         if (rc == HQ_ESHUTDOWN)
-            release_window(s, false, HQ_ESHUTDOWN);
+            release_window(s, false, HQ_ESHUTDOWN, false);
+        else if (chan_fail && rc == HQ_ETOOBIG)
+            release_window(s, true, HQ_OK, true);
         else if (chan_fail)
-            release_window(s, false, HQ_EBROKER);
+            release_window(s, false, rc == HQ_ENOTFOUND || rc == HQ_EAUTH ? rc : HQ_EBROKER,
+                           false);
         else
-            release_window(s, true, HQ_OK);
+            release_window(s, true, HQ_OK, false);
         pthread_mutex_unlock(&p->mu);
         hq_amqp_close(c);
         if (rc == HQ_ESHUTDOWN)
@@ -889,6 +920,8 @@ int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *
     /* cheap checks first, without copying the message */
     pthread_mutex_lock(&p->mu);
     rc = admit_locked(p);
+    if (rc == HQ_OK && atomic_load(&p->max_body) && m->body_len > atomic_load(&p->max_body))
+        rc = HQ_ETOOBIG; /* the broker refused a body this large before */
     pthread_mutex_unlock(&p->mu);
     if (rc != HQ_OK)
         return rc;

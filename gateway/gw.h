@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <sys/types.h>
 
 #include "hq_config.h"
 #include "hq_event.h"
@@ -67,7 +69,27 @@ void gw_spool_counts(struct gw_spool *s, uint64_t *events, uint64_t *bytes);
 /* Start the drainer thread: republishes spooled events through pub to exchange (confirmed
  * before a segment is deleted). */
 int gw_spool_start_drainer(struct gw_spool *s, struct hq_pub *pub, const char *exchange,
-                           int confirm_timeout_ms, struct hq_metric *drained);
+                           int confirm_timeout_ms, struct hq_metric *drained,
+                           struct hq_metric *quarantined, struct hq_metric *quarantine_records);
+/* Records set aside in spool_dir/quarantine.hqs (undecodable ones). */
+uint64_t gw_spool_quarantined(struct gw_spool *s);
+/* Print one line per record of the spool segments in dir (or of its quarantine):
+ * file, offset, event id, routing key, source (or "undecodable"), bytes; tab-separated.
+ * *count gets the number of records. Reads only: safe while a gateway runs. */
+int gw_spool_list(const char *dir, bool quarantine, FILE *out, size_t *count);
+/* Put every record of dir's quarantine back for the drainer (the quarantine file becomes the
+ * newest segment). Refuses (HQ_ECONFLICT) while a gateway holds the spool. *count gets the
+ * number of records moved; err is set on failure. */
+int gw_spool_retry_quarantine(const char *dir, size_t *count, char *err, size_t errsz);
+/* Test hooks: the calls whose failures the spool handles (default: the libc ones). */
+struct gw__spool_io {
+    ssize_t (*write)(int fd, const void *p, size_t n);
+    int (*fdatasync)(int fd);
+    int (*ftruncate)(int fd, off_t len);
+};
+extern struct gw__spool_io gw__spool_io;
+/* The drainer's step for one closed segment (tests). */
+int gw__spool_drain_segment(struct gw_spool *s, uint64_t seq);
 void gw_spool_close(struct gw_spool *s); /* stops the drainer; NULL-safe */
 
 #endif

@@ -399,7 +399,7 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     }
     if (rc != HQ_OK) {
         int prc = rc;
-        if (g->spool) {
+        if (g->spool && prc != HQ_ETOOBIG) { /* a message the broker never takes: 503 */
             rc = gw_spool_append(g->spool, &msg);
             if (rc == HQ_OK) {
                 hq_metric_inc(g->m_spooled);

@@ -1,6 +1,7 @@
 /* hookmq-gateway: verified webhooks into RabbitMQ, durable (confirmed or spooled) before 2xx.
  *
- *   hookmq-gateway [-c FILE] [--check]
+ *   hookmq-gateway [-c FILE] [--check | --spool-list | --spool-quarantine |
+ *                   --spool-retry-quarantine]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage or configuration error, 3 topology missing. */
 #include <errno.h>
@@ -23,7 +24,8 @@ enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: hookmq-gateway [-c FILE] [--check]\n"
+    fprintf(f, "usage: hookmq-gateway [-c FILE] [--check | --spool-list | --spool-quarantine |\n"
+               "                      --spool-retry-quarantine]\n"
                "\n"
                "Receives webhooks on POST /webhooks/<source>, verifies their signatures and\n"
                "publishes them to RabbitMQ with publisher confirms (or an fsync'd spool).\n"
@@ -31,6 +33,11 @@ static void usage(FILE *f)
                "  -c, --config FILE  config file (default: $HOOKMQ_CONFIG, then\n"
                "                     /etc/hookmq/hookmq.conf)\n"
                "      --check        validate the config and exit (0 ok, 2 error)\n"
+               "      --spool-list   list the events waiting in spool_dir and exit\n"
+               "      --spool-quarantine  list the records set aside in spool_dir's\n"
+               "                     quarantine and exit\n"
+               "      --spool-retry-quarantine  give the quarantined records back to the\n"
+               "                     drainer (with the gateway stopped) and exit\n"
                "  -h, --help         this help\n"
                "  -V, --version      print the version\n"
                "\n"
@@ -99,6 +106,36 @@ static int check_exchange(const struct hq_config *cfg)
     return rc;
 }
 
+/* --spool-list, --spool-quarantine (read-only, safe beside a running gateway) and
+ * --spool-retry-quarantine (1, 2, 3). */
+static int spool_command(const struct hq_config *cfg, int cmd)
+{
+    char err[512] = "";
+    size_t n = 0;
+    int rc;
+
+    if (!cfg->gateway.spool_dir) {
+        fprintf(stderr, "hookmq-gateway: no gateway.spool_dir in the config\n");
+        return EXIT_USAGE;
+    }
+    if (cmd == 3) {
+        rc = gw_spool_retry_quarantine(cfg->gateway.spool_dir, &n, err, sizeof(err));
+        if (rc != HQ_OK) {
+            fprintf(stderr, "hookmq-gateway: %s\n", err);
+            return EXIT_RUNTIME;
+        }
+        fprintf(stderr, "%zu records given back to the drainer\n", n);
+        return EXIT_OK;
+    }
+    rc = gw_spool_list(cfg->gateway.spool_dir, cmd == 2, stdout, &n);
+    if (rc != HQ_OK) {
+        fprintf(stderr, "hookmq-gateway: %s: %s\n", cfg->gateway.spool_dir, hq_strerror(rc));
+        return EXIT_RUNTIME;
+    }
+    fprintf(stderr, "%zu records\n", n);
+    return EXIT_OK;
+}
+
 static void reload(struct gw *g, const char *path)
 {
     struct hq_config *cfg = NULL;
@@ -133,6 +170,7 @@ int main(int argc, char **argv)
     struct gw g;
     struct gw_snap *boot_snap = NULL;
     bool check = false;
+    int spool_cmd = 0; /* 1 --spool-list, 2 --spool-quarantine, 3 --spool-retry-quarantine */
     char err[512];
     sigset_t set;
     int i, rc, status = EXIT_RUNTIME;
@@ -143,6 +181,12 @@ int main(int argc, char **argv)
             cli_path = argv[++i];
         } else if (strcmp(argv[i], "--check") == 0) {
             check = true;
+        } else if (strcmp(argv[i], "--spool-list") == 0) {
+            spool_cmd = 1;
+        } else if (strcmp(argv[i], "--spool-quarantine") == 0) {
+            spool_cmd = 2;
+        } else if (strcmp(argv[i], "--spool-retry-quarantine") == 0) {
+            spool_cmd = 3;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return EXIT_OK;
@@ -165,6 +209,11 @@ int main(int argc, char **argv)
         printf("%s: ok (%zu sources, %zu consumers)\n", path, cfg->n_sources, cfg->n_consumers);
         hq_config_free(cfg);
         return EXIT_OK;
+    }
+    if (spool_cmd) {
+        status = spool_command(cfg, spool_cmd);
+        hq_config_free(cfg);
+        return status;
     }
     hq_log_setup("hookmq-gateway", cfg->log_level, cfg->log_format);
     /* hundreds of HTTP threads: a few malloc arenas keep RSS down (MALLOC_ARENA_MAX wins) */
@@ -229,7 +278,12 @@ int main(int argc, char **argv)
         rc = gw_spool_start_drainer(g.spool, g.pub, cfg->broker.exchange,
                                     cfg->gateway.confirm_timeout_ms,
                                     hq_counter(g.metrics, "hookmq_gateway_spool_drained_total",
-                                               "Spooled events republished and confirmed", ""));
+                                               "Spooled events republished and confirmed", ""),
+                                    hq_counter(g.metrics, "hookmq_gateway_spool_quarantined_total",
+                                               "Spooled records set aside in the quarantine",
+                                               ""),
+                                    hq_gauge(g.metrics, "hookmq_gateway_spool_quarantine_records",
+                                             "Records in the spool's quarantine", ""));
         if (rc != HQ_OK)
             goto out;
     }
