@@ -1,7 +1,7 @@
 """Scale-out on a 3-node RabbitMQ cluster (ctest label `cluster`, not in the default run).
 
 Starts its own cluster with scripts/cluster (c1..c3@localhost, AMQP 5731-5733; with
-HQ_BROKER_VERSION=4.0 c1-40..c3-40@localhost in the Debian 13 chroot, AMQP 5741-5743; ports
+HQ_BROKER_VERSION=4.0 c1-40..c3-40@localhost in the Debian 13 chroot, AMQP 5761-5763; ports
 from HQ_CLUSTER_PORT_BASE and HQ_CLUSTER_MGMT_BASE as in scripts/cluster), applies the
 topology with quorum queues, runs a gateway, a worker (test plugin `record`) and the archive
 logger with broker.uris listing all three nodes, and sends a bounded load of signed webhooks
@@ -34,8 +34,8 @@ NODES = (1, 2, 3)
 # the broker version and the ports, with scripts/cluster's defaults (it reads the same variables)
 VERSION = os.environ.get("HQ_BROKER_VERSION", "3.10")
 _V40 = VERSION == "4.0"
-PORT_BASE = int(os.environ.get("HQ_CLUSTER_PORT_BASE", "5740" if _V40 else "5730"))
-MGMT_BASE = int(os.environ.get("HQ_CLUSTER_MGMT_BASE", "15740" if _V40 else "15730"))
+PORT_BASE = int(os.environ.get("HQ_CLUSTER_PORT_BASE", "5760" if _V40 else "5730"))
+MGMT_BASE = int(os.environ.get("HQ_CLUSTER_MGMT_BASE", "15760" if _V40 else "15730"))
 AMQP = {n: PORT_BASE + n for n in NODES}
 MGMT = {n: MGMT_BASE + n for n in NODES}
 # hqtest's helpers talk to one broker: point them at node 1 (whatever a single-broker

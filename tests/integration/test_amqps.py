@@ -52,9 +52,9 @@ class Amqps(unittest.TestCase):
                        capture_output=True, timeout=120)
         shutil.rmtree(cls.d, ignore_errors=True)
 
-    def gateway(self, uri, ca, spool=False):
+    def gateway(self, uri, ca, spool=False, confirm_timeout_ms=1000):
         gw = Gateway('  { name = "tls"; scheme = "github"; secrets = [ "s" ]; }', spool=spool,
-                     uris=[uri], confirm_timeout_ms=1000)
+                     uris=[uri], confirm_timeout_ms=confirm_timeout_ms)
         with open(gw.config) as f:
             text = f.read()
         text = text.replace(
@@ -67,7 +67,9 @@ class Amqps(unittest.TestCase):
         return gw.post("tls", body, hqtest.sign_github("s", body, "push", "tls-%d" % n))
 
     def test_publish_over_tls_with_verified_peer(self):
-        gw = self.gateway("amqps://guest:guest@localhost:%d/%%2f" % TLS, os.path.join(self.d, "ca.pem"))
+        # the first publish into a new quorum queue can take over a second on a busy machine
+        gw = self.gateway("amqps://guest:guest@localhost:%d/%%2f" % TLS, os.path.join(self.d, "ca.pem"),
+                          confirm_timeout_ms=10000)
         gw.apply()  # hookmq-dlx over TLS too
         hqtest.declare_queue("test.tls", ["tls.#"])
         gw.start()
