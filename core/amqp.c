@@ -665,53 +665,47 @@ int hq_amqp_queue_exists(struct hq_amqp *c, const char *name, uint32_t *messages
     return rc == HQ_OK || rc == HQ_ENOTFOUND ? rc : HQ_EDOWN;
 }
 
-int hq_amqp_uri_hostport(const char *uri, char *host, size_t hostsz, int *port)
+/* Parse uri the way connecting does (rabbitmq-c's parser) and copy its host and port and/or
+ * its vhost (either output may be NULL). */
+static int uri_parts(const char *uri, char *host, size_t hostsz, int *port, char *vhost,
+                     size_t vhostsz)
 {
     struct amqp_connection_info ci;
     char *copy;
-    int rc;
+    int rc = HQ_OK;
 
-    if (!uri || !host || hostsz == 0 || !port)
+    if (!uri || (host && hostsz == 0) || (vhost && vhostsz == 0))
         return HQ_EINVAL;
     copy = strdup(uri);
     if (!copy)
         return HQ_ENOMEM;
     amqp_default_connection_info(&ci);
-    if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
+    if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK)
         rc = HQ_EINVAL;
-    } else if (strlen(ci.host) >= hostsz) {
+    else if ((host && strlen(ci.host) >= hostsz) || (vhost && strlen(ci.vhost) >= vhostsz))
         rc = HQ_ETOOBIG;
-    } else {
+    if (rc == HQ_OK && host) {
         memcpy(host, ci.host, strlen(ci.host) + 1);
         *port = ci.port;
-        rc = HQ_OK;
     }
+    if (rc == HQ_OK && vhost)
+        memcpy(vhost, ci.vhost, strlen(ci.vhost) + 1);
     free(copy);
     return rc;
 }
 
+int hq_amqp_uri_hostport(const char *uri, char *host, size_t hostsz, int *port)
+{
+    if (!host || !port)
+        return HQ_EINVAL;
+    return uri_parts(uri, host, hostsz, port, NULL, 0);
+}
+
 int hq__amqp_uri_vhost(const char *uri, char *out, size_t outsz)
 {
-    struct amqp_connection_info ci;
-    char *copy;
-    int rc;
-
-    if (!uri || !out || outsz == 0)
+    if (!out)
         return HQ_EINVAL;
-    copy = strdup(uri);
-    if (!copy)
-        return HQ_ENOMEM;
-    amqp_default_connection_info(&ci);
-    if (amqp_parse_url(copy, &ci) != AMQP_STATUS_OK) {
-        rc = HQ_EINVAL;
-    } else if (strlen(ci.vhost) >= outsz) {
-        rc = HQ_ETOOBIG;
-    } else {
-        memcpy(out, ci.vhost, strlen(ci.vhost) + 1);
-        rc = HQ_OK;
-    }
-    free(copy);
-    return rc;
+    return uri_parts(uri, NULL, 0, NULL, out, outsz);
 }
 
 /* ---------------------------------------------------------------- publish, confirms */

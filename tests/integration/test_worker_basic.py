@@ -14,20 +14,9 @@ import wkfixture
 from gwfixture import Gateway, sources_block
 
 
-class WorkerBasic(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.setups = []
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in cls.setups:
-            s.cleanup()
-
-    def setup_(self, tag, **kw):
-        s = wkfixture.Setup(tag, **kw)
-        self.setups.append(s)
-        return s
+class WorkerBasic(wkfixture.SetupCase):
+    """Each test makes its own wkfixture.Setup with self.setup_(); all are cleaned up at
+    the end of the class."""
 
     def test_ack_end_to_end_through_the_gateway(self):
         # the gateway publishes to hookmq.events: this consumer binds to its own source only

@@ -19,20 +19,9 @@ CRASH_LIMIT = 5       # WK_CRASH_LIMIT in consumers/worker.h
 DELIVERY_LIMIT = 20   # HQ_TOPOLOGY_DELIVERY_LIMIT in core/hq_topology.h
 
 
-class WorkerCrash(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.setups = []
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in cls.setups:
-            s.cleanup()
-
-    def setup_(self, tag, **kw):
-        s = wkfixture.Setup(tag, **kw)
-        self.setups.append(s)
-        return s
+class WorkerCrash(wkfixture.SetupCase):
+    """Each test makes its own wkfixture.Setup with self.setup_(); all are cleaned up at
+    the end of the class."""
 
     def test_kill9_mid_handler_then_restart(self):
         s = self.setup_("wkk9")

@@ -16,20 +16,9 @@ import hqtest
 import wkfixture
 
 
-class WorkerHardening(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.setups = []
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in cls.setups:
-            s.cleanup()
-
-    def setup_(self, tag, **kw):
-        s = wkfixture.Setup(tag, **kw)
-        self.setups.append(s)
-        return s
+class WorkerHardening(wkfixture.SetupCase):
+    """Each test makes its own wkfixture.Setup with self.setup_(); all are cleaned up at
+    the end of the class."""
 
     def test_sigterm_with_max_per_second_sends_pending_acks(self):
         s = self.setup_("wkrate")

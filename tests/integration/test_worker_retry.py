@@ -14,20 +14,9 @@ EARLY_MS = 30   # the log line of attempt n is written a little after the retry 
 LATE_MS = 600   # TTL expiry, dead-lettering and redelivery on a busy 2-core machine
 
 
-class WorkerRetry(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.setups = []
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in cls.setups:
-            s.cleanup()
-
-    def setup_(self, tag, **kw):
-        s = wkfixture.Setup(tag, **kw)
-        self.setups.append(s)
-        return s
+class WorkerRetry(wkfixture.SetupCase):
+    """Each test makes its own wkfixture.Setup with self.setup_(); all are cleaned up at
+    the end of the class."""
 
     def events_of(self, w, eid):
         return sorted((e for e in w.events() if e["event_id"] == eid), key=lambda e: e["ts"])

@@ -13,20 +13,9 @@ import hqtest
 import wkfixture
 
 
-class WorkerSignals(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.setups = []
-
-    @classmethod
-    def tearDownClass(cls):
-        for s in cls.setups:
-            s.cleanup()
-
-    def setup_(self, tag, **kw):
-        s = wkfixture.Setup(tag, **kw)
-        self.setups.append(s)
-        return s
+class WorkerSignals(wkfixture.SetupCase):
+    """Each test makes its own wkfixture.Setup with self.setup_(); all are cleaned up at
+    the end of the class."""
 
     def test_slow_handler_keeps_its_connection(self):
         s = self.setup_("wkhb", heartbeat_s=1)

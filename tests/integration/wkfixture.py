@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import unittest
 
 import hqtest
 
@@ -332,3 +333,22 @@ def kill_group(sig=signal.SIGKILL, *workers):
     for w in workers:
         if w is not None and w.alive():
             w.proc.p.send_signal(sig)
+
+
+class SetupCase(unittest.TestCase):
+    """A test class whose tests each make their own Setup with self.setup_(tag, ...): every
+    Setup of the class is cleaned up (queues, exchange, vhost) when the class ends."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.setups = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in cls.setups:
+            s.cleanup()
+
+    def setup_(self, tag, **kw):
+        s = Setup(tag, **kw)
+        self.setups.append(s)
+        return s

@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 
 #include "hq_config.h"
+#include "hq__amqp.h"
 #include "hq_amqp.h"
 #include "hq_topology.h"
 
@@ -604,9 +605,35 @@ static void test_broker_version_parse(void **state)
     }
 }
 
+/* host, port and vhost of a broker URI, parsed as connecting parses it */
+static void test_uri_parts(void **state)
+{
+    char host[16], vhost[8];
+    int port = 0;
+
+    (void)state;
+    assert_int_equal(hq_amqp_uri_hostport("amqp://u:p@h.example:5999/v", host, sizeof(host),
+                                          &port), HQ_OK);
+    assert_string_equal(host, "h.example");
+    assert_int_equal(port, 5999);
+    assert_int_equal(hq_amqp_uri_hostport("amqps://h", host, sizeof(host), &port), HQ_OK);
+    assert_int_equal(port, 5671);
+    assert_int_equal(hq_amqp_uri_hostport("amqp://h/", host, sizeof(host), &port), HQ_OK);
+    assert_int_equal(port, 5672);
+    assert_int_equal(hq_amqp_uri_hostport("http://h/", host, sizeof(host), &port), HQ_EINVAL);
+    assert_int_equal(hq_amqp_uri_hostport("amqp://a-host-name-too-long/", host, sizeof(host),
+                                          &port), HQ_ETOOBIG);
+    assert_int_equal(hq_amqp_uri_hostport(NULL, host, sizeof(host), &port), HQ_EINVAL);
+    assert_int_equal(hq__amqp_uri_vhost("amqp://h/%2fv", vhost, sizeof(vhost)), HQ_OK);
+    assert_string_equal(vhost, "/v");
+    assert_int_equal(hq__amqp_uri_vhost("amqp://h/vhost-too-long", vhost, sizeof(vhost)),
+                     HQ_ETOOBIG);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uri_parts),
         cmocka_unit_test(test_target_delivery_limit),
         cmocka_unit_test(test_broker_version_parse),
         cmocka_unit_test(test_quorum_objects),
