@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,7 +43,9 @@ static const char *status_error(int status)
     case 404: return "not_found";
     case 405: return "method_not_allowed";
     case 411: return "length_required";
+    case 408: return "request_timeout";
     case 413: return "payload_too_large";
+    case 431: return "request_header_fields_too_large";
     case 503: return "unavailable";
     default: return "error";
     }
@@ -248,21 +251,64 @@ out:
     return rc;
 }
 
-/* The URL the provider signed, for twilio/square sources without `url`: rebuilt from the
- * request (X-Forwarded-Proto/Host are believed only from trusted proxies). */
-static void request_url(const struct mg_connection *conn, const struct mg_request_info *ri,
-                        const struct hq_config *cfg, const char *source, char *out,
-                        size_t outsz)
+/* Every line of header name, joined in order with ", " (RFC 7230 3.2.2), into b: a proxy
+ * appends its own X-Forwarded-For line after the client's, and mg_get_header() returns only
+ * the first. Returns b's text (NUL-terminated), NULL when the header is absent or on
+ * allocation failure (*rc says which: HQ_OK, HQ_ENOMEM). b is bounded by CivetWeb's request
+ * size. */
+static const char *joined_header(const struct mg_request_info *ri, const char *name,
+                                 struct hq_buf *b, int *rc)
+{
+    bool any = false;
+    int i;
+
+    *rc = HQ_OK;
+    for (i = 0; i < ri->num_headers && i < MG_MAX_HEADERS; i++) {
+        const char *v = ri->http_headers[i].value;
+        if (!ri->http_headers[i].name || strcasecmp(ri->http_headers[i].name, name) != 0)
+            continue;
+        if (!v)
+            v = "";
+        if (any && *rc == HQ_OK)
+            *rc = hq_buf_append(b, ", ", 2);
+        if (*rc == HQ_OK)
+            *rc = hq_buf_append(b, v, strlen(v));
+        any = true;
+    }
+    if (*rc == HQ_OK && any)
+        *rc = hq_buf_append(b, "", 1); /* the NUL */
+    if (*rc != HQ_OK || !any)
+        return NULL;
+    return (const char *)b->data;
+}
+
+/* The URL the provider signed (twilio, square): the source's `url` is what the verifier
+ * signs; the request's query is taken from here (twilio's bodySHA256). X-Forwarded-Proto and
+ * X-Forwarded-Host (every line, joined) are believed only from trusted proxies. */
+static int request_url(const struct mg_connection *conn, const struct mg_request_info *ri,
+                       const struct hq_config *cfg, const char *source, char *out,
+                       size_t outsz)
 {
     bool trusted = hq_cidr_list_match(&cfg->gateway.trusted_proxies, ri->remote_addr);
-    const char *proto = trusted ? mg_get_header(conn, "X-Forwarded-Proto") : NULL;
-    const char *host = trusted ? mg_get_header(conn, "X-Forwarded-Host") : NULL;
+    struct hq_buf pb = HQ_BUF_INIT(32768), hb = HQ_BUF_INIT(32768);
+    const char *proto = NULL, *host = NULL;
+    int rc = HQ_OK;
 
-    if (!host)
-        host = mg_get_header(conn, "Host");
-    snprintf(out, outsz, "%s://%s/webhooks/%s%s%s", proto ? proto : "http",
-             host ? host : "localhost", source, ri->query_string ? "?" : "",
-             ri->query_string ? ri->query_string : "");
+    if (trusted) {
+        proto = joined_header(ri, "X-Forwarded-Proto", &pb, &rc);
+        if (rc == HQ_OK)
+            host = joined_header(ri, "X-Forwarded-Host", &hb, &rc);
+    }
+    if (rc == HQ_OK) {
+        if (!host)
+            host = mg_get_header(conn, "Host");
+        snprintf(out, outsz, "%s://%s/webhooks/%s%s%s", proto ? proto : "http",
+                 host ? host : "localhost", source, ri->query_string ? "?" : "",
+                 ri->query_string ? ri->query_string : "");
+    }
+    hq_buf_free(&pb);
+    hq_buf_free(&hb);
+    return rc;
 }
 
 static int handle_webhook(struct mg_connection *conn, struct gw *g,
@@ -297,11 +343,27 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
         goto out;
     }
     log_source = src->name;
+    /* CivetWeb keeps the first MG_MAX_HEADERS (64) header lines and drops the rest without
+     * saying so; 64 parsed lines may mean more were sent. Never judge (allow_from, signature)
+     * a request on a truncated header set. */
+    if (ri->num_headers >= MG_MAX_HEADERS) {
+        a = (struct answer){431, "too_many_headers", NULL, NULL, 0, true};
+        goto out;
+    }
     /* 3. allow_from */
     {
-        const char *xff = mg_get_header(conn, "X-Forwarded-For");
-        if (hq_client_addr(ri->remote_addr, xff, &cfg->gateway.trusted_proxies, client,
-                           sizeof(client)) != HQ_OK) {
+        struct hq_buf xb = HQ_BUF_INIT(32768);
+        const char *xff = joined_header(ri, "X-Forwarded-For", &xb, &rc);
+
+        if (rc != HQ_OK) {
+            hq_buf_free(&xb);
+            a = (struct answer){503, "internal", NULL, NULL, 1, true};
+            goto out;
+        }
+        rc = hq_client_addr(ri->remote_addr, xff, &cfg->gateway.trusted_proxies, client,
+                            sizeof(client));
+        hq_buf_free(&xb);
+        if (rc != HQ_OK) {
             snprintf(client, sizeof(client), "%s", ri->remote_addr);
             if (src->allow_from.n > 0) {
                 a = (struct answer){403, "bad_forwarded_for", NULL, NULL, 0, true};
@@ -355,7 +417,10 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     req.content_type = mg_get_header(conn, "Content-Type");
     if (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE) {
         /* with `url` set, the verifier still takes the request's query (twilio's bodySHA256) */
-        request_url(conn, ri, cfg, src->name, url, sizeof(url));
+        if (request_url(conn, ri, cfg, src->name, url, sizeof(url)) != HQ_OK) {
+            a = (struct answer){503, "internal", NULL, NULL, 1, false};
+            goto out;
+        }
         req.url = url;
     }
     rc = hq_sig_verify(src, &req, now_ms / 1000, &vr);

@@ -119,7 +119,7 @@ class Hostile(unittest.TestCase):
         h = hqtest.sign_github(GH, body)
         extra = ["X-H%d: v" % i for i in range(100)]  # CivetWeb keeps 64
         st, _ = raw(self.gw.port, req("POST", "/webhooks/%s-gh" % P, h, body, extra))
-        self.record("100 header lines (CivetWeb keeps 64)", st, (202, 431))
+        self.record("100 header lines (CivetWeb keeps 64)", st, 431)
 
     def test_long_request_line(self):
         st, _ = raw(self.gw.port, req("POST", "/webhooks/" + "a" * 20480, {}, b"{}"))
