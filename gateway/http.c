@@ -244,7 +244,8 @@ static int read_body(struct mg_connection *conn, long long content_length, struc
         }
     }
     if (content_length >= 0 && (long long)b->len != content_length)
-        rc = HQ_EIO;
+        /* mg_read() ends a stalled body like a closed one: the deadline tells them apart */
+        rc = hq_mono_ms() >= deadline_ms ? HQ_ETIMEDOUT : HQ_EIO;
 out:
     if (timer)
         timer_delete(tm);
@@ -386,16 +387,9 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
         goto out;
     }
     rc = read_body(conn, ri->content_length, &body, t0 + g->boot->gateway.request_timeout_ms);
-    if (rc == HQ_ETOOBIG) {
-        a = (struct answer){413, NULL, NULL, NULL, 0, true};
-        goto out;
-    }
-    if (rc == HQ_ETIMEDOUT) {
-        a = (struct answer){400, "body_timeout", NULL, NULL, 0, true};
-        goto out;
-    }
     if (rc != HQ_OK) {
-        a = (struct answer){400, "incomplete_body", NULL, NULL, 0, true};
+        struct gw_verdict v = gw_verdict(GW_STAGE_BODY, rc, NULL);
+        a = (struct answer){v.status, v.reason, NULL, NULL, v.retry_after, true};
         goto out;
     }
     /* 6. admission */
@@ -425,8 +419,13 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     }
     rc = hq_sig_verify(src, &req, now_ms / 1000, &vr);
     if (rc != HQ_OK) {
-        count_verify_failure(g, src->name, vr.reason ? vr.reason : "unknown");
-        a = (struct answer){401, vr.reason ? vr.reason : "unknown", NULL, NULL, 0, false};
+        struct gw_verdict v = gw_verdict(GW_STAGE_VERIFY, rc, vr.reason);
+        if (v.status == 401)
+            count_verify_failure(g, src->name, v.reason);
+        else
+            hq_error("verification failed on our side", "source=%s error=\"%s\"", src->name,
+                     hq_strerror(rc));
+        a = (struct answer){v.status, v.reason, NULL, NULL, v.retry_after, false};
         goto out;
     }
     /* 8. exact replay of an accepted request */
@@ -440,7 +439,8 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     rc = hq_event_extract(src, &req, vr.secret_index >= 0 ? &src->secrets[vr.secret_index] : NULL,
                           &meta, &reason);
     if (rc != HQ_OK) {
-        a = (struct answer){400, reason ? reason : "bad_event", NULL, NULL, 0, false};
+        struct gw_verdict v = gw_verdict(GW_STAGE_EXTRACT, rc, reason);
+        a = (struct answer){v.status, v.reason, NULL, NULL, v.retry_after, false};
         goto out;
     }
     if (meta.handshake) {
