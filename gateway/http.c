@@ -495,10 +495,14 @@ out:
     if (admitted)
         atomic_fetch_sub(&g->in_flight, 1);
     count_request(g, log_source, a.status);
-    hq_info("request", "source=%s event_id=%s status=%d latency_ms=%lld client=%s%s%s",
-            log_source, id[0] ? id : "-", a.status, (long long)(hq_mono_ms() - t0),
-            client[0] ? client : ri->remote_addr, a.reason ? " reason=" : "",
-            a.reason ? a.reason : "");
+    if (a.reason)
+        hq_info("request", "source=%s event_id=%s status=%d latency_ms=%lld client=%s reason=%s",
+                log_source, id[0] ? id : "-", a.status, (long long)(hq_mono_ms() - t0),
+                client[0] ? client : ri->remote_addr, a.reason);
+    else
+        hq_info("request", "source=%s event_id=%s status=%d latency_ms=%lld client=%s",
+                log_source, id[0] ? id : "-", a.status, (long long)(hq_mono_ms() - t0),
+                client[0] ? client : ri->remote_addr);
     hq_msg_free(&msg);
     hq_event_meta_free(&meta);
     hq_buf_free(&body);
