@@ -1603,6 +1603,12 @@ static int load_source(struct ctx *c, const config_setting_t *g, struct hq_sourc
             return cfail(c, f[SRC_URL], NULL, "must start with https:// or http://");
         if (strchr(src->url, ' '))
             return cfail(c, f[SRC_URL], NULL, "must not contain spaces");
+    } else if (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE) {
+        /* the URL the provider signs: never rebuilt from the request's (untrusted) Host */
+        return cfail(c, g, "url",
+                     "required for scheme %s: the public URL the provider signs, e.g. "
+                     "\"https://hooks.example.com/webhooks/%s\"",
+                     sn, src->name);
     }
     if (src->scheme == HQ_SCHEME_HMAC && !src->header)
         return cfail(c, g, "header", "required for scheme hmac (the signature header)");

@@ -784,6 +784,12 @@ static void test_schemes(void **state)
     expect_err("sources = ( { name = \"a\"; scheme = \"square\"; secrets = [ \"k\" ];\n"
                "  url = \"ftp://x/\"; } );\n",
                "t.conf:2: sources[0].url: must start with https:// or http://");
+    /* twilio and square sign a URL: it is configured, never rebuilt from the request's Host */
+    expect_err("sources = ( { name = \"calls\";\n  scheme = \"twilio\"; secrets = [ \"t\" ]; } );\n",
+               "t.conf:1: sources[0].url: required for scheme twilio: the public URL the "
+               "provider signs, e.g. \"https://hooks.example.com/webhooks/calls\"");
+    expect_err("sources = ( { name = \"sq\"; scheme = \"square\";\n  secrets = [ \"k\" ]; } );\n",
+               "t.conf:1: sources[0].url: required for scheme square");
     expect_err("sources = ( { name = \"a\";\n  scheme = \"github\"; } );\n",
                "t.conf:1: sources[0].secrets: scheme github needs at least one secret");
     expect_err("sources = ( { name = \"a\"; scheme = \"github\";\n  secrets = [ ]; } );\n",
@@ -811,6 +817,13 @@ static void test_schemes(void **state)
     expect_err("sources = ( { name = \"a\"; scheme = \"standard\";\n"
                "  secrets = [ \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"x=y\" ]; } );\n",
                "t.conf:1: sources[0].secrets: secret 2 is not a Standard Webhooks secret");
+    /* issue 11 item 11: a whsec_ secret in unpadded base64 (16 and 17 bytes: "==" and "="
+     * dropped) loads, as the official libraries accept it */
+    cfg = load_ok("sources = ( { name = \"a\"; scheme = \"standard\";\n"
+                  "  secrets = [ \"whsec_AQIDBAUGBwgJCgsMDQ4PEA\", \"whsec_AQIDBAUGBwgJCgsMDQ4PEBE\",\n"
+                  "              \"AQIDBAUGBwgJCgsMDQ4PEA\" ]; } );\n");
+    assert_int_equal(hq_config_source(cfg, "a")->n_secrets, 3);
+    hq_config_free(cfg);
     expect_err("sources = ( { name = \"a\"; scheme = \"basic\"; secrets = [ \"nocolon\" ]; } );\n",
                "t.conf:1: sources[0].secrets: secret 1 must be \"user:password\"");
     cfg = load_ok(
@@ -819,7 +832,8 @@ static void test_schemes(void **state)
         "  { name = \"c\"; scheme = \"token\"; secrets = [ \"t\" ]; header = \"X-T\";"
         "    prefix = \"Token \"; },\n"
         "  { name = \"d\"; scheme = \"standard\"; secrets = [ \"MfKQ9r8GKYqrTwjUPD8I\" ]; },\n"
-        "  { name = \"e\"; scheme = \"square\"; secrets = [ \"s\" ]; },\n"
+        "  { name = \"e\"; scheme = \"square\"; secrets = [ \"s\" ];\n"
+        "    url = \"https://hooks.example.com/webhooks/e\"; },\n"
         "  { name = \"f\"; scheme = \"paddle\"; secrets = [ \"s\" ]; tolerance_s = 5; }\n"
         ");\n");
     s = hq_config_source(cfg, "b");
@@ -828,7 +842,7 @@ static void test_schemes(void **state)
     s = hq_config_source(cfg, "c");
     assert_string_equal(s->header, "X-T");
     assert_string_equal(s->prefix, "Token ");
-    assert_null(hq_config_source(cfg, "e")->url);
+    assert_string_equal(hq_config_source(cfg, "e")->url, "https://hooks.example.com/webhooks/e");
     assert_int_equal(hq_config_source(cfg, "f")->tolerance_s, 5);
     hq_config_free(cfg);
 }
