@@ -1315,6 +1315,7 @@ enum {
     GW_THREADS,
     GW_PUBLISHERS,
     GW_REQ_TIMEOUT,
+    GW_KEEPALIVE,
     GW__N
 };
 #define GWOFF(f) offsetof(struct hq_gateway_cfg, f)
@@ -1333,6 +1334,8 @@ static const struct kspec gateway_keys[GW__N] = {
     [GW_PUBLISHERS] = {"publishers", V_INT, 0, 1, 64, GWOFF(publishers), NULL},
     [GW_REQ_TIMEOUT] = {"request_timeout_ms", V_INT, 0, 100, 600000, GWOFF(request_timeout_ms),
                         NULL},
+    [GW_KEEPALIVE] = {"keep_alive_timeout_ms", V_INT, 0, 0, 600000,
+                      GWOFF(keep_alive_timeout_ms), NULL},
 };
 
 static int load_gateway(struct ctx *c, const config_setting_t *g, struct hq_gateway_cfg *gw)
@@ -1343,6 +1346,13 @@ static int load_gateway(struct ctx *c, const config_setting_t *g, struct hq_gate
         return c->rc;
     if (gw->metrics_listen && strcmp(gw->metrics_listen, gw->listen) == 0)
         return cfail(c, f[GW_METRICS], NULL, "same address as gateway.listen");
+    if (!f[GW_KEEPALIVE] && gw->keep_alive_timeout_ms > gw->request_timeout_ms)
+        gw->keep_alive_timeout_ms = gw->request_timeout_ms; /* the default, under a small one */
+    if (gw->keep_alive_timeout_ms > gw->request_timeout_ms)
+        return cfail(c, f[GW_KEEPALIVE], NULL,
+                     "must not exceed request_timeout_ms (%d): an idle keep-alive connection "
+                     "holds an HTTP thread",
+                     gw->request_timeout_ms);
     return HQ_OK;
 }
 
@@ -2011,6 +2021,7 @@ static int set_defaults(struct ctx *c, struct hq_config *cfg)
     g->threads = 256;
     g->publishers = 2;
     g->request_timeout_ms = 10000;
+    g->keep_alive_timeout_ms = 1000;
     if (!(cfg->archive.dir = cdup(c, "/var/lib/hookmq/archive")))
         return c->rc;
     cfg->archive.keep_days = 90;

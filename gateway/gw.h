@@ -34,10 +34,13 @@ struct gw {
     atomic_int in_flight;  /* admitted requests (admission control) */
     atomic_int active;     /* webhook requests inside the handler, body reading included */
     atomic_bool stopping;  /* SIGTERM: new requests get 503, active ones finish */
+    atomic_int http_busy;  /* HTTP threads holding a connection (CivetWeb: one per connection) */
+    atomic_llong exhausted_logged_ms; /* monotonic ms of the last "every thread busy" warning */
 
     /* metric handles that need no labels */
     struct hq_metric *m_in_flight, *m_confirm_latency, *m_broker_up, *m_broker_blocked,
-        *m_spooled, *m_replay_hits, *m_spool_events, *m_spool_bytes, *m_drained;
+        *m_spooled, *m_replay_hits, *m_spool_events, *m_spool_bytes, *m_drained, *m_http_busy,
+        *m_http_threads, *m_http_exhausted;
 };
 
 struct gw_snap *gw_snap_get(struct gw *g);

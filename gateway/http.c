@@ -18,6 +18,7 @@
 #include "hq_time.h"
 
 static struct mg_context *http_ctx;
+static struct gw *http_gw; /* for the connection callbacks; set before the context starts */
 
 #define REPLAY_WINDOW_NO_TS_MS (24LL * 3600 * 1000)
 
@@ -571,10 +572,46 @@ static void refresh_gauges(void *arg)
     hq_metric_set(g->m_broker_up, st.connected ? 1 : 0);
     hq_metric_set(g->m_broker_blocked, st.blocked ? 1 : 0);
     hq_metric_set(g->m_in_flight, atomic_load(&g->in_flight));
+    hq_metric_set(g->m_http_busy, atomic_load(&g->http_busy));
     if (g->spool)
         gw_spool_counts(g->spool, &ev, &bytes);
     hq_metric_set(g->m_spool_events, (int64_t)ev);
     hq_metric_set(g->m_spool_bytes, (int64_t)bytes);
+}
+
+/* CivetWeb serves each connection on one thread for as long as it stays open, idle
+ * keep-alive time included. Count the threads that hold one; when every thread does, new
+ * connections wait in the accept queue: count it and warn (at most every 10 s). */
+#define EXHAUSTED_LOG_EVERY_MS 10000
+
+static int on_conn_init(const struct mg_connection *conn, void **conn_data)
+{
+    struct gw *g = http_gw;
+    int busy;
+
+    (void)conn;
+    *conn_data = NULL;
+    if (!g)
+        return 0;
+    busy = atomic_fetch_add(&g->http_busy, 1) + 1;
+    if (busy >= g->boot->gateway.threads) {
+        long long now = (long long)hq_mono_ms(), last = atomic_load(&g->exhausted_logged_ms);
+
+        hq_metric_inc(g->m_http_exhausted);
+        if ((last == 0 || now - last >= EXHAUSTED_LOG_EVERY_MS) &&
+            atomic_compare_exchange_strong(&g->exhausted_logged_ms, &last, now))
+            hq_warn("every HTTP thread holds a connection; new connections wait",
+                    "threads=%d keep_alive_timeout_ms=%d", g->boot->gateway.threads,
+                    g->boot->gateway.keep_alive_timeout_ms);
+    }
+    return 0;
+}
+
+static void on_conn_close(const struct mg_connection *conn)
+{
+    (void)conn;
+    if (http_gw)
+        atomic_fetch_sub(&http_gw->http_busy, 1);
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
@@ -606,12 +643,21 @@ static void register_metrics(struct gw *g)
                                 "Bytes of spool segments on disk", "");
     g->m_replay_hits = hq_counter(g->metrics, "hookmq_gateway_replay_cache_hits_total",
                                   "Exact replays answered from the replay cache", "");
+    g->m_http_busy = hq_gauge(g->metrics, "hookmq_gateway_http_threads_busy",
+                              "HTTP threads holding a connection (idle keep-alive included)", "");
+    g->m_http_threads = hq_gauge(g->metrics, "hookmq_gateway_http_threads",
+                                 "HTTP threads (gateway.threads)", "");
+    hq_metric_set(g->m_http_threads, g->boot->gateway.threads);
+    g->m_http_exhausted =
+        hq_counter(g->metrics, "hookmq_gateway_http_threads_exhausted_total",
+                   "Connections taken while every HTTP thread held one (later ones waited)", "");
 }
 
 static int start_ctx(struct mg_context **ctx, const char *listen, int threads, int timeout_ms,
-                     mg_request_handler handler, void *data, char *err, size_t errsz)
+                     int keep_alive_ms, mg_request_handler handler, void *data, char *err,
+                     size_t errsz)
 {
-    char nthreads[16], tmo[16];
+    char nthreads[16], tmo[16], kat[16];
     const char *opts[] = {"listening_ports",
                           listen,
                           "num_threads",
@@ -619,9 +665,9 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
                           "request_timeout_ms",
                           tmo,
                           "enable_keep_alive",
-                          "yes",
+                          keep_alive_ms > 0 ? "yes" : "no",
                           "keep_alive_timeout_ms",
-                          "30000",
+                          kat,
                           "max_request_size",
                           "32768",
                           "listen_backlog",
@@ -637,8 +683,11 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
 
     snprintf(nthreads, sizeof(nthreads), "%d", threads);
     snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
+    snprintf(kat, sizeof(kat), "%d", keep_alive_ms > 0 ? keep_alive_ms : 1);
     memset(&cb, 0, sizeof(cb));
     cb.log_message = on_log_message;
+    cb.init_connection = on_conn_init;
+    cb.connection_close = on_conn_close;
     memset(&init, 0, sizeof(init));
     init.callbacks = &cb;
     init.user_data = data;
@@ -672,8 +721,9 @@ int gw_http_start(struct gw *g, char *err, size_t errsz)
         sigaction(BODY_SIGNAL, &sa, NULL);
     }
     mg_init_library(0);
-    rc = start_ctx(&http_ctx, gc->listen, gc->threads, gc->request_timeout_ms, on_request, g,
-                   err, errsz);
+    http_gw = g;
+    rc = start_ctx(&http_ctx, gc->listen, gc->threads, gc->request_timeout_ms,
+                   gc->keep_alive_timeout_ms, on_request, g, err, errsz);
     if (rc != HQ_OK)
         return rc;
     rc = hq_metrics_http_start(gc->metrics_listen, g->metrics, refresh_gauges, g, err, errsz);

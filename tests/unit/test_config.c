@@ -125,6 +125,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->gateway.threads, 256);
     assert_int_equal(cfg->gateway.publishers, 2);
     assert_int_equal(cfg->gateway.request_timeout_ms, 10000);
+    assert_int_equal(cfg->gateway.keep_alive_timeout_ms, 1000);
     assert_int_equal(cfg->n_sources, 0);
     assert_int_equal(cfg->n_consumers, 0);
     assert_string_equal(cfg->archive.dir, "/var/lib/hookmq/archive");
@@ -507,6 +508,18 @@ static void test_ranges(void **state)
     expect_err("gateway = { threads = 0; };\n", "t.conf:1: gateway.threads: must be between");
     expect_err("gateway = { publishers = 65; };\n",
                "t.conf:1: gateway.publishers: must be between");
+    expect_err("gateway = { request_timeout_ms = 2000;\n  keep_alive_timeout_ms = 3000; };\n",
+               "t.conf:2: gateway.keep_alive_timeout_ms: must not exceed request_timeout_ms (2000)");
+    {
+        /* the default never exceeds a small request_timeout_ms */
+        struct hq_config *c3 = NULL;
+        char err3[512];
+        assert_int_equal(hq_config_load_string("gateway = { request_timeout_ms = 500; };", "t.conf",
+                                               &c3, err3, sizeof(err3)),
+                         HQ_OK);
+        assert_int_equal(c3->gateway.keep_alive_timeout_ms, 500);
+        hq_config_free(c3);
+    }
     expect_err("gateway = { request_timeout_ms = 99; };\n",
                "t.conf:1: gateway.request_timeout_ms: must be between 100 and 600000");
     expect_err("archive = { keep_days = -1; };\n", "t.conf:1: archive.keep_days: must be between");
