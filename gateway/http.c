@@ -359,7 +359,7 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
 
         if (rc != HQ_OK) {
             hq_buf_free(&xb);
-            a = (struct answer){503, "internal", NULL, NULL, 1, true};
+            a = (struct answer){503, "internal", NULL, NULL, GW_RETRY_AFTER_INTERNAL_S, true};
             goto out;
         }
         rc = hq_client_addr(ri->remote_addr, xff, &cfg->gateway.trusted_proxies, client,
@@ -413,7 +413,7 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     if (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE) {
         /* with `url` set, the verifier still takes the request's query (twilio's bodySHA256) */
         if (request_url(conn, ri, cfg, src->name, url, sizeof(url)) != HQ_OK) {
-            a = (struct answer){503, "internal", NULL, NULL, 1, false};
+            a = (struct answer){503, "internal", NULL, NULL, GW_RETRY_AFTER_INTERNAL_S, false};
             goto out;
         }
         req.url = url;
@@ -453,7 +453,7 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     /* 11. durable: broker confirm, else the spool */
     rc = hq_event_build(src, &req, &meta, now_ms, &msg);
     if (rc != HQ_OK) {
-        a = (struct answer){503, "internal", NULL, NULL, 1, false};
+        a = (struct answer){503, "internal", NULL, NULL, GW_RETRY_AFTER_INTERNAL_S, false};
         goto out;
     }
     {
