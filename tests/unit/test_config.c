@@ -509,7 +509,8 @@ static void test_ranges(void **state)
     expect_err("gateway = { publishers = 65; };\n",
                "t.conf:1: gateway.publishers: must be between");
     expect_err("gateway = { request_timeout_ms = 2000;\n  keep_alive_timeout_ms = 3000; };\n",
-               "t.conf:2: gateway.keep_alive_timeout_ms: must not exceed request_timeout_ms (2000)");
+               "t.conf:2: gateway.keep_alive_timeout_ms: must not exceed request_timeout_ms "
+               "(2000)");
     {
         /* the default never exceeds a small request_timeout_ms */
         struct hq_config *c3 = NULL;
@@ -798,7 +799,8 @@ static void test_schemes(void **state)
                "  url = \"ftp://x/\"; } );\n",
                "t.conf:2: sources[0].url: must start with https:// or http://");
     /* twilio and square sign a URL: it is configured, never rebuilt from the request's Host */
-    expect_err("sources = ( { name = \"calls\";\n  scheme = \"twilio\"; secrets = [ \"t\" ]; } );\n",
+    expect_err("sources = ( { name = \"calls\";\n"
+               "  scheme = \"twilio\"; secrets = [ \"t\" ]; } );\n",
                "t.conf:1: sources[0].url: required for scheme twilio: the public URL the "
                "provider signs, e.g. \"https://hooks.example.com/webhooks/calls\"");
     expect_err("sources = ( { name = \"sq\"; scheme = \"square\";\n  secrets = [ \"k\" ]; } );\n",
@@ -833,7 +835,8 @@ static void test_schemes(void **state)
     /* issue 11 item 11: a whsec_ secret in unpadded base64 (16 and 17 bytes: "==" and "="
      * dropped) loads, as the official libraries accept it */
     cfg = load_ok("sources = ( { name = \"a\"; scheme = \"standard\";\n"
-                  "  secrets = [ \"whsec_AQIDBAUGBwgJCgsMDQ4PEA\", \"whsec_AQIDBAUGBwgJCgsMDQ4PEBE\",\n"
+                  "  secrets = [ \"whsec_AQIDBAUGBwgJCgsMDQ4PEA\",\n"
+                  "              \"whsec_AQIDBAUGBwgJCgsMDQ4PEBE\",\n"
                   "              \"AQIDBAUGBwgJCgsMDQ4PEA\" ]; } );\n");
     assert_int_equal(hq_config_source(cfg, "a")->n_secrets, 3);
     hq_config_free(cfg);
