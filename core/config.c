@@ -1343,6 +1343,7 @@ enum {
     GW_THREADS,
     GW_PUBLISHERS,
     GW_REQ_TIMEOUT,
+    GW_KEEPALIVE,
     GW__N
 };
 #define GWOFF(f) offsetof(struct hq_gateway_cfg, f)
@@ -1361,6 +1362,8 @@ static const struct kspec gateway_keys[GW__N] = {
     [GW_PUBLISHERS] = {"publishers", V_INT, 0, 1, 64, GWOFF(publishers), NULL},
     [GW_REQ_TIMEOUT] = {"request_timeout_ms", V_INT, 0, 100, 600000, GWOFF(request_timeout_ms),
                         NULL},
+    [GW_KEEPALIVE] = {"keep_alive_timeout_ms", V_INT, 0, 0, 600000,
+                      GWOFF(keep_alive_timeout_ms), NULL},
 };
 
 static int load_gateway(struct ctx *c, const config_setting_t *g, struct hq_gateway_cfg *gw)
@@ -1371,6 +1374,13 @@ static int load_gateway(struct ctx *c, const config_setting_t *g, struct hq_gate
         return c->rc;
     if (gw->metrics_listen && strcmp(gw->metrics_listen, gw->listen) == 0)
         return cfail(c, f[GW_METRICS], NULL, "same address as gateway.listen");
+    if (!f[GW_KEEPALIVE] && gw->keep_alive_timeout_ms > gw->request_timeout_ms)
+        gw->keep_alive_timeout_ms = gw->request_timeout_ms; /* the default, under a small one */
+    if (gw->keep_alive_timeout_ms > gw->request_timeout_ms)
+        return cfail(c, f[GW_KEEPALIVE], NULL,
+                     "must not exceed request_timeout_ms (%d): an idle keep-alive connection "
+                     "holds an HTTP thread",
+                     gw->request_timeout_ms);
     return HQ_OK;
 }
 
@@ -1631,6 +1641,12 @@ static int load_source(struct ctx *c, const config_setting_t *g, struct hq_sourc
             return cfail(c, f[SRC_URL], NULL, "must start with https:// or http://");
         if (strchr(src->url, ' '))
             return cfail(c, f[SRC_URL], NULL, "must not contain spaces");
+    } else if (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE) {
+        /* the URL the provider signs: never rebuilt from the request's (untrusted) Host */
+        return cfail(c, g, "url",
+                     "required for scheme %s: the public URL the provider signs, e.g. "
+                     "\"https://hooks.example.com/webhooks/%s\"",
+                     sn, src->name);
     }
     if (src->scheme == HQ_SCHEME_HMAC && !src->header)
         return cfail(c, g, "header", "required for scheme hmac (the signature header)");
@@ -2033,6 +2049,7 @@ static int set_defaults(struct ctx *c, struct hq_config *cfg)
     g->threads = 256;
     g->publishers = 2;
     g->request_timeout_ms = 10000;
+    g->keep_alive_timeout_ms = 1000;
     if (!(cfg->archive.dir = cdup(c, "/var/lib/hookmq/archive")))
         return c->rc;
     cfg->archive.keep_days = 90;

@@ -78,6 +78,8 @@ struct hq_gateway_cfg {
     int threads;            /* extension: HTTP threads = max connections, default 256 */
     int publishers;         /* extension: publisher connections, default 2 */
     int request_timeout_ms; /* extension: per-connection read timeout, default 10000 */
+    int keep_alive_timeout_ms; /* extension: idle time between requests on a connection
+                                  before it is closed, default 1000, 0 = no keep-alive */
 };
 
 struct hq_source_cfg {

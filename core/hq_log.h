@@ -15,8 +15,12 @@ extern _Atomic int hq__log_level;
 #define hq_log_enabled(level)                                                                      \
     ((int)(level) <= atomic_load_explicit(&hq__log_level, memory_order_relaxed))
 
-/* msg is a short human message; fields is "key=value key=value" (values without spaces, or
- * quoted "..."); JSON format turns each pair into a member. */
+/* msg is a short human message; fields is a printf format of "key=value key=value" pairs.
+ * A string argument right after "key=" (key=%s) or between quotes (key="%s") is a value and is
+ * escaped: quoted when it holds a space, '=', '"', '\\' or a control byte; control bytes and
+ * invalid UTF-8 as \xHH (see core/log.c), so request data cannot forge a field or a line. A %s
+ * anywhere else is copied as it is (the caller's own field syntax: never request data there).
+ * JSON format turns each pair into a member. */
 void hq__log(enum hq_log_level level, const char *msg, const char *fields_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

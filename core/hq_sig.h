@@ -47,6 +47,8 @@ struct hq_verify_result {
      * plus the body hash for token schemes, or mailgun's timestamp+token+signature): equal keys
      * mean an exact replay. */
     unsigned char replay_key[HQ_REPLAY_KEY_LEN];
+    /* Internal: the first server-side failure (HQ_ENOMEM) seen while verifying, else HQ_OK. */
+    int fault;
 };
 
 /* Default tolerance of a scheme in seconds (0 = no timestamp), and whether a future
@@ -56,7 +58,9 @@ int hq_sig_default_tolerance(enum hq_scheme s, bool *both_directions);
 int hq_sig_tolerance(const struct hq_source_cfg *src);
 
 /* Verify req for src at time now_s (Unix seconds). HQ_OK, or HQ_EAUTH / HQ_ESTALE with
- * res->reason set. res is always filled. */
+ * res->reason set (the request's fault: 401). HQ_ENOMEM (reason "internal") when an
+ * allocation or an OpenSSL call failed while verifying: a server-side failure that says
+ * nothing about the request (503), whatever the scheme had concluded. res is always filled. */
 HQ_MUST_CHECK int hq_sig_verify(const struct hq_source_cfg *src, const struct hq_request_view *req,
                                 int64_t now_s, struct hq_verify_result *res);
 

@@ -142,8 +142,18 @@ out:
     return rc;
 }
 
-/* SHA-256 of the concatenated parts into out. */
-static void sha256_parts(const struct part *parts, size_t nparts, unsigned char out[32])
+/* A server-side failure (allocation, OpenSSL) while verifying: remembered in res, and
+ * hq_sig_verify returns it instead of any verdict. */
+static void set_fault(struct hq_verify_result *res, int rc)
+{
+    if (res && res->fault == HQ_OK)
+        res->fault = rc;
+}
+
+/* SHA-256 of the concatenated parts into out. On failure out is zeroed and the fault is set
+ * in res (may be NULL). */
+static void sha256_parts(const struct part *parts, size_t nparts, unsigned char out[32],
+                         struct hq_verify_result *res)
 {
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     unsigned int outl = 0;
@@ -153,15 +163,18 @@ static void sha256_parts(const struct part *parts, size_t nparts, unsigned char 
     for (i = 0; ok && i < nparts; i++)
         if (parts[i].n)
             ok = EVP_DigestUpdate(ctx, parts[i].p, parts[i].n);
-    if (!ok || !EVP_DigestFinal_ex(ctx, out, &outl) || outl != 32)
-        memset(out, 0, 32); /* cannot happen with the default provider */
+    if (!ok || !EVP_DigestFinal_ex(ctx, out, &outl) || outl != 32) {
+        memset(out, 0, 32);
+        set_fault(res, HQ_ENOMEM);
+    }
     EVP_MD_CTX_free(ctx);
 }
 
-static void sha256_buf(const void *p, size_t n, unsigned char out[32])
+static void sha256_buf(const void *p, size_t n, unsigned char out[32],
+                       struct hq_verify_result *res)
 {
     struct part pt = {p, n};
-    sha256_parts(&pt, 1, out);
+    sha256_parts(&pt, 1, out, res);
 }
 
 /* Constant-time equality of two byte strings of possibly different lengths (the length
@@ -173,12 +186,16 @@ static bool ct_eq(const void *a, size_t an, const void *b, size_t bn)
 
 /* Equality of a presented token and a secret without leaking either's length or content:
  * compare SHA-256 digests. */
-static bool token_eq(const void *a, size_t an, const void *b, size_t bn)
+static bool token_eq(const void *a, size_t an, const void *b, size_t bn,
+                     struct hq_verify_result *res)
 {
     unsigned char da[32], db[32];
+    int before = res->fault;
 
-    sha256_buf(a, an, da);
-    sha256_buf(b, bn, db);
+    sha256_buf(a, an, da, res);
+    sha256_buf(b, bn, db, res);
+    if (res->fault != before)
+        return false; /* two zeroed digests must never compare equal */
     return CRYPTO_memcmp(da, db, 32) == 0 && an == bn;
 }
 
@@ -215,7 +232,7 @@ static void replay_key(struct hq_verify_result *res, enum hq_scheme s, const str
         parts[n].p = i == 0 ? (const void *)name : fields[i - 1].p;
         parts[n++].n = (size_t)l;
     }
-    sha256_parts(parts, n, res->replay_key);
+    sha256_parts(parts, n, res->replay_key, res);
     res->has_replay_key = true;
 }
 
@@ -425,8 +442,10 @@ static bool match_encoded(const struct hq_source_cfg *src, enum hq_hmac_alg alg,
         const struct hq_secret *sec = &src->secrets[i];
         if (!secret_usable(sec))
             continue;
-        if (hmac_parts(alg, sec->data, sec->len, parts, nparts, mac) != HQ_OK)
+        if (hmac_parts(alg, sec->data, sec->len, parts, nparts, mac) != HQ_OK) {
+            set_fault(res, HQ_ENOMEM);
             continue;
+        }
         if (enc == HQ_ENC_HEX) {
             hq_hex_encode(mac, ml, text);
             tl = 2 * ml;
@@ -655,8 +674,10 @@ static int v_standard(const struct hq_source_cfg *src, const struct hq_request_v
             if (!std_key(&src->secrets[i], key, &keylen))
                 continue;
             usable = true;
-            if (hmac_parts(HQ_ALG_SHA256, key, keylen, parts, 5, mac) != HQ_OK)
+            if (hmac_parts(HQ_ALG_SHA256, key, keylen, parts, 5, mac) != HQ_OK) {
+                set_fault(res, HQ_ENOMEM);
                 continue;
+            }
             for (j = 0; j < nc; j++) {
                 if (ct_eq(cands[j], cand_len[j], mac, 32)) {
                     res->secret_index = (int)i;
@@ -780,14 +801,14 @@ static int match_token(const struct hq_source_cfg *src, const struct hq_request_
         const struct hq_secret *sec = &src->secrets[i];
         if (!secret_usable(sec))
             continue;
-        if (token_eq(cred, cn, sec->data, sec->len)) {
+        if (token_eq(cred, cn, sec->data, sec->len, res)) {
             struct part f[2] = {{idx, 4}, {bodyhash, 32}};
             res->secret_index = (int)i;
             idx[0] = (unsigned char)(i >> 24);
             idx[1] = (unsigned char)(i >> 16);
             idx[2] = (unsigned char)(i >> 8);
             idx[3] = (unsigned char)i;
-            sha256_buf(req->body, req->body_len, bodyhash);
+            sha256_buf(req->body, req->body_len, bodyhash, res);
             replay_key(res, src->scheme, f, 2);
             return HQ_OK;
         }
@@ -1421,7 +1442,7 @@ static int v_twilio(const struct hq_source_cfg *src, const struct hq_request_vie
     if (bh) {
         unsigned char d[32];
         char hex[65];
-        sha256_buf(req->body, req->body_len, d);
+        sha256_buf(req->body, req->body_len, d, res);
         hq_hex_encode(d, 32, hex);
         if (!ct_eq(bh, bhn, hex, 64)) {
             res->secret_index = -1;
@@ -1438,8 +1459,31 @@ out:
 /* ------------------------------------------------------------------------------------------ */
 /* Entry points */
 
+static int verify_scheme(const struct hq_source_cfg *src, const struct hq_request_view *req,
+                         int64_t now_s, struct hq_verify_result *res);
+
 int hq_sig_verify(const struct hq_source_cfg *src, const struct hq_request_view *req,
                   int64_t now_s, struct hq_verify_result *res)
+{
+    int rc;
+
+    if (!res)
+        return HQ_EINVAL;
+    rc = verify_scheme(src, req, now_s, res);
+    if (rc == HQ_ENOMEM || res->fault != HQ_OK) {
+        /* a server-side failure decides, whatever the scheme concluded (a MAC that could not
+         * be computed is no evidence against the request, a zeroed replay key no key) */
+        rc = res->fault != HQ_OK ? res->fault : rc;
+        res->reason = "internal";
+        res->secret_index = -1;
+        res->has_replay_key = false;
+        memset(res->replay_key, 0, sizeof(res->replay_key));
+    }
+    return rc;
+}
+
+static int verify_scheme(const struct hq_source_cfg *src, const struct hq_request_view *req,
+                         int64_t now_s, struct hq_verify_result *res)
 {
     struct hq_request_view r;
 

@@ -36,10 +36,13 @@ struct gw {
     atomic_int in_flight;  /* admitted requests (admission control) */
     atomic_int active;     /* webhook requests inside the handler, body reading included */
     atomic_bool stopping;  /* SIGTERM: new requests get 503, active ones finish */
+    atomic_int http_busy;  /* HTTP threads holding a connection (CivetWeb: one per connection) */
+    atomic_llong exhausted_logged_ms; /* monotonic ms of the last "every thread busy" warning */
 
     /* metric handles that need no labels */
     struct hq_metric *m_in_flight, *m_confirm_latency, *m_broker_up, *m_broker_blocked,
-        *m_spooled, *m_replay_hits, *m_spool_events, *m_spool_bytes, *m_drained;
+        *m_spooled, *m_replay_hits, *m_spool_events, *m_spool_bytes, *m_drained, *m_http_busy,
+        *m_http_threads, *m_http_exhausted;
 };
 
 struct gw_snap *gw_snap_get(struct gw *g);
@@ -48,6 +51,20 @@ void gw_snap_put(struct gw_snap *s);
 /* http.c */
 int gw_http_start(struct gw *g, char *err, size_t errsz);
 void gw_http_stop(struct gw *g);
+
+/* verdict.c: the HTTP answer for the status rc of a stage (HQ_OK -> status 0). The request's
+ * fault is a 4xx: body HQ_ETOOBIG 413, HQ_ETIMEDOUT 408, HQ_EIO 400; verify HQ_EAUTH or
+ * HQ_ESTALE 401 with the verifier's reason; extract HQ_EINVAL 400 with the extractor's
+ * reason. Anything else (HQ_ENOMEM, an OpenSSL failure) is ours: 503 "internal" with
+ * Retry-After. reason is borrowed (static strings). */
+enum gw_stage { GW_STAGE_BODY, GW_STAGE_VERIFY, GW_STAGE_EXTRACT };
+#define GW_RETRY_AFTER_INTERNAL_S 5
+struct gw_verdict {
+    int status;
+    const char *reason;
+    int retry_after; /* seconds, 0 = no Retry-After */
+};
+struct gw_verdict gw_verdict(enum gw_stage stage, int rc, const char *reason);
 
 /* replay.c: exact-duplicate cache, keyed by (source, replay key). */
 struct gw_replay *gw_replay_new(size_t max_entries);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include "hq_time.h"
 
 static struct mg_context *http_ctx;
+static struct gw *http_gw; /* for the connection callbacks; set before the context starts */
 
 #define REPLAY_WINDOW_NO_TS_MS (24LL * 3600 * 1000)
 
@@ -42,7 +44,9 @@ static const char *status_error(int status)
     case 404: return "not_found";
     case 405: return "method_not_allowed";
     case 411: return "length_required";
+    case 408: return "request_timeout";
     case 413: return "payload_too_large";
+    case 431: return "request_header_fields_too_large";
     case 503: return "unavailable";
     default: return "error";
     }
@@ -241,28 +245,72 @@ static int read_body(struct mg_connection *conn, long long content_length, struc
         }
     }
     if (content_length >= 0 && (long long)b->len != content_length)
-        rc = HQ_EIO;
+        /* mg_read() ends a stalled body like a closed one: the deadline tells them apart */
+        rc = hq_mono_ms() >= deadline_ms ? HQ_ETIMEDOUT : HQ_EIO;
 out:
     if (timer)
         timer_delete(tm);
     return rc;
 }
 
-/* The URL the provider signed, for twilio/square sources without `url`: rebuilt from the
- * request (X-Forwarded-Proto/Host are believed only from trusted proxies). */
-static void request_url(const struct mg_connection *conn, const struct mg_request_info *ri,
-                        const struct hq_config *cfg, const char *source, char *out,
-                        size_t outsz)
+/* Every line of header name, joined in order with ", " (RFC 7230 3.2.2), into b: a proxy
+ * appends its own X-Forwarded-For line after the client's, and mg_get_header() returns only
+ * the first. Returns b's text (NUL-terminated), NULL when the header is absent or on
+ * allocation failure (*rc says which: HQ_OK, HQ_ENOMEM). b is bounded by CivetWeb's request
+ * size. */
+static const char *joined_header(const struct mg_request_info *ri, const char *name,
+                                 struct hq_buf *b, int *rc)
+{
+    bool any = false;
+    int i;
+
+    *rc = HQ_OK;
+    for (i = 0; i < ri->num_headers && i < MG_MAX_HEADERS; i++) {
+        const char *v = ri->http_headers[i].value;
+        if (!ri->http_headers[i].name || strcasecmp(ri->http_headers[i].name, name) != 0)
+            continue;
+        if (!v)
+            v = "";
+        if (any && *rc == HQ_OK)
+            *rc = hq_buf_append(b, ", ", 2);
+        if (*rc == HQ_OK)
+            *rc = hq_buf_append(b, v, strlen(v));
+        any = true;
+    }
+    if (*rc == HQ_OK && any)
+        *rc = hq_buf_append(b, "", 1); /* the NUL */
+    if (*rc != HQ_OK || !any)
+        return NULL;
+    return (const char *)b->data;
+}
+
+/* The URL the provider signed (twilio, square): the source's `url` is what the verifier
+ * signs; the request's query is taken from here (twilio's bodySHA256). X-Forwarded-Proto and
+ * X-Forwarded-Host (every line, joined) are believed only from trusted proxies. */
+static int request_url(const struct mg_connection *conn, const struct mg_request_info *ri,
+                       const struct hq_config *cfg, const char *source, char *out,
+                       size_t outsz)
 {
     bool trusted = hq_cidr_list_match(&cfg->gateway.trusted_proxies, ri->remote_addr);
-    const char *proto = trusted ? mg_get_header(conn, "X-Forwarded-Proto") : NULL;
-    const char *host = trusted ? mg_get_header(conn, "X-Forwarded-Host") : NULL;
+    struct hq_buf pb = HQ_BUF_INIT(32768), hb = HQ_BUF_INIT(32768);
+    const char *proto = NULL, *host = NULL;
+    int rc = HQ_OK;
 
-    if (!host)
-        host = mg_get_header(conn, "Host");
-    snprintf(out, outsz, "%s://%s/webhooks/%s%s%s", proto ? proto : "http",
-             host ? host : "localhost", source, ri->query_string ? "?" : "",
-             ri->query_string ? ri->query_string : "");
+    if (trusted) {
+        proto = joined_header(ri, "X-Forwarded-Proto", &pb, &rc);
+        if (rc == HQ_OK)
+            host = joined_header(ri, "X-Forwarded-Host", &hb, &rc);
+    }
+    if (rc == HQ_OK) {
+        if (!host)
+            host = mg_get_header(conn, "Host");
+        snprintf(out, outsz, "%s://%s/webhooks/%s%s%s", proto ? proto : "http",
+                 host ? host : "localhost", source, ri->query_string ? "?" : "",
+                 ri->query_string ? ri->query_string : "");
+    }
+    hq_buf_free(&pb);
+    hq_buf_free(&hb);
+    return rc;
 }
 
 static int handle_webhook(struct mg_connection *conn, struct gw *g,
@@ -297,11 +345,27 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
         goto out;
     }
     log_source = src->name;
+    /* CivetWeb keeps the first MG_MAX_HEADERS (64) header lines and drops the rest without
+     * saying so; 64 parsed lines may mean more were sent. Never judge (allow_from, signature)
+     * a request on a truncated header set. */
+    if (ri->num_headers >= MG_MAX_HEADERS) {
+        a = (struct answer){431, "too_many_headers", NULL, NULL, 0, true};
+        goto out;
+    }
     /* 3. allow_from */
     {
-        const char *xff = mg_get_header(conn, "X-Forwarded-For");
-        if (hq_client_addr(ri->remote_addr, xff, &cfg->gateway.trusted_proxies, client,
-                           sizeof(client)) != HQ_OK) {
+        struct hq_buf xb = HQ_BUF_INIT(32768);
+        const char *xff = joined_header(ri, "X-Forwarded-For", &xb, &rc);
+
+        if (rc != HQ_OK) {
+            hq_buf_free(&xb);
+            a = (struct answer){503, "internal", NULL, NULL, GW_RETRY_AFTER_INTERNAL_S, true};
+            goto out;
+        }
+        rc = hq_client_addr(ri->remote_addr, xff, &cfg->gateway.trusted_proxies, client,
+                            sizeof(client));
+        hq_buf_free(&xb);
+        if (rc != HQ_OK) {
             snprintf(client, sizeof(client), "%s", ri->remote_addr);
             if (src->allow_from.n > 0) {
                 a = (struct answer){403, "bad_forwarded_for", NULL, NULL, 0, true};
@@ -324,16 +388,9 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
         goto out;
     }
     rc = read_body(conn, ri->content_length, &body, t0 + g->boot->gateway.request_timeout_ms);
-    if (rc == HQ_ETOOBIG) {
-        a = (struct answer){413, NULL, NULL, NULL, 0, true};
-        goto out;
-    }
-    if (rc == HQ_ETIMEDOUT) {
-        a = (struct answer){400, "body_timeout", NULL, NULL, 0, true};
-        goto out;
-    }
     if (rc != HQ_OK) {
-        a = (struct answer){400, "incomplete_body", NULL, NULL, 0, true};
+        struct gw_verdict v = gw_verdict(GW_STAGE_BODY, rc, NULL);
+        a = (struct answer){v.status, v.reason, NULL, NULL, v.retry_after, true};
         goto out;
     }
     /* 6. admission */
@@ -355,13 +412,21 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     req.content_type = mg_get_header(conn, "Content-Type");
     if (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE) {
         /* with `url` set, the verifier still takes the request's query (twilio's bodySHA256) */
-        request_url(conn, ri, cfg, src->name, url, sizeof(url));
+        if (request_url(conn, ri, cfg, src->name, url, sizeof(url)) != HQ_OK) {
+            a = (struct answer){503, "internal", NULL, NULL, GW_RETRY_AFTER_INTERNAL_S, false};
+            goto out;
+        }
         req.url = url;
     }
     rc = hq_sig_verify(src, &req, now_ms / 1000, &vr);
     if (rc != HQ_OK) {
-        count_verify_failure(g, src->name, vr.reason ? vr.reason : "unknown");
-        a = (struct answer){401, vr.reason ? vr.reason : "unknown", NULL, NULL, 0, false};
+        struct gw_verdict v = gw_verdict(GW_STAGE_VERIFY, rc, vr.reason);
+        if (v.status == 401)
+            count_verify_failure(g, src->name, v.reason);
+        else
+            hq_error("verification failed on our side", "source=%s error=\"%s\"", src->name,
+                     hq_strerror(rc));
+        a = (struct answer){v.status, v.reason, NULL, NULL, v.retry_after, false};
         goto out;
     }
     /* 8. exact replay of an accepted request */
@@ -375,7 +440,8 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     rc = hq_event_extract(src, &req, vr.secret_index >= 0 ? &src->secrets[vr.secret_index] : NULL,
                           &meta, &reason);
     if (rc != HQ_OK) {
-        a = (struct answer){400, reason ? reason : "bad_event", NULL, NULL, 0, false};
+        struct gw_verdict v = gw_verdict(GW_STAGE_EXTRACT, rc, reason);
+        a = (struct answer){v.status, v.reason, NULL, NULL, v.retry_after, false};
         goto out;
     }
     if (meta.handshake) {
@@ -387,7 +453,7 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     /* 11. durable: broker confirm, else the spool */
     rc = hq_event_build(src, &req, &meta, now_ms, &msg);
     if (rc != HQ_OK) {
-        a = (struct answer){503, "internal", NULL, NULL, 1, false};
+        a = (struct answer){503, "internal", NULL, NULL, GW_RETRY_AFTER_INTERNAL_S, false};
         goto out;
     }
     {
@@ -430,10 +496,14 @@ out:
     if (admitted)
         atomic_fetch_sub(&g->in_flight, 1);
     count_request(g, log_source, a.status);
-    hq_info("request", "source=%s event_id=%s status=%d latency_ms=%lld client=%s%s%s",
-            log_source, id[0] ? id : "-", a.status, (long long)(hq_mono_ms() - t0),
-            client[0] ? client : ri->remote_addr, a.reason ? " reason=" : "",
-            a.reason ? a.reason : "");
+    if (a.reason)
+        hq_info("request", "source=%s event_id=%s status=%d latency_ms=%lld client=%s reason=%s",
+                log_source, id[0] ? id : "-", a.status, (long long)(hq_mono_ms() - t0),
+                client[0] ? client : ri->remote_addr, a.reason);
+    else
+        hq_info("request", "source=%s event_id=%s status=%d latency_ms=%lld client=%s",
+                log_source, id[0] ? id : "-", a.status, (long long)(hq_mono_ms() - t0),
+                client[0] ? client : ri->remote_addr);
     hq_msg_free(&msg);
     hq_event_meta_free(&meta);
     hq_buf_free(&body);
@@ -502,10 +572,46 @@ static void refresh_gauges(void *arg)
     hq_metric_set(g->m_broker_up, st.connected ? 1 : 0);
     hq_metric_set(g->m_broker_blocked, st.blocked ? 1 : 0);
     hq_metric_set(g->m_in_flight, atomic_load(&g->in_flight));
+    hq_metric_set(g->m_http_busy, atomic_load(&g->http_busy));
     if (g->spool)
         gw_spool_counts(g->spool, &ev, &bytes);
     hq_metric_set(g->m_spool_events, (int64_t)ev);
     hq_metric_set(g->m_spool_bytes, (int64_t)bytes);
+}
+
+/* CivetWeb serves each connection on one thread for as long as it stays open, idle
+ * keep-alive time included. Count the threads that hold one; when every thread does, new
+ * connections wait in the accept queue: count it and warn (at most every 10 s). */
+#define EXHAUSTED_LOG_EVERY_MS 10000
+
+static int on_conn_init(const struct mg_connection *conn, void **conn_data)
+{
+    struct gw *g = http_gw;
+    int busy;
+
+    (void)conn;
+    *conn_data = NULL;
+    if (!g)
+        return 0;
+    busy = atomic_fetch_add(&g->http_busy, 1) + 1;
+    if (busy >= g->boot->gateway.threads) {
+        long long now = (long long)hq_mono_ms(), last = atomic_load(&g->exhausted_logged_ms);
+
+        hq_metric_inc(g->m_http_exhausted);
+        if ((last == 0 || now - last >= EXHAUSTED_LOG_EVERY_MS) &&
+            atomic_compare_exchange_strong(&g->exhausted_logged_ms, &last, now))
+            hq_warn("every HTTP thread holds a connection; new connections wait",
+                    "threads=%d keep_alive_timeout_ms=%d", g->boot->gateway.threads,
+                    g->boot->gateway.keep_alive_timeout_ms);
+    }
+    return 0;
+}
+
+static void on_conn_close(const struct mg_connection *conn)
+{
+    (void)conn;
+    if (http_gw)
+        atomic_fetch_sub(&http_gw->http_busy, 1);
 }
 
 static int on_log_message(const struct mg_connection *conn, const char *message)
@@ -537,12 +643,21 @@ static void register_metrics(struct gw *g)
                                 "Bytes of spool segments on disk", "");
     g->m_replay_hits = hq_counter(g->metrics, "hookmq_gateway_replay_cache_hits_total",
                                   "Exact replays answered from the replay cache", "");
+    g->m_http_busy = hq_gauge(g->metrics, "hookmq_gateway_http_threads_busy",
+                              "HTTP threads holding a connection (idle keep-alive included)", "");
+    g->m_http_threads = hq_gauge(g->metrics, "hookmq_gateway_http_threads",
+                                 "HTTP threads (gateway.threads)", "");
+    hq_metric_set(g->m_http_threads, g->boot->gateway.threads);
+    g->m_http_exhausted =
+        hq_counter(g->metrics, "hookmq_gateway_http_threads_exhausted_total",
+                   "Connections taken while every HTTP thread held one (later ones waited)", "");
 }
 
 static int start_ctx(struct mg_context **ctx, const char *listen, int threads, int timeout_ms,
-                     mg_request_handler handler, void *data, char *err, size_t errsz)
+                     int keep_alive_ms, mg_request_handler handler, void *data, char *err,
+                     size_t errsz)
 {
-    char nthreads[16], tmo[16];
+    char nthreads[16], tmo[16], kat[16];
     const char *opts[] = {"listening_ports",
                           listen,
                           "num_threads",
@@ -550,9 +665,9 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
                           "request_timeout_ms",
                           tmo,
                           "enable_keep_alive",
-                          "yes",
+                          keep_alive_ms > 0 ? "yes" : "no",
                           "keep_alive_timeout_ms",
-                          "30000",
+                          kat,
                           "max_request_size",
                           "32768",
                           "listen_backlog",
@@ -568,8 +683,11 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
 
     snprintf(nthreads, sizeof(nthreads), "%d", threads);
     snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
+    snprintf(kat, sizeof(kat), "%d", keep_alive_ms > 0 ? keep_alive_ms : 1);
     memset(&cb, 0, sizeof(cb));
     cb.log_message = on_log_message;
+    cb.init_connection = on_conn_init;
+    cb.connection_close = on_conn_close;
     memset(&init, 0, sizeof(init));
     init.callbacks = &cb;
     init.user_data = data;
@@ -600,8 +718,9 @@ int gw_http_start(struct gw *g, char *err, size_t errsz)
         sigaction(BODY_SIGNAL, &sa, NULL);
     }
     mg_init_library(0);
-    rc = start_ctx(&http_ctx, gc->listen, gc->threads, gc->request_timeout_ms, on_request, g,
-                   err, errsz);
+    http_gw = g;
+    rc = start_ctx(&http_ctx, gc->listen, gc->threads, gc->request_timeout_ms,
+                   gc->keep_alive_timeout_ms, on_request, g, err, errsz);
     if (rc != HQ_OK)
         return rc;
     rc = hq_metrics_http_start(gc->metrics_listen, g->metrics, refresh_gauges, g, err, errsz);

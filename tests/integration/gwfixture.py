@@ -22,6 +22,12 @@ SECRETS = {
 }
 
 
+def public_url(prefix, scheme):
+    """The `url` (required) of the twilio and square sources of sources_block: what the
+    provider signs, whatever address the request is posted to."""
+    return "https://hooks.example.com/webhooks/%s-%s" % (prefix, scheme)
+
+
 def sources_block(prefix, extra=""):
     """One source per scheme, named <prefix>-<scheme>."""
     lines = []
@@ -29,6 +35,8 @@ def sources_block(prefix, extra=""):
         opts = ""
         if scheme == "hmac":
             opts = ' header = "X-Signature"; algorithm = "sha256"; encoding = "hex"; prefix = "sha256=";'
+        if scheme in ("twilio", "square"):
+            opts = ' url = "%s";' % public_url(prefix, scheme)
         lines.append('  { name = "%s-%s"; scheme = "%s"; secrets = [ "%s" ];%s },'
                      % (prefix, scheme, scheme, secret, opts))
     lines.append('  { name = "%s-none"; scheme = "none"; },' % prefix)

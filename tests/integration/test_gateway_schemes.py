@@ -9,7 +9,7 @@ import unittest
 import urllib.parse
 
 import hqtest
-from gwfixture import Gateway, SECRETS, sources_block
+from gwfixture import Gateway, SECRETS, public_url, sources_block
 
 P = "sc%d" % random.randint(1000, 9999)
 QUEUE = "test.schemes.%s" % P
@@ -39,7 +39,7 @@ def signed(scheme, port):
         body = json.dumps({"object_kind": "push", "n": n}).encode()
         return body, hqtest.sign_gitlab(s, "Push Hook", "u-%d" % n), "Push Hook", "u-%d" % n
     if scheme == "twilio":
-        url = "http://127.0.0.1:%d/webhooks/%s-twilio" % (port, P)
+        url = public_url(P, "twilio")
         body, h = hqtest.sign_twilio_form(s, url, {"CallSid": "CA%d" % n, "From": "+15550001"})
         h["Host"] = "127.0.0.1:%d" % port
         return body, h, "event", None
@@ -47,7 +47,7 @@ def signed(scheme, port):
         body = json.dumps({"event_id": "evt_p%d" % n, "event_type": "transaction.completed"}).encode()
         return body, hqtest.sign_paddle(s, body), "transaction.completed", "evt_p%d" % n
     if scheme == "square":
-        url = "http://127.0.0.1:%d/webhooks/%s-square" % (port, P)
+        url = public_url(P, "square")
         body = json.dumps({"type": "payment.created", "event_id": "sq-%d" % n}).encode()
         h = hqtest.sign_square(s, url, body)
         h["Host"] = "127.0.0.1:%d" % port

@@ -3,7 +3,7 @@ replaced) with a self-signed certificate in front of a real gateway. Signed webh
 HTTPS are accepted (202) and reach the queue with the body and the provider's headers
 byte-identical; a chunked upload gets through; the body cap of nginx and the gateway agree;
 the client address nginx forwards (X-Forwarded-For, believed from trusted_proxies) decides
-allow_from; twilio's signed public https:// URL is rebuilt from X-Forwarded-Proto and Host
+allow_from; twilio signs the source's public https:// `url` (required)
 (sent by hookmq-send over TLS). Skipped when /usr/sbin/nginx is not installed (scripts/dev deps
 installs it)."""
 import http.client
@@ -65,10 +65,11 @@ sources = (
   { name = "tls-github"; scheme = "github"; secrets = [ "%s" ]; },
   { name = "tls-allow"; scheme = "hmac"; secrets = [ "%s" ]; header = "X-Signature";
     prefix = "sha256="; allow_from = [ "198.51.100.0/24" ]; },
-  { name = "tls-twilio"; scheme = "twilio"; secrets = [ "%s" ]; }
+  { name = "tls-twilio"; scheme = "twilio"; secrets = [ "%s" ];
+    url = "https://127.0.0.1:%d/webhooks/tls-twilio"; }
 );
 log = { level = "info"; };
-""" % (hqtest.AMQP_URI, cls.gw_port, GH_SECRET, HMAC_SECRET, TW_SECRET))
+""" % (hqtest.AMQP_URI, cls.gw_port, GH_SECRET, HMAC_SECRET, TW_SECRET, cls.tls_port))
         hqtest.run_dlx_apply(cls.config)
         hqtest.delete_queue(WATCH)
         hqtest.declare_queue(WATCH, ["tls-github.#", "tls-allow.#", "tls-twilio.#"])

@@ -125,6 +125,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg->gateway.threads, 256);
     assert_int_equal(cfg->gateway.publishers, 2);
     assert_int_equal(cfg->gateway.request_timeout_ms, 10000);
+    assert_int_equal(cfg->gateway.keep_alive_timeout_ms, 1000);
     assert_int_equal(cfg->n_sources, 0);
     assert_int_equal(cfg->n_consumers, 0);
     assert_string_equal(cfg->archive.dir, "/var/lib/hookmq/archive");
@@ -510,6 +511,19 @@ static void test_ranges(void **state)
     expect_err("gateway = { threads = 0; };\n", "t.conf:1: gateway.threads: must be between");
     expect_err("gateway = { publishers = 65; };\n",
                "t.conf:1: gateway.publishers: must be between");
+    expect_err("gateway = { request_timeout_ms = 2000;\n  keep_alive_timeout_ms = 3000; };\n",
+               "t.conf:2: gateway.keep_alive_timeout_ms: must not exceed request_timeout_ms "
+               "(2000)");
+    {
+        /* the default never exceeds a small request_timeout_ms */
+        struct hq_config *c3 = NULL;
+        char err3[512];
+        assert_int_equal(hq_config_load_string("gateway = { request_timeout_ms = 500; };", "t.conf",
+                                               &c3, err3, sizeof(err3)),
+                         HQ_OK);
+        assert_int_equal(c3->gateway.keep_alive_timeout_ms, 500);
+        hq_config_free(c3);
+    }
     expect_err("gateway = { request_timeout_ms = 99; };\n",
                "t.conf:1: gateway.request_timeout_ms: must be between 100 and 600000");
     expect_err("archive = { keep_days = -1; };\n", "t.conf:1: archive.keep_days: must be between");
@@ -787,6 +801,13 @@ static void test_schemes(void **state)
     expect_err("sources = ( { name = \"a\"; scheme = \"square\"; secrets = [ \"k\" ];\n"
                "  url = \"ftp://x/\"; } );\n",
                "t.conf:2: sources[0].url: must start with https:// or http://");
+    /* twilio and square sign a URL: it is configured, never rebuilt from the request's Host */
+    expect_err("sources = ( { name = \"calls\";\n"
+               "  scheme = \"twilio\"; secrets = [ \"t\" ]; } );\n",
+               "t.conf:1: sources[0].url: required for scheme twilio: the public URL the "
+               "provider signs, e.g. \"https://hooks.example.com/webhooks/calls\"");
+    expect_err("sources = ( { name = \"sq\"; scheme = \"square\";\n  secrets = [ \"k\" ]; } );\n",
+               "t.conf:1: sources[0].url: required for scheme square");
     expect_err("sources = ( { name = \"a\";\n  scheme = \"github\"; } );\n",
                "t.conf:1: sources[0].secrets: scheme github needs at least one secret");
     expect_err("sources = ( { name = \"a\"; scheme = \"github\";\n  secrets = [ ]; } );\n",
@@ -814,6 +835,14 @@ static void test_schemes(void **state)
     expect_err("sources = ( { name = \"a\"; scheme = \"standard\";\n"
                "  secrets = [ \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\", \"x=y\" ]; } );\n",
                "t.conf:1: sources[0].secrets: secret 2 is not a Standard Webhooks secret");
+    /* issue 11 item 11: a whsec_ secret in unpadded base64 (16 and 17 bytes: "==" and "="
+     * dropped) loads, as the official libraries accept it */
+    cfg = load_ok("sources = ( { name = \"a\"; scheme = \"standard\";\n"
+                  "  secrets = [ \"whsec_AQIDBAUGBwgJCgsMDQ4PEA\",\n"
+                  "              \"whsec_AQIDBAUGBwgJCgsMDQ4PEBE\",\n"
+                  "              \"AQIDBAUGBwgJCgsMDQ4PEA\" ]; } );\n");
+    assert_int_equal(hq_config_source(cfg, "a")->n_secrets, 3);
+    hq_config_free(cfg);
     expect_err("sources = ( { name = \"a\"; scheme = \"basic\"; secrets = [ \"nocolon\" ]; } );\n",
                "t.conf:1: sources[0].secrets: secret 1 must be \"user:password\"");
     cfg = load_ok(
@@ -822,7 +851,8 @@ static void test_schemes(void **state)
         "  { name = \"c\"; scheme = \"token\"; secrets = [ \"t\" ]; header = \"X-T\";"
         "    prefix = \"Token \"; },\n"
         "  { name = \"d\"; scheme = \"standard\"; secrets = [ \"MfKQ9r8GKYqrTwjUPD8I\" ]; },\n"
-        "  { name = \"e\"; scheme = \"square\"; secrets = [ \"s\" ]; },\n"
+        "  { name = \"e\"; scheme = \"square\"; secrets = [ \"s\" ];\n"
+        "    url = \"https://hooks.example.com/webhooks/e\"; },\n"
         "  { name = \"f\"; scheme = \"paddle\"; secrets = [ \"s\" ]; tolerance_s = 5; }\n"
         ");\n");
     s = hq_config_source(cfg, "b");
@@ -831,7 +861,7 @@ static void test_schemes(void **state)
     s = hq_config_source(cfg, "c");
     assert_string_equal(s->header, "X-T");
     assert_string_equal(s->prefix, "Token ");
-    assert_null(hq_config_source(cfg, "e")->url);
+    assert_string_equal(hq_config_source(cfg, "e")->url, "https://hooks.example.com/webhooks/e");
     assert_int_equal(hq_config_source(cfg, "f")->tolerance_s, 5);
     hq_config_free(cfg);
 }

@@ -502,6 +502,39 @@ static void test_round_trip_twilio_json(void **state)
     free_src(&src);
 }
 
+/* issue 11 item 11: a Standard Webhooks secret in unpadded base64 verifies exactly like the
+ * padded one (the key is the same 16 bytes), with and without "whsec_". */
+static void test_standard_unpadded_secret(void **state)
+{
+    static const char body[] = "{\"type\":\"user.created\"}";
+    static const char *const secrets[] = {"whsec_AQIDBAUGBwgJCgsMDQ4PEA==",
+                                          "whsec_AQIDBAUGBwgJCgsMDQ4PEA", "AQIDBAUGBwgJCgsMDQ4PEA"};
+    struct hq_source_cfg signer, src;
+    struct signed_req sr;
+    struct hq_request_view req;
+    struct hq_verify_result res;
+    size_t i;
+
+    (void)state;
+    init_src(&signer, HQ_SCHEME_STANDARD, secrets[0]);
+    assert_int_equal(hq_sig_sign(&signer, (const unsigned char *)body, strlen(body), NULL,
+                                 "application/json", "msg_1", T0, sr.buf, sizeof(sr.buf)),
+                     HQ_OK);
+    parse_lines(&sr);
+    memset(&req, 0, sizeof(req));
+    req.headers = sr.hdrs;
+    req.n_headers = sr.n;
+    req.body = (const unsigned char *)body;
+    req.body_len = strlen(body);
+    for (i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++) {
+        init_src(&src, HQ_SCHEME_STANDARD, secrets[i]);
+        assert_int_equal(hq_sig_verify(&src, &req, T0, &res), HQ_OK);
+        assert_int_equal(res.secret_index, 0);
+        free_src(&src);
+    }
+    free_src(&signer);
+}
+
 static void test_sign_errors(void **state)
 {
     struct hq_source_cfg src;
@@ -819,6 +852,7 @@ int main(void)
         cmocka_unit_test(test_extra_vectors),
         cmocka_unit_test(test_round_trip_all),
         cmocka_unit_test(test_round_trip_twilio_json),
+        cmocka_unit_test(test_standard_unpadded_secret),
         cmocka_unit_test(test_sign_errors),
         cmocka_unit_test(test_sign_known_answer),
         cmocka_unit_test(test_req_header),
