@@ -1140,7 +1140,7 @@ static void *drainer_main(void *arg)
         struct hq_pub_stats st;
         uint64_t *segs = NULL, active;
         size_t nseg = 0, i;
-        bool work, refused = false;
+        bool work, refused = false, rotate_failed = false;
         struct timespec ts;
 
         pthread_mutex_lock(&s->lock);
@@ -1167,11 +1167,17 @@ static void *drainer_main(void *arg)
         }
         pthread_mutex_lock(&s->lock);
         if ((s->fd < 0 || s->seg_size > SEG_HDR) && rotate_locked(s) != HQ_OK) {
-            pthread_mutex_unlock(&s->lock);
-            usleep(1000 * 1000);
-            continue;
+            /* No new segment (a full disk cannot take even its header). rotate_locked made
+             * the old one durable and closed it first: it is complete, drain it with the
+             * rest, or the events in it wait until the disk has room again. */
+            rotate_failed = true;
+            if (s->fd >= 0) {
+                pthread_mutex_unlock(&s->lock);
+                usleep(1000 * 1000);
+                continue;
+            }
         }
-        active = s->seq;
+        active = s->fd >= 0 ? s->seq : s->seq + 1; /* the segment appends go to, if any */
         pthread_mutex_unlock(&s->lock);
 
         if (list_segments(s, &segs, &nseg) != HQ_OK) {
@@ -1195,6 +1201,8 @@ static void *drainer_main(void *arg)
         }
         if (refused)
             usleep(SPOOL_REFUSAL_PAUSE_MS * 1000);
+        if (rotate_failed)
+            usleep(1000 * 1000); /* the error is logged once a second at most */
         free(segs);
     }
     return NULL;
