@@ -1402,6 +1402,7 @@ enum {
     SRC_EVENT_TYPE,
     SRC_EVENT_ID,
     SRC_ALLOW_FROM,
+    SRC_REPLAY_CACHE,
     SRC__N
 };
 #define SOFF(f) offsetof(struct hq_source_cfg, f)
@@ -1420,6 +1421,8 @@ static const struct kspec source_keys[SRC__N] = {
     [SRC_EVENT_TYPE] = {"event_type", V_SEL, 0, 0, 0, SOFF(event_type), NULL},
     [SRC_EVENT_ID] = {"event_id", V_SEL, 0, 0, 0, SOFF(event_id), NULL},
     [SRC_ALLOW_FROM] = {"allow_from", V_CIDRS, 0, 0, 0, SOFF(allow_from), NULL},
+    [SRC_REPLAY_CACHE] = {"replay_cache_bytes", V_U64, 0, 65536, 1LL << 30,
+                          SOFF(replay_cache_bytes), NULL},
 };
 
 static void secret_free(struct hq_secret *s)
@@ -1609,6 +1612,7 @@ static int load_source(struct ctx *c, const config_setting_t *g, struct hq_sourc
     size_t i;
 
     src->tolerance_s = -1;
+    src->replay_cache_bytes = 4 << 20;
     src->algorithm = HQ_ALG_SHA256;
     src->encoding = HQ_ENC_HEX;
     if (want_group(c, g) || parse_group(c, g, source_keys, SRC__N, src, f))

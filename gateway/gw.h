@@ -66,14 +66,37 @@ struct gw_verdict {
 };
 struct gw_verdict gw_verdict(enum gw_stage stage, int rc, const char *reason);
 
-/* replay.c: exact-duplicate cache, keyed by (source, replay key). */
-struct gw_replay *gw_replay_new(size_t max_entries);
+/* replay.c: exact-duplicate cache, keyed by (source, replay key), each source in its own
+ * byte budget (docs/signatures.md, "Replay cache"). */
+enum gw_replay_state {
+    GW_REPLAY_NEW,       /* not seen: marked in flight; commit or abort with the ticket */
+    GW_REPLAY_HIT,       /* accepted before: orig_id is the original id */
+    GW_REPLAY_IN_FLIGHT, /* the same request was still being published at the deadline */
+};
+struct gw_replay *gw_replay_new(void);
 void gw_replay_free(struct gw_replay *r);
-/* Copies the original event id into id (idsz) and returns true on a live hit. */
-bool gw_replay_lookup(struct gw_replay *r, const char *source, const unsigned char *key,
-                      int64_t now_ms, char *id, size_t idsz);
-void gw_replay_insert(struct gw_replay *r, const char *source, const unsigned char *key,
-                      const char *id, int64_t expires_ms);
+/* Look (source, key) up; while a copy is in flight, wait for its outcome until
+ * wait_until_mono_ms (hq_mono_ms clock). On NEW the entry is created in flight (its source
+ * kept within max_bytes by evicting that source's oldest entries) and *ticket is set (0 if
+ * out of memory: the request then goes through unprotected). */
+enum gw_replay_state gw_replay_begin(struct gw_replay *r, const char *source,
+                                     const unsigned char *key, const char *id, size_t max_bytes,
+                                     int64_t now_ms, int64_t wait_until_mono_ms, char *orig_id,
+                                     size_t idsz, uint64_t *ticket);
+/* The publish succeeded: keep the entry until expires_ms. A ticket of 0 does nothing. */
+void gw_replay_commit(struct gw_replay *r, const char *source, const unsigned char *key,
+                      uint64_t ticket, int64_t expires_ms);
+/* The request was not accepted: remove the in-flight mark so a retry goes through. */
+void gw_replay_abort(struct gw_replay *r, const char *source, const unsigned char *key,
+                     uint64_t ticket);
+/* Expiry of an accepted entry: max(signed t, now) + tolerance; now + no_ts_ms when the
+ * scheme has no signed timestamp (signed_ts_s < 0) or the check is off (tolerance_s 0). */
+int64_t gw_replay_expiry(int64_t signed_ts_s, int64_t now_ms, int tolerance_s, int64_t no_ts_ms);
+/* The key of a request whose provider gave it a delivery id: SHA-256(MAC key, 0, id), so a
+ * new delivery of an identical body is never taken for a replay. */
+int gw_replay_key_with_id(const unsigned char *mac_key, const char *id, unsigned char *out);
+size_t gw_replay_entry_bytes(const char *id);
+size_t gw_replay_source_bytes(struct gw_replay *r, const char *source);
 
 /* spool.c: fsync'd journal of events the broker did not confirm, and its drainer. */
 int gw_spool_open(const char *dir, uint64_t max_bytes, struct gw_spool **out, char *err,

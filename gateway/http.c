@@ -327,6 +327,8 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     struct hq_msg msg = {0};
     struct answer a = {500, "internal", NULL, NULL, 0, false};
     char client[64] = "", url[2048], id[256] = "";
+    unsigned char rkey[HQ_REPLAY_KEY_LEN];
+    uint64_t ticket = 0;
     const char *reason = NULL, *log_source = "_unknown";
     int64_t t0 = hq_mono_ms(), now_ms = hq_now_ms();
     bool admitted = false;
@@ -429,13 +431,6 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
         a = (struct answer){v.status, v.reason, NULL, NULL, v.retry_after, false};
         goto out;
     }
-    /* 8. exact replay of an accepted request */
-    if (vr.has_replay_key &&
-        gw_replay_lookup(g->replay, src->name, vr.replay_key, now_ms, id, sizeof(id))) {
-        hq_metric_inc(g->m_replay_hits);
-        a = (struct answer){202, "replay", NULL, NULL, 0, false};
-        goto out;
-    }
     /* 9./10. handshake, event type and id */
     rc = hq_event_extract(src, &req, vr.secret_index >= 0 ? &src->secrets[vr.secret_index] : NULL,
                           &meta, &reason);
@@ -450,6 +445,24 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
         goto out;
     }
     snprintf(id, sizeof(id), "%s", meta.id);
+    /* 8. exact replay of an accepted request; a provider's delivery id is part of the key */
+    if (vr.has_replay_key) {
+        enum gw_replay_state rs;
+
+        if (!meta.id_generated && gw_replay_key_with_id(vr.replay_key, meta.id, rkey) != HQ_OK) {
+            a = (struct answer){503, "internal", NULL, NULL, GW_RETRY_AFTER_INTERNAL_S, false};
+            goto out;
+        }
+        rs = gw_replay_begin(g->replay, src->name, meta.id_generated ? vr.replay_key : rkey, id,
+                             (size_t)src->replay_cache_bytes, now_ms,
+                             t0 + cfg->gateway.confirm_timeout_ms + 1000, id, sizeof(id), &ticket);
+        if (rs != GW_REPLAY_NEW) {
+            hq_metric_inc(g->m_replay_hits);
+            a = rs == GW_REPLAY_HIT ? (struct answer){202, "replay", NULL, NULL, 0, false}
+                                    : (struct answer){503, "replay_in_flight", NULL, NULL, 1, false};
+            goto out;
+        }
+    }
     /* 11. durable: broker confirm, else the spool */
     rc = hq_event_build(src, &req, &meta, now_ms, &msg);
     if (rc != HQ_OK) {
@@ -481,14 +494,14 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
             goto out;
         }
     }
-    if (vr.has_replay_key) {
-        int window_s = hq_sig_tolerance(src);
-        int64_t window_ms = (vr.timestamp >= 0 && window_s > 0) ? (int64_t)window_s * 1000 * 2
-                                                                : REPLAY_WINDOW_NO_TS_MS;
-        gw_replay_insert(g->replay, src->name, vr.replay_key, id, now_ms + window_ms);
-    }
+    gw_replay_commit(g->replay, src->name, meta.id_generated ? vr.replay_key : rkey, ticket,
+                     gw_replay_expiry(vr.timestamp, now_ms, hq_sig_tolerance(src),
+                                      REPLAY_WINDOW_NO_TS_MS));
+    ticket = 0;
     a = (struct answer){202, NULL, NULL, NULL, 0, false};
 out:
+    if (ticket) /* not accepted: a retry of this request must go through */
+        gw_replay_abort(g->replay, src->name, meta.id_generated ? vr.replay_key : rkey, ticket);
     if (a.status == 200 && a.body)
         gw_respond(conn, &a, NULL);
     else

@@ -20,7 +20,6 @@
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
 
 #define PUB_WINDOW 256
-#define REPLAY_CACHE_ENTRIES 100000 /* about 14 MiB when full */
 
 static void usage(FILE *f)
 {
@@ -246,7 +245,7 @@ int main(int argc, char **argv)
     g.snap = snap_new(cfg);
     g.boot = cfg;
     g.metrics = hq_metrics_new();
-    g.replay = gw_replay_new(REPLAY_CACHE_ENTRIES);
+    g.replay = gw_replay_new();
     if (!g.snap) {
         hq_config_free(cfg);
         fprintf(stderr, "hookmq-gateway: out of memory\n");

@@ -662,32 +662,6 @@ static void test_open_fails_on_unusable_dir(void **state)
     assert_non_null(strstr(err, "spool_dir"));
 }
 
-static void test_replay_cache(void **state)
-{
-    struct gw_replay *r = gw_replay_new(2);
-    unsigned char k1[HQ_REPLAY_KEY_LEN] = {1}, k2[HQ_REPLAY_KEY_LEN] = {2},
-                  k3[HQ_REPLAY_KEY_LEN] = {3};
-    char id[64];
-
-    (void)state;
-    assert_false(gw_replay_lookup(r, "gh", k1, 1000, id, sizeof(id)));
-    gw_replay_insert(r, "gh", k1, "id-1", 5000);
-    assert_true(gw_replay_lookup(r, "gh", k1, 1000, id, sizeof(id)));
-    assert_string_equal(id, "id-1");
-    /* same key, other source: no hit */
-    assert_false(gw_replay_lookup(r, "stripe", k1, 1000, id, sizeof(id)));
-    /* expired */
-    assert_false(gw_replay_lookup(r, "gh", k1, 5001, id, sizeof(id)));
-    /* eviction of the oldest when full */
-    gw_replay_insert(r, "gh", k2, "id-2", 9000);
-    gw_replay_insert(r, "gh", k3, "id-3", 9000);
-    assert_false(gw_replay_lookup(r, "gh", k1, 1000, id, sizeof(id)));
-    assert_true(gw_replay_lookup(r, "gh", k2, 1000, id, sizeof(id)));
-    assert_true(gw_replay_lookup(r, "gh", k3, 1000, id, sizeof(id)));
-    assert_string_equal(id, "id-3");
-    gw_replay_free(r);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -707,7 +681,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_undecodable_record_is_quarantined, setup, teardown),
         cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
         cmocka_unit_test(test_open_fails_on_unusable_dir),
-        cmocka_unit_test(test_replay_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
