@@ -447,17 +447,24 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     snprintf(id, sizeof(id), "%s", meta.id);
     /* 8. exact replay of an accepted request; a provider's delivery id is part of the key */
     if (vr.has_replay_key) {
+        /* Twilio has no event id but marks each delivery (and keeps the mark on its retries) */
+        const char *delivery = !meta.id_generated ? meta.id
+                               : src->scheme == HQ_SCHEME_TWILIO
+                                   ? mg_get_header(conn, "I-Twilio-Idempotency-Token")
+                                   : NULL;
         enum gw_replay_state rs;
 
-        if (!meta.id_generated && gw_replay_key_with_id(vr.replay_key, meta.id, rkey) != HQ_OK) {
+        memcpy(rkey, vr.replay_key, sizeof(rkey));
+        if (delivery && gw_replay_key_with_id(vr.replay_key, delivery, rkey) != HQ_OK) {
             a = (struct answer){503, "internal", NULL, NULL, GW_RETRY_AFTER_INTERNAL_S, false};
             goto out;
         }
-        rs = gw_replay_begin(g->replay, src->name, meta.id_generated ? vr.replay_key : rkey, id,
+        rs = gw_replay_begin(g->replay, src->name, rkey, id,
                              (size_t)src->replay_cache_bytes, now_ms,
                              t0 + cfg->gateway.confirm_timeout_ms + 1000, id, sizeof(id), &ticket);
         if (rs != GW_REPLAY_NEW) {
-            hq_metric_inc(g->m_replay_hits);
+            if (rs == GW_REPLAY_HIT)
+                hq_metric_inc(g->m_replay_hits);
             a = rs == GW_REPLAY_HIT ? (struct answer){202, "replay", NULL, NULL, 0, false}
                                     : (struct answer){503, "replay_in_flight", NULL, NULL, 1, false};
             goto out;
@@ -494,14 +501,14 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
             goto out;
         }
     }
-    gw_replay_commit(g->replay, src->name, meta.id_generated ? vr.replay_key : rkey, ticket,
+    gw_replay_commit(g->replay, src->name, rkey, ticket,
                      gw_replay_expiry(vr.timestamp, now_ms, hq_sig_tolerance(src),
                                       REPLAY_WINDOW_NO_TS_MS));
     ticket = 0;
     a = (struct answer){202, NULL, NULL, NULL, 0, false};
 out:
     if (ticket) /* not accepted: a retry of this request must go through */
-        gw_replay_abort(g->replay, src->name, meta.id_generated ? vr.replay_key : rkey, ticket);
+        gw_replay_abort(g->replay, src->name, rkey, ticket);
     if (a.status == 200 && a.body)
         gw_respond(conn, &a, NULL);
     else

@@ -152,6 +152,7 @@ static void test_source_and_consumer_defaults(void **state)
     assert_string_equal(s->name, "gh");
     assert_int_equal(s->scheme, HQ_SCHEME_GITHUB);
     assert_int_equal(s->tolerance_s, -1);
+    assert_true(s->replay_cache_bytes == 4194304); /* default 4 MiB */
     assert_int_equal(s->algorithm, HQ_ALG_SHA256);
     assert_int_equal(s->encoding, HQ_ENC_HEX);
     assert_null(s->header);
@@ -494,6 +495,18 @@ static void test_ranges(void **state)
     expect_err("sources = ( { name = \"a\"; scheme = \"stripe\"; secrets = [ \"x\" ];\n"
                "  tolerance_s = -1; } );\n",
                "t.conf:2: sources[0].tolerance_s: must be between 0 and 86400");
+    expect_err("sources = ( { name = \"a\"; scheme = \"github\"; secrets = [ \"x\" ];\n"
+               "  replay_cache_bytes = 65535; } );\n",
+               "t.conf:2: sources[0].replay_cache_bytes: must be between 65536 and 1073741824");
+    expect_err("sources = ( { name = \"a\"; scheme = \"github\"; secrets = [ \"x\" ];\n"
+               "  replay_cache_bytes = 1073741825L; } );\n",
+               "t.conf:2: sources[0].replay_cache_bytes: must be between 65536 and 1073741824");
+    {
+        struct hq_config *c = load_ok("sources = ( { name = \"a\"; scheme = \"github\"; "
+                                      "secrets = [ \"x\" ]; replay_cache_bytes = 65536; } );\n");
+        assert_true(c->sources[0].replay_cache_bytes == 65536);
+        hq_config_free(c);
+    }
     expect_err("broker = { heartbeat_s = 3601; };\n",
                "t.conf:1: broker.heartbeat_s: must be between 0 and 3600");
     expect_err("gateway = { max_body_bytes = 0; };\n",
