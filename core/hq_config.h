@@ -97,7 +97,7 @@ struct hq_source_cfg {
     char *event_type;           /* selector "json:/ptr" | "header:Name" | "const:value"; NULL = default */
     char *event_id;             /* selector; NULL = scheme default */
     struct hq_cidr_list allow_from; /* n == 0: anyone */
-    uint64_t replay_cache_bytes; /* gateway replay cache budget of this source, default 4 MiB */
+    uint64_t replay_cache_bytes; /* this source's replay cache budget, default 4 MiB */
 };
 
 struct hq_opt {

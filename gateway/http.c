@@ -463,10 +463,12 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
                              (size_t)src->replay_cache_bytes, now_ms,
                              t0 + cfg->gateway.confirm_timeout_ms + 1000, id, sizeof(id), &ticket);
         if (rs != GW_REPLAY_NEW) {
-            if (rs == GW_REPLAY_HIT)
+            if (rs == GW_REPLAY_HIT) {
                 hq_metric_inc(g->m_replay_hits);
-            a = rs == GW_REPLAY_HIT ? (struct answer){202, "replay", NULL, NULL, 0, false}
-                                    : (struct answer){503, "replay_in_flight", NULL, NULL, 1, false};
+                a = (struct answer){202, "replay", NULL, NULL, 0, false};
+            } else { /* the first copy still unconfirmed: its outcome will answer a retry */
+                a = (struct answer){503, "replay_in_flight", NULL, NULL, 1, false};
+            }
             goto out;
         }
     }
