@@ -131,5 +131,31 @@ class ReplayCache(unittest.TestCase):
             hqtest.purge(QUEUE)
 
 
+class FailedFirstAttempt(unittest.TestCase):
+    def test_failed_publish_leaves_no_mark(self):
+        """No broker, no spool: every attempt is 503 not_durable. A retry of the same request,
+        alone or with concurrent copies, is attempted again: never a replay, never stuck on an
+        in-flight mark left by the failed attempt."""
+        dead = "amqp://guest:guest@127.0.0.1:%d/%%2f" % hqtest.free_port()
+        gw = Gateway(SOURCES, uris=[dead], spool=False, confirm_timeout_ms=300)
+        gw.start()
+        try:
+            body = b'{"n":%d}' % time.time_ns()
+            h = hqtest.sign_github(SECRETS["github"], body, delivery="%s-fail" % P)
+            for attempt in range(3):
+                st, _, b = gw.post("%s-gh" % P, body, h)
+                self.assertEqual((st, json.loads(b).get("reason")), (503, "not_durable"),
+                                 "attempt %d" % attempt)
+            conns = [raw_post(gw.port, "/webhooks/%s-gh" % P, body, h) for _ in range(4)]
+            for s, data in conns:
+                s.sendall(data)
+            res = [read_response(s) for s, _ in conns]
+            self.assertEqual([(st, json.loads(b).get("reason")) for st, b in res],
+                             [(503, "not_durable")] * 4)
+            self.assertNotIn("hookmq_gateway_replay_cache_hits_total 1", gw.metrics())
+        finally:
+            self.assertEqual(gw.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
