@@ -528,8 +528,7 @@ int hq__fsync_dir(const char *path, bool is_dir)
     return rc;
 }
 
-/* mkdir -p path; every directory created is made durable (its parent fsync'd). */
-static int mkdirs(const char *path)
+int hq__mkdirs(const char *path)
 {
     char p[PATH_MAX];
     size_t i, n = strlen(path);
@@ -1157,7 +1156,7 @@ int hq_awriter_open(const char *dir, struct hq_awriter **out, char *err, size_t 
     w->fd = -1;
     w->lock_fd = -1;
     snprintf(w->dir, sizeof(w->dir), "%s", dir);
-    rc = mkdirs(dir);
+    rc = hq__mkdirs(dir);
     if (rc != HQ_OK) {
         snprintf(err, errsz, "cannot create %s: %s", dir, strerror(errno));
         goto fail;
@@ -1279,7 +1278,7 @@ static int seg_open(struct hq_awriter *w, int64_t hour)
             const char *slash = strrchr(w->base, '/');
 
             snprintf(d, sizeof(d), "%.*s", (int)(slash - w->base), w->base);
-            if ((rc = mkdirs(d)) != HQ_OK)
+            if ((rc = hq__mkdirs(d)) != HQ_OK)
                 return rc;
         }
         fd = seg_take(w, &st, &claimed);

@@ -33,6 +33,7 @@
 #define VAL_MAX (1024u * 1024u)        /* one string header (as hq_msg_add_str) */
 #define HDR_MAX 1024u                  /* headers per message (as hq_msg_add_str) */
 #define ID_MAX 255u                    /* AMQP short strings */
+#define READ_READY_MAX 4096           /* frames read ahead before a buffered delivery */
 
 struct dnode {
     struct dnode *next;
@@ -720,6 +721,31 @@ static void pop(struct cstate *s, struct hq_delivery *d)
     free(n);
 }
 
+/* Read the frames that have already arrived, without waiting (at most READ_READY_MAX: the
+ * prefetch window bounds the deliveries, this bounds the rest). */
+static void read_ready(struct cstate *s)
+{
+    int i;
+
+    for (i = 0; i < READ_READY_MAX; i++)
+        if (step(s, hq_mono_ms()) != HQ_OK)
+            break;
+}
+
+/* The connection is gone: free the deliveries read on it. Their tags died with its channel,
+ * so they cannot be acked; handling them would only duplicate the redelivered copies. */
+static void drop_buffered(struct cstate *s)
+{
+    size_t n = s->n;
+
+    if (!n)
+        return;
+    fifo_clear(s);
+    hq_warn("broker connection lost; dropping the deliveries buffered on it (the broker "
+            "redelivers them)",
+            "dropped=%zu", n);
+}
+
 int hq_amqp_next(struct hq_amqp *c, int timeout_ms, struct hq_delivery *d,
                  enum hq_next_result *what)
 {
@@ -736,6 +762,15 @@ int hq_amqp_next(struct hq_amqp *c, int timeout_ms, struct hq_delivery *d,
     deadline = hq_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
         if (s->head) {
+            /* Its tag is only good on a live channel: first read what has already arrived
+             * (a close behind it), and drop the deliveries of a dead connection rather than
+             * have them handled for nothing (the broker redelivers them). */
+            if (cs_check(c, s) == HQ_OK)
+                read_ready(s);
+            if ((rc = cs_check(c, s)) != HQ_OK) {
+                drop_buffered(s);
+                return rc;
+            }
             pop(s, d);
             *what = HQ_NEXT_DELIVERY;
             return HQ_OK;
@@ -754,8 +789,7 @@ int hq_amqp_next(struct hq_amqp *c, int timeout_ms, struct hq_delivery *d,
         }
         if (rc != HQ_OK && !s->head && !s->cancelled)
             return rc;
-        /* deliveries buffered before a failure are still handed out (acks will fail, the
-         * broker redelivers); the failure shows on the call after them */
+        /* a failure with deliveries buffered: the loop drops them and returns it */
     }
 }
 

@@ -83,6 +83,11 @@ HQ_MUST_CHECK int hq__read_file(const char *path, size_t cap, char **out, size_t
 /* fsync the directory containing path (or path itself when it is a directory). */
 HQ_MUST_CHECK int hq__fsync_dir(const char *path, bool is_dir);
 
+/* mkdir -p path (mode 0750). Every directory it creates is made durable: the directory that
+ * holds it is fsync'd. Also used by the replay checkpoint (core/replay.c). HQ_OK, HQ_EINVAL
+ * (empty or too long) or HQ_EIO (errno set). */
+HQ_MUST_CHECK int hq__mkdirs(const char *path);
+
 /* ---- the index (archive_index.c) */
 
 struct hq__aframe {

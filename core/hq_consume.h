@@ -66,7 +66,10 @@ enum hq_next_result {
 };
 
 /* Wait up to timeout_ms for the next delivery (buffered ones first). Returns HQ_OK with
- * *what set, or HQ_EDOWN when the connection or channel is gone (reconnect). */
+ * *what set, or HQ_EDOWN when the connection or channel is gone (reconnect). Before a buffered
+ * delivery is handed out, the frames that already arrived are read (without waiting); when
+ * the connection turns out to be gone, the buffered deliveries are dropped (logged with their
+ * count): their tags cannot be acked any more, and the broker redelivers them. */
 HQ_MUST_CHECK int hq_amqp_next(struct hq_amqp *c, int timeout_ms, struct hq_delivery *d,
                                enum hq_next_result *what);
 /* Read frames for up to timeout_ms without returning deliveries (they are buffered): keeps

@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 
 #include "hq__amqp_inc.h"
+#include "hq__archive.h"
 #include "hq_amqp.h"
 #include "hq_consume.h"
 #include "hq_replay.h"
@@ -799,49 +800,6 @@ static int write_all(int fd, const void *p, size_t n)
     return HQ_OK;
 }
 
-static int mkdirs(const char *dir)
-{
-    char tmp[PATH_MAX];
-    size_t i, n = strlen(dir);
-
-    if (n == 0 || n >= sizeof(tmp))
-        return HQ_EINVAL;
-    memcpy(tmp, dir, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (tmp[i] == '/' || tmp[i] == '\0') {
-            char c = tmp[i];
-
-            tmp[i] = '\0';
-            if (mkdir(tmp, 0750) != 0 && errno != EEXIST)
-                return HQ_EIO;
-            tmp[i] = c;
-        }
-    }
-    return HQ_OK;
-}
-
-static int fsync_dir_of(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-    int fd, rc = HQ_OK;
-
-    if (n >= sizeof(dir))
-        return HQ_EINVAL;
-    if (slash && n == 0)
-        n = 1; /* "/file" */
-    memcpy(dir, slash ? path : ".", n);
-    dir[n] = '\0';
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return HQ_EIO;
-    if (fsync(fd) != 0)
-        rc = HQ_EIO;
-    close(fd);
-    return rc;
-}
-
 static int ckpt_new(int fd, struct hq_rckpt **out)
 {
     struct hq_rckpt *c = calloc(1, sizeof(*c));
@@ -875,7 +833,7 @@ int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const ch
             return HQ_EINVAL;
         memcpy(dir, path, n);
         dir[n] = '\0';
-        if ((rc = mkdirs(dir)) != HQ_OK)
+        if ((rc = hq__mkdirs(dir)) != HQ_OK)
             return rc;
     }
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -911,7 +869,7 @@ int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const ch
         rc = HQ_EIO;
         goto out;
     }
-    if ((rc = fsync_dir_of(path)) != HQ_OK)
+    if ((rc = hq__fsync_dir(path, false)) != HQ_OK)
         goto out;
     rc = hq_rckpt_open(path, out);
 out:
@@ -1051,7 +1009,7 @@ int hq_rckpt_lock(const char *path, int *fd)
             return HQ_EINVAL;
         memcpy(dir, path, n);
         dir[n] = '\0';
-        if (mkdirs(dir) != HQ_OK)
+        if (hq__mkdirs(dir) != HQ_OK)
             return HQ_EIO;
     }
     f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);

@@ -1,9 +1,11 @@
 """hookmq-worker in operation: the work queue deleted in the management console while the worker
 consumes (the cancel is noticed and logged, `hookmq-dlx apply` re-creates the queue, the worker
 re-subscribes and processes new events); connections closed by the broker (reconnect with
-backoff across broker.uris, the first of which is dead); the dedupe ledger across a restart (an already
+backoff across broker.uris, the first of which is dead; the deliveries read on a connection
+the broker then closed are dropped, not handled); the dedupe ledger across a restart (an already
 processed id is acked without calling the handler; entries older than the window are
 forgotten); automatic redrive (DLQ -> work queue after `after`, at most max_times)."""
+import collections
 import os
 import time
 import unittest
@@ -66,6 +68,60 @@ class WorkerOps(wkfixture.SetupCase):
             hqtest.wait_for(lambda: len(wkfixture.read_lines(rec)) == 2, 15, what="event 2")
             self.assertEqual(w.metric("hookmq_worker_connected"), 2)
             self.assertEqual(w.stop(), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+    def test_deliveries_buffered_on_a_closed_connection_are_dropped(self):
+        # issue 11 item 19. The broker closes the connection while a handler runs; the
+        # deliveries read on that connection (buffered by the keeper, or still on the socket in
+        # front of connection.close) cannot be acked any more and come back on the next
+        # connection. Handling them as well would handle each event twice: they are dropped,
+        # and every event is handled once, except the one whose handler was running.
+        s = self.setup_("wkbuf")
+        out = os.path.join(s.dir, "handled.txt")
+        started = os.path.join(s.dir, "started")
+        gate = os.path.join(s.dir, "gate")
+        total = 200
+        c = s.consumer("c", "exec", options={
+            "command": 'case "$HOOKMQ_EVENT_ID" in *-000) touch %s; while [ ! -e %s ]; do '
+                       'sleep 0.02; done;; esac; echo "$HOOKMQ_EVENT_ID" >> %s'
+                       % (started, gate, out), "timeout": "60s"}, prefetch=total)
+        s.apply()
+        ids = ["%s-%03d" % (s.prefix, i) for i in range(total)]
+        # all queued, in order, before the worker starts: the first one's handler waits while
+        # the others are delivered behind it (read ahead, not handled). Not counted with
+        # s.depth(): reading them back would reorder the queue.
+        for i in ids:
+            s.publish("{}", msg_id=i)
+        w = s.worker(c, env={"TMPDIR": s.dir})
+        try:
+            hqtest.wait_for(lambda: os.path.exists(started), 20, interval=0.05,
+                            what="the first handler waiting")
+            name = hqtest.wait_for(lambda: (lambda l: l[0]["name"] if l else None)(
+                s.connections(c)), 20, what="the management API lists the connection")
+            hqtest.mgmt("DELETE", "/connections/" + hqtest.q(name), ok=(200, 204, 404))
+            # the broker put the deliveries back (its channel is gone): connection.close went
+            # out right behind them. Not waiting for the connection to leave the list: the
+            # broker waits up to a heartbeat for close-ok, while the keeper reads on.
+            hqtest.wait_for(lambda: s.depth(c.queue) > 0, 20, interval=0.05,
+                            what="the deliveries back in the queue")
+            open(gate, "w").close()
+            hqtest.wait_for(lambda: set(l[0] for l in wkfixture.read_lines(out)) == set(ids),
+                            60, what="every event handled")
+            hqtest.wait_for(lambda: set(e["event_id"] for e in w.events()
+                                        if e["result"] == "acked") == set(ids),
+                            30, what="every event acked")
+            self.assertEqual(w.stop(), 0)  # sends the pending acks
+            counts = collections.Counter(l[0] for l in wkfixture.read_lines(out))
+            self.assertLessEqual(counts[ids[0]], 2)
+            self.assertEqual({i: n for i, n in counts.items() if i != ids[0] and n != 1}, {},
+                             w.output())
+            dropped = w.lines("broker connection lost; dropping the deliveries buffered on it "
+                              "(the broker redelivers them)")
+            self.assertEqual(len(dropped), 1, w.output())
+            self.assertGreater(int(dropped[0]["dropped"]), 0)
+            self.assertEqual(len(w.lines("consuming")), 2)  # one reconnect
+            self.assertEqual(s.depth(c.queue), 0)
         finally:
             wkfixture.stop_all(w)
 

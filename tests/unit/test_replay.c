@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -584,6 +586,74 @@ static void test_checkpoint(void **state)
 }
 
 /* Many keys: the buffer spills to the file by itself; every key comes back. */
+/* fsync() of this program (hqcore is linked in statically): records what was fsync'd, then
+ * syncs. */
+static char fsynced[32][PATH_MAX];
+static int n_fsynced;
+
+int fsync(int fd)
+{
+    char link[64], target[PATH_MAX];
+    ssize_t n;
+
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    n = readlink(link, target, sizeof(target) - 1);
+    if (n > 0 && n_fsynced < 32) {
+        target[n] = '\0';
+        snprintf(fsynced[n_fsynced++], PATH_MAX, "%s", target);
+    }
+    return (int)syscall(SYS_fsync, fd);
+}
+
+static bool was_fsynced(const char *path)
+{
+    int i;
+
+    for (i = 0; i < n_fsynced; i++)
+        if (strcmp(fsynced[i], path) == 0)
+            return true;
+    return false;
+}
+
+/* The directories the checkpoint's mkdir -p creates are durable: the directory that holds each
+ * of them is fsync'd, and so is the one that holds the checkpoint (issue 11 item 19). */
+static void test_checkpoint_fsyncs_new_directories(void **state)
+{
+    char base[PATH_MAX], path[PATH_MAX + 64], dir[PATH_MAX + 64];
+    struct hq_rckpt_info info;
+    struct hq_rckpt *c = NULL;
+    int fd = -1;
+
+    (void)state;
+    assert_non_null(realpath(tmpdir, base));
+    snprintf(path, sizeof(path), "%s/new1/new2/rpl-0123456789abcdef.ckpt", base);
+    memset(&info, 0, sizeof(info));
+    memcpy(info.id, "rpl-0123456789abcdef", HQ_REPLAY_ID_LEN + 1);
+    memset(info.spec_sha, 'a', 64);
+    n_fsynced = 0;
+    assert_int_equal(hq_rckpt_create(path, &info, NULL, &c), HQ_OK);
+    assert_int_equal(hq_rckpt_close(c), HQ_OK);
+    assert_true(was_fsynced(base)); /* holds new1 */
+    snprintf(dir, sizeof(dir), "%s/new1", base);
+    assert_true(was_fsynced(dir)); /* holds new2 */
+    snprintf(dir, sizeof(dir), "%s/new1/new2", base);
+    assert_true(was_fsynced(dir)); /* holds the checkpoint */
+
+    /* the lock file's directories too */
+    n_fsynced = 0;
+    snprintf(path, sizeof(path), "%s/lock1/lock2/x.lock", base);
+    assert_int_equal(hq_rckpt_lock(path, &fd), HQ_OK);
+    close(fd);
+    assert_true(was_fsynced(base)); /* holds lock1 */
+    snprintf(dir, sizeof(dir), "%s/lock1", base);
+    assert_true(was_fsynced(dir)); /* holds lock2 */
+
+    /* a path component that is a file: a clear error, nothing created */
+    snprintf(path, sizeof(path), "%s/new1/new2/rpl-0123456789abcdef.ckpt/x.ckpt", base);
+    assert_int_equal(hq_rckpt_create(path, &info, NULL, &c), HQ_EIO);
+    assert_null(c);
+}
+
 static void test_checkpoint_many(void **state)
 {
     char path[512];
@@ -727,6 +797,8 @@ int main(void)
         cmocka_unit_test(test_keys_and_set),
         cmocka_unit_test_setup_teardown(test_checkpoint, setup_tmp, teardown_tmp),
         cmocka_unit_test_setup_teardown(test_checkpoint_many, setup_tmp, teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_checkpoint_fsyncs_new_directories, setup_tmp,
+                                        teardown_tmp),
         cmocka_unit_test(test_prepare_msg),
         cmocka_unit_test(test_tbucket),
     };
