@@ -608,7 +608,7 @@ static enum hq_verdict exec_handle(void *state, const struct hq_event *ev, struc
     } else if (WIFSIGNALED(status)) {
         /* The worker sends signals only on a timeout (above). Any other death by signal came
          * from outside: a service manager's stop or restart, the OOM killer, an operator. The
-         * event itself did nothing wrong (CONTRACT.md, "exec handler"): try it again. */
+         * event itself did nothing wrong (docs/plugins.md, "exec"): try it again. */
         int sig = WTERMSIG(status);
         const char *abbrev = sigabbrev_np(sig);
         verdict = HQ_VERDICT_RETRY;

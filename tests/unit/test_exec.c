@@ -319,7 +319,7 @@ static void test_exit_codes(void **state)
     assert_int_equal(run(&s, &ev, &err), HQ_VERDICT_ACK);
 }
 
-/* A death by a signal the worker did not send is a RETRY (CONTRACT.md, "exec handler"). */
+/* A death by a signal the worker did not send is a RETRY (docs/plugins.md, "exec"). */
 static void test_killed_by_signal(void **state)
 {
     struct hq_event ev = make_event("{}", 2);
