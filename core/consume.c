@@ -797,7 +797,7 @@ int hq_amqp_service(struct hq_amqp *c, int timeout_ms)
 {
     struct cstate *s;
     int64_t deadline;
-    int rc;
+    int rc, n = 0;
 
     if (!c)
         return HQ_EINVAL;
@@ -805,10 +805,16 @@ int hq_amqp_service(struct hq_amqp *c, int timeout_ms)
     if ((rc = cs_check(c, s)) != HQ_OK)
         return rc;
     deadline = hq_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+    /* until the deadline, and at least what has already arrived (a zero timeout must not
+     * read one frame per call: a close waits behind a full prefetch window) */
     do {
         rc = step(s, deadline);
-    } while (rc == HQ_OK && hq_mono_ms() < deadline);
-    return rc == HQ_ETIMEDOUT ? HQ_OK : rc;
+    } while (rc == HQ_OK && (++n < READ_READY_MAX || hq_mono_ms() < deadline));
+    if (rc == HQ_ETIMEDOUT)
+        return HQ_OK;
+    if (rc != HQ_OK && cs_check(c, s) != HQ_OK)
+        drop_buffered(s); /* the caller may reconnect without another hq_amqp_next */
+    return rc;
 }
 
 static int ack(struct hq_amqp *c, uint64_t tag, bool multiple)

@@ -4,9 +4,9 @@ RabbitMQ 4 gives every quorum queue a default delivery limit of 20 and counts ea
 that a reader returns (basic.nack with requeue, or a closed channel) as a delivery, so a DLQ
 read 21 times by `hookmq-dlx list` would drop everything in it. On each broker version the
 suite runs against (HQ_BROKER_VERSION), this parks 50 events in a DLQ declared by
-`hookmq-dlx apply`, runs `list`, `show` and `status` 100 times each, lets the worker's
-automatic redrive scan read the DLQ at least 30 times with nothing due (every event was
-already redriven max_times), and then takes the DLQ apart: the same 50 messages, in order,
+`hookmq-dlx apply`, runs `list`, `show` and `status` 25 times each (five more than the
+limit), lets the worker's automatic redrive scan read the DLQ at least 25 times with
+nothing due (every event was already redriven max_times), and then takes the DLQ apart: the same 50 messages, in order,
 with byte-identical bodies and the same properties and headers. The only header allowed to
 appear is x-delivery-count, which RabbitMQ 4 adds to a message that was returned."""
 import json
@@ -19,8 +19,8 @@ import hqtest
 import wkfixture
 
 N_EVENTS = 50
-ROUNDS = 100
-SCANS = 30
+ROUNDS = 25  # > RabbitMQ 4's default delivery limit of 20
+SCANS = 25
 
 
 def dlx(*args):

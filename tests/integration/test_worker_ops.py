@@ -105,6 +105,11 @@ class WorkerOps(wkfixture.SetupCase):
             # broker waits up to a heartbeat for close-ok, while the keeper reads on.
             hqtest.wait_for(lambda: s.depth(c.queue) > 0, 20, interval=0.05,
                             what="the deliveries back in the queue")
+            # the keeper (which services the connection while a handler runs) sees the close
+            # first; the slot then reconnects without reading from the dead connection again
+            hqtest.wait_for(lambda: w.lines("broker connection lost while the handler runs; "
+                                            "the event will be redelivered"),
+                            20, what="the keeper noticed the close")
             open(gate, "w").close()
             hqtest.wait_for(lambda: set(l[0] for l in wkfixture.read_lines(out)) == set(ids),
                             60, what="every event handled")
