@@ -197,6 +197,10 @@ int wk_metrics_init(struct wk *w)
     m->dl_crashed = counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "crashed");
     m->dl_too_large =
         counter2(w, "hookmq_worker_dead_lettered_total", dl_help, "reason", "too_large");
+    m->copies_held = hq_counter(w->metrics, "hookmq_worker_copies_held_total",
+                                "Retry and DLQ copies held while the broker blocked publishing "
+                                "(a resource alarm)",
+                                w->label);
     m->lc_published = counter2(w, "hookmq_worker_lifecycle_records_total",
                                "Lifecycle records handed to the broker / dropped (best effort)",
                                "state", "published");
@@ -216,7 +220,7 @@ int wk_metrics_init(struct wk *w)
     if (!m->deliveries || !m->redeliveries || !m->dedupe_hits || !m->redriven || !m->connected ||
         !m->in_flight || !m->duration || !m->verdict_ack || !m->verdict_retry ||
         !m->verdict_reject || !m->dl_rejected || !m->dl_max_attempts || !m->dl_crashed ||
-        !m->dl_too_large || !m->lc_published || !m->lc_dropped)
+        !m->dl_too_large || !m->copies_held || !m->lc_published || !m->lc_dropped)
         return HQ_ENOMEM;
     return HQ_OK;
 }
@@ -429,8 +433,7 @@ static int evbuf_build(struct wk_slot *s, const struct hq_delivery *d, uint32_t 
 /* ---------------------------------------------------------------- the connection side */
 
 struct outcome {
-    const char *verdict; /* ack | retry | reject | duplicate | crashed | unreadable |
-                          * unpublishable */
+    const char *verdict; /* ack | retry | reject | duplicate | crashed | unreadable */
     const char *result;  /* acked | retried | dead_lettered | requeued | unsettled */
     bool parked;         /* dead_lettered as it is: its copy could not be published */
     const char *key;     /* the ledger key, or NULL (borrowed) */
@@ -494,64 +497,76 @@ static int park_as_is(struct wk *w, struct hq_amqp *c, const struct hq_delivery 
     return HQ_OK;
 }
 
-/* The broker closed the channel because a copy was larger than its max_message_size
- * (RabbitMQ: "PRECONDITION_FAILED - message size N is larger than configured max size M"). */
-static bool refused_as_too_large(struct hq_amqp *c)
+/* Publish a retry or DLQ copy (its routing key set to rk, the queue) on the copy connection
+ * and wait for its confirm. While the broker blocks publishing (a resource alarm) or the copy
+ * connection is coming back, the event is held unacked and c is serviced (heartbeats; other
+ * deliveries are buffered): the handler does not run again, and the copy goes out when the
+ * alarm clears. Gives up when the worker stops, or after WK_CONFIRM_TIMEOUT_MS without a copy
+ * connection. *c_ok turns false when c itself failed meanwhile. */
+static int publish_copy(struct wk *w, struct hq_amqp *c, const char *rk, struct hq_msg *copy,
+                        bool *c_ok)
 {
-    const char *e = hq_consume_error(c);
+    int64_t down_since = 0;
+    bool held = false;
+    char *key = strdup(rk);
+    int rc;
 
-    return e && strstr(e, "406") && strstr(e, "larger than configured max size");
-}
-
-static void too_large_remember(struct wk *w, const char *key)
-{
-    pthread_mutex_lock(&w->too_large_mu);
-    snprintf(w->too_large[w->too_large_next % 16], WK_KEY_MAX, "%s", key);
-    w->too_large_next++;
-    pthread_mutex_unlock(&w->too_large_mu);
-}
-
-/* Was key's copy refused as too large? Forgets it (the caller parks the event). */
-static bool too_large_take(struct wk *w, const char *key)
-{
-    bool found = false;
-    int i;
-
-    pthread_mutex_lock(&w->too_large_mu);
-    for (i = 0; i < 16 && !found; i++) {
-        if (w->too_large[i][0] && strcmp(w->too_large[i], key) == 0) {
-            w->too_large[i][0] = '\0';
-            found = true;
+    if (!key) return HQ_ENOMEM;
+    free(copy->routing_key);
+    copy->routing_key = key;
+    for (;;) {
+        rc = hq_pub_publish(w->copies, "", copy, hq_mono_ms() + WK_CONFIRM_TIMEOUT_MS);
+        if (rc != HQ_EBLOCKED && rc != HQ_EDOWN) break;
+        if (rc == HQ_EBLOCKED) {
+            down_since = 0;
+            if (!held) {
+                held = true;
+                hq_metric_inc(w->m.copies_held);
+                hq_warn("the broker blocks publishing (resource alarm); holding the event until "
+                        "its copy can be published",
+                        "consumer=%s queue=%s", w->con->name, rk);
+            }
+        } else if (!down_since) {
+            down_since = hq_mono_ms();
+        } else if (hq_mono_ms() - down_since >= WK_CONFIRM_TIMEOUT_MS) {
+            break;
+        }
+        if (atomic_load(&w->stopping)) break;
+        if (hq_amqp_service(c, 200) != HQ_OK) {
+            *c_ok = false;
+            break;
         }
     }
-    pthread_mutex_unlock(&w->too_large_mu);
-    return found;
+    if (held && rc == HQ_OK)
+        hq_info("the broker takes publishes again; copy published", "consumer=%s queue=%s",
+                w->con->name, rk);
+    return rc;
 }
 
-/* A publish status as what the caller does next: HQ_OK (settled), HQ_EDOWN (reconnect). */
+/* A publish status as what the caller does next: HQ_OK (settled), HQ_EDOWN (reconnect c). */
 static int after_copy(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, int rc,
-                      const char *what, const char *rk, struct outcome *o)
+                      bool c_ok, const char *what, const char *rk, struct outcome *o)
 {
+    if (!c_ok) {
+        o->result = "unsettled";
+        return HQ_EDOWN;
+    }
     if (rc == HQ_OK) {
         rc = hq_amqp_ack(c, d->tag);
         return rc == HQ_OK ? HQ_OK : HQ_EDOWN;
     }
     if (rc == HQ_ETOOBIG) return park_as_is(w, c, d, rc, what, o);
     o->result = "requeued";
-    if (rc == HQ_EDOWN && o->key && refused_as_too_large(c)) {
-        /* the channel is gone with the delivery: park it when it comes back */
-        too_large_remember(w, o->key);
-        o->result = "unsettled";
-        hq_error("the broker refused the copy as too large; the event will be parked in the DLQ "
-                 "as it is when it is redelivered",
-                 "consumer=%s what=%s queue=%s reason=too_large", w->con->name, what, rk);
-        return HQ_EDOWN;
-    }
-    if (rc == HQ_EDOWN || rc == HQ_ETIMEDOUT) {
-        o->result = "unsettled";
-        hq_warn("copy not confirmed; the event will be redelivered",
+    if (rc == HQ_EDOWN || rc == HQ_ETIMEDOUT || rc == HQ_EBLOCKED || rc == HQ_ESHUTDOWN) {
+        /* not confirmed (a late confirm may still come: then the event runs twice, never
+         * zero times) */
+        hq_warn("copy not confirmed; the event goes back to the work queue",
                 "consumer=%s what=%s queue=%s status=%s", w->con->name, what, rk, hq_strerror(rc));
-        return HQ_EDOWN;
+        if (hq_amqp_nack(c, d->tag, true) != HQ_OK) {
+            o->result = "unsettled";
+            return HQ_EDOWN;
+        }
+        return HQ_OK;
     }
     hq_error("the broker refused the copy; the event goes back to the work queue",
              "consumer=%s what=%s queue=%s status=%s hint=\"run hookmq-dlx apply\"", w->con->name,
@@ -564,18 +579,19 @@ static int dead_letter(struct wk *w, struct hq_amqp *c, const struct hq_delivery
                        struct outcome *o)
 {
     struct hq_msg copy;
+    bool c_ok = true;
     int rc;
 
     memset(&copy, 0, sizeof(copy));
     rc = hq_dlq_dead_copy(d, w->con->name, (int64_t)attempt,
                           error && *error ? error : "(no message)", hq_now_ms(), &copy);
     if (rc == HQ_OK)
-        rc = hq_amqp_publish_confirmed(c, "", w->dlq, &copy, WK_CONFIRM_TIMEOUT_MS);
-    else if (rc != HQ_ETOOBIG)
+        rc = publish_copy(w, c, w->dlq, &copy, &c_ok);
+    if (rc == HQ_ENOMEM || rc == HQ_EINVAL)
         rc = HQ_EBROKER; /* could not even build it (memory): back to the queue */
     hq_msg_free(&copy);
     o->result = "dead_lettered";
-    rc = after_copy(w, c, d, rc, "dlq", w->dlq, o);
+    rc = after_copy(w, c, d, rc, c_ok, "dlq", w->dlq, o);
     if (rc == HQ_OK && !o->parked && strcmp(o->result, "dead_lettered") == 0)
         hq_metric_inc(reason);
     return rc;
@@ -586,6 +602,7 @@ static int retry(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, u
 {
     struct hq_msg copy;
     char tier[32], rk[HQ_NAME_MAX + 64];
+    bool c_ok = true;
     uint64_t delay;
     int rc;
 
@@ -595,14 +612,14 @@ static int retry(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, u
     rc = wk_msg_clean_copy(&d->msg, false, &copy);
     if (rc == HQ_OK) rc = hq_msg_add_long(&copy, "hookmq-attempt", (int64_t)attempt + 1);
     if (rc == HQ_OK)
-        rc = hq_amqp_publish_confirmed(c, "", rk, &copy, WK_CONFIRM_TIMEOUT_MS);
-    else if (rc != HQ_ETOOBIG)
-        rc = HQ_EBROKER;
+        rc = publish_copy(w, c, rk, &copy, &c_ok);
+    if (rc == HQ_ENOMEM || rc == HQ_EINVAL)
+        rc = HQ_EBROKER; /* could not even build it (memory): back to the queue */
     hq_msg_free(&copy);
     o->result = "retried";
     snprintf(o->extra, sizeof(o->extra), " tier=%s", tier);
     snprintf(o->tier, sizeof(o->tier), "%s", tier);
-    rc = after_copy(w, c, d, rc, "retry", rk, o);
+    rc = after_copy(w, c, d, rc, c_ok, "retry", rk, o);
     if (o->parked) snprintf(o->extra, sizeof(o->extra), " dlq=too_large");
     if (rc == HQ_OK && strcmp(o->result, "retried") == 0) hq_metric_inc(tier_metric(w, delay));
     return rc;
@@ -760,15 +777,6 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
             log_outcome(w, d, attempt, 0, &o);
             return rc;
         }
-    }
-    /* its retry or DLQ copy was refused as too large before the connection closed */
-    if (has_key && d->redelivered && too_large_take(w, key)) {
-        if (ack_flush(s, c) != HQ_OK) return HQ_EDOWN;
-        o.verdict = "unpublishable";
-        rc = park_as_is(w, c, d, HQ_ETOOBIG, "copy", &o);
-        if (o.parked) snprintf(o.extra, sizeof(o.extra), " dlq=too_large");
-        log_outcome(w, d, attempt, 0, &o);
-        return rc;
     }
     /* already processed (dedupe ledger) */
     if (w->dedupe && has_key && wk_dedupe_seen(w->dedupe, source, id)) {

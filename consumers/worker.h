@@ -26,6 +26,7 @@
 #include "hq_event.h"
 #include "hq_lifecycle.h"
 #include "hq_metrics.h"
+#include "hq_pub.h"
 #include "hq_status.h"
 #include "plugin.h"
 
@@ -199,6 +200,7 @@ struct wk_metrics {
         *duration, *redrive_scans;
     struct hq_metric *verdict_ack, *verdict_retry, *verdict_reject;
     struct hq_metric *dl_rejected, *dl_max_attempts, *dl_crashed, *dl_too_large;
+    struct hq_metric *copies_held; /* copies that waited for a resource alarm to clear */
     struct hq_metric **retry_tier; /* one per delays_ms[i] (duplicates share) */
     struct hq_metric *lc_published, *lc_dropped; /* lifecycle records (set from the emitter) */
 };
@@ -233,12 +235,10 @@ struct wk {
     struct hq_metrics *metrics;
     struct wk_metrics m;
 
-    /* Events whose retry or DLQ copy the broker refused as larger than its max_message_size
-     * (that closes the channel, so the delivery comes back): parked as they are on their
-     * redelivery, without calling the handler again. A small ring, under too_large_mu. */
-    pthread_mutex_t too_large_mu;
-    char too_large[16][WK_KEY_MAX];
-    unsigned too_large_next;
+    /* Retry and DLQ copies go out on a connection of their own: a resource alarm blocks a
+     * connection that publishes, and the slots' consuming connections must go on consuming
+     * and acking meanwhile. */
+    struct hq_pub *copies;
 
     struct wk_slot *slots;
     int n_slots;

@@ -393,7 +393,6 @@ int main(int argc, char **argv)
     srand((unsigned)(hq_mono_ms() ^ ((int64_t)getpid() << 16)));
 
     pthread_mutex_init(&w.snap_lock, NULL);
-    pthread_mutex_init(&w.too_large_mu, NULL);
     w.snap = snap_new(cfg, con, 1);
     if (!w.snap) {
         hq_config_free(cfg);
@@ -477,6 +476,11 @@ int main(int argc, char **argv)
     {
         char lcname[HQ_NAME_MAX + 64];
 
+        snprintf(lcname, sizeof(lcname), "hookmq-worker %s copies", con->name);
+        if (hq_pub_start(&w.cfg->broker, 1, w.n_slots * 2, lcname, &w.copies) != HQ_OK) {
+            fprintf(stderr, PROG ": cannot start the publisher of retry and DLQ copies\n");
+            goto out;
+        }
         snprintf(lcname, sizeof(lcname), "hookmq-worker %s lifecycle", con->name);
         if (hq_lc_start(&w.cfg->broker, lcname, 4096, &w.lc) != HQ_OK)
             hq_warn("lifecycle records off: cannot start their publisher", "consumer=%s",
@@ -540,6 +544,7 @@ out:
         }
     }
     hq_lc_stop(w.lc, 2000);
+    hq_pub_stop(w.copies, 2000);
     wk_dedupe_close(w.dedupe);
     wk_inflight_close(w.inflight);
     hq_plugin_unload(&w.plugin);

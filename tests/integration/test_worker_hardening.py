@@ -151,8 +151,8 @@ class WorkerHardening(wkfixture.SetupCase):
 
     def test_copy_refused_by_broker_max_message_size_is_parked(self):
         # an operator lowered the broker's max_message_size while larger events were queued:
-        # their retry copies are refused (the broker closes the channel), so the delivery
-        # comes back; it is parked as it is instead of running its handler forever
+        # their retry copies are refused (the broker closes the copy connection's channel);
+        # the event is parked as it is instead of running its handler forever
         s = self.setup_("wkmax")
         runs = os.path.join(s.dir, "runs.txt")
         c = s.consumer("c", "exec", options={
@@ -183,9 +183,12 @@ class WorkerHardening(wkfixture.SetupCase):
             hqtest.wait_for(lambda: w.metric("hookmq_worker_dead_lettered_total",
                                              reason="too_large") == 1, 10,
                             what="the too_large metric")
+            # the copy connection learns the limit from the channel close: parked at once,
+            # without a redelivery
             ev = [(e["verdict"], e["result"]) for e in w.events() if e["event_id"] == eid]
-            self.assertEqual(ev, [("retry", "unsettled"), ("unpublishable", "dead_lettered")])
-            self.assertIn("refused the copy as too large", w.output())
+            self.assertEqual(ev, [("retry", "dead_lettered")])
+            self.assertIn("the copy cannot be published; parking the event in the DLQ as it is",
+                          w.output())
             self.assertEqual(s.depth(c.queue), 0)
         finally:
             hqtest.broker("ctl", "eval", "application:set_env(rabbit, max_message_size, %s)."
