@@ -128,6 +128,7 @@ class WorkerOps(wkfixture.SetupCase):
             self.assertEqual(len(w.lines("consuming")), 2)  # one reconnect
             self.assertEqual(s.depth(c.queue), 0)
         finally:
+            open(gate, "w").close()  # a failed run must not leave the handler waiting
             wkfixture.stop_all(w)
 
     def test_dedupe_across_restart(self):
