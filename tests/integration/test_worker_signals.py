@@ -143,8 +143,11 @@ class WorkerSignals(wkfixture.SetupCase):
             # 5/s with a burst of 1: 16 events take 3 s, whichever thread runs them
             self.assertGreaterEqual(span, 2.7, ts)
             self.assertLess(span, 6.0, ts)
-            for a, b in zip(ts, ts[5:]):  # never more than 5 in any second
-                self.assertGreaterEqual(b - a, 0.9, ts)
+            # never more than 5 in any second: six events take 1.0 s. The log times lag the
+            # admissions by a scheduling delay that varies on a loaded machine (0.886 s seen
+            # at a load of 20); a burst of 2 would show 0.8 s
+            for a, b in zip(ts, ts[5:]):
+                self.assertGreaterEqual(b - a, 0.85, ts)
         finally:
             wkfixture.stop_all(w)
 
