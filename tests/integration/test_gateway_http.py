@@ -1,4 +1,4 @@
-"""Every row of CONTRACT's HTTP table, in check order, plus health, readiness, metrics,
+"""Every row of docs/interface.md's HTTP table, in check order, plus health, readiness, metrics,
 replay cache, handshakes, unrouted events and --check."""
 import hashlib
 import hmac

@@ -1,6 +1,6 @@
 """Every scheme end to end: a correctly signed request gives 202 and exactly one message with
-CONTRACT's properties and headers in a bound queue; a wrongly signed one gives 401 and no
-message."""
+docs/message-format.md's properties and headers in a bound queue; a wrongly signed one gives 401
+and no message."""
 import base64
 import json
 import random

@@ -1,5 +1,5 @@
-"""hookmq-worker verdict routing (CONTRACT "Retries"): RETRY through every tier with the exact
-attempt numbers and the tier delays (within a tolerance), the last tier repeated, a handler's
+"""hookmq-worker verdict routing (docs/interface.md, Retries): RETRY through every tier with the
+exact attempt numbers and the tier delays (within a tolerance), the last tier repeated, a handler's
 retry_after_ms choosing a longer tier, max_attempts then the DLQ with the failure headers,
 REJECT straight to the DLQ, and a second consumer bound to the same events that sees each
 event exactly once while the first one retries."""
