@@ -56,6 +56,15 @@ def load(gw, n, tag, threads=8, pause=0.0):
     return results
 
 
+def metric_sum(gw, name):
+    """The sum of a metric's samples (all label sets) on the gateway's /metrics."""
+    total = 0.0
+    for line in gw.metrics().splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def audit(test, accepted, timeout=90):
     """Every accepted id is in QUEUE; nothing else is. Returns the duplicate count."""
     want = set(accepted)
@@ -106,9 +115,12 @@ class Outage(unittest.TestCase):
             # for several seconds (stopping and booting a node takes that long)
             t = threading.Thread(target=lambda: res.update(load(gw, 1500, "stop", threads=6, pause=0.03)))
             t.start()
-            time.sleep(1.0)
+            hqtest.wait_for(lambda: metric_sum(gw, "hookmq_gateway_requests_total") >= 150, 60,
+                            what="the load flowing")
             hqtest.broker("stop")
-            time.sleep(2.0)
+            # the outage lasts while the gateway spools a good part of the load
+            hqtest.wait_for(lambda: metric_sum(gw, "hookmq_gateway_spooled_total") >= 100
+                            or not t.is_alive(), 120, what="events spooled during the outage")
             hqtest.broker("start")
             t.join(timeout=300)
             self.assertFalse(t.is_alive())
@@ -134,8 +146,7 @@ class Outage(unittest.TestCase):
         self.assertEqual(set(res.values()), {202}, res)
         self.assertIn("hookmq_gateway_spool_events 60", gw.metrics())
         self.assertEqual(hqtest.http_request(gw.port, "GET", "/readyz")[0], 200)
-        gw.proc.kill9()
-        time.sleep(0.5)
+        gw.proc.kill9()  # returns once the process is reaped: it can publish nothing later
         self.assertEqual(hqtest.get_messages(QUEUE), [])
         # same spool, a reachable broker
         gw2 = Gateway(SOURCES, workdir=gw.workdir)
@@ -178,7 +189,8 @@ class Outage(unittest.TestCase):
                   for i in range(2)]
             for t in ts:
                 t.start()
-            time.sleep(0.2)
+            hqtest.wait_for(lambda: metric_sum(gw, "hookmq_gateway_in_flight") == 2, 10,
+                            what="both requests admitted")
             d, st, h = post_one(gw, 99, "frz-over")
             self.assertEqual(st, 503, "beyond max_in_flight")
             self.assertIn("retry-after", h)
