@@ -456,106 +456,6 @@ int hq__lines(const char *p, size_t n, hq__line_fn fn, void *arg, const char **r
     return 0;
 }
 
-int hq__read_file(const char *path, size_t cap, char **out, size_t *n)
-{
-    struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
-    int fd, rc = HQ_EIO;
-
-    *out = NULL;
-    *n = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
-    if (fstat(fd, &st) != 0)
-        goto out;
-    if ((uint64_t)st.st_size > cap) {
-        rc = HQ_ETOOBIG;
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        rc = HQ_ENOMEM;
-        goto out;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *n = got;
-    buf = NULL;
-    rc = HQ_OK;
-out:
-    free(buf);
-    close(fd);
-    return rc;
-}
-
-int hq__fsync_dir(const char *path, bool is_dir)
-{
-    char d[PATH_MAX];
-    const char *slash;
-    int fd, rc;
-
-    if (is_dir) {
-        if (snprintf(d, sizeof(d), "%s", path) >= (int)sizeof(d))
-            return HQ_ETOOBIG;
-    } else {
-        slash = strrchr(path, '/');
-        if (!slash)
-            snprintf(d, sizeof(d), ".");
-        else if ((size_t)(slash - path) >= sizeof(d))
-            return HQ_ETOOBIG;
-        else if (slash == path)
-            snprintf(d, sizeof(d), "/");
-        else {
-            memcpy(d, path, (size_t)(slash - path));
-            d[slash - path] = '\0';
-        }
-    }
-    fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return HQ_EIO;
-    rc = fsync(fd) == 0 ? HQ_OK : HQ_EIO;
-    close(fd);
-    return rc;
-}
-
-int hq__mkdirs(const char *path)
-{
-    char p[PATH_MAX];
-    size_t i, n = strlen(path);
-    struct stat st;
-
-    if (n == 0 || n >= sizeof(p))
-        return HQ_EINVAL;
-    memcpy(p, path, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0')
-            continue;
-        p[i] = '\0';
-        if (stat(p, &st) != 0) {
-            if (mkdir(p, 0750) != 0 && errno != EEXIST)
-                return HQ_EIO;
-            if (hq__fsync_dir(p, false) != HQ_OK)
-                return HQ_EIO;
-        } else if (!S_ISDIR(st.st_mode)) {
-            errno = ENOTDIR;
-            return HQ_EIO;
-        }
-        if (i < n)
-            p[i] = '/';
-    }
-    return HQ_OK;
-}
-
 /* ================================================================== encode */
 
 static const char *kind_name(enum hq_arec_kind k)
@@ -1156,7 +1056,7 @@ int hq_awriter_open(const char *dir, struct hq_awriter **out, char *err, size_t 
     w->fd = -1;
     w->lock_fd = -1;
     snprintf(w->dir, sizeof(w->dir), "%s", dir);
-    rc = hq__mkdirs(dir);
+    rc = hq_mkdirs(dir);
     if (rc != HQ_OK) {
         snprintf(err, errsz, "cannot create %s: %s", dir, strerror(errno));
         goto fail;
@@ -1278,7 +1178,7 @@ static int seg_open(struct hq_awriter *w, int64_t hour)
             const char *slash = strrchr(w->base, '/');
 
             snprintf(d, sizeof(d), "%.*s", (int)(slash - w->base), w->base);
-            if ((rc = hq__mkdirs(d)) != HQ_OK)
+            if ((rc = hq_mkdirs(d)) != HQ_OK)
                 return rc;
         }
         fd = seg_take(w, &st, &claimed);
@@ -1296,7 +1196,7 @@ static int seg_open(struct hq_awriter *w, int64_t hour)
     }
     if (st.st_size == 0) {
         /* a new file: its directory entry must survive a crash too */
-        if (hq__fsync_dir(w->path, false) != HQ_OK) {
+        if (hq_fsync_dir(w->path, false) != HQ_OK) {
             close(fd);
             return HQ_EIO;
         }

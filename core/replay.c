@@ -20,6 +20,7 @@
 
 #include "hq__amqp_inc.h"
 #include "hq__archive.h"
+#include "hq_fs.h"
 #include "hq_amqp.h"
 #include "hq_consume.h"
 #include "hq_replay.h"
@@ -783,23 +784,6 @@ out:
     return rc;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-
-    while (n) {
-        ssize_t w = write(fd, c, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return HQ_EIO;
-        c += w;
-        n -= (size_t)w;
-    }
-    return HQ_OK;
-}
-
 static int ckpt_new(int fd, struct hq_rckpt **out)
 {
     struct hq_rckpt *c = calloc(1, sizeof(*c));
@@ -833,7 +817,7 @@ int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const ch
             return HQ_EINVAL;
         memcpy(dir, path, n);
         dir[n] = '\0';
-        if ((rc = hq__mkdirs(dir)) != HQ_OK)
+        if ((rc = hq_mkdirs(dir)) != HQ_OK)
             return rc;
     }
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -857,7 +841,7 @@ int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const ch
         rc = HQ_EIO;
         goto out;
     }
-    if ((rc = write_all(fd, b.data, b.len)) != HQ_OK)
+    if ((rc = hq_write_all(fd, b.data, b.len)) != HQ_OK)
         goto out;
     if (fsync(fd) != 0 || close(fd) != 0) {
         fd = -1;
@@ -869,7 +853,7 @@ int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const ch
         rc = HQ_EIO;
         goto out;
     }
-    if ((rc = hq__fsync_dir(path, false)) != HQ_OK)
+    if ((rc = hq_fsync_dir(path, false)) != HQ_OK)
         goto out;
     rc = hq_rckpt_open(path, out);
 out:
@@ -899,7 +883,7 @@ int hq_rckpt_open(const char *path, struct hq_rckpt **out)
 
         if (pread(fd, &last, 1, st.st_size - 1) != 1)
             goto fail;
-        if (last != '\n' && write_all(fd, "\n", 1) != HQ_OK) /* end a torn line */
+        if (last != '\n' && hq_write_all(fd, "\n", 1) != HQ_OK) /* end a torn line */
             goto fail;
     }
     rc = ckpt_new(fd, out);
@@ -940,7 +924,7 @@ int hq_rckpt_flush(struct hq_rckpt *c, bool sync, int64_t now_ms)
     if (c->io_failed)
         return HQ_EIO;
     if (c->pending.len) {
-        if (write_all(c->fd, c->pending.data, c->pending.len) != HQ_OK) {
+        if (hq_write_all(c->fd, c->pending.data, c->pending.len) != HQ_OK) {
             c->io_failed = true;
             return HQ_EIO;
         }
@@ -970,7 +954,7 @@ int hq_rckpt_mark_done(struct hq_rckpt *c, uint64_t events, int64_t at_ms)
         return rc;
     n = snprintf(line, sizeof(line), "done %llu %lld\n", (unsigned long long)events,
                  (long long)at_ms);
-    if (write_all(c->fd, line, (size_t)n) != HQ_OK || fsync(c->fd) != 0) {
+    if (hq_write_all(c->fd, line, (size_t)n) != HQ_OK || fsync(c->fd) != 0) {
         c->io_failed = true;
         return HQ_EIO;
     }
@@ -1009,7 +993,7 @@ int hq_rckpt_lock(const char *path, int *fd)
             return HQ_EINVAL;
         memcpy(dir, path, n);
         dir[n] = '\0';
-        if (hq__mkdirs(dir) != HQ_OK)
+        if (hq_mkdirs(dir) != HQ_OK)
             return HQ_EIO;
     }
     f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
