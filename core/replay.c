@@ -22,6 +22,7 @@
 #include "hq__archive.h"
 #include "hq_fs.h"
 #include "hq_amqp.h"
+#include "hq_codec.h"
 #include "hq_consume.h"
 #include "hq_replay.h"
 #include "hq_time.h"
@@ -447,18 +448,6 @@ static void sha256(const void *p1, size_t n1, const void *p2, size_t n2, unsigne
     }
 }
 
-static void hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void hq_replay_id(const unsigned char *spec, size_t n, char out[HQ_REPLAY_ID_LEN + 1],
                   char *full65)
 {
@@ -466,9 +455,9 @@ void hq_replay_id(const unsigned char *spec, size_t n, char out[HQ_REPLAY_ID_LEN
 
     sha256(spec, n, NULL, 0, d);
     memcpy(out, "rpl-", 4);
-    hex(d, 8, out + 4);
+    hq_hex_encode(d, 8, out + 4);
     if (full65)
-        hex(d, 32, full65);
+        hq_hex_encode(d, 32, full65);
 }
 
 /* ================================================================ event keys */
@@ -904,7 +893,7 @@ int hq_rckpt_add(struct hq_rckpt *c, const struct hq_rkey *k)
         return HQ_EINVAL;
     line[0] = 'c';
     line[1] = ' ';
-    hex(k->b, 16, line + 2);
+    hq_hex_encode(k->b, 16, line + 2);
     line[34] = '\n';
     rc = hq_buf_append(&c->pending, line, 35);
     if (rc == HQ_ETOOBIG) { /* write out and retry */
