@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hq_fs.h"
 #include "hq_time.h"
 #include "worker.h"
 
@@ -102,29 +103,24 @@ bool wk_ledger_key(const char *source, const char *id, char *out, size_t outsz)
     return true;
 }
 
-static int fsync_dir(const char *path);
-
-/* mkdir -p of path's directory. Each directory created is made durable: its parent is
- * fsync'd, so a power loss cannot take the ledger's (or the crash ledger's) directory away
- * after the worker started using it. -1 with errno on failure. */
+/* mkdir -p of path's directory (hq_mkdirs: each directory created is made durable, so a
+ * power loss cannot take the ledger's, or the crash ledger's, directory away after the worker
+ * started using it). -1 with errno on failure. */
 static int mkdir_parents(const char *path)
 {
-    char tmp[PATH_MAX];
-    size_t i, n = strlen(path);
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n;
 
-    if (n >= sizeof(tmp)) return -1;
-    memcpy(tmp, path, n + 1);
-    for (i = 1; i < n; i++) {
-        if (tmp[i] != '/') continue;
-        tmp[i] = '\0';
-        if (mkdir(tmp, 0750) == 0) {
-            if (fsync_dir(tmp) != 0) return -1;
-        } else if (errno != EEXIST) {
-            return -1;
-        }
-        tmp[i] = '/';
+    if (!slash || slash == path) return 0;
+    n = (size_t)(slash - path);
+    if (n >= sizeof(dir)) {
+        errno = ENAMETOOLONG;
+        return -1;
     }
-    return 0;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return hq_mkdirs(dir) == HQ_OK ? 0 : -1;
 }
 
 int wk_claim_path(const char *path, char *chosen, size_t chosensz, int *lock_fd, char *err,
@@ -315,43 +311,6 @@ static int load_file(struct wk_dedupe *d, const char *file, int64_t cutoff)
     return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return HQ_EIO;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return HQ_OK;
-}
-
-/* fsync the directory that holds path (the entry of path in it). 0, or -1 with errno. */
-static int fsync_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    char *slash;
-    int fd, rc = -1;
-
-    snprintf(dir, sizeof(dir), "%s", path);
-    slash = strrchr(dir, '/');
-    if (slash == dir)
-        slash[1] = '\0';
-    else if (slash)
-        *slash = '\0';
-    else
-        snprintf(dir, sizeof(dir), ".");
-    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        rc = fsync(fd);
-        close(fd);
-    }
-    return rc;
-}
-
 /* Rewrite the owned file with the live entries (tmp + fsync + rename) and reopen it for
  * appends. Called with the lock held (or before the ledger is shared). */
 static int compact(struct wk_dedupe *d)
@@ -370,7 +329,7 @@ static int compact(struct wk_dedupe *d)
         for (e = d->buckets[i]; e && rc == HQ_OK; e = e->next) {
             int n = snprintf(buf + used, sizeof(buf) - used, "%s %lld\n", e->key, (long long)e->ms);
             if (n < 0 || (size_t)n >= sizeof(buf) - used) {
-                rc = write_all(fd, buf, used);
+                rc = hq_write_all(fd, buf, used);
                 used = 0;
                 n = snprintf(buf, sizeof(buf), "%s %lld\n", e->key, (long long)e->ms);
                 if (n < 0 || (size_t)n >= sizeof(buf)) continue;
@@ -378,7 +337,7 @@ static int compact(struct wk_dedupe *d)
             used += (size_t)n;
         }
     }
-    if (rc == HQ_OK && used) rc = write_all(fd, buf, used);
+    if (rc == HQ_OK && used) rc = hq_write_all(fd, buf, used);
     if (rc == HQ_OK && fsync(fd) != 0) rc = HQ_EIO;
     close(fd);
     if (rc == HQ_OK && rename(tmp, d->path) != 0) rc = HQ_EIO;
@@ -386,7 +345,9 @@ static int compact(struct wk_dedupe *d)
         unlink(tmp);
         return rc;
     }
-    (void)fsync_dir(d->path); /* the rename reaches the disk with the next fsync at worst */
+    if (hq_fsync_dir(d->path, false) != HQ_OK) {
+        /* not fatal: the rename reaches the disk with the next fsync at worst */
+    }
     nfd = open(d->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
     if (nfd < 0) return HQ_EIO;
     if (d->fd >= 0) close(d->fd);
@@ -463,7 +424,7 @@ int wk_dedupe_record(struct wk_dedupe *d, const char *source, const char *id)
     n = snprintf(line, sizeof(line), "%s %lld\n", key, (long long)now);
     if (n < 0 || (size_t)n >= sizeof(line)) return HQ_ETOOBIG;
     pthread_mutex_lock(&d->lock);
-    rc = write_all(d->fd, line, (size_t)n);
+    rc = hq_write_all(d->fd, line, (size_t)n);
     if (rc == HQ_OK && fdatasync(d->fd) != 0) rc = HQ_EIO;
     if (rc == HQ_OK) {
         d->file_lines++;

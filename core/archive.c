@@ -27,70 +27,10 @@
 #include "hq_lifecycle.h"
 #include "hq_log.h"
 #include "hq_time.h"
+#include "hq_utf8.h"
 
 #define TRACE_EXCHANGE "amq.rabbitmq.trace"
 #define REC_DEPTH 8 /* record: object > headers > {"b64"} */
-
-/* ================================================================== UTF-8 */
-
-/* Length of the well-formed UTF-8 sequence at p (n > 0 bytes available), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0], lo = 0x80, hi = 0xBF;
-    size_t need, k;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        need = 1;
-    else if (c == 0xE0)
-        need = 2, lo = 0xA0;
-    else if ((c >= 0xE1 && c <= 0xEC) || c == 0xEE || c == 0xEF)
-        need = 2;
-    else if (c == 0xED)
-        need = 2, hi = 0x9F; /* no surrogates */
-    else if (c == 0xF0)
-        need = 3, lo = 0x90;
-    else if (c >= 0xF1 && c <= 0xF3)
-        need = 3;
-    else if (c == 0xF4)
-        need = 3, hi = 0x8F; /* <= U+10FFFF */
-    else
-        return 0; /* 0x80..0xC1 (continuation, overlong lead), 0xF5..0xFF */
-    if (n - 1 < need || p[1] < lo || p[1] > hi)
-        return 0;
-    for (k = 2; k <= need; k++)
-        if ((p[k] & 0xC0) != 0x80)
-            return 0;
-    return need + 1;
-}
-
-bool hq_utf8_valid(const unsigned char *p, size_t n)
-{
-    size_t i = 0, len;
-
-    if (!p)
-        return n == 0;
-    while (i < n) {
-        if (p[i] < 0x80) {
-            while (i + 8 <= n) {
-                uint64_t w;
-                memcpy(&w, p + i, 8);
-                if (w & 0x8080808080808080ULL)
-                    break;
-                i += 8;
-            }
-            while (i < n && p[i] < 0x80)
-                i++;
-            continue;
-        }
-        len = utf8_seq(p + i, n - i);
-        if (!len)
-            return false;
-        i += len;
-    }
-    return true;
-}
 
 /* ================================================================== hashing */
 
@@ -283,7 +223,7 @@ int hq__json_str(struct hq_buf *b, const char *str, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t len = utf8_seq(s + i, n - i);
+            size_t len = hq_utf8_seq(s + i, n - i);
 
             if (len == 3 && c == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
                 memcpy(esc, s[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
@@ -454,106 +394,6 @@ int hq__lines(const char *p, size_t n, hq__line_fn fn, void *arg, const char **r
     if (rest_len)
         *rest_len = (size_t)(end - p);
     return 0;
-}
-
-int hq__read_file(const char *path, size_t cap, char **out, size_t *n)
-{
-    struct stat st;
-    char *buf = NULL;
-    size_t got = 0;
-    int fd, rc = HQ_EIO;
-
-    *out = NULL;
-    *n = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
-    if (fstat(fd, &st) != 0)
-        goto out;
-    if ((uint64_t)st.st_size > cap) {
-        rc = HQ_ETOOBIG;
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        rc = HQ_ENOMEM;
-        goto out;
-    }
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
-    }
-    buf[got] = '\0';
-    *out = buf;
-    *n = got;
-    buf = NULL;
-    rc = HQ_OK;
-out:
-    free(buf);
-    close(fd);
-    return rc;
-}
-
-int hq__fsync_dir(const char *path, bool is_dir)
-{
-    char d[PATH_MAX];
-    const char *slash;
-    int fd, rc;
-
-    if (is_dir) {
-        if (snprintf(d, sizeof(d), "%s", path) >= (int)sizeof(d))
-            return HQ_ETOOBIG;
-    } else {
-        slash = strrchr(path, '/');
-        if (!slash)
-            snprintf(d, sizeof(d), ".");
-        else if ((size_t)(slash - path) >= sizeof(d))
-            return HQ_ETOOBIG;
-        else if (slash == path)
-            snprintf(d, sizeof(d), "/");
-        else {
-            memcpy(d, path, (size_t)(slash - path));
-            d[slash - path] = '\0';
-        }
-    }
-    fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return HQ_EIO;
-    rc = fsync(fd) == 0 ? HQ_OK : HQ_EIO;
-    close(fd);
-    return rc;
-}
-
-int hq__mkdirs(const char *path)
-{
-    char p[PATH_MAX];
-    size_t i, n = strlen(path);
-    struct stat st;
-
-    if (n == 0 || n >= sizeof(p))
-        return HQ_EINVAL;
-    memcpy(p, path, n + 1);
-    for (i = 1; i <= n; i++) {
-        if (p[i] != '/' && p[i] != '\0')
-            continue;
-        p[i] = '\0';
-        if (stat(p, &st) != 0) {
-            if (mkdir(p, 0750) != 0 && errno != EEXIST)
-                return HQ_EIO;
-            if (hq__fsync_dir(p, false) != HQ_OK)
-                return HQ_EIO;
-        } else if (!S_ISDIR(st.st_mode)) {
-            errno = ENOTDIR;
-            return HQ_EIO;
-        }
-        if (i < n)
-            p[i] = '/';
-    }
-    return HQ_OK;
 }
 
 /* ================================================================== encode */
@@ -1156,7 +996,7 @@ int hq_awriter_open(const char *dir, struct hq_awriter **out, char *err, size_t 
     w->fd = -1;
     w->lock_fd = -1;
     snprintf(w->dir, sizeof(w->dir), "%s", dir);
-    rc = hq__mkdirs(dir);
+    rc = hq_mkdirs(dir);
     if (rc != HQ_OK) {
         snprintf(err, errsz, "cannot create %s: %s", dir, strerror(errno));
         goto fail;
@@ -1278,7 +1118,7 @@ static int seg_open(struct hq_awriter *w, int64_t hour)
             const char *slash = strrchr(w->base, '/');
 
             snprintf(d, sizeof(d), "%.*s", (int)(slash - w->base), w->base);
-            if ((rc = hq__mkdirs(d)) != HQ_OK)
+            if ((rc = hq_mkdirs(d)) != HQ_OK)
                 return rc;
         }
         fd = seg_take(w, &st, &claimed);
@@ -1296,7 +1136,7 @@ static int seg_open(struct hq_awriter *w, int64_t hour)
     }
     if (st.st_size == 0) {
         /* a new file: its directory entry must survive a crash too */
-        if (hq__fsync_dir(w->path, false) != HQ_OK) {
+        if (hq_fsync_dir(w->path, false) != HQ_OK) {
             close(fd);
             return HQ_EIO;
         }

@@ -265,23 +265,6 @@ static int index_line(void *arg, const char *line, size_t len)
     return 0;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *s = p;
-
-    while (n) {
-        ssize_t r = write(fd, s, n);
-
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return HQ_EIO;
-        s += r;
-        n -= (size_t)r;
-    }
-    return HQ_OK;
-}
-
 /* Compress and write the frame in fb, account it. */
 static int flush_frame(struct builder *b, ZSTD_CCtx *cctx, struct hq_buf *fb, struct hq_buf *cb,
                        int zfd, uint64_t *offset)
@@ -305,7 +288,7 @@ static int flush_frame(struct builder *b, ZSTD_CCtx *cctx, struct hq_buf *fb, st
         hq_error("zstd compression failed", "error=\"%s\"", ZSTD_getErrorName(csize));
         return HQ_EIO;
     }
-    if ((rc = write_all(zfd, cb->data, csize)) != HQ_OK)
+    if ((rc = hq_write_all(zfd, cb->data, csize)) != HQ_OK)
         return rc;
     if (b->x.n_frames == b->cap_frames) {
         size_t nc = b->cap_frames ? b->cap_frames * 2 : 64;
@@ -479,7 +462,7 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
     }
     if (exists(zst)) {
         /* finished before: only the source may be left over */
-        if (unlink(jsonl) == 0 && hq__fsync_dir(jsonl, false) != HQ_OK)
+        if (unlink(jsonl) == 0 && hq_fsync_dir(jsonl, false) != HQ_OK)
             hq_warn("cannot fsync the segment directory", "segment=%s", base);
         close(in);
         return HQ_OK;
@@ -579,7 +562,7 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
         goto out;
     }
     rc = HQ_EIO;
-    if (write_all(ifd, ib.data, ib.len) != HQ_OK) {
+    if (hq_write_all(ifd, ib.data, ib.len) != HQ_OK) {
         snprintf(err, errsz, "write %s: %s", itmp, strerror(errno));
         goto out;
     }
@@ -597,11 +580,11 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
         goto out;
     }
     tmp_made = false;
-    if (hq__fsync_dir(zst, false) != HQ_OK) {
+    if (hq_fsync_dir(zst, false) != HQ_OK) {
         snprintf(err, errsz, "fsync the directory of %s: %s", zst, strerror(errno));
         goto out;
     }
-    if (unlink(jsonl) != 0 || hq__fsync_dir(jsonl, false) != HQ_OK) {
+    if (unlink(jsonl) != 0 || hq_fsync_dir(jsonl, false) != HQ_OK) {
         snprintf(err, errsz, "delete %s: %s", jsonl, strerror(errno));
         goto out;
     }
@@ -896,7 +879,7 @@ int hq__aidx_load(const char *path, bool header_only, bool with_counts, uint64_t
         free(buf);
         return rc;
     }
-    rc = hq__read_file(path, (size_t)1 << 34, &buf, &n);
+    rc = hq_read_file(path, (size_t)1 << 34, &buf, &n);
     if (rc != HQ_OK)
         return rc;
     rc = hq__aidx_parse(buf, n, false, with_counts, zst_size, out);
@@ -1049,7 +1032,7 @@ int hq_archive_retention(const char *dir, int keep_days, int64_t now_ms, unsigne
     hq__aseg_free(segs, n);
     if (count) {
         rmdir_empty(dir);
-        if (hq__fsync_dir(dir, true) != HQ_OK)
+        if (hq_fsync_dir(dir, true) != HQ_OK)
             hq_warn("retention: cannot fsync the archive directory", "dir=%s", dir);
     }
     if (deleted)

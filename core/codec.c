@@ -2,14 +2,20 @@
  *
  * The decoders accept only their alphabet: no whitespace, no URL-safe base64, no data after
  * padding, and base64 whose unused trailing bits are zero (RFC 4648 section 3.5), so that every
- * byte string has exactly one accepted encoding. Thread-safe, no allocation. */
+ * byte string has exactly one accepted encoding. Thread-safe, no allocation.
+ *
+ * Base64 encoding is OpenSSL's (EVP_EncodeBlock). Decoding stays here: EVP_DecodeBlock
+ * skips leading and trailing whitespace, requires padding (no unpadded mode), does not
+ * check that the unused trailing bits are zero, and writes a zero byte for each '=' (the
+ * caller would have to subtract the padding itself); none of that is the strict decoding
+ * that signature headers need (tests/unit/test_codec.c). */
 #include <stdint.h>
+
+#include <openssl/evp.h>
 
 #include "hq_codec.h"
 
 static const char hex_digits[] = "0123456789abcdef";
-static const char b64_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 void hq_hex_encode(const unsigned char *in, size_t n, char *out)
 {
@@ -54,31 +60,21 @@ int hq_hex_decode(const char *in, size_t n, unsigned char *out, size_t outsz, si
     return HQ_OK;
 }
 
+/* OpenSSL's EVP_EncodeBlock writes the same standard padded, NUL-terminated text; it takes an
+ * int length, so longer inputs go in whole quanta of 3 bytes. */
 size_t hq_b64_encode(const unsigned char *in, size_t n, char *out)
 {
-    size_t i, o = 0;
+    const size_t chunk = (size_t)3 << 28; /* 768 MiB in, 1 GiB out: well within int */
+    size_t o = 0;
 
-    for (i = 0; i + 2 < n; i += 3) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = b64_alphabet[(v >> 6) & 63];
-        out[o++] = b64_alphabet[v & 63];
+    out[0] = '\0';
+    while (n > 0) {
+        size_t k = n < chunk ? n : chunk;
+
+        o += (size_t)EVP_EncodeBlock((unsigned char *)out + o, in, (int)k);
+        in += k;
+        n -= k;
     }
-    if (n - i == 1) {
-        uint32_t v = (uint32_t)in[i] << 16;
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = '=';
-        out[o++] = '=';
-    } else if (n - i == 2) {
-        uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-        out[o++] = b64_alphabet[v >> 18];
-        out[o++] = b64_alphabet[(v >> 12) & 63];
-        out[o++] = b64_alphabet[(v >> 6) & 63];
-        out[o++] = '=';
-    }
-    out[o] = '\0';
     return o;
 }
 

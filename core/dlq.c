@@ -8,6 +8,7 @@
 #include "hq_dlq.h"
 #include "hq_lifecycle.h"
 #include "hq_time.h"
+#include "hq_utf8.h"
 #include "hq_topology.h"
 
 #define REDRIVE_MAX 1000000000LL /* a hookmq-redriven beyond this is not a count we made */
@@ -30,19 +31,6 @@ static int64_t hdr_long(const struct hq_msg *m, const char *key, int64_t def)
     if (errno || *end != '\0')
         return def;
     return (int64_t)v;
-}
-
-/* Cut s to at most max bytes without splitting a UTF-8 sequence. Returns the length. */
-static size_t utf8_cut(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
 }
 
 void hq_dlq_info(const struct hq_delivery *d, struct hq_dlq_info *out)
@@ -73,7 +61,7 @@ void hq_dlq_info(const struct hq_delivery *d, struct hq_dlq_info *out)
         out->attempts = hdr_long(m, "hookmq-attempts", hdr_long(m, "hookmq-attempt", 0));
         out->failed_at_ms = hdr_long(m, "hookmq-failed-at", 0);
         if ((s = hq_msg_str(m, "hookmq-last-error")) != NULL) {
-            size_t n = utf8_cut(s, HQ_DLQ_LAST_ERROR_MAX);
+            size_t n = hq_utf8_cut(s, HQ_DLQ_LAST_ERROR_MAX);
             memcpy(out->last_error, s, n);
             out->last_error[n] = '\0';
         }
@@ -182,7 +170,7 @@ int hq_dlq_dead_copy(const struct hq_delivery *d, const char *consumer, int64_t 
         return HQ_EINVAL;
     if (!last_error)
         last_error = "";
-    n = utf8_cut(last_error, HQ_DLQ_LAST_ERROR_MAX);
+    n = hq_utf8_cut(last_error, HQ_DLQ_LAST_ERROR_MAX);
     memcpy(err, last_error, n);
     err[n] = '\0';
     rc = clean_copy(d, false, out);

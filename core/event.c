@@ -14,12 +14,13 @@
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "hq__json.h"
 #include "hq_event.h"
+#include "hq_sig.h"
 #include "hq_time.h"
+#include "hq_utf8.h"
 
 /* Caps. AMQP short strings (routing key, message_id, content_type) hold at most 255 bytes and
  * field-table keys at most 128. */
@@ -74,35 +75,6 @@ static char *memdup_str(const void *p, size_t n)
     return s;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (1..4), or 0 (overlongs, surrogates and
- * code points above U+10FFFF are not well-formed; RFC 3629). */
-static size_t utf8_seq(const unsigned char *p, size_t n)
-{
-    unsigned c = p[0];
-
-    if (c < 0x80) return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        if (n >= 2 && (p[1] & 0xC0) == 0x80) return 2;
-        return 0;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-        if (n >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80) return 3;
-        return 0;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        unsigned lo = 0x80, hi = 0xBF;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-        if (n >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80)
-            return 4;
-        return 0;
-    }
-    return 0;
-}
-
 /* An extracted type or id: 1..max bytes of well-formed UTF-8 without control characters
  * (C0, DEL; this also excludes NUL). */
 static bool valid_value(const char *s, size_t n, size_t max)
@@ -114,7 +86,7 @@ static bool valid_value(const char *s, size_t n, size_t max)
     while (i < n) {
         size_t k;
         if (p[i] < 0x20 || p[i] == 0x7f) return false;
-        k = utf8_seq(p + i, n - i);
+        k = hq_utf8_seq(p + i, n - i);
         if (k == 0) return false;
         i += k;
     }
@@ -835,7 +807,7 @@ static bool scan_string(const unsigned char *p, size_t n, size_t i, size_t *end)
                 return false;
             }
         } else {
-            size_t k = utf8_seq(p + i, n - i);
+            size_t k = hq_utf8_seq(p + i, n - i);
             if (k == 0) return false;
             i += k;
         }
@@ -1345,10 +1317,7 @@ static int ex_handshake(struct ex_ctx *c, const struct hq_secret *secret,
         meta->type = strdup("url_verification");
     } else {
         struct json_object *payload = NULL;
-        unsigned char mac[EVP_MAX_MD_SIZE];
-        unsigned int maclen = 0;
-        char hexmac[2 * EVP_MAX_MD_SIZE + 1];
-        unsigned int i;
+        char hexmac[65];
 
         s = json_member_str(root, "event", EV_TYPE_MAX, &n);
         if (!s || n != 23 || memcmp(s, "endpoint.url_validation", 23) != 0) return HQ_ENOTFOUND;
@@ -1364,16 +1333,11 @@ static int ex_handshake(struct ex_ctx *c, const struct hq_secret *secret,
             *reason = "no_secret";
             return HQ_EINVAL;
         }
-        if (!HMAC(EVP_sha256(), secret->data, (int)secret->len, (const unsigned char *)tok, tlen,
-                  mac, &maclen)) {
+        hq_sig_hmac_sha256_hex(secret, (const unsigned char *)tok, tlen, hexmac);
+        if (!hexmac[0]) { /* OpenSSL failed */
             rc = HQ_ENOMEM;
             goto out;
         }
-        for (i = 0; i < maclen; i++) {
-            hexmac[2 * i] = "0123456789abcdef"[mac[i] >> 4];
-            hexmac[2 * i + 1] = "0123456789abcdef"[mac[i] & 15];
-        }
-        hexmac[2 * maclen] = '\0';
         if ((rc = hq_buf_append(&b, "{\"plainToken\":\"", 15)) != HQ_OK ||
             (rc = hq_buf_append_json_str(&b, tok, tlen)) != HQ_OK ||
             (rc = hq_buf_appendf(&b, "\",\"encryptedToken\":\"%s\"}", hexmac)) != HQ_OK)

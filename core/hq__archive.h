@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "hq_archive.h"
+#include "hq_fs.h"
 
 #define HQ__AIDX_MAGIC "HQAI"
 #define HQ__AIDX_VERSION 1u
@@ -77,16 +78,7 @@ typedef int (*hq__line_fn)(void *arg, const char *line, size_t len);
 int hq__lines(const char *p, size_t n, hq__line_fn fn, void *arg, const char **rest,
               size_t *rest_len);
 
-/* Read a whole file into a malloc'd buffer (NUL-terminated), at most cap bytes (HQ_ETOOBIG). */
-HQ_MUST_CHECK int hq__read_file(const char *path, size_t cap, char **out, size_t *n);
-
-/* fsync the directory containing path (or path itself when it is a directory). */
-HQ_MUST_CHECK int hq__fsync_dir(const char *path, bool is_dir);
-
-/* mkdir -p path (mode 0750). Every directory it creates is made durable: the directory that
- * holds it is fsync'd. Also used by the replay checkpoint (core/replay.c). HQ_OK, HQ_EINVAL
- * (empty or too long) or HQ_EIO (errno set). */
-HQ_MUST_CHECK int hq__mkdirs(const char *path);
+/* Reading a file, fsyncing a directory and mkdir -p: core/hq_fs.h. */
 
 /* ---- the index (archive_index.c) */
 

@@ -26,6 +26,7 @@
 #include "hq_status.h"
 #include "hq_buf.h"
 #include "hq_event.h"
+#include "hq_utf8.h" /* hq_utf8_valid, which used to be declared here */
 
 struct hq_delivery; /* hq_consume.h */
 struct hq_amqp;     /* hq_amqp.h */
@@ -97,10 +98,6 @@ HQ_MUST_CHECK int hq_archive_scan_ex(const char *dir, const struct hq_afilter *f
                                      void *arg, struct hq_ascan_stats *st);
 
 /* ---- records */
-
-/* Is p[0..n) well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, <= U+10FFFF)? NUL is
- * valid (U+0000). */
-bool hq_utf8_valid(const unsigned char *p, size_t n);
 
 /* Append one archive record line (with its '\n') for message m to out:
  * kind: as given; received_at: the `hookmq-received-at` header, else the message timestamp,

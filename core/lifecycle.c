@@ -28,6 +28,7 @@
 #include "hq_log.h"
 #include "hq_pub.h"
 #include "hq_time.h"
+#include "hq_utf8.h"
 
 #define LC_ERROR_MAX 1024
 #define LC_DOWN_WAIT_MS 100
@@ -51,19 +52,6 @@ const char *hq_lc_verdict_name(enum hq_lc_verdict v)
     case HQ_LC_DEDUPED: return "deduped";
     default: return NULL;
     }
-}
-
-/* The length of s cut to max bytes without splitting a UTF-8 sequence. */
-static size_t cut_utf8(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n <= max)
-        return n;
-    n = max;
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-        n--;
-    return n;
 }
 
 static int kv(struct hq_buf *b, const char *key, const char *v, size_t n)
@@ -90,7 +78,7 @@ static int lc_body(const struct hq_lc_record *r, const char *verdict, struct hq_
             HQ_OK ||
         (rc = kv(body, ",\"tier\":", r->tier, r->tier ? strlen(r->tier) : 0)) != HQ_OK ||
         (rc = kv(body, ",\"error\":", r->error,
-                 r->error ? cut_utf8(r->error, LC_ERROR_MAX) : 0)) != HQ_OK ||
+                 r->error ? hq_utf8_cut(r->error, LC_ERROR_MAX) : 0)) != HQ_OK ||
         (rc = hq_buf_appendf(body, ",\"at\":%lld}", (long long)r->at_ms)) != HQ_OK)
         return rc;
     return HQ_OK;
@@ -300,7 +288,7 @@ static int item_new(const struct hq_lc_record *r, struct lc_item *it)
 
     memset(it, 0, sizeof(*it));
     for (i = 0; i < 5; i++) {
-        len[i] = src[i] ? (i == 4 ? cut_utf8(src[i], LC_ERROR_MAX) : strlen(src[i])) : 0;
+        len[i] = src[i] ? (i == 4 ? hq_utf8_cut(src[i], LC_ERROR_MAX) : strlen(src[i])) : 0;
         total += len[i] + 1;
     }
     if (!(it->mem = malloc(total)))

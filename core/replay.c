@@ -20,7 +20,9 @@
 
 #include "hq__amqp_inc.h"
 #include "hq__archive.h"
+#include "hq_fs.h"
 #include "hq_amqp.h"
+#include "hq_codec.h"
 #include "hq_consume.h"
 #include "hq_replay.h"
 #include "hq_time.h"
@@ -446,18 +448,6 @@ static void sha256(const void *p1, size_t n1, const void *p2, size_t n2, unsigne
     }
 }
 
-static void hex(const unsigned char *p, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void hq_replay_id(const unsigned char *spec, size_t n, char out[HQ_REPLAY_ID_LEN + 1],
                   char *full65)
 {
@@ -465,9 +455,9 @@ void hq_replay_id(const unsigned char *spec, size_t n, char out[HQ_REPLAY_ID_LEN
 
     sha256(spec, n, NULL, 0, d);
     memcpy(out, "rpl-", 4);
-    hex(d, 8, out + 4);
+    hq_hex_encode(d, 8, out + 4);
     if (full65)
-        hex(d, 32, full65);
+        hq_hex_encode(d, 32, full65);
 }
 
 /* ================================================================ event keys */
@@ -783,23 +773,6 @@ out:
     return rc;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-
-    while (n) {
-        ssize_t w = write(fd, c, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return HQ_EIO;
-        c += w;
-        n -= (size_t)w;
-    }
-    return HQ_OK;
-}
-
 static int ckpt_new(int fd, struct hq_rckpt **out)
 {
     struct hq_rckpt *c = calloc(1, sizeof(*c));
@@ -833,7 +806,7 @@ int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const ch
             return HQ_EINVAL;
         memcpy(dir, path, n);
         dir[n] = '\0';
-        if ((rc = hq__mkdirs(dir)) != HQ_OK)
+        if ((rc = hq_mkdirs(dir)) != HQ_OK)
             return rc;
     }
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
@@ -857,7 +830,7 @@ int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const ch
         rc = HQ_EIO;
         goto out;
     }
-    if ((rc = write_all(fd, b.data, b.len)) != HQ_OK)
+    if ((rc = hq_write_all(fd, b.data, b.len)) != HQ_OK)
         goto out;
     if (fsync(fd) != 0 || close(fd) != 0) {
         fd = -1;
@@ -869,7 +842,7 @@ int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const ch
         rc = HQ_EIO;
         goto out;
     }
-    if ((rc = hq__fsync_dir(path, false)) != HQ_OK)
+    if ((rc = hq_fsync_dir(path, false)) != HQ_OK)
         goto out;
     rc = hq_rckpt_open(path, out);
 out:
@@ -899,7 +872,7 @@ int hq_rckpt_open(const char *path, struct hq_rckpt **out)
 
         if (pread(fd, &last, 1, st.st_size - 1) != 1)
             goto fail;
-        if (last != '\n' && write_all(fd, "\n", 1) != HQ_OK) /* end a torn line */
+        if (last != '\n' && hq_write_all(fd, "\n", 1) != HQ_OK) /* end a torn line */
             goto fail;
     }
     rc = ckpt_new(fd, out);
@@ -920,7 +893,7 @@ int hq_rckpt_add(struct hq_rckpt *c, const struct hq_rkey *k)
         return HQ_EINVAL;
     line[0] = 'c';
     line[1] = ' ';
-    hex(k->b, 16, line + 2);
+    hq_hex_encode(k->b, 16, line + 2);
     line[34] = '\n';
     rc = hq_buf_append(&c->pending, line, 35);
     if (rc == HQ_ETOOBIG) { /* write out and retry */
@@ -940,7 +913,7 @@ int hq_rckpt_flush(struct hq_rckpt *c, bool sync, int64_t now_ms)
     if (c->io_failed)
         return HQ_EIO;
     if (c->pending.len) {
-        if (write_all(c->fd, c->pending.data, c->pending.len) != HQ_OK) {
+        if (hq_write_all(c->fd, c->pending.data, c->pending.len) != HQ_OK) {
             c->io_failed = true;
             return HQ_EIO;
         }
@@ -970,7 +943,7 @@ int hq_rckpt_mark_done(struct hq_rckpt *c, uint64_t events, int64_t at_ms)
         return rc;
     n = snprintf(line, sizeof(line), "done %llu %lld\n", (unsigned long long)events,
                  (long long)at_ms);
-    if (write_all(c->fd, line, (size_t)n) != HQ_OK || fsync(c->fd) != 0) {
+    if (hq_write_all(c->fd, line, (size_t)n) != HQ_OK || fsync(c->fd) != 0) {
         c->io_failed = true;
         return HQ_EIO;
     }
@@ -1009,7 +982,7 @@ int hq_rckpt_lock(const char *path, int *fd)
             return HQ_EINVAL;
         memcpy(dir, path, n);
         dir[n] = '\0';
-        if (hq__mkdirs(dir) != HQ_OK)
+        if (hq_mkdirs(dir) != HQ_OK)
             return HQ_EIO;
     }
     f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);

@@ -29,6 +29,7 @@
 #include "hq_status.h"
 #include "hq_time.h"
 #include "hq_topology.h"
+#include "hq_utf8.h"
 
 #define PROG "hookmq-dlx"
 #define SCAN_CAP 100000u        /* messages read by one list / show / redrive */
@@ -375,47 +376,6 @@ static size_t cp_len(const char *s)
         if (((unsigned char)*s & 0xC0) != 0x80)
             n++;
     return n;
-}
-
-/* Strict UTF-8 (no overlongs, surrogates or code points over U+10FFFF). */
-static bool utf8_valid(const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t k;
-        uint32_t cp;
-
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xC2 && c <= 0xDF) {
-            k = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            k = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            k = 3;
-            cp = c & 0x07;
-        } else {
-            return false;
-        }
-        if (n - i <= k)
-            return false;
-        for (size_t j = 1; j <= k; j++) {
-            if ((p[i + j] & 0xC0) != 0x80)
-                return false;
-            cp = (cp << 6) | (p[i + j] & 0x3F);
-        }
-        if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
-            (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
-            return false;
-        i += k + 1;
-    }
-    return true;
 }
 
 static void fmt_time(int64_t ms, char *out, size_t outsz)
@@ -797,7 +757,7 @@ static int show_json(const struct show_ctx *sc, const struct hq_delivery *d,
 {
     struct hq_buf b = HQ_BUF_INIT(256u << 20);
     const struct hq_msg *m = &d->msg;
-    bool text = utf8_valid(m->body, m->body_len); /* NUL is fine: escaped as \u0000 */
+    bool text = hq_utf8_valid(m->body, m->body_len); /* NUL is fine: escaped as \u0000 */
     size_t i;
     int rc;
 
@@ -916,7 +876,7 @@ static int show_text(const struct show_ctx *sc, const struct hq_delivery *d,
         }
         free(s);
     }
-    if (utf8_valid(m->body, m->body_len)) {
+    if (hq_utf8_valid(m->body, m->body_len)) {
         printf("body (%zu bytes, UTF-8):\n", m->body_len);
         if (m->body_len && fwrite(m->body, 1, m->body_len, stdout) != m->body_len)
             return HQ_EIO;

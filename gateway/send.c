@@ -40,6 +40,7 @@
 #include "hq_buf.h"
 #include "hq_codec.h"
 #include "hq_config.h"
+#include "hq_fs.h"
 #include "hq_log.h"
 #include "hq_sig.h"
 #include "hq_status.h"
@@ -432,29 +433,6 @@ static int fill_make(struct fill *f, const struct hq_source_cfg *src, const char
 
 /* ------------------------------------------------------------------------------------------ */
 /* Files */
-
-static int read_file(const char *path, struct hq_buf *out)
-{
-    FILE *f = fopen(path, "rb");
-    char chunk[65536];
-    int rc = HQ_OK;
-
-    if (!f)
-        return HQ_ENOTFOUND;
-    rc = hq_buf_append(out, "", 0);
-    while (rc == HQ_OK) {
-        size_t n = fread(chunk, 1, sizeof(chunk), f);
-        if (n > 0)
-            rc = hq_buf_append(out, chunk, n);
-        if (n < sizeof(chunk)) {
-            if (ferror(f))
-                rc = HQ_EIO;
-            break;
-        }
-    }
-    fclose(f);
-    return rc;
-}
 
 static bool has_suffix(const char *s, const char *suffix)
 {
@@ -895,7 +873,8 @@ int main(int argc, char **argv)
     struct hdrs h;
     struct fill f;
     char err[1024], path[URL_MAX], url[URL_MAX], sign_url[URL_MAX], type[NAME_MAX_LEN + 1];
-    char *signed_hdrs = NULL;
+    char *signed_hdrs = NULL, *file = NULL;
+    size_t file_len = 0;
     const char *scheme, *ct, *event_id = NULL;
     int64_t ts;
     long status = 0;
@@ -974,10 +953,12 @@ int main(int argc, char **argv)
     } else {
         snprintf(path, sizeof(path), "%s", o.file);
     }
-    rc = read_file(path, &raw);
+    rc = hq_read_file(path, raw.cap, &file, &file_len);
+    if (rc == HQ_OK)
+        rc = hq_buf_append(&raw, file, file_len);
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": %s: %s\n", path,
-                rc == HQ_ENOTFOUND ? strerror(errno) : hq_strerror(rc));
+                rc == HQ_ENOTFOUND || rc == HQ_EIO ? strerror(errno) : hq_strerror(rc));
         goto out;
     }
     if (o.type)
@@ -1111,6 +1092,7 @@ out:
     free(signed_hdrs);
     hdrs_free(&h);
     hq_buf_free(&raw);
+    free(file);
     hq_buf_free(&body);
     hq_buf_free(&resp);
     hq_config_free(cfg);

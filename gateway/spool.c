@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "gw.h"
+#include "hq_fs.h"
 #include "hq_log.h"
 #include "hq_time.h"
 
@@ -204,40 +205,14 @@ static int list_segments(const struct gw_spool *s, uint64_t **out, size_t *n)
     return list_segments_in(s->dir, out, n);
 }
 
+/* A segment or the quarantine, whole (a segment is at most SEG_ROTATE_BYTES plus one record,
+ * the quarantine at most max_bytes: no cap of its own here). */
 static int read_file(const char *path, unsigned char **data, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    unsigned char *p = NULL;
-    size_t off = 0;
-    int rc = HQ_EIO;
+    char *p;
+    int rc = hq_read_file(path, SIZE_MAX, &p, len);
 
-    *data = NULL;
-    *len = 0;
-    if (fd < 0)
-        return errno == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
-    if (fstat(fd, &st) != 0)
-        goto out;
-    p = malloc((size_t)st.st_size + 1);
-    if (!p) {
-        rc = HQ_ENOMEM;
-        goto out;
-    }
-    while (off < (size_t)st.st_size) {
-        ssize_t r = read(fd, p + off, (size_t)st.st_size - off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        off += (size_t)r;
-    }
-    *data = p;
-    *len = off;
-    p = NULL;
-    rc = HQ_OK;
-out:
-    free(p);
-    close(fd);
+    *data = (unsigned char *)p;
     return rc;
 }
 
@@ -310,18 +285,10 @@ static size_t walk_records(const unsigned char *p, size_t n, const char *name,
     return good;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n)
+/* Writes go through the test hook (gw__spool_io.write). */
+static int write_all(int fd, const void *p, size_t n)
 {
-    while (n) {
-        ssize_t w = gw__spool_io.write(fd, p, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return HQ_EIO;
-        p += w;
-        n -= (size_t)w;
-    }
-    return HQ_OK;
+    return hq_write_all_with(gw__spool_io.write, fd, p, n);
 }
 
 static int fill_random(unsigned char *p, size_t n)

@@ -1284,7 +1284,7 @@ static void test_index_hostile(void **state)
     assert_int_equal(hq_archive_segment_base(dir, T0, 0, base, sizeof(base)), HQ_OK);
     assert_int_equal(hq_archive_compress(base, NULL, NULL, err, sizeof(err)), HQ_OK);
     snprintf(ipath, sizeof(ipath), "%s.idx", base);
-    assert_int_equal(hq__read_file(ipath, 1u << 20, &buf, &n), HQ_OK);
+    assert_int_equal(hq_read_file(ipath, 1u << 20, &buf, &n), HQ_OK);
     assert_int_equal(hq__aidx_parse(buf, n, false, true, 0, &x), HQ_OK);
     hq__aidx_free(&x);
     for (i = 0; i < n; i++) {
