@@ -5,9 +5,10 @@ The broker blocks a connection once it publishes during an alarm. Retry and DLQ 
 go out on the consuming connection: the copy was never confirmed, the connection was dropped
 after the confirm timeout (10 s), and the event came back and ran its handler again, every
 ~10 s for as long as the alarm lasted. Copies now go out on a connection of their own: the
-first copies published as the alarm starts may time out (their events run once more), every
-later one is held, unacked, until the alarm clears, while the other slots go on consuming and
-acking on connections the broker never blocks."""
+first copies published as the alarm starts may time out (their events run once more, and those
+copies may still land: duplicates, never loss); every later one is held, unacked, until the
+alarm clears, while the other slots go on consuming and acking on connections the broker never
+blocks."""
 import os
 import time
 import unittest
@@ -72,8 +73,10 @@ class WorkerAlarm(unittest.TestCase):
             hqtest.broker("ctl", "set_disk_free_limit", "50MB")
         try:
             hqtest.wait_for(lambda: alarms() == [], 30, interval=0.5, what="the alarm cleared")
-            # the held copies go out: j is parked, r comes back from its tier and is acked
-            s.wait_depth(c.dlq, 1, timeout=30)
+            # the held copies go out: j is parked, r comes back from its tier and is acked. A
+            # copy caught in flight as the alarm began was given up after its timeout but still
+            # reaches its queue once the broker reads it: j may be parked twice
+            hqtest.wait_for(lambda: s.depth(c.dlq) or None, 30, what="j parked")
             hqtest.wait_for(lambda: any(e["event_id"] == r and e["result"] == "acked"
                                         for e in w.events()), 30, what="r acked on attempt 2")
             self.assertIn([r, "2"], wkfixture.read_lines(runs))
