@@ -76,7 +76,11 @@ class WorkerAlarm(unittest.TestCase):
             # the held copies go out: j is parked, r comes back from its tier and is acked. A
             # copy caught in flight as the alarm began was given up after its timeout but still
             # reaches its queue once the broker reads it: j may be parked twice
-            hqtest.wait_for(lambda: s.depth(c.dlq) or None, 30, what="j parked")
+            try:
+                hqtest.wait_for(lambda: s.depth(c.dlq) or None, 30, what="j parked")
+            except AssertionError:
+                print(w.output())
+                raise
             hqtest.wait_for(lambda: any(e["event_id"] == r and e["result"] == "acked"
                                         for e in w.events()), 30, what="r acked on attempt 2")
             self.assertIn([r, "2"], wkfixture.read_lines(runs))
