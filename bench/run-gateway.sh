@@ -226,8 +226,8 @@ purge_all() {
 # ---- phase 1: broker ceiling -------------------------------------------------------------
 # Twice: bare messages (1 KiB body, message id, content type), and messages shaped like the
 # gateway's (the same plus a timestamp and the seven headers of a GitHub event). The headers
-# cost the broker CPU per message, and the gateway cannot publish without them (CONTRACT), so
-# the gateway is judged against the second; both are reported.
+# cost the broker CPU per message, and the gateway cannot publish without them
+# (docs/interface.md), so the gateway is judged against the second; both are reported.
 ceil_rate="" bare_rate=""
 ceiling() { # NAME EXTRA-FLAG...
     local name=$1 out b0

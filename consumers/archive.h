@@ -32,7 +32,7 @@ struct ar_args {
     bool verbose;
 };
 
-/* One function maps a status to an exit code (CONTRACT: 0 ok, 1 runtime, 2 usage/config,
+/* One function maps a status to an exit code (docs/interface.md: 0 ok, 1 runtime, 2 usage/config,
  * 3 topology). */
 int ar_exit_code(int status);
 

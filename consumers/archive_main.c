@@ -13,7 +13,7 @@
  * config, prints one line naming archive.dir and exits; it connects to nothing. --print-broker
  * prints "HOST PORT" of each broker.uris entry as the programs parse it (for scripts/dev).
  *
- * Exit codes (CONTRACT.md): 0 ok, 1 runtime failure, 2 usage or configuration error,
+ * Exit codes (docs/interface.md): 0 ok, 1 runtime failure, 2 usage or configuration error,
  * 3 topology missing (hookmq.archive: run `hookmq-dlx apply`). */
 #include <errno.h>
 #include <stdio.h>

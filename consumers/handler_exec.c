@@ -1,4 +1,4 @@
-/* handler_exec.c: the built-in "exec" handler (CONTRACT.md, "exec handler"). Runs a program
+/* handler_exec.c: the built-in "exec" handler (docs/interface.md, docs/plugins.md). Runs a program
  * for each event with the raw body on stdin and the event's metadata in the environment; the
  * exit status is the verdict.
  *

@@ -17,7 +17,7 @@
  * in flight is sent twice. A broker connection lost mid-replay ends the run (exit 1) for the
  * same reason: re-running resumes.
  *
- * Exit codes (CONTRACT.md): 0 ok (also: already completed, nothing to replay, interrupted by
+ * Exit codes (docs/interface.md): 0 ok (also: already completed, nothing to replay, interrupted by
  * SIGTERM/SIGINT after settling what was in flight), 1 runtime failure (broker, I/O, events
  * nacked or returned), 2 usage or configuration error, 3 the target queue or exchange is
  * missing (run `hookmq-dlx apply`). exit_code() is the one mapping. */
@@ -1139,7 +1139,7 @@ out:
     return rc;
 }
 
-/* --check (CONTRACT: every program has one): argv holds "--check". With nothing else than
+/* --check (docs/interface.md: every program has one): argv holds "--check". With nothing else than
  * -c FILE (or --help / --version) the config alone is validated; with more, the rest must be a
  * valid replay command line and its target is resolved against the config as run() would,
  * stopping there. Returns the exit code. */

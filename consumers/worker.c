@@ -4,7 +4,7 @@
  *
  * For each delivery the slot checks the crash ledger, the dedupe ledger and the rate limit,
  * calls the handler (releasing the connection to the keeper meanwhile), then settles
- * (CONTRACT "Retries", docs/consumers.md):
+ * (docs/interface.md, docs/consumers.md):
  *   ACK     record in the dedupe ledger (fsync), basic.ack
  *   RETRY   attempt n < max_attempts: copy with hookmq-attempt = n + 1 to exchange "" /
  *           hookmq.NAME.retry.<delay>, wait for the confirm, basic.ack; else the DLQ

@@ -1,6 +1,6 @@
 /* worker.h: internals of hookmq-worker (the consumer runtime), shared by worker_main.c,
- * worker.c, worker_msg.c, worker_http.c, dedupe.c, worker_inflight.c, ratelimit.c and
- * redrive.c. Not an installed interface (handlers see only hookmq/handler.h).
+ * worker.c, worker_msg.c, dedupe.c, worker_inflight.c, ratelimit.c and redrive.c. Not an
+ * installed interface (handlers see only hookmq/handler.h).
  *
  * Threads of one worker process:
  *   main          start-up checks, signals (sigwait), SIGHUP reload, shutdown
@@ -33,7 +33,7 @@
 /* A redelivered event whose handler took the worker down this many times goes to the DLQ
  * without calling the handler again (worker_inflight.c says why quorum queues need it too). */
 #define WK_CRASH_LIMIT 5
-/* hookmq-last-error is capped at 1 KiB (CONTRACT). */
+/* hookmq-last-error is capped at 1 KiB (docs/interface.md). */
 #define WK_LAST_ERROR_MAX 1024
 /* Default time SIGTERM waits for running handlers (--stop-timeout overrides). */
 #define WK_STOP_TIMEOUT_S 30

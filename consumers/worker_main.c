@@ -7,7 +7,7 @@
  * exactly as at start-up (built-in, or dlopen + hq_handler_get + ABI checks) without calling
  * init; it connects to nothing.
  *
- * Exit codes (CONTRACT.md): 0 ok (also after SIGTERM once in-flight handlers finished),
+ * Exit codes (docs/interface.md): 0 ok (also after SIGTERM once in-flight handlers finished),
  * 1 runtime failure (or SIGTERM's stop timeout ran out with a handler still running),
  * 2 usage or configuration error (unknown consumer, handler plugin that cannot be loaded or
  * whose init fails), 3 topology missing (work queue, retry queues or DLQ: run

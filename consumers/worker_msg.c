@@ -1,5 +1,5 @@
 /* worker_msg.c: message helpers of hookmq-worker: header lookups, the retry tier formula
- * (CONTRACT "Retries"), clean copies for retry / DLQ / redrive republishing, and log-safe
+ * (docs/interface.md), clean copies for retry / DLQ / redrive republishing, and log-safe
  * text. Pure functions, no broker access. */
 #include <errno.h>
 #include <stdlib.h>

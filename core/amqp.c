@@ -1,6 +1,6 @@
 /* amqp: one RabbitMQ connection over rabbitmq-c 0.11 (see hq_amqp.h, hq__amqp.h).
  *
- * Facts this file relies on (NOTES-rabbitmq.md): rabbitmq-c is not thread-safe, has no
+ * Facts this file relies on (docs/broker-notes.md): rabbitmq-c is not thread-safe, has no
  * reconnect and no confirm helper, services heartbeats only inside library calls, waits
  * forever in RPCs unless amqp_set_rpc_timeout is set, and loads no CA store for TLS. We log in
  * with amqp_login_with_properties advertising consumer_cancel_notify, connection.blocked and

@@ -1,4 +1,4 @@
-/* archive: archive records (CONTRACT "Archive record") and the segment writer of
+/* archive: archive records (docs/archive.md) and the segment writer of
  * hookmq-archive (see hq_archive.h; compression and the index are in archive_index.c, reading
  * in archive_read.c).
  *

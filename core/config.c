@@ -5,7 +5,7 @@
  * "file:line: path: message", e.g. "hookmq.conf:12: sources[1].tolerance_s: must be between 0
  * and 86400". Values of secrets and broker URIs never appear in messages.
  *
- * libconfig 1.5 pitfalls handled here (NOTES-rabbitmq.md):
+ * libconfig 1.5 pitfalls handled here (docs/broker-notes.md):
  * - An integer literal without an L suffix that does not fit in 32 bits silently wraps
  *   (5000000000 -> 705032704) and 64-bit literals saturate. Before libconfig parses the text, a
  *   small scanner that knows libconfig's lexical rules records every such literal; after the
@@ -89,7 +89,7 @@ int hq_scheme_from_name(const char *name, enum hq_scheme *out)
     return HQ_ENOTFOUND;
 }
 
-/* Schemes whose signature carries a timestamp (CONTRACT.md tolerance table). */
+/* Schemes whose signature carries a timestamp (docs/signatures.md). */
 static bool scheme_has_timestamp(enum hq_scheme s)
 {
     switch (s) {

@@ -1244,8 +1244,8 @@ static int sel_eval_any(struct ex_ctx *c, const char *const *sels, size_t max, c
 }
 
 /* Slack interactivity posts a form with one field "payload" holding JSON; its /type
- * ("block_actions", "view_submission", ...) is the event type. Extension to CONTRACT, which
- * names only the slash command's "command" field. */
+ * ("block_actions", "view_submission", ...) is the event type. Extension to
+ * docs/message-format.md, which names only the slash command's "command" field. */
 static int slack_payload_type(struct ex_ctx *c, char **out)
 {
     char *payload = NULL;

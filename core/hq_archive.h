@@ -1,4 +1,4 @@
-/* hq_archive: the firehose archive on disk (CONTRACT "Archive record") — writing segments,
+/* hq_archive: the firehose archive on disk (docs/archive.md) — writing segments,
  * reading them back (plain or compressed), per-segment indexes, and the filters shared by
  * `hookmq-archive query|history|stats` and `hookmq-replay`.
  *
@@ -31,7 +31,8 @@ struct hq_delivery; /* hq_consume.h */
 struct hq_amqp;     /* hq_amqp.h */
 
 /* Record kinds. "trace" records come only from the optional firehose tracer
- * (`hookmq-archive run --firehose-trace`), an extension of CONTRACT's "event" | "lifecycle". */
+ * (`hookmq-archive run --firehose-trace`), an extension of the "event" | "lifecycle" kinds
+ * of docs/archive.md. */
 enum hq_arec_kind { HQ_AREC_EVENT = 0, HQ_AREC_LIFECYCLE = 1, HQ_AREC_TRACE = 2 };
 
 /* One decoded archive record. Strings owned; free with hq_arec_free(). */

@@ -1,4 +1,4 @@
-/* hq_config: the one libconfig file all hookmq programs read (CONTRACT.md, Configuration).
+/* hq_config: the one libconfig file all hookmq programs read (docs/config.md).
  *
  * Loading is table-driven and strict: unknown keys, wrong types and out-of-range values are
  * errors reported as "file:line: message" (line 0 when libconfig knows none). Secrets from
@@ -87,7 +87,7 @@ struct hq_source_cfg {
     enum hq_scheme scheme;
     struct hq_secret *secrets; /* owned; secrets, then secret_files, then secret_env */
     size_t n_secrets;
-    int tolerance_s;            /* -1 = scheme default (CONTRACT table); 0 disables */
+    int tolerance_s;            /* -1 = scheme default (docs/signatures.md); 0 disables */
     char *header;               /* hmac: signature header; token: token header */
     enum hq_hmac_alg algorithm; /* hmac */
     enum hq_encoding encoding;  /* hmac */

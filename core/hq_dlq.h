@@ -1,5 +1,5 @@
-/* hq_dlq: messages in a consumer's dead-letter queue hookmq.NAME.dlq (CONTRACT.md: Retries,
- * Event message). What a DLQ message says about its failure (written by the worker as
+/* hq_dlq: messages in a consumer's dead-letter queue hookmq.NAME.dlq (docs/interface.md:
+ * Retries, The event message). What a DLQ message says about its failure (written by the worker as
  * hookmq-consumer / -attempts / -last-error / -failed-at, or by the broker as x-death), the
  * DLQ copy the worker publishes, and the redriven copy that goes back to the work queue.
  * Shared by hookmq-dlx (list/show/redrive/status) and the worker (DLQ copies, automatic

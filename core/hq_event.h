@@ -34,11 +34,11 @@ struct hq_msg {
 };
 
 HQ_MUST_CHECK int hq_msg_add_str(struct hq_msg *m, const char *key, const char *val);
-/* Addition: the same for val[0..n) (cut at a NUL inside); val may be NULL when n is 0. */
+/* The same as hq_msg_add_str for val[0..n) (cut at a NUL inside); val may be NULL when n is 0. */
 HQ_MUST_CHECK int hq_msg_add_strn(struct hq_msg *m, const char *key, const char *val, size_t n);
 HQ_MUST_CHECK int hq_msg_add_long(struct hq_msg *m, const char *key, int64_t v);
 const struct hq_hdr *hq_msg_header(const struct hq_msg *m, const char *key);
-/* Addition: the value of string header key, or NULL (absent, or a number). Borrowed. */
+/* The value of string header key, or NULL (absent, or a number). Borrowed. */
 const char *hq_msg_str(const struct hq_msg *m, const char *key);
 HQ_MUST_CHECK int hq_msg_copy(const struct hq_msg *src, struct hq_msg *dst);
 void hq_msg_free(struct hq_msg *m); /* NULL-safe; leaves *m zeroed */
@@ -67,7 +67,8 @@ struct hq_event_meta {
     char *handshake_content_type; /* "application/json" or "text/plain" */
 };
 
-/* Extract type and id for src from req per CONTRACT's defaults and the source's selectors
+/* Extract type and id for src from req per the scheme defaults (docs/message-format.md) and
+ * the source's selectors
  * ("json:/json/pointer", "header:Name", "const:text", "form:field"). The body is parsed as
  * JSON (depth <= 32, strict) only when a json selector needs it. verified_secret is the
  * secret that authenticated the request (for the Zoom handshake), may be NULL.
@@ -83,7 +84,7 @@ void hq_event_meta_free(struct hq_event_meta *meta);
  * scheme the source's configured header is kept too. */
 bool hq_event_keep_header(const struct hq_source_cfg *src, const char *name);
 
-/* Build the complete message for an accepted request (CONTRACT "Event message"): body,
+/* Build the complete message for an accepted request (docs/message-format.md): body,
  * content_type, message_id, timestamp, routing key and hookmq-* / http-* headers. */
 HQ_MUST_CHECK int hq_event_build(const struct hq_source_cfg *src, const struct hq_request_view *req,
                                  const struct hq_event_meta *meta, int64_t received_ms,

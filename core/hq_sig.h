@@ -1,4 +1,4 @@
-/* hq_sig: webhook signature verification for every scheme in CONTRACT.md / SIGNATURES.md.
+/* hq_sig: webhook signature verification for every scheme of docs/signatures.md.
  *
  * Works on the raw body bytes only; never parses JSON except where the scheme puts the
  * signature in the body (mailgun, twilio's bodySHA256 is in the URL). All MAC comparisons are

@@ -1,4 +1,4 @@
-/* hq_topology: the broker objects hookmq needs (CONTRACT.md, Topology), derived from the
+/* hq_topology: the broker objects hookmq needs (docs/topology.md), derived from the
  * config, and the operations on them: apply (declare, never delete), check, definitions JSON,
  * policies. */
 #ifndef HQ_TOPOLOGY_H

@@ -1,4 +1,4 @@
-/* topology: the broker objects hookmq needs (CONTRACT.md, Topology; docs/topology.md), built
+/* topology: the broker objects hookmq needs (docs/topology.md), built
  * from the config, declared by `hookmq-dlx apply`, exported as definitions JSON and as
  * `rabbitmqctl set_policy` commands.
  *

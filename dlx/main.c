@@ -10,7 +10,7 @@
  * --check      load the config and derive the topology from it, print one line and exit;
  *              connects to nothing (alone, or with apply, definitions or policies)
  *
- * Exit codes (CONTRACT.md): 0 ok, 1 runtime failure, 2 usage or configuration error,
+ * Exit codes (docs/interface.md): 0 ok, 1 runtime failure, 2 usage or configuration error,
  * 3 topology conflict. exit_code() is the only mapping from a status to an exit code. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* http.c: the gateway's HTTP side (CivetWeb): POST /webhooks/<source>, /healthz, /readyz,
- * and /metrics on metrics_listen. The request handler runs the CONTRACT's checks in order
+ * and /metrics on metrics_listen. The request handler runs the checks of docs/interface.md in order
  * and maps each outcome to an HTTP answer in gw_respond(). */
 #include <signal.h>
 #include <stdio.h>

@@ -7,7 +7,6 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import unittest
 
 import hqtest
@@ -92,7 +91,8 @@ class Amqps(unittest.TestCase):
                           os.path.join(self.d, "other-ca.pem"))
         gw.start()
         try:
-            time.sleep(1)
+            hqtest.wait_for(lambda: "publisher cannot connect" in gw.proc.output(), 20,
+                            what="the TLS handshake refused")
             st, h, _ = self.post(gw, 2)
             self.assertEqual(st, 503)
             self.assertIn("retry-after", h)
@@ -105,7 +105,8 @@ class Amqps(unittest.TestCase):
         gw = self.gateway("amqps://guest:guest@127.0.0.1:%d/%%2f" % TLS, os.path.join(self.d, "ca.pem"))
         gw.start()
         try:
-            time.sleep(1)
+            hqtest.wait_for(lambda: "publisher cannot connect" in gw.proc.output(), 20,
+                            what="the TLS handshake refused")
             st, _, _ = self.post(gw, 3)
             self.assertEqual(st, 503)
         finally:

@@ -141,7 +141,13 @@ class ArchiveGateway(unittest.TestCase):
             items = [("%s-k%03d" % (self.prefix, i), b) for i, b in enumerate(bodies(n, 2))]
             self.sender.send_all(items)
             self.assertEqual(len(self.sender.accepted), n)
-            time.sleep(1.0)
+            # the logger holds the whole batch, unacknowledged (the management API's counts lag
+            # a few seconds: polled)
+            def held():
+                info = hqtest.queue_info("hookmq.archive")
+                return (info.get("messages_unacknowledged", 0) >= n
+                        and info.get("messages_ready", 0) == 0)
+            hqtest.wait_for(held, 60, what="the batch delivered to the logger, not acked")
             ar.kill9()
             # nothing of the batch was acked: all of it is still in the queue for the restart
             rc, out, _ = ar.run("query", "--source", self.source)
@@ -180,8 +186,10 @@ class ArchiveGateway(unittest.TestCase):
             self.check_exact(ar)
             # the same (source, id) published again (a redelivery): still one in the query
             eid, body = next(iter(self.sender.accepted.items()))
+            written = ar.metric("hookmq_archive_records_total", kind="event") or 0
             af.publish_event(self.source, eid, af.now_ms(), body, etype="push")
-            time.sleep(1.0)
+            hqtest.wait_for(lambda: (ar.metric("hookmq_archive_records_total", kind="event")
+                                     or 0) > written, 30, what="the redelivered copy written")
             rc, out, err = ar.run("query", "--source", self.source, "--id", eid, "--verbose")
             self.assertEqual(rc, 0)
             self.assertEqual(len(out.splitlines()), 1)

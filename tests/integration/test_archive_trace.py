@@ -2,7 +2,6 @@
 published is archived as kind "trace" records (never mixed into event queries), next to the
 events themselves; without the flag nothing is bound to amq.rabbitmq.trace. Runs in its own
 vhost so that tracing never touches the other tests."""
-import time
 import unittest
 
 import archive_fixture as af
@@ -37,8 +36,11 @@ class ArchiveTrace(unittest.TestCase):
             self.assertEqual(len(ar.query()[0]), 1)
             self.assertGreaterEqual(ar.metric("hookmq_archive_records_total", kind="trace"), 1)
             self.assertEqual(ar.stop(), 0)
-            # the tracer queue was exclusive: gone with the connection
-            time.sleep(0.5)
+            # the tracer queue was exclusive: gone with the connection (the broker removes it
+            # once it has seen the connection close)
+            hqtest.wait_for(
+                lambda: hqtest.mgmt("GET", "/exchanges/%s/amq.rabbitmq.trace/bindings/source"
+                                    % vq) == [] or None, 15, what="the tracer binding gone")
             binds = hqtest.mgmt("GET", "/exchanges/%s/amq.rabbitmq.trace/bindings/source" % vq)
             self.assertEqual(binds, [])
             # without the flag nothing is bound

@@ -1,5 +1,5 @@
-"""--check on every program (STYLE.md: "every program has --check to validate a config and
-exit"; CONTRACT.md: 0 ok, 2 usage or configuration error with `file:line: message`).
+"""--check on every program (docs/interface.md: every program has --check to validate a config and
+exit; 0 ok, 2 usage or configuration error with `file:line: message`).
 
 For hookmq-gateway, -worker, -archive, -replay, -dlx and -send: the example config and a
 generated one are valid (exit 0, one `PATH: ok (...)` line on stdout); a syntax error and a

@@ -1,7 +1,7 @@
 """hookmq-dlx apply / definitions / policies against the test broker.
 
-apply creates every object of CONTRACT.md's Topology table (checked through the management
-API), a second apply changes nothing, an existing queue of the wrong type is a conflict
+apply creates every object of the topology table in docs/interface.md (checked through the
+management API), a second apply changes nothing, an existing queue of the wrong type is a conflict
 (exit 3, nothing touched), an unreachable broker is exit 1, a bad config is exit 2 with
 file:line. Names are unique per run (own events exchange and consumers) so the test can share
 the broker with others; hookmq's fixed objects (hookmq.unrouted, hookmq.lifecycle,

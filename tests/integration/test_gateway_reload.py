@@ -14,6 +14,13 @@ QUEUE = "test.reload.%s" % P
 OLD, NEW = "old-secret-1", "new-secret-2"
 
 
+def metric(text, name):
+    for line in text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 def sources(*secrets):
     return '  { name = "%s"; scheme = "github"; secrets = [ %s ]; }' % (
         P, ", ".join('"%s"' % s for s in secrets))
@@ -60,13 +67,20 @@ class Reload(unittest.TestCase):
             ts = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
             for t in ts:
                 t.start()
-            time.sleep(0.5)
-            # step 1 of a rotation: both secrets valid; reload several times under load
+            # the load is on: every hammer thread has had answers
+            hqtest.wait_for(lambda: len(results) + len(errors) >= 8, 30, what="load started")
+            # step 1 of a rotation: both secrets valid; reload several times under load, each
+            # reload done (its log line) before the next signal
             self.rewrite(gw, NEW, OLD)
-            for _ in range(5):
+            done = gw.proc.output().count("config reloaded")
+            for i in range(5):
                 gw.proc.signal(signal.SIGHUP)
-                time.sleep(0.2)
-            time.sleep(0.5)
+                hqtest.wait_for(lambda: gw.proc.output().count("config reloaded") >= done + i + 1,
+                                20, what="reload %d logged" % (i + 1))
+            # requests keep being answered after the last reload
+            after = len(results) + len(errors)
+            hqtest.wait_for(lambda: len(results) + len(errors) >= after + 8, 30,
+                            what="requests after the last reload")
             stop.set()
             for t in ts:
                 t.join(timeout=60)
@@ -83,7 +97,8 @@ class Reload(unittest.TestCase):
             # a broken config is refused and the running one kept
             hqtest.write_config(gw.config, "this is not a config")
             gw.proc.signal(signal.SIGHUP)
-            time.sleep(0.5)
+            hqtest.wait_for(lambda: "reload failed" in gw.proc.output(), 20,
+                            what="the broken config refused")
             self.assertTrue(gw.proc.alive())
             self.assertEqual(self.post(gw, NEW, "new-3"), 202)
             self.assertIn("reload failed", gw.proc.output())
@@ -102,9 +117,16 @@ class Reload(unittest.TestCase):
         head = "POST /webhooks/%s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nConnection: close\r\n" % (P, len(body))
         head += "".join("%s: %s\r\n" % kv for kv in h.items()) + "\r\n"
         s.sendall(head.encode() + body[:5])
-        time.sleep(0.3)
+        # an HTTP thread holds the connection (its headers are already in the socket)
+        hqtest.wait_for(lambda: (metric(gw.metrics(), "hookmq_gateway_http_threads_busy")
+                                 or 0) >= 1,
+                        20, what="the slow request taken by an HTTP thread")
         gw.proc.signal(signal.SIGTERM)
-        time.sleep(0.3)
+        hqtest.wait_for(lambda: "stopping: finishing in-flight requests" in gw.proc.output(), 20,
+                        what="SIGTERM taken")
+        # (the log line comes just before the stopping flag is set)
+        hqtest.wait_for(lambda: hqtest.http_request(gw.port, "GET", "/readyz")[0] == 503, 10,
+                        what="readyz 503 while draining")
         # draining: not ready any more (a load balancer takes it out), new webhooks get 503
         self.assertEqual(hqtest.http_request(gw.port, "GET", "/readyz")[0], 503)
         nb = json.dumps({"tag": "late"}).encode()

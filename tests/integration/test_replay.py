@@ -1,6 +1,6 @@
 """hookmq-replay against the test broker, with archives written as files.
 
-A generated archive (three hourly segments of CONTRACT archive records: UTF-8 and binary
+A generated archive (three hourly segments of archive records (docs/archive.md): UTF-8 and binary
 bodies, broker-owned headers, duplicates from redelivery, a lifecycle record, a torn last
 line) and `hookmq-dlx apply` with two consumers: `bill` (stripe.invoice.#) and `ship`
 (github.push, stripe.charge.*). Checked: --dry-run prints the events and their count and

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import tempfile
-import time
 import unittest
 
 import hqtest
@@ -37,7 +36,8 @@ class WorkerCrash(wkfixture.SetupCase):
         try:
             hqtest.wait_for(lambda: len(wkfixture.read_lines(rec)) >= 2, 20, interval=0.05,
                             what="first events processed")
-            time.sleep(0.15)  # handlers are running now
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_in_flight") >= 1, 10, interval=0.05,
+                            what="handlers running")
             w.kill9()
             done_before = {e["event_id"] for e in w.events() if e["result"] == "acked"}
             self.assertLess(len(done_before), 12)

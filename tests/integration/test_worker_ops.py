@@ -33,7 +33,14 @@ class WorkerOps(wkfixture.SetupCase):
                                                 "again")) == 2, 10, what="both slots cancelled")
             hqtest.wait_for(lambda: w.metric("hookmq_worker_connected") == 0, 10,
                             what="connected gauge 0")
-            time.sleep(1.5)
+            # each slot polls for the queue on a probe connection of its own (after a first
+            # second of servicing its consumer): the worker waits for the queue, it does not exit
+            def probes():
+                names = [x.get("client_properties", {}).get("connection_name", "")
+                         for x in hqtest.mgmt("GET", "/connections") or []]
+                return len([n for n in names if n.startswith("hookmq-worker %s #" % c.name)
+                            and n.endswith("(queue probe)")]) == 2
+            hqtest.wait_for(probes, 20, what="both slots polling for the queue")
             self.assertTrue(w.alive())
             hqtest.run_dlx_apply(s.config)
             hqtest.wait_for(lambda: len(w.lines("re-subscribed")) == 2, 15, what="re-subscribed")
@@ -128,6 +135,7 @@ class WorkerOps(wkfixture.SetupCase):
             self.assertEqual(len(w.lines("consuming")), 2)  # one reconnect
             self.assertEqual(s.depth(c.queue), 0)
         finally:
+            open(gate, "w").close()  # a failed run must not leave the handler waiting
             wkfixture.stop_all(w)
 
     def test_dedupe_across_restart(self):
@@ -172,7 +180,11 @@ class WorkerOps(wkfixture.SetupCase):
             hqtest.wait_for(lambda: len(w.events()) == 2, 15, what="duplicate of z")
             self.assertEqual(len(wkfixture.read_lines(rec + ".s")), 1)
             self.assertEqual(w.stop(), 0)
-            time.sleep(1.2)
+            # the 1 s window has to pass: the condition is the clock itself (the ledger entry
+            # was written before the duplicate was seen, so it is older than this instant)
+            t_dup = time.time()
+            hqtest.wait_for(lambda: time.time() - t_dup > 1.2, 5, interval=0.05,
+                            what="the dedupe window over")
             w = s.worker(short)
             self.assertEqual(wkfixture.read_lines(ledger + ".s"), [])
             s.publish("{}", msg_id="%s-z" % s.prefix, source="zz")
@@ -193,7 +205,13 @@ class WorkerOps(wkfixture.SetupCase):
             eid = s.publish('{"r":1}', msg_id="%s-r" % s.prefix)
             hqtest.wait_for(lambda: len(wkfixture.read_lines(rec)) == 3, 20,
                             what="the original delivery and 2 redrives")
-            time.sleep(2.5)  # max_times reached: it stays in the DLQ now
+            # max_times reached: it stays in the DLQ now. The third rejection is done, then two
+            # full redrive passes (the second starts after it) read the DLQ and keep it.
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_dead_lettered_total",
+                                             reason="rejected") == 3, 20, what="third rejection")
+            scans = w.metric("hookmq_worker_redrive_scans_total")
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_redrive_scans_total") >= scans + 2,
+                            20, what="two redrive passes after max_times")
             self.assertEqual(len(wkfixture.read_lines(rec)), 3)
             self.assertEqual([l[2] for l in wkfixture.read_lines(rec)], ["1", "1", "1"])
             msgs = s.peek(c.dlq)

@@ -1,5 +1,5 @@
-"""hookmq-worker verdict routing (CONTRACT "Retries"): RETRY through every tier with the exact
-attempt numbers and the tier delays (within a tolerance), the last tier repeated, a handler's
+"""hookmq-worker verdict routing (docs/interface.md, Retries): RETRY through every tier with the
+exact attempt numbers and the tier delays (within a tolerance), the last tier repeated, a handler's
 retry_after_ms choosing a longer tier, max_attempts then the DLQ with the failure headers,
 REJECT straight to the DLQ, and a second consumer bound to the same events that sees each
 event exactly once while the first one retries."""
@@ -33,7 +33,10 @@ class WorkerRetry(wkfixture.SetupCase):
             ids = [s.publish('{"n":%d}' % i, msg_id="%s-%d" % (s.prefix, i)) for i in range(2)]
             hqtest.wait_for(lambda: len(wkfixture.read_lines(rec)) >= 10, 30,
                             what="5 attempts of 2 events")
-            time.sleep(0.5)  # nothing more may come
+            # nothing more may come: both events were acked (attempt 5) and no handler runs
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 2
+                            and w.metric("hookmq_worker_in_flight") == 0, 10,
+                            what="both events acked")
             lines = wkfixture.read_lines(rec)
             for eid in ids:
                 self.assertEqual([l[2] for l in lines if l[1] == eid], ["1", "2", "3", "4", "5"])

@@ -25,7 +25,11 @@ class WorkerSignals(wkfixture.SetupCase):
         try:
             eid = s.publish("{}", msg_id="%s-slow" % s.prefix)
             hqtest.wait_for(lambda: len(w.events()) >= 1, 15, what="the slow event settled")
-            time.sleep(0.5)
+            # the slot is idle again and its ack counted: a redelivery (after a lost
+            # connection) would have come before the first settlement
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_in_flight") == 0
+                            and w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
+                            10, what="the slot idle, one ack")
             ev = w.events()
             self.assertEqual(len(ev), 1)
             self.assertEqual((ev[0]["event_id"], ev[0]["result"]), (eid, "acked"))
@@ -53,7 +57,15 @@ class WorkerSignals(wkfixture.SetupCase):
             hqtest.wait_for(lambda: w.metric("hookmq_worker_in_flight") == 1, 10,
                             what="the handler running")
             before = hqtest.wait_for(lambda: s.connections(c), 15, what="the connection listed")
-            time.sleep(4)  # the broker drops a connection silent for twice the heartbeat
+            # the broker drops a connection silent for twice the heartbeat (2 s here). Nothing
+            # positive marks "not dropped", so this is a time window, checked all along rather
+            # than slept through: the same connection stays listed for 4 s.
+            names = [x["name"] for x in before]
+            end = time.time() + 4
+            while time.time() < end:
+                self.assertEqual([x["name"] for x in s.connections(c)], names)
+                self.assertNotIn("connection lost", w.output())
+                time.sleep(0.25)  # polling interval of the check above
             after = s.connections(c)
             self.assertEqual([x["name"] for x in after], [x["name"] for x in before])
             self.assertNotIn("connection lost", w.output())
@@ -111,7 +123,10 @@ class WorkerSignals(wkfixture.SetupCase):
             hqtest.wait_for(lambda: w.lines("config reloaded"), 10, what="reload")
             second = [s.publish("{}", msg_id="%s-b%d" % (s.prefix, i)) for i in range(5)]
             hqtest.wait_for(lambda: len(wkfixture.read_lines(rb)) >= 5, 15, what="5 in b")
-            time.sleep(0.3)
+            # every delivery handled and settled (a handler writing twice would be counted)
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") >= 10
+                            and w.metric("hookmq_worker_in_flight") == 0, 15,
+                            what="10 acks, no handler running")
             self.assertEqual(sorted(l[1] for l in wkfixture.read_lines(ra)), sorted(first))
             self.assertEqual(sorted(l[1] for l in wkfixture.read_lines(rb)), sorted(second))
             self.assertEqual(w.lines("config reloaded")[0]["max_per_second"], "50")
@@ -143,8 +158,11 @@ class WorkerSignals(wkfixture.SetupCase):
             # 5/s with a burst of 1: 16 events take 3 s, whichever thread runs them
             self.assertGreaterEqual(span, 2.7, ts)
             self.assertLess(span, 6.0, ts)
-            for a, b in zip(ts, ts[5:]):  # never more than 5 in any second
-                self.assertGreaterEqual(b - a, 0.9, ts)
+            # never more than 5 in any second: six events take 1.0 s. The log times lag the
+            # admissions by a scheduling delay that varies on a loaded machine (0.886 s seen
+            # at a load of 20); a burst of 2 would show 0.8 s
+            for a, b in zip(ts, ts[5:]):
+                self.assertGreaterEqual(b - a, 0.85, ts)
         finally:
             wkfixture.stop_all(w)
 

@@ -1,4 +1,4 @@
-/* Unit tests for core/topology.c: the objects derived from a config (CONTRACT.md, Topology),
+/* Unit tests for core/topology.c: the objects derived from a config (docs/topology.md),
  * their arguments, retry tier names, definitions JSON and policies. No broker needed. */
 #include <setjmp.h>
 #include <stdarg.h>

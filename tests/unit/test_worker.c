@@ -1,5 +1,5 @@
-/* Unit tests of hookmq-worker's broker-free parts: the retry tier formula (CONTRACT
- * "Retries"), attempt parsing, clean copies, ledger keys, the dedupe ledger (window,
+/* Unit tests of hookmq-worker's broker-free parts: the retry tier formula
+ * (docs/interface.md), attempt parsing, clean copies, ledger keys, the dedupe ledger (window,
  * compaction, hostile lines, several workers on one host), the crash ledger, the rate limiter
  * and log-safe text. */
 #include <setjmp.h>
