@@ -47,7 +47,8 @@ replay delivered every id of its window. Zero loss. A table of the figures is pr
 
 Exit 0 pass, 1 fail, 77 skipped (no libfaketime, or a sanitizer build).
 Environment: HQ_SOAK_SECONDS (default 1200, at least 120), HQ_SOAK_RATE (default 20, 1..200),
-HQ_SOAK_KEEP=1 keeps the work directory.
+HQ_SOAK_KEEP=1 keeps the work directory (kept anyway when the run fails; its samples.csv has
+every sample: seconds, process, pid, VmRSS, RssAnon, RssFile in kB, open fds).
 """
 import collections
 import datetime
@@ -319,11 +320,17 @@ log = { format = "text"; level = "info"; };
             pid = p.p.pid
             try:
                 with open("/proc/%d/status" % pid) as f:
-                    rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:"))
+                    st = dict((l.split(":")[0], int(l.split()[1])) for l in f
+                              if l.startswith(("VmRSS:", "RssAnon:", "RssFile:")))
                 fds = len(os.listdir("/proc/%d/fd" % pid))
-            except (OSError, StopIteration, ValueError):
+                rss = st["VmRSS"]
+            except (OSError, KeyError, ValueError):
                 continue
             self.samples[role].append((t, pid, rss, fds))
+            # every sample, for a look at a failed run (kept with the work directory)
+            with open(os.path.join(self.dir, "samples.csv"), "a") as f:
+                f.write("%.1f,%s,%d,%d,%d,%d,%d\n" % (t - self.t0, role, pid, rss,
+                                                      st.get("RssAnon", 0), st.get("RssFile", 0), fds))
         try:
             with open(self.ledger) as f:
                 lines = sum(1 for _ in f)
@@ -427,11 +434,11 @@ log = { format = "text"; level = "info"; };
         """Query the archive, restart the logger, and wait until its start-up retention has
         deleted every segment whose hour ended more than keep_days (1) ago by its clock."""
         n = len(self.snapshot_archive())
-        self.restart("archive")
         with self.lock:
             cutoff = time.time() + self.offset - 86400
         expired = lambda: [s for s in self.segments() if self.segment_end(s) < cutoff]  # noqa
         old = len(expired())
+        self.restart("archive")
         try:
             hqtest.wait_for(lambda: not expired(), 60, what="expired segments deleted")
         except AssertionError as e:
