@@ -14,28 +14,28 @@ attempt 1), events that they REJECT (type `reject`, parked in each consumer's DL
 (an earlier delivery id again, with a new body: the dedupe ledger of `-b` catches it) and exact
 replays (an earlier request byte for byte: the gateway's replay cache answers it).
 
-During the run (times are fractions of HQ_SOAK_SECONDS, default 1200):
+During the run (times are fractions of HQ_SOAK_SECONDS, default 1200; every episode is in
+the first half, the second half is steady load, the window of the growth fit):
   - the archive logger's wall clock (CLOCK_REALTIME through libfaketime; the monotonic clock is
-    real) jumps one hour ahead every ~D/68 s, so the archive closes and compresses a segment at
-    each step and crosses dozens of hour boundaries; once (at 0.60) it steps back 30 minutes
+    real) jumps one hour ahead every D/100 s, so the archive closes and compresses a segment at
+    each step and crosses about 100 hour boundaries; once (at 0.36) it steps back 30 minutes
     across the boundary it just passed (issue 11 item 15);
-  - 0.08, 0.16, 0.30, 0.36: a worker is stopped with SIGTERM (must exit 0) and started again;
-  - 0.22: the spool episode: the broker is stopped, the gateway spools, a poison event is posted
+  - 0.05, 0.10, 0.22, 0.25: a worker is stopped with SIGTERM (must exit 0) and started again;
+  - 0.14: the spool episode: the broker is stopped, the gateway spools, a poison event is posted
     (its routing key reaches a full reject-publish queue: the broker nacks it every time), the
     broker starts again; the spool must drain and the poison record must be the one record in
     the quarantine (`hookmq-gateway --spool-quarantine`, issue 11 item 2);
-  - 0.42 and at the end: the archive logger is restarted (SIGTERM), which runs keep_days = 1
+  - 0.30 and at the end: the archive logger is restarted (SIGTERM), which runs keep_days = 1
     retention: by then the fake clock is more than a day ahead and old segments are deleted.
     Before each restart the archive is queried and the ids found are kept (ids are "archived"
     when a query found them: retention deletes them later by design);
-  - 0.70: hookmq-replay of a window of the last ~3 fake hours (several segments, compressed
+  - 0.40: hookmq-replay of a window of the last 3-4 fake hours (several segments, compressed
     ones among them) to consumer `-c`, while the clock steps again (the open segment is
     compressed during the scan, issue 11 item 13). Every id of the window must be in `-c`'s
     queue.
 
 Every 10 s the RSS (VmRSS) and the open file descriptors of every hookmq process are sampled.
-At the end a least-squares slope over the second half of the run (the warm-up and every
-restart are in the first half, except the archive logger's at 0.42) is computed per process:
+At the end a least-squares slope over the second half of the run is computed per process:
 the run fails when a process grows by more than RSS_MAX_MIB_H MiB/h (8) or FD_MAX_H fds/h (10)
 and its last samples are all above its first samples of the window (RSS by more than 1 MiB).
 
@@ -585,21 +585,24 @@ log = { format = "text"; level = "info"; };
         for role in ("archive", "worker-a", "worker-b", "gateway"):
             self.start(role)
         self.t0 = time.time()
-        step = max(1.0, self.duration / 68.0)
+        step = max(1.0, self.duration / 100.0)  # > 24 fake hours before the retention at 0.30
         log("src=%s dir=%s duration=%ds rate=%d/s clock step 1 h every %.1f s"
             % (self.src, self.dir, self.duration, self.rate, step))
         bg = [threading.Thread(target=f, daemon=True) for f in
               (self.load_loop, self.sample_loop, lambda: self.clock_loop(step))]
         for t in bg:
             t.start()
-        plan = [(0.08, lambda: self.restart("worker-a")),
-                (0.16, lambda: self.restart("worker-b")),
-                (0.22, self.spool_episode),
-                (0.30, lambda: self.restart("worker-a")),
-                (0.36, lambda: self.restart("worker-b")),
-                (0.42, self.archive_retention),
-                (0.60, self.step_back),
-                (0.70, self.replay_episode)]
+        # every episode in the first half: the second half is steady load only, the window
+        # of the growth fit (a burst, such as a spool drain or a replay, raises a program's
+        # allocator high-water mark once: a step, not a leak)
+        plan = [(0.05, lambda: self.restart("worker-a")),
+                (0.10, lambda: self.restart("worker-b")),
+                (0.14, self.spool_episode),
+                (0.22, lambda: self.restart("worker-a")),
+                (0.25, lambda: self.restart("worker-b")),
+                (0.30, self.archive_retention),
+                (0.36, self.step_back),
+                (0.40, self.replay_episode)]
         for frac, action in plan:
             delay = self.t0 + frac * self.duration - time.time()
             if delay > 0:
