@@ -476,8 +476,16 @@ log = { format = "text"; level = "info"; };
         if len(steps) < 4:
             self.fail("replay: fewer than 4 clock steps so far")
             return
+        # The window ends 5 s before the last clock step: the logger wrote every record
+        # received until then (its lag is well under that) into segments that step closed. An
+        # open segment is chosen by its name's hour, and the logger's clock runs days ahead of
+        # the gateway's here: the window's records must all be in closed, indexed segments
+        # (docs/archive.md: a record later than HQ_ARCHIVE_LATE_MS is found once its segment
+        # is closed).
         t_from = steps[-4] - 1.0
-        t_to = time.time()
+        t_to = steps[-1] - 5.0
+        hqtest.wait_for(lambda: len([s for s in self.segments() if s.endswith(".jsonl")]) <= 1,
+                        30, interval=0.2, what="the segments closed by the last step compressed")
         zst = [s for s in self.segments() if s.endswith(".zst")]
         log("replay of %s .. %s (%d segment boundaries inside; %d compressed segments now)"
             % (rfc3339(t_from), rfc3339(t_to), sum(1 for s in steps if t_from < s < t_to),
