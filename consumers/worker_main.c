@@ -481,6 +481,7 @@ int main(int argc, char **argv)
             fprintf(stderr, PROG ": cannot start the publisher of retry and DLQ copies\n");
             goto out;
         }
+        hq_pub_set_mandatory(w.copies); /* a missing tier or DLQ refuses the copy, loudly */
         snprintf(lcname, sizeof(lcname), "hookmq-worker %s lifecycle", con->name);
         if (hq_lc_start(&w.cfg->broker, lcname, 4096, &w.lc) != HQ_OK)
             hq_warn("lifecycle records off: cannot start their publisher", "consumer=%s",

@@ -50,6 +50,11 @@ HQ_MUST_CHECK int hq_pub_publish(struct hq_pub *p, const char *exchange, const s
 HQ_MUST_CHECK int hq_pub_publish_async(struct hq_pub *p, const char *exchange,
                                        const struct hq_msg *m);
 
+/* Publish every message of the pool with the mandatory flag: one that no queue takes comes back
+ * (basic.return) and its call fails with HQ_EBROKER instead of being confirmed and dropped. For
+ * publishes to a queue by name through the default exchange (the worker's retry and DLQ
+ * copies). Call it before the first publish. */
+void hq_pub_set_mandatory(struct hq_pub *p);
 void hq_pub_get_stats(struct hq_pub *p, struct hq_pub_stats *st);
 
 /* Stop: waits (up to drain_ms) for outstanding confirms, closes connections, joins threads,

@@ -109,6 +109,7 @@ struct hq_pub {
     bool stopping, quit;
     uint64_t published, confirmed, nacked, returned, reconnects;
     atomic_size_t max_body; /* the broker's max_message_size, learnt from a close; 0 unknown */
+    atomic_bool mandatory;  /* publish with the mandatory flag (hq_pub_set_mandatory) */
 
     struct pub_slot *slots;
     pthread_t wd;
@@ -584,7 +585,8 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
             if (atomic_load(&p->max_body) && j->msg.body_len > atomic_load(&p->max_body))
                 rc = HQ_ETOOBIG;
             else
-                rc = hq_amqp_publish(c, j->exchange, j->msg.routing_key, &j->msg, false, &tag);
+                rc = hq_amqp_publish(c, j->exchange, j->msg.routing_key, &j->msg,
+                                     atomic_load(&p->mandatory), &tag);
             if (rc == HQ_EINVAL || rc == HQ_ETOOBIG) {
                 /* refused before anything was sent (hq_pub_publish checks the same): fail
                  * this job only; the batch goes on */
@@ -988,6 +990,12 @@ int hq_pub_publish_async(struct hq_pub *p, const char *exchange, const struct hq
     pthread_mutex_unlock(&p->mu);
     job_free(j);
     return rc;
+}
+
+void hq_pub_set_mandatory(struct hq_pub *p)
+{
+    if (p)
+        atomic_store(&p->mandatory, true);
 }
 
 void hq_pub_get_stats(struct hq_pub *p, struct hq_pub_stats *st)

@@ -149,6 +149,32 @@ class WorkerHardening(wkfixture.SetupCase):
         finally:
             wkfixture.stop_all(w)
 
+    def test_copy_to_a_missing_queue_is_refused_not_lost(self):
+        # an operator deleted a retry tier: the copy is published with mandatory, comes back
+        # (basic.return), and the event goes back to the work queue instead of being acked
+        # with its copy dropped by the broker
+        s = self.setup_("wkmiss")
+        runs = os.path.join(s.dir, "runs.txt")
+        c = s.consumer("c", "exec", options={
+            "command": 'echo "$HOOKMQ_EVENT_ID" >> %s; exit 75' % runs, "timeout": "10s"},
+            delays=["200ms"])
+        s.apply()
+        eid = "%s-miss" % s.prefix
+        w = s.worker(c)  # it checks the topology at start: delete the tier afterwards
+        try:
+            s.delete_queue(c.retry_queues()[0])
+            s.publish("{}", msg_id=eid)
+            hqtest.wait_for(lambda: w.lines("the broker refused the copy; the event goes back to "
+                                            "the work queue"), 30, what="the copy refused")
+            hqtest.run_dlx_apply(s.config)  # the tier is back: the next copy is taken
+            hqtest.wait_for(lambda: any(e["event_id"] == eid and e["result"] == "retried"
+                                        for e in w.events()), 30, what="the event retried")
+            ev = [e["result"] for e in w.events() if e["event_id"] == eid]
+            self.assertEqual(ev[0], "requeued", w.output())
+            self.assertEqual(w.stop(), 0)
+        finally:
+            wkfixture.stop_all(w)
+
     def test_copy_refused_by_broker_max_message_size_is_parked(self):
         # an operator lowered the broker's max_message_size while larger events were queued:
         # their retry copies are refused (the broker closes the copy connection's channel);
