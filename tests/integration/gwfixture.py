@@ -1,6 +1,8 @@
 """gwfixture: start a hookmq-gateway with a generated config for a system test."""
+import json
 import os
 import tempfile
+import time
 
 import hqtest
 
@@ -20,6 +22,23 @@ SECRETS = {
     "token": "bearer-token-1",
     "basic": "user:pa55",
 }
+
+
+def messages_through_marker(gw, source, secret, queue):
+    """Post a correctly signed GitHub-style event to source (the marker), and return the ids of
+    the messages of queue up to and including it. The gateway answers 202 once the broker has
+    confirmed the marker, so whatever was published before it is ahead of it in the queue."""
+    body = json.dumps({"marker": time.time_ns()}).encode()
+    did = "marker-%d" % time.time_ns()
+    st, _, rb = gw.post(source, body, hqtest.sign_github(secret, body, "push", did))
+    assert st == 202, (st, rb)
+    got = []
+
+    def through():
+        got.extend(m["properties"]["message_id"] for m in hqtest.get_messages(queue))
+        return did in got
+    hqtest.wait_for(through, 10, what="the marker event in %s" % queue)
+    return got, did
 
 
 def public_url(prefix, scheme):

@@ -11,7 +11,7 @@ import time
 import unittest
 
 import hqtest
-from gwfixture import Gateway, SECRETS
+from gwfixture import Gateway, SECRETS, messages_through_marker
 
 P = "ht%d" % random.randint(1000, 9999)
 QUEUE = "test.http.%s" % P
@@ -34,23 +34,6 @@ SOURCES = """
 
 def gh_body(n=None):
     return json.dumps({"n": n or time.time_ns()}).encode()
-
-
-def messages_through_marker(gw, source, secret, queue):
-    """Post a correctly signed GitHub-style event to source (the marker), and return the ids of
-    the messages of queue up to and including it. The gateway answers 202 once the broker has
-    confirmed the marker, so whatever was published before it is ahead of it in the queue."""
-    body = json.dumps({"marker": time.time_ns()}).encode()
-    did = "marker-%d" % time.time_ns()
-    st, _, rb = gw.post(source, body, hqtest.sign_github(secret, body, "push", did))
-    assert st == 202, (st, rb)
-    got = []
-
-    def through():
-        got.extend(m["properties"]["message_id"] for m in hqtest.get_messages(queue))
-        return did in got
-    hqtest.wait_for(through, 10, what="the marker event in %s" % queue)
-    return got, did
 
 
 class HttpTable(unittest.TestCase):
