@@ -11,23 +11,21 @@ FROM debian:12 AS build
 
 ARG DEBIAN_FRONTEND=noninteractive
 
-# The same packages as PACKAGES in scripts/dev: keep the two lists in sync.
-# policy-rc.d stops rabbitmq-server (needed by the test suite, not by the image) from trying
-# to start a service during the install.
-RUN printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d \
- && chmod 0755 /usr/sbin/policy-rc.d \
- && apt-get update \
+# The build packages of scripts/dev's PACKAGES, without what only the tests and benchmarks need
+# (rabbitmq-server, cmocka, clang for the fuzzers, python3): the image is built with
+# HQ_TESTS=OFF and HQ_BENCH=OFF.
+RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-        build-essential cmake pkg-config git curl ca-certificates openssl python3 \
-        rabbitmq-server librabbitmq-dev libcivetweb-dev libjson-c-dev libconfig-dev \
-        libssl-dev libcmocka-dev libcurl4-openssl-dev libzstd-dev clang libclang-rt-14-dev \
+        build-essential cmake pkg-config ca-certificates \
+        librabbitmq-dev libcivetweb-dev libjson-c-dev libconfig-dev \
+        libssl-dev libcurl4-openssl-dev libzstd-dev \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
 COPY . .
 
-# The same steps as `scripts/dev build`, then install the programs into /opt/hookmq/bin.
-RUN cmake -S /src -B /src/build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+# `scripts/dev build` without tests and benchmarks, then install into /opt/hookmq.
+RUN cmake -S /src -B /src/build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHQ_TESTS=OFF -DHQ_BENCH=OFF \
  && cmake --build /src/build -j"$(nproc)" \
  && cmake --install /src/build --prefix /opt/hookmq --strip
 

@@ -41,7 +41,7 @@ struct hq_lc_record {
  * hookmq-source, hookmq-event-id, hookmq-consumer, hookmq-verdict. */
 HQ_MUST_CHECK int hq_lc_encode(const struct hq_lc_record *r, struct hq_msg *out);
 
-/* Addition: one message for n >= 2 records encoded by hq_lc_encode with the same routing key
+/* One message for n >= 2 records encoded by hq_lc_encode with the same routing key
  * (the emitter batches records queued back to back). Body: their JSON bodies, one per line
  * ('\n' between them, none at the end); content_type application/x-ndjson; routing key and
  * timestamp of the first; headers hookmq-consumer, hookmq-verdict and hookmq-records (n); a
@@ -49,7 +49,7 @@ HQ_MUST_CHECK int hq_lc_encode(const struct hq_lc_record *r, struct hq_msg *out)
  * borrowed. HQ_EINVAL for n < 2, differing routing keys or a body with a newline. */
 HQ_MUST_CHECK int hq_lc_batch(const struct hq_msg *recs, size_t n, struct hq_msg *out);
 
-/* Addition: parse a lifecycle body (as hq_lc_encode writes it; strict JSON). Missing
+/* Parse a lifecycle body (as hq_lc_encode writes it; strict JSON). Missing
  * members stay NULL / 0; HQ_EINVAL when it is not a JSON object with a "verdict" string.
  * Strings owned; free with hq_lc_parsed_free(). */
 struct hq_lc_parsed {
@@ -70,7 +70,7 @@ HQ_MUST_CHECK int hq_lc_start(const struct hq_broker_cfg *broker, const char *co
 void hq_lc_emit(struct hq_lc_emitter *e, const struct hq_lc_record *r);
 uint64_t hq_lc_dropped(struct hq_lc_emitter *e);
 
-/* Addition: the emitter's counters. dropped: ring full, encoding failed, refused by the
+/* The emitter's counters. dropped: ring full, encoding failed, refused by the
  * broker (nack / unroutable) or left at stop; unconfirmed: published without a confirm
  * within the deadline (it may still have arrived). Thread-safe; NULL-safe (zeros). */
 struct hq_lc_stats {

@@ -66,7 +66,7 @@ struct gw_verdict {
 };
 struct gw_verdict gw_verdict(enum gw_stage stage, int rc, const char *reason);
 
-/* replay.c: exact-duplicate cache, keyed by (source, replay key), each source in its own
+/* replay_cache.c: exact-duplicate cache, keyed by (source, replay key), each source in its own
  * byte budget (docs/signatures.md, "Replay cache"). */
 enum gw_replay_state {
     GW_REPLAY_NEW,       /* not seen: marked in flight; commit or abort with the ticket */

@@ -1,4 +1,4 @@
-/* Unit tests for gateway/replay.c, the gateway's replay cache: per-source byte budgets, the
+/* Unit tests for gateway/replay_cache.c, the gateway's replay cache: per-source byte budgets, the
  * in-flight mark taken before the publish (a concurrent copy waits for the first outcome; a
  * failed first attempt leaves nothing behind), keys that include the provider's delivery id,
  * and expiry at max(signed t, now) + tolerance. */

@@ -1,5 +1,5 @@
 /* Unit tests: the gateway's spool journal (gateway/spool.c) and replay cache
- * (gateway/replay.c): durability across reopen, torn and corrupt records, the size cap. */
+ * (gateway/replay_cache.c): durability across reopen, torn and corrupt records, the size cap. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

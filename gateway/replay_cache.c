@@ -1,4 +1,4 @@
-/* replay.c: the gateway's cache of accepted signatures, so an exact replay of an accepted
+/* replay_cache.c: the gateway's cache of accepted signatures, so an exact replay of an accepted
  * request is answered 202 with the original id and not published again (docs/signatures.md,
  * "Replay cache").
  *
