@@ -24,6 +24,7 @@
 #include "hq__json.h"
 #include "hq_codec.h"
 #include "hq_consume.h"
+#include "hq_json.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
 #include "hq_time.h"
@@ -204,69 +205,9 @@ void hq_aseen_free(struct hq_aseen *s)
 
 /* ================================================================== JSON */
 
-int hq__json_str(struct hq_buf *b, const char *str, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0, start = 0;
-    int rc;
-
-    if ((rc = hq_buf_append(b, "\"", 1)) != HQ_OK)
-        return rc;
-    while (i < n) {
-        unsigned char c = s[i];
-        char esc[8];
-        size_t elen = 0, adv = 1;
-
-        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0x80) {
-            size_t len = hq_utf8_seq(s + i, n - i);
-
-            if (len == 3 && c == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)) {
-                memcpy(esc, s[i + 2] == 0xA8 ? "\\u2028" : "\\u2029", 6);
-                elen = 6;
-                adv = 3;
-            } else if (len) {
-                i += len;
-                continue;
-            } else {
-                memcpy(esc, "\xEF\xBF\xBD", 3); /* U+FFFD for one invalid byte */
-                elen = 3;
-            }
-        } else if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            elen = 2;
-        } else if (c == '\n') {
-            memcpy(esc, "\\n", 2), elen = 2;
-        } else if (c == '\r') {
-            memcpy(esc, "\\r", 2), elen = 2;
-        } else if (c == '\t') {
-            memcpy(esc, "\\t", 2), elen = 2;
-        } else {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
-        }
-        if ((rc = hq_buf_append(b, s + start, i - start)) != HQ_OK ||
-            (rc = hq_buf_append(b, esc, elen)) != HQ_OK)
-            return rc;
-        i += adv;
-        start = i;
-    }
-    /* n > start: s may be NULL for an empty string (NULL + 0 is undefined behaviour) */
-    if (n > start && (rc = hq_buf_append(b, s + start, n - start)) != HQ_OK)
-        return rc;
-    return hq_buf_append(b, "\"", 1);
-}
-
 static int json_cstr(struct hq_buf *b, const char *s)
 {
-    return hq__json_str(b, s ? s : "", s ? strlen(s) : 0);
+    return hq_json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
 /* base64 of p[0..n) appended in chunks (no temporary copy of the whole body). */
@@ -292,41 +233,11 @@ static int json_exact(struct hq_buf *b, const char *s, size_t n)
     int rc;
 
     if (hq_utf8_valid((const unsigned char *)s, n))
-        return hq__json_str(b, s, n);
+        return hq_json_str(b, s, n);
     if ((rc = hq_buf_append(b, "{\"b64\":\"", 8)) != HQ_OK ||
         (rc = append_b64(b, (const unsigned char *)s, n)) != HQ_OK)
         return rc;
     return hq_buf_append(b, "\"}", 2);
-}
-
-void *hq__json_parse(const char *p, size_t n, int depth)
-{
-    struct json_tokener *tok;
-    json_object *o;
-    size_t end;
-
-    if (!p || n == 0 || n > (size_t)INT_MAX)
-        return NULL;
-    tok = json_tokener_new_ex(depth);
-    if (!tok)
-        return NULL;
-    json_tokener_set_flags(tok, HQ__JSON_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-    o = json_tokener_parse_ex(tok, p, (int)n);
-    if (o && json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(o);
-        o = NULL;
-    }
-    if (o) {
-        end = json_tokener_get_parse_end(tok);
-        while (end < n && (p[end] == ' ' || p[end] == '\t' || p[end] == '\r' || p[end] == '\n'))
-            end++;
-        if (end != n) {
-            json_object_put(o);
-            o = NULL;
-        }
-    }
-    json_tokener_free(tok);
-    return o;
 }
 
 /* ================================================================== time, files, lines */
@@ -438,7 +349,7 @@ static void lc_body_parse(const struct hq_msg *m, struct lc_body *lb)
     memset(lb, 0, sizeof(*lb));
     if (!m->body || m->body_len < 2 || m->body_len > (1u << 20) || m->body[0] != '{')
         return;
-    lb->o = hq__json_parse((const char *)m->body, m->body_len, 16);
+    lb->o = hq_json_parse((const char *)m->body, m->body_len, 16);
     if (!lb->o || !json_object_is_type(lb->o, json_type_object))
         return;
     if (json_object_object_get_ex(lb->o, "source", &v) && json_object_is_type(v, json_type_string))
@@ -456,7 +367,7 @@ static int kv_str(struct hq_buf *b, const char *key, const char *s, size_t n)
 {
     int rc = hq_buf_append(b, key, strlen(key));
 
-    return rc == HQ_OK ? hq__json_str(b, s ? s : "", s ? n : 0) : rc;
+    return rc == HQ_OK ? hq_json_str(b, s ? s : "", s ? n : 0) : rc;
 }
 
 int hq_arec_encode_msg(enum hq_arec_kind kind, const struct hq_msg *m, uint8_t delivery_mode,
@@ -579,7 +490,7 @@ int hq_arec_encode_msg(enum hq_arec_kind kind, const struct hq_msg *m, uint8_t d
     /* body */
     if (hq_utf8_valid(m->body, m->body_len)) {
         if ((rc = hq_buf_append(out, ",\"body\":", 8)) != HQ_OK ||
-            (rc = hq__json_str(out, (const char *)m->body, m->body_len)) != HQ_OK)
+            (rc = hq_json_str(out, (const char *)m->body, m->body_len)) != HQ_OK)
             goto out;
     } else {
         if ((rc = hq_buf_append(out, ",\"body_b64\":\"", 13)) != HQ_OK ||
@@ -724,7 +635,7 @@ int hq_arec_parse(const char *line, size_t n, struct hq_arec *out)
         n--;
     if (n < 2 || n > HQ__AREC_LINE_MAX || line[0] != '{')
         return HQ_EINVAL;
-    o = hq__json_parse(line, n, REC_DEPTH);
+    o = hq_json_parse(line, n, REC_DEPTH);
     if (!o || !json_object_is_type(o, json_type_object))
         goto out;
     if (!json_object_object_get_ex(o, "kind", &v) || !json_object_is_type(v, json_type_string))
@@ -865,8 +776,8 @@ int hq_arec_to_msg(const struct hq_arec *r, struct hq_msg *out)
     memset(out, 0, sizeof(*out));
     if (!r->properties_json || !r->headers_json)
         return HQ_EINVAL;
-    props = hq__json_parse(r->properties_json, strlen(r->properties_json), REC_DEPTH);
-    hdrs = hq__json_parse(r->headers_json, strlen(r->headers_json), REC_DEPTH);
+    props = hq_json_parse(r->properties_json, strlen(r->properties_json), REC_DEPTH);
+    hdrs = hq_json_parse(r->headers_json, strlen(r->headers_json), REC_DEPTH);
     if (!props || !hdrs || !json_object_is_type(props, json_type_object) ||
         !json_object_is_type(hdrs, json_type_object))
         goto out;

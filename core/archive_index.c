@@ -21,6 +21,7 @@
 #include <zstd.h>
 
 #include "hq__archive.h"
+#include "hq_json.h"
 #include "hq_log.h"
 
 #define ZSTD_LEVEL 3
@@ -347,11 +348,11 @@ static int index_bytes(struct builder *b, struct hq_buf *out)
         rc = hq_buf_appendf(out, "%s{\"hour\":%lld,\"kind\":\"%s\",\"source\":", i ? "," : "",
                             (long long)c->hour_ms, kinds[c->kind]);
         if (rc == HQ_OK)
-            rc = hq__json_str(out, c->source, strlen(c->source));
+            rc = hq_json_str(out, c->source, strlen(c->source));
         if (rc == HQ_OK)
             rc = hq_buf_append(out, ",\"type\":", 8);
         if (rc == HQ_OK)
-            rc = hq__json_str(out, c->type, strlen(c->type));
+            rc = hq_json_str(out, c->type, strlen(c->type));
         if (rc == HQ_OK)
             rc = hq_buf_appendf(out, ",\"n\":%llu,\"dup\":%llu}", (unsigned long long)c->n,
                                 (unsigned long long)c->dup);
@@ -718,7 +719,7 @@ static int parse_counts(json_object *o, struct hq__aidx *x)
 
 static int parse_header(const char *p, size_t n, bool with_counts, struct hq__aidx *x)
 {
-    json_object *o = hq__json_parse(p, n, 8);
+    json_object *o = hq_json_parse(p, n, 8);
     uint64_t v = 0, frames = 0;
     bool has_min, has_max;
     int rc = HQ_EINVAL;

@@ -62,45 +62,6 @@ int hq_buf_appendf(struct hq_buf *b, const char *fmt, ...)
     return HQ_OK;
 }
 
-int hq_buf_append_json_str(struct hq_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    size_t i, start = 0;
-    int rc = HQ_OK;
-
-    for (i = 0; i < n && rc == HQ_OK; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t elen = 0;
-
-        if (c == '"' || c == '\\') {
-            esc[0] = '\\';
-            esc[1] = (char)c;
-            elen = 2;
-        } else if (c == '\n') {
-            memcpy(esc, "\\n", 2), elen = 2;
-        } else if (c == '\r') {
-            memcpy(esc, "\\r", 2), elen = 2;
-        } else if (c == '\t') {
-            memcpy(esc, "\\t", 2), elen = 2;
-        } else if (c < 0x20 || c == 0x7f) {
-            memcpy(esc, "\\u00", 4);
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            elen = 6;
-        }
-        if (elen) {
-            rc = hq_buf_append(b, s + start, i - start);
-            if (rc == HQ_OK)
-                rc = hq_buf_append(b, esc, elen);
-            start = i + 1;
-        }
-    }
-    if (rc == HQ_OK)
-        rc = hq_buf_append(b, s + start, n - start);
-    return rc;
-}
-
 void hq_buf_reset(struct hq_buf *b)
 {
     b->len = 0;

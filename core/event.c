@@ -18,6 +18,7 @@
 
 #include "hq__json.h"
 #include "hq_event.h"
+#include "hq_json.h"
 #include "hq_sig.h"
 #include "hq_time.h"
 #include "hq_utf8.h"

@@ -51,17 +51,6 @@ HQ_MUST_CHECK int hq__hset_add(struct hq__hset *s, const char *source, const cha
                                bool *added);
 void hq__hset_free(struct hq__hset *s);
 
-/* ---- JSON helpers (archive.c) */
-
-/* Append s[0..n) as a JSON string with quotes. Valid UTF-8 is kept as is, except '"', '\\',
- * control characters and U+2028/U+2029, which are escaped; each invalid byte becomes U+FFFD
- * (callers that need exact bytes check hq_utf8_valid first). */
-HQ_MUST_CHECK int hq__json_str(struct hq_buf *b, const char *s, size_t n);
-
-/* Parse the strict JSON text p[0..n) (nothing but whitespace after it) with json-c, nesting
- * at most depth; returns a json_object * (as void *) or NULL. Release with json_object_put. */
-void *hq__json_parse(const char *p, size_t n, int depth);
-
 /* ---- time (archive.c) */
 
 /* Hour start (ms) of t; floor for negative values too. */

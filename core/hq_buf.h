@@ -17,8 +17,6 @@ struct hq_buf {
 HQ_MUST_CHECK int hq_buf_append(struct hq_buf *b, const void *p, size_t n);
 HQ_MUST_CHECK int hq_buf_appendf(struct hq_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-/* Append s as a JSON string body (no surrounding quotes), escaping per RFC 8259. */
-HQ_MUST_CHECK int hq_buf_append_json_str(struct hq_buf *b, const char *s, size_t n);
 void hq_buf_reset(struct hq_buf *b);
 /* NULL-safe; leaves b empty and reusable with the same cap. */
 void hq_buf_free(struct hq_buf *b);

@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "hq__archive.h"
+#include "hq_json.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
 #include "hq_pub.h"
@@ -62,7 +63,7 @@ static int kv(struct hq_buf *b, const char *key, const char *v, size_t n)
         return rc;
     if (!v)
         return hq_buf_append(b, "null", 4);
-    return hq__json_str(b, v, n);
+    return hq_json_str(b, v, n);
 }
 
 /* Append r's JSON object to body (no newline). r is valid (checked by the caller). */
@@ -232,7 +233,7 @@ int hq_lc_parse(const unsigned char *body, size_t n, struct hq_lc_parsed *out)
     memset(out, 0, sizeof(*out));
     if (!body || n < 2 || n > (1u << 20))
         return HQ_EINVAL;
-    o = hq__json_parse((const char *)body, n, 8);
+    o = hq_json_parse((const char *)body, n, 8);
     if (!o || !json_object_is_type(o, json_type_object))
         goto out;
     if ((rc = member_str(o, "source", &out->source)) != HQ_OK ||

@@ -17,6 +17,7 @@
 
 #include "hq_archive.h"
 #include "hq_buf.h"
+#include "hq_json.h"
 #include "hq_log.h"
 #include "hq_time.h"
 

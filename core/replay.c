@@ -24,6 +24,7 @@
 #include "hq_amqp.h"
 #include "hq_codec.h"
 #include "hq_consume.h"
+#include "hq_json.h"
 #include "hq_replay.h"
 #include "hq_time.h"
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hq__amqp.h"
+#include "hq_json.h"
 #include "hq_log.h"
 #include "hq_time.h"
 #include "hq_topology.h"

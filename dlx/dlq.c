@@ -24,6 +24,7 @@
 #include "hq_config.h"
 #include "hq_consume.h"
 #include "hq_dlq.h"
+#include "hq_json.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
 #include "hq_status.h"

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "hq__amqp.h"
+#include "hq_json.h"
 #include "hq_lifecycle.h"
 #include "users.h"
 

@@ -12,6 +12,7 @@
 #include "gw.h"
 #include "hq__civetweb.h"
 #include "hq_buf.h"
+#include "hq_json.h"
 #include "hq_log.h"
 #include "hq_metrics_http.h"
 #include "hq_net.h"

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "hq_buf.h"
+#include "hq_json.h"
 
 static void test_append_within_cap(void **state)
 {
@@ -64,6 +65,15 @@ static void test_json_escape(void **state)
     /* embedded NUL is escaped, not a terminator */
     assert_int_equal(hq_buf_append_json_str(&b, "x\0y", 3), HQ_OK);
     assert_string_equal((char *)b.data, "x\\u0000y");
+    hq_buf_reset(&b);
+    /* output is valid JSON whatever comes in: invalid bytes become U+FFFD, a truncated
+     * sequence too, and U+2028/U+2029 (line breaks to JavaScript) are escaped */
+    assert_int_equal(hq_buf_append_json_str(&b, "a\xff\xc3" "b\xe2\x80\xa8\xe2\x80\xa9\xe2\x80", 12), HQ_OK);
+    assert_string_equal((char *)b.data,
+                        "a\xef\xbf\xbd\xef\xbf\xbd" "b\\u2028\\u2029\xef\xbf\xbd\xef\xbf\xbd");
+    hq_buf_reset(&b);
+    assert_int_equal(hq_json_str(&b, NULL, 0), HQ_OK);
+    assert_string_equal((char *)b.data, "\"\"");
     hq_buf_free(&b);
 }
 
