@@ -21,37 +21,12 @@
 #include <zstd.h>
 
 #include "hq__archive.h"
+#include "hq_codec.h"
 #include "hq_json.h"
 #include "hq_log.h"
 
 #define ZSTD_LEVEL 3
 #define READ_CHUNK (4u << 20)
-
-/* ================================================================== little-endian */
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static void put64(unsigned char *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const unsigned char *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 /* ================================================================== counts map */
 
@@ -363,32 +338,32 @@ static int index_bytes(struct builder *b, struct hq_buf *out)
         rc = HQ_ETOOBIG;
 
     memcpy(fixed, HQ__AIDX_MAGIC, 4);
-    put32(fixed + 4, HQ__AIDX_VERSION);
-    put32(fixed + 8, b->x.n_frames);
-    put32(fixed + 12, 0);
-    put64(fixed + 16, b->n_ids);
+    hq_put_le32(fixed + 4, HQ__AIDX_VERSION);
+    hq_put_le32(fixed + 8, b->x.n_frames);
+    hq_put_le32(fixed + 12, 0);
+    hq_put_le64(fixed + 16, b->n_ids);
     if (rc == HQ_OK)
         rc = hq_buf_append(out, fixed, sizeof(fixed));
     for (i = 0; rc == HQ_OK && i < b->x.n_frames; i++) {
         const struct hq__aframe *f = &b->x.frames[i];
 
-        put64(rec, f->offset);
-        put64(rec + 8, f->csize);
-        put64(rec + 16, f->usize);
-        put64(rec + 24, (uint64_t)f->min_at);
-        put64(rec + 32, (uint64_t)f->max_at);
-        put32(rec + 40, f->records);
-        put32(rec + 44, f->invalid);
+        hq_put_le64(rec, f->offset);
+        hq_put_le64(rec + 8, f->csize);
+        hq_put_le64(rec + 16, f->usize);
+        hq_put_le64(rec + 24, (uint64_t)f->min_at);
+        hq_put_le64(rec + 32, (uint64_t)f->max_at);
+        hq_put_le32(rec + 40, f->records);
+        hq_put_le32(rec + 44, f->invalid);
         rc = hq_buf_append(out, rec, HQ__AIDX_FRAME_BYTES);
     }
     for (i = 0; rc == HQ_OK && i < b->n_ids; i++) {
-        put64(rec, b->ids[i].hash);
-        put32(rec + 8, b->ids[i].frame);
-        put32(rec + 12, 0);
+        hq_put_le64(rec, b->ids[i].hash);
+        hq_put_le32(rec + 8, b->ids[i].frame);
+        hq_put_le32(rec + 12, 0);
         rc = hq_buf_append(out, rec, HQ__AIDX_ID_BYTES);
     }
     if (rc == HQ_OK) {
-        put64(sum, hq__fnv1a64(HQ__FNV_INIT, out->data, out->len));
+        hq_put_le64(sum, hq__fnv1a64(HQ__FNV_INIT, out->data, out->len));
         rc = hq_buf_append(out, sum, 8);
     }
     return rc;
@@ -772,10 +747,10 @@ int hq__aidx_parse(const char *p, size_t n, bool header_only, bool with_counts, 
         blen != HQ__AIDX_FIXED_BYTES + (size_t)x->n_frames * HQ__AIDX_FRAME_BYTES +
                     (size_t)x->n_ids * HQ__AIDX_ID_BYTES + 8)
         goto fail;
-    if (memcmp(bin, HQ__AIDX_MAGIC, 4) != 0 || get32(bin + 4) != HQ__AIDX_VERSION ||
-        get32(bin + 8) != x->n_frames || get64(bin + 16) != x->n_ids)
+    if (memcmp(bin, HQ__AIDX_MAGIC, 4) != 0 || hq_get_le32(bin + 4) != HQ__AIDX_VERSION ||
+        hq_get_le32(bin + 8) != x->n_frames || hq_get_le64(bin + 16) != x->n_ids)
         goto fail;
-    if (get64((const unsigned char *)p + n - 8) != hq__fnv1a64(HQ__FNV_INIT, p, n - 8))
+    if (hq_get_le64((const unsigned char *)p + n - 8) != hq__fnv1a64(HQ__FNV_INIT, p, n - 8))
         goto fail;
     bin += HQ__AIDX_FIXED_BYTES;
     if (x->n_frames) {
@@ -788,13 +763,13 @@ int hq__aidx_parse(const char *p, size_t n, bool header_only, bool with_counts, 
     for (i = 0; i < x->n_frames; i++, bin += HQ__AIDX_FRAME_BYTES) {
         struct hq__aframe *f = &x->frames[i];
 
-        f->offset = get64(bin);
-        f->csize = get64(bin + 8);
-        f->usize = get64(bin + 16);
-        f->min_at = (int64_t)get64(bin + 24);
-        f->max_at = (int64_t)get64(bin + 32);
-        f->records = get32(bin + 40);
-        f->invalid = get32(bin + 44);
+        f->offset = hq_get_le64(bin);
+        f->csize = hq_get_le64(bin + 8);
+        f->usize = hq_get_le64(bin + 16);
+        f->min_at = (int64_t)hq_get_le64(bin + 24);
+        f->max_at = (int64_t)hq_get_le64(bin + 32);
+        f->records = hq_get_le32(bin + 40);
+        f->invalid = hq_get_le32(bin + 44);
         if (f->offset != off || f->csize == 0 || f->csize > ((uint64_t)1 << 40) ||
             f->usize > (uint64_t)HQ__AREC_LINE_MAX + HQ_ARCHIVE_FRAME_BYTES ||
             (f->records && f->min_at > f->max_at))
@@ -809,10 +784,10 @@ int hq__aidx_parse(const char *p, size_t n, bool header_only, bool with_counts, 
         for (i = 0; i < x->n_ids; i++) {
             const unsigned char *e = bin + i * HQ__AIDX_ID_BYTES;
 
-            if (get32(e + 8) >= x->n_frames)
+            if (hq_get_le32(e + 8) >= x->n_frames)
                 goto fail;
-            if (prev && (get64(prev) > get64(e) ||
-                         (get64(prev) == get64(e) && get32(prev + 8) >= get32(e + 8))))
+            if (prev && (hq_get_le64(prev) > hq_get_le64(e) ||
+                         (hq_get_le64(prev) == hq_get_le64(e) && hq_get_le32(prev + 8) >= hq_get_le32(e + 8))))
                 goto fail;
             prev = e;
         }
@@ -899,7 +874,7 @@ size_t hq__aidx_lookup(const struct hq__aidx *x, const char *id, uint32_t *out, 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 
-        if (get64(x->ids + mid * HQ__AIDX_ID_BYTES) < h)
+        if (hq_get_le64(x->ids + mid * HQ__AIDX_ID_BYTES) < h)
             lo = mid + 1;
         else
             hi = mid;
@@ -907,9 +882,9 @@ size_t hq__aidx_lookup(const struct hq__aidx *x, const char *id, uint32_t *out, 
     for (i = lo; i < x->n_ids && n < outcap; i++) {
         const unsigned char *e = x->ids + i * HQ__AIDX_ID_BYTES;
 
-        if (get64(e) != h)
+        if (hq_get_le64(e) != h)
             break;
-        out[n++] = get32(e + 8); /* sorted by frame within a hash */
+        out[n++] = hq_get_le32(e + 8); /* sorted by frame within a hash */
     }
     return n;
 }

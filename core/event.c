@@ -17,7 +17,9 @@
 #include <openssl/rand.h>
 
 #include "hq__json.h"
+#include "hq_codec.h"
 #include "hq_event.h"
+#include "hq_hash.h"
 #include "hq_json.h"
 #include "hq_sig.h"
 #include "hq_time.h"
@@ -378,68 +380,11 @@ out:
 #define ENC_FIXED_HEAD 17u
 #define ENC_MIN_LEN (ENC_FIXED_HEAD + 3 * 4 + 4 + 4 + 4)
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    uint32_t i, k, c;
-
-    for (i = 0; i < 256; i++) {
-        c = i;
-        for (k = 0; k < 8; k++)
-            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-static uint32_t crc32_ieee(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    size_t i;
-
-    pthread_once(&crc_once, crc_init);
-    for (i = 0; i < n; i++)
-        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
-}
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-    int i;
-
-    for (i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-    uint64_t v = 0;
-    int i;
-
-    for (i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static int enc_u32(struct hq_buf *b, uint32_t v)
 {
     unsigned char t[4];
 
-    put_u32(t, v);
+    hq_put_le32(t, v);
     return hq_buf_append(b, t, 4);
 }
 
@@ -447,7 +392,7 @@ static int enc_i64(struct hq_buf *b, int64_t v)
 {
     unsigned char t[8];
 
-    put_u64(t, (uint64_t)v);
+    hq_put_le64(t, (uint64_t)v);
     return hq_buf_append(b, t, 8);
 }
 
@@ -478,8 +423,8 @@ int hq_msg_encode(const struct hq_msg *m, struct hq_buf *out)
         goto out;
     memcpy(hdr, ENC_MAGIC, 4);
     hdr[4] = ENC_VERSION;
-    put_u32(hdr + 5, 0); /* patched below */
-    put_u64(hdr + 9, (uint64_t)m->timestamp_s);
+    hq_put_le32(hdr + 5, 0); /* patched below */
+    hq_put_le64(hdr + 9, (uint64_t)m->timestamp_s);
     if ((rc = hq_buf_append(out, hdr, sizeof(hdr))) != HQ_OK ||
         (rc = enc_optstr(out, m->routing_key)) != HQ_OK ||
         (rc = enc_optstr(out, m->message_id)) != HQ_OK ||
@@ -522,8 +467,8 @@ int hq_msg_encode(const struct hq_msg *m, struct hq_buf *out)
         rc = HQ_ETOOBIG;
         goto out;
     }
-    put_u32(out->data + start + 5, (uint32_t)total);
-    rc = enc_u32(out, crc32_ieee(out->data + start, out->len - start));
+    hq_put_le32(out->data + start + 5, (uint32_t)total);
+    rc = enc_u32(out, hq_crc32(0, out->data + start, out->len - start));
 out:
     if (rc != HQ_OK && out) {
         out->len = start;
@@ -551,7 +496,7 @@ static bool dec_u32(struct dec *d, uint32_t *v)
     const unsigned char *q;
 
     if (!dec_take(d, 4, &q)) return false;
-    *v = get_u32(q);
+    *v = hq_get_le32(q);
     return true;
 }
 
@@ -589,13 +534,13 @@ int hq_msg_decode(const unsigned char *p, size_t n, struct hq_msg *out)
     if (!out) return HQ_EINVAL;
     memset(out, 0, sizeof(*out));
     if (!p || n < ENC_MIN_LEN || n > UINT32_MAX) return HQ_EINVAL;
-    if (memcmp(p, ENC_MAGIC, 4) != 0 || p[4] != ENC_VERSION || get_u32(p + 5) != n ||
-        get_u32(p + n - 4) != crc32_ieee(p, n - 4))
+    if (memcmp(p, ENC_MAGIC, 4) != 0 || p[4] != ENC_VERSION || hq_get_le32(p + 5) != n ||
+        hq_get_le32(p + n - 4) != hq_crc32(0, p, n - 4))
         return HQ_EINVAL;
     d.p = p;
     d.n = n - 4;
     d.off = ENC_FIXED_HEAD;
-    out->timestamp_s = (int64_t)get_u64(p + 9);
+    out->timestamp_s = (int64_t)hq_get_le64(p + 9);
     if ((rc = dec_optstr(&d, &out->routing_key)) != HQ_OK ||
         (rc = dec_optstr(&d, &out->message_id)) != HQ_OK ||
         (rc = dec_optstr(&d, &out->content_type)) != HQ_OK)
@@ -625,7 +570,7 @@ int hq_msg_decode(const unsigned char *p, size_t n, struct hq_msg *out)
         } else if (q[0] == 1) {
             h->type = HQ_HDR_LONG;
             if (!dec_take(&d, 8, &q)) goto out;
-            h->num = (int64_t)get_u64(q);
+            h->num = (int64_t)hq_get_le64(q);
         } else {
             goto out;
         }

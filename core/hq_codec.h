@@ -1,8 +1,10 @@
-/* hq_codec: hex and base64 (standard alphabet) encoding/decoding, strict. */
+/* hq_codec: hex and base64 (standard alphabet) encoding/decoding, strict; little-endian
+ * integers of the binary formats (spool, archive index). */
 #ifndef HQ_CODEC_H
 #define HQ_CODEC_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "hq_status.h"
 
 /* Lower-case hex of n bytes into out (>= 2n+1 bytes, NUL-terminated). */
@@ -16,5 +18,29 @@ HQ_MUST_CHECK int hq_hex_decode(const char *in, size_t n, unsigned char *out, si
                                 size_t *outlen);
 HQ_MUST_CHECK int hq_b64_decode(const char *in, size_t n, int allow_unpadded, unsigned char *out,
                                 size_t outsz, size_t *outlen);
+
+static inline void hq_put_le32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16);
+    p[3] = (unsigned char)(v >> 24);
+}
+
+static inline uint32_t hq_get_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static inline void hq_put_le64(unsigned char *p, uint64_t v)
+{
+    hq_put_le32(p, (uint32_t)v);
+    hq_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t hq_get_le64(const unsigned char *p)
+{
+    return (uint64_t)hq_get_le32(p) | (uint64_t)hq_get_le32(p + 4) << 32;
+}
 
 #endif

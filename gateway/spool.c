@@ -30,7 +30,9 @@
 #include <unistd.h>
 
 #include "gw.h"
+#include "hq_codec.h"
 #include "hq_fs.h"
+#include "hq_hash.h"
 #include "hq_log.h"
 #include "hq_time.h"
 
@@ -87,54 +89,17 @@ struct gw_spool {
     struct seg_state *states; /* drainer thread only */
 };
 
-static uint32_t crc_table[256];
-static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
-
-static void crc_init(void)
-{
-    uint32_t i, j, c;
-
-    for (i = 0; i < 256; i++) {
-        c = i;
-        for (j = 0; j < 8; j++)
-            c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
-        crc_table[i] = c;
-    }
-}
-
-/* crc32c, continued: start with c = 0xffffffff, finish with c ^ 0xffffffff. */
-static uint32_t crc32c_update(uint32_t c, const unsigned char *p, size_t n)
-{
-    pthread_once(&crc_once, crc_init);
-    while (n--)
-        c = crc_table[(c ^ *p++) & 0xff] ^ (c >> 8);
-    return c;
-}
-
-static void put32(unsigned char *p, uint32_t v)
-{
-    p[0] = (unsigned char)v;
-    p[1] = (unsigned char)(v >> 8);
-    p[2] = (unsigned char)(v >> 16);
-    p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* A record's checksum: format 2 covers key || len || payload, format 1 the payload alone. */
 static uint32_t rec_crc(const unsigned char *key, const unsigned char *lenp,
                         const unsigned char *payload, size_t n)
 {
-    uint32_t c = 0xffffffffu;
+    uint32_t c = 0;
 
     if (key) {
-        c = crc32c_update(c, key, KEY_LEN);
-        c = crc32c_update(c, lenp, 4);
+        c = hq_crc32c(c, key, KEY_LEN);
+        c = hq_crc32c(c, lenp, 4);
     }
-    return crc32c_update(c, payload, n) ^ 0xffffffffu;
+    return hq_crc32c(c, payload, n);
 }
 
 static void seg_path(const struct gw_spool *s, uint64_t seq, char *out, size_t outsz)
@@ -223,17 +188,17 @@ static int seg_header(const unsigned char *p, size_t n, size_t *start, const uns
 {
     *key = NULL;
     *start = 0;
-    if (n >= 4 && get32(p) == SPOOL_MAGIC)
+    if (n >= 4 && hq_get_le32(p) == SPOOL_MAGIC)
         return HQ_OK; /* format 1 */
     if (n == 0)
         return HQ_OK;
-    if (n < 4 || get32(p) != SEG_MAGIC)
+    if (n < 4 || hq_get_le32(p) != SEG_MAGIC)
         return n < 4 ? (*start = n, HQ_OK) : HQ_EINVAL;
     if (n < SEG_HDR) {
         *start = n;
         return HQ_OK;
     }
-    if (get32(p + 4) != SEG_VERSION)
+    if (hq_get_le32(p + 4) != SEG_VERSION)
         return HQ_EINVAL;
     *key = p + 8;
     *start = SEG_HDR;
@@ -259,9 +224,9 @@ static size_t walk_records(const unsigned char *p, size_t n, const char *name,
         return (size_t)-1;
     }
     while (off + REC_HDR <= n) {
-        uint32_t len = get32(p + off + 4);
-        if (get32(p + off) == SPOOL_MAGIC && len <= n - off - REC_HDR &&
-            rec_crc(key, p + off + 4, p + off + REC_HDR, len) == get32(p + off + 8)) {
+        uint32_t len = hq_get_le32(p + off + 4);
+        if (hq_get_le32(p + off) == SPOOL_MAGIC && len <= n - off - REC_HDR &&
+            rec_crc(key, p + off + 4, p + off + REC_HDR, len) == hq_get_le32(p + off + 8)) {
             if (fn)
                 fn(arg, p + off + REC_HDR, len, off);
             good++;
@@ -275,7 +240,7 @@ static size_t walk_records(const unsigned char *p, size_t n, const char *name,
         }
         /* resync: next magic after this offset */
         for (off++; off + 4 <= n; off++)
-            if (get32(p + off) == SPOOL_MAGIC)
+            if (hq_get_le32(p + off) == SPOOL_MAGIC)
                 break;
     }
     if (off < n && n - off < REC_HDR)
@@ -315,8 +280,8 @@ static int create_segment(int dirfd, const char *path, unsigned char key[KEY_LEN
 
     if (fill_random(key, KEY_LEN) != HQ_OK)
         return -1;
-    put32(hdr, SEG_MAGIC);
-    put32(hdr + 4, SEG_VERSION);
+    hq_put_le32(hdr, SEG_MAGIC);
+    hq_put_le32(hdr + 4, SEG_VERSION);
     memcpy(hdr + 8, key, KEY_LEN);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -572,8 +537,8 @@ int gw_spool_append(struct gw_spool *s, const struct hq_msg *m)
         rc = hq_msg_encode(m, &rec);
     if (rc != HQ_OK)
         goto out;
-    put32(rec.data, SPOOL_MAGIC);
-    put32(rec.data + 4, (uint32_t)(rec.len - REC_HDR));
+    hq_put_le32(rec.data, SPOOL_MAGIC);
+    hq_put_le32(rec.data + 4, (uint32_t)(rec.len - REC_HDR));
 
     pthread_mutex_lock(&s->lock);
     if (s->fd < 0 && open_segment(s, s->seq + 1) != HQ_OK) {
@@ -588,7 +553,7 @@ int gw_spool_append(struct gw_spool *s, const struct hq_msg *m)
         rc = HQ_EIO;
         goto unlock;
     }
-    put32(rec.data + 8, rec_crc(s->key, rec.data + 4, rec.data + REC_HDR, rec.len - REC_HDR));
+    hq_put_le32(rec.data + 8, rec_crc(s->key, rec.data + 4, rec.data + REC_HDR, rec.len - REC_HDR));
     /* offsets come from the file itself, never from counters a failed call left behind */
     if (file_size(s->fd, &off) != HQ_OK) {
         rc = HQ_EIO;
@@ -687,9 +652,9 @@ static int quarantine_append(struct gw_spool *s, const unsigned char *payload, s
     }
     if (fd < 0)
         goto out;
-    put32(rh, SPOOL_MAGIC);
-    put32(rh + 4, (uint32_t)n);
-    put32(rh + 8, rec_crc(key, rh + 4, payload, n));
+    hq_put_le32(rh, SPOOL_MAGIC);
+    hq_put_le32(rh + 4, (uint32_t)n);
+    hq_put_le32(rh + 8, rec_crc(key, rh + 4, payload, n));
     if (write_all(fd, rh, sizeof(rh)) != HQ_OK || write_all(fd, payload, n) != HQ_OK ||
         gw__spool_io.fdatasync(fd) != 0)
         goto out;

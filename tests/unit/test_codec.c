@@ -1,5 +1,5 @@
 /* test_codec: hex and base64 encoders and strict decoders (RFC 4648 test vectors plus
- * hostile inputs). */
+ * hostile inputs), the little-endian integers and the CRCs of hq_hash.h. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 
 #include "hq_codec.h"
+#include "hq_hash.h"
 
 /* RFC 4648 section 10 */
 static const struct {
@@ -190,12 +191,39 @@ static void test_hex_round_trip(void **state)
     }
 }
 
+static void test_le(void **state)
+{
+    unsigned char b[8];
+
+    (void)state;
+    hq_put_le64(b, 0x0102030405060708ull);
+    assert_memory_equal(b, "\x08\x07\x06\x05\x04\x03\x02\x01", 8);
+    assert_true(hq_get_le64(b) == 0x0102030405060708ull);
+    assert_int_equal(hq_get_le32(b + 4), 0x01020304u);
+    hq_put_le32(b, 0xdeadbeefu);
+    assert_memory_equal(b, "\xef\xbe\xad\xde", 4);
+}
+
+/* The check values of the CRC catalogue ("123456789"); fed in pieces gives the same. */
+static void test_crc(void **state)
+{
+    const char *s = "123456789";
+
+    (void)state;
+    assert_int_equal(hq_crc32(0, s, 9), 0xCBF43926u);
+    assert_int_equal(hq_crc32c(0, s, 9), 0xE3069283u);
+    assert_int_equal(hq_crc32(hq_crc32(0, s, 4), s + 4, 5), 0xCBF43926u);
+    assert_int_equal(hq_crc32c(hq_crc32c(0, s, 2), s + 2, 7), 0xE3069283u);
+    assert_int_equal(hq_crc32(0, s, 0), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc4648),      cmocka_unit_test(test_b64_all_bytes),
         cmocka_unit_test(test_b64_strict),   cmocka_unit_test(test_b64_too_big),
         cmocka_unit_test(test_hex),          cmocka_unit_test(test_hex_round_trip),
+        cmocka_unit_test(test_le),           cmocka_unit_test(test_crc),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
