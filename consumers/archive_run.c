@@ -72,7 +72,7 @@ struct ar {
     struct {
         struct hq_metric *rec_event, *rec_lifecycle, *rec_trace, *batches, *fsync, *closed,
             *bytes, *connected, *torn, *compressed, *compress_errors, *deleted, *disk_full,
-            *disk_full_total;
+            *disk_full_total, *batch_records;
     } m;
 };
 
@@ -268,11 +268,12 @@ struct batch {
     int64_t started; /* hq_mono_ms of the first record */
 };
 
-static void batch_reset(struct batch *b)
+static void batch_reset(struct ar *ar, struct batch *b)
 {
     hq_buf_reset(&b->buf);
     b->n = b->n_event = b->n_lifecycle = b->n_trace = 0;
     b->last_tag = 0;
+    hq_metric_set(ar->m.batch_records, 0);
 }
 
 static void segment_closed(struct ar *ar, const char *closed)
@@ -327,7 +328,7 @@ static int commit(struct ar *ar, struct hq_amqp *c, struct batch *b)
     rc = hq_archive_ack_upto(c, b->last_tag);
     hq_debug("batch committed", "records=%zu bytes=%zu fsync_ms=%.2f last_tag=%llu ack=%s", b->n,
              b->buf.len, fs * 1000, (unsigned long long)b->last_tag, hq_strerror(rc));
-    batch_reset(b);
+    batch_reset(ar, b);
     return rc == HQ_OK ? HQ_OK : HQ_EDOWN;
 }
 
@@ -430,7 +431,7 @@ static void *consumer_main(void *arg)
                 hq_warn("broker connection lost; the uncommitted batch will be redelivered",
                         "records=%zu error=\"%s\" detail=\"%s\"", b.n, hq_strerror(rc),
                         hq_consume_error(c));
-                batch_reset(&b);
+                batch_reset(ar, &b);
                 break;
             }
             if (what == HQ_NEXT_DELIVERY) {
@@ -466,6 +467,7 @@ static void *consumer_main(void *arg)
                     b.n_event++;
                 if (b.n++ == 0)
                     b.started = now;
+                hq_metric_set(ar->m.batch_records, (int64_t)b.n);
                 b.last_tag = d.tag;
                 hq_delivery_free(&d);
                 if ((int)b.n >= acfg->batch_max || b.buf.len >= BATCH_BYTES_MAX) {
@@ -487,7 +489,7 @@ static void *consumer_main(void *arg)
             }
         }
         atomic_store(&ar->connected, 0);
-        batch_reset(&b);
+        batch_reset(ar, &b);
         hq_consume_detach(c);
         hq_amqp_close(c); /* what was not acked goes back to hookmq.archive */
         full = rc == HQ_EFULL ? full + 1 : 0;
@@ -587,10 +589,12 @@ static int metrics_init(struct ar *ar)
                                        "batches not written for lack of space (left unacked, "
                                        "redelivered)",
                                        "");
+    ar->m.batch_records = hq_gauge(m, "hookmq_archive_batch_records",
+                                   "records received in the open batch, not yet committed", "");
     if (!ar->m.rec_event || !ar->m.rec_lifecycle || !ar->m.rec_trace || !ar->m.batches ||
         !ar->m.fsync || !ar->m.closed || !ar->m.bytes || !ar->m.connected || !ar->m.torn ||
         !ar->m.compressed || !ar->m.compress_errors || !ar->m.deleted || !ar->m.disk_full ||
-        !ar->m.disk_full_total)
+        !ar->m.disk_full_total || !ar->m.batch_records)
         return HQ_ENOMEM;
     return HQ_OK;
 }

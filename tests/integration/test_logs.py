@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -135,9 +134,12 @@ log = { format = "json"; level = "debug"; };
             p = hqtest.Proc([exe, "-c", self.config] + argv, name=prog, workdir=self.dir)
             try:
                 hqtest.wait_for(done, 60, what="%s to drain its queue" % prog)
-                time.sleep(0.5)
+                # "started" is logged with SIGHUP already blocked for the signal loop
+                hqtest.wait_for(lambda: '"msg":"started"' in p.output(), 30,
+                                what="%s to start" % prog)
                 p.signal(signal.SIGHUP)
-                time.sleep(0.5)
+                hqtest.wait_for(lambda: '"msg":"config reloaded"' in p.output(), 15,
+                                what="%s to reload" % prog)
             finally:
                 p.stop()
             out = p.output()

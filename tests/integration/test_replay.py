@@ -530,7 +530,20 @@ class ReplayTest(unittest.TestCase):
         p = subprocess.Popen([hqtest.binary("hookmq-replay"), "-c", Env.big_config] + args +
                              ["--rate", "300"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)
-        time.sleep(1.0)
+        d = os.path.join(Env.big_root, ".replay")
+        before = set(os.listdir(d)) if os.path.isdir(d) else set()
+
+        def confirmed_some():  # this replay's checkpoint shows confirmed events
+            new = [n for n in os.listdir(d) if n.endswith(".ckpt") and n not in before] \
+                if os.path.isdir(d) else []
+            return new and len(self.ckpt_lines(new[0][:-5])) >= 30
+
+        try:
+            hqtest.wait_for(confirmed_some, 30, interval=0.05, what="the replay to confirm events")
+        except BaseException:
+            p.kill()
+            p.communicate()
+            raise
         p.send_signal(signal.SIGTERM)
         out, err = p.communicate(timeout=30)
         self.assertEqual(p.returncode, 0, out + err)

@@ -155,7 +155,15 @@ class WorkerRetry(wkfixture.SetupCase):
             ids = [s.publish('{"n":%d}' % i, msg_id="%s-%d" % (s.prefix, i)) for i in range(5)]
             hqtest.wait_for(lambda: len(wkfixture.read_lines(ra)) >= 15, 30,
                             what="3 attempts of 5 events in consumer a")
-            time.sleep(1.0)  # let any stray copy arrive
+            # a's last attempts are acked and its tiers are empty: every retry copy has been
+            # routed by now, so a stray one would be in b's queue; b's queue empty: b has it
+            hqtest.wait_for(lambda: wa.metric("hookmq_worker_verdicts_total", verdict="ack") == 5,
+                            30, what="consumer a to ack its 5 events")
+            for q in a.retry_queues():
+                s.wait_depth(q, 0)
+            s.wait_depth(b.queue, 0)
+            hqtest.wait_for(lambda: len(wkfixture.read_lines(rb)) >= 5, 30,
+                            what="consumer b to record 5 events")
             la, lb = wkfixture.read_lines(ra), wkfixture.read_lines(rb)
             self.assertEqual(sorted(l[1] for l in lb), sorted(ids))  # exactly once each
             self.assertTrue(all(l[2] == "1" for l in lb))
