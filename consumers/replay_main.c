@@ -1056,7 +1056,7 @@ static void install_signals(void)
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_stop;
-    sa.sa_flags = SA_RESTART | SA_RESETHAND; /* a second SIGINT/SIGTERM ends it at once */
+    sa.sa_flags = (int)(SA_RESTART | SA_RESETHAND); /* a second SIGINT/SIGTERM ends it at once */
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

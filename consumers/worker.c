@@ -127,9 +127,11 @@ static void host_log(enum hq_handler_log_level level, const char *fmt, ...)
         break;
     }
     if (!hq_log_enabled(l)) return;
-    va_start(ap, fmt);
-    vsnprintf(msg + 9, sizeof(msg) - 9, fmt ? fmt : "", ap); /* after "handler: " */
-    va_end(ap);
+    if (fmt) {
+        va_start(ap, fmt);
+        vsnprintf(msg + 9, sizeof(msg) - 9, fmt, ap); /* after "handler: " */
+        va_end(ap);
+    }
     /* one line per call, whatever the plugin wrote */
     for (i = 0; msg[i]; i++)
         if ((unsigned char)msg[i] < 0x20 || msg[i] == 0x7f) msg[i] = ' ';

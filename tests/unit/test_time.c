@@ -67,7 +67,7 @@ static void test_duration_parse_bad(void **state)
         "213503982335d",
         "99999999999999999999999999999999d",
         "10s\n",
-        "1\xff" "s",
+        ("1\xff" "s"),
     };
     size_t i;
     uint64_t ms = 777;
