@@ -26,6 +26,7 @@ HQ__SCHEME_FNS(token);    /* sig_token.c */
 HQ__SCHEME_FNS(basic);    /* sig_token.c */
 HQ__SCHEME_FNS(twilio);   /* sig_twilio.c */
 HQ__SCHEME_FNS(mailgun);  /* sig_mailgun.c */
+HQ__SCHEME_FNS(linear);   /* sig_linear.c */
 
 /* Handshakes (core/event.c, which owns the request's parsed JSON). */
 int hq__handshake_slack(struct hq__ex_ctx *c, const struct hq_secret *secret,

@@ -97,6 +97,11 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
     [HQ_SCHEME_TOKEN] = {.name = "token", FNS(token), GENERIC_EVENT},
     [HQ_SCHEME_BASIC] = {.name = "basic", FNS(basic), GENERIC_EVENT},
     [HQ_SCHEME_NONE] = {.name = "none", GENERIC_EVENT},
+    [HQ_SCHEME_LINEAR] = {.name = "linear", .tolerance_s = 60, .both_directions = true,
+                          FNS(linear), .event_type = {"json:/type"},
+                          .event_id = {"header:Linear-Delivery"}, .id_required = true,
+                          .keep_headers = (const char *const[]){"Linear-Event", "Linear-Delivery",
+                                                                "Linear-Signature", NULL}},
 };
 
 const struct hq_scheme_ops *hq_scheme_ops(enum hq_scheme s)

@@ -34,7 +34,7 @@ static const char *const pinned_names[] = {
     [HQ_SCHEME_SQUARE] = "square",     [HQ_SCHEME_ZOOM] = "zoom",
     [HQ_SCHEME_MAILGUN] = "mailgun",   [HQ_SCHEME_HMAC] = "hmac",
     [HQ_SCHEME_TOKEN] = "token",       [HQ_SCHEME_BASIC] = "basic",
-    [HQ_SCHEME_NONE] = "none",
+    [HQ_SCHEME_NONE] = "none",         [HQ_SCHEME_LINEAR] = "linear",
 };
 
 /* HQ_TEST_OLD_CORE: only the round trips, to link against a core without the table */
@@ -124,6 +124,8 @@ static const struct rt_case cases[] = {
      "{\"event\":\"order.created\"}", NULL},
     {HQ_SCHEME_TOKEN, "bearer-token-1", NULL, NULL, NULL, "application/json", "{}", NULL},
     {HQ_SCHEME_BASIC, "user:pa55", NULL, NULL, NULL, "application/json", "{}", NULL},
+    {HQ_SCHEME_LINEAR, "lin_wh_secret", NULL, NULL, NULL, "application/json",
+     "{\"action\":\"create\",\"type\":\"Issue\",\"webhookTimestamp\":1735689600000}", "l1"},
 };
 
 static char *xstrdup(const char *s)
@@ -249,6 +251,8 @@ static const char *const pinned_keys[] = {
     "7ea5230076c35a10228f3a7e30871dcb30ac4d297e33b89c0e722510f85469ed", /* hmac */
     "c7ac9a45061a57dd49a1c60c88c5b91ba7251efd4dda49b5d832d7fcb5231caa", /* token */
     "c0d32d3136e7354909d5d123a1638edce4fb798853aa33f91c14905aceef7d8a", /* basic */
+    /* computed with Python's hmac/hashlib from the rule in core/sig.c's header comment */
+    "3ab7dd6d59c21563c7883fc4e6c3a6c971b70333cdc055b80620f781c00374b6", /* linear */
 };
 
 static void test_sign_verify_round_trip(void **state)
