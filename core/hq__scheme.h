@@ -7,9 +7,9 @@
 
 #include "hq_scheme.h"
 
-#define HQ__SCHEME_FNS(s)                                                                       \
-    int hq__verify_##s(const struct hq_source_cfg *src, const struct hq_request_view *req,      \
-                       int64_t now, struct hq_verify_result *res);                              \
+#define HQ__SCHEME_FNS(s)                                                                          \
+    int hq__verify_##s(const struct hq_source_cfg *src, const struct hq_request_view *req,         \
+                       int64_t now, struct hq_verify_result *res);                                 \
     int hq__sign_##s(const struct hq_sign_req *in, struct hq_sig_out *out)
 
 HQ__SCHEME_FNS(stripe);   /* sig_stripe.c */

@@ -69,8 +69,15 @@ int hq__sig_fail(struct hq_verify_result *res, int rc, const char *reason);
  * (duplicate_header, or malformed_signature beyond HQ__SIG_HDR_MAX). */
 int hq__sig_get_hdr(const struct hq_request_view *req, const char *name, const char **out,
                     size_t *len, struct hq_verify_result *res);
+/* The same for a header the scheme requires: absent or empty is HQ_EAUTH missing_signature. */
+int hq__sig_need_hdr(const struct hq_request_view *req, const char *name, const char **out,
+                     size_t *len, struct hq_verify_result *res);
 /* Canonical decimal Unix seconds (no sign, no leading zero, at most 15 digits). */
 bool hq__sig_parse_ts(const char *s, size_t n, int64_t *out);
+/* The timestamp header name: *ts (*tsn bytes) and its value *tsv, also res->timestamp. HQ_OK,
+ * or HQ_EAUTH: duplicate_header, missing_timestamp (absent or empty), malformed_signature. */
+int hq__sig_get_ts(const struct hq_request_view *req, const char *name, const char **ts,
+                   size_t *tsn, int64_t *tsv, struct hq_verify_result *res);
 /* HQ_OK when ts is within the source's tolerance of now (inclusive), else HQ_ESTALE. */
 int hq__sig_check_time(const struct hq_source_cfg *src, int64_t ts, int64_t now,
                        struct hq_verify_result *res);
@@ -83,8 +90,8 @@ const char *hq__sig_content_type(const struct hq_request_view *req);
  * match sets res->secret_index, copies the MAC to mac_out and returns true. */
 bool hq__sig_match_encoded(const struct hq_source_cfg *src, enum hq_hmac_alg alg,
                            enum hq_encoding enc, const struct hq__part *parts, size_t nparts,
-                           const struct hq__kv *cands, size_t ncands,
-                           struct hq_verify_result *res, unsigned char mac_out[HQ__SIG_MAC_MAX]);
+                           const struct hq__kv *cands, size_t ncands, struct hq_verify_result *res,
+                           unsigned char mac_out[HQ__SIG_MAC_MAX]);
 /* After a MAC match: the replay key from (mac, ts text) and, with a timestamp, the time check. */
 int hq__sig_finish_mac(const struct hq_source_cfg *src, const unsigned char *mac, size_t ml,
                        const char *ts, size_t tsn, int64_t ts_val, int64_t now,
@@ -102,5 +109,8 @@ void hq__sig_out_str(struct hq_sig_out *o, const char *name, const char *v);
 int hq__sig_sign_text(enum hq_hmac_alg alg, enum hq_encoding enc, const unsigned char *key,
                       size_t keylen, const struct hq__part *parts, size_t nparts,
                       const char *prefix, char *text, size_t textsz);
+/* header: prefix + encode(HMAC-<alg>(secret, body)) into o. HQ_OK, HQ_ETOOBIG, HQ_ENOMEM. */
+int hq__sig_sign_body(const struct hq_sign_req *in, struct hq_sig_out *o, enum hq_hmac_alg alg,
+                      enum hq_encoding enc, const char *prefix, const char *header);
 
 #endif

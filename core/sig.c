@@ -80,7 +80,7 @@ static const char *alg_digest(enum hq_hmac_alg alg)
 
 /* HMAC-<alg>(key, parts...) into out (hq__sig_alg_len(alg) bytes). HQ_OK or HQ_EINVAL/HQ_ENOMEM. */
 int hq__sig_hmac(enum hq_hmac_alg alg, const unsigned char *key, size_t keylen,
-                      const struct hq__part *parts, size_t nparts, unsigned char out[HQ__SIG_MAC_MAX])
+                 const struct hq__part *parts, size_t nparts, unsigned char out[HQ__SIG_MAC_MAX])
 {
     static const unsigned char empty[1] = {0};
     EVP_MAC_CTX *ctx = NULL;
@@ -89,20 +89,15 @@ int hq__sig_hmac(enum hq_hmac_alg alg, const unsigned char *key, size_t keylen,
     int rc = HQ_EINVAL;
 
     pthread_once(&hmac_once, hmac_fetch);
-    if (!hmac_impl)
-        return HQ_ENOMEM;
+    if (!hmac_impl) return HQ_ENOMEM;
     ctx = EVP_MAC_CTX_new(hmac_impl);
-    if (!ctx)
-        return HQ_ENOMEM;
+    if (!ctx) return HQ_ENOMEM;
     params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)alg_digest(alg), 0);
     params[1] = OSSL_PARAM_construct_end();
-    if (!EVP_MAC_init(ctx, keylen ? key : empty, keylen, params))
-        goto out;
+    if (!EVP_MAC_init(ctx, keylen ? key : empty, keylen, params)) goto out;
     for (i = 0; i < nparts; i++)
-        if (parts[i].n && !EVP_MAC_update(ctx, parts[i].p, parts[i].n))
-            goto out;
-    if (!EVP_MAC_final(ctx, out, &outl, HQ__SIG_MAC_MAX) || outl != hq__sig_alg_len(alg))
-        goto out;
+        if (parts[i].n && !EVP_MAC_update(ctx, parts[i].p, parts[i].n)) goto out;
+    if (!EVP_MAC_final(ctx, out, &outl, HQ__SIG_MAC_MAX) || outl != hq__sig_alg_len(alg)) goto out;
     rc = HQ_OK;
 out:
     EVP_MAC_CTX_free(ctx);
@@ -113,8 +108,7 @@ out:
  * hq_sig_verify returns it instead of any verdict. */
 void hq__sig_set_fault(struct hq_verify_result *res, int rc)
 {
-    if (res && res->fault == HQ_OK)
-        res->fault = rc;
+    if (res && res->fault == HQ_OK) res->fault = rc;
 }
 
 /* SHA-256 of the concatenated parts into out. On failure out is zeroed and the fault is set
@@ -128,8 +122,7 @@ static void sha256_parts(const struct hq__part *parts, size_t nparts, unsigned c
     int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
 
     for (i = 0; ok && i < nparts; i++)
-        if (parts[i].n)
-            ok = EVP_DigestUpdate(ctx, parts[i].p, parts[i].n);
+        if (parts[i].n) ok = EVP_DigestUpdate(ctx, parts[i].p, parts[i].n);
     if (!ok || !EVP_DigestFinal_ex(ctx, out, &outl) || outl != 32) {
         memset(out, 0, 32);
         hq__sig_set_fault(res, HQ_ENOMEM);
@@ -137,8 +130,7 @@ static void sha256_parts(const struct hq__part *parts, size_t nparts, unsigned c
     EVP_MD_CTX_free(ctx);
 }
 
-void hq__sig_sha256(const void *p, size_t n, unsigned char out[32],
-                       struct hq_verify_result *res)
+void hq__sig_sha256(const void *p, size_t n, unsigned char out[32], struct hq_verify_result *res)
 {
     struct hq__part pt = {p, n};
     sha256_parts(&pt, 1, out, res);
@@ -154,15 +146,14 @@ bool hq__sig_ct_eq(const void *a, size_t an, const void *b, size_t bn)
 /* Equality of a presented token and a secret without leaking either's length or content:
  * compare SHA-256 digests. */
 bool hq__sig_token_eq(const void *a, size_t an, const void *b, size_t bn,
-                     struct hq_verify_result *res)
+                      struct hq_verify_result *res)
 {
     unsigned char da[32], db[32];
     int before = res->fault;
 
     hq__sig_sha256(a, an, da, res);
     hq__sig_sha256(b, bn, db, res);
-    if (res->fault != before)
-        return false; /* two zeroed digests must never compare equal */
+    if (res->fault != before) return false; /* two zeroed digests must never compare equal */
     return CRYPTO_memcmp(da, db, 32) == 0 && an == bn;
 }
 
@@ -176,14 +167,13 @@ static bool any_secret(const struct hq_source_cfg *src)
     size_t i;
 
     for (i = 0; i < src->n_secrets; i++)
-        if (hq__sig_secret_usable(&src->secrets[i]))
-            return true;
+        if (hq__sig_secret_usable(&src->secrets[i])) return true;
     return false;
 }
 
 /* Replay key = SHA-256(len|scheme, len|field...), lengths as 8-byte big-endian. */
-void hq__sig_replay_key(struct hq_verify_result *res, enum hq_scheme s, const struct hq__part *fields,
-                       size_t nfields)
+void hq__sig_replay_key(struct hq_verify_result *res, enum hq_scheme s,
+                        const struct hq__part *fields, size_t nfields)
 {
     struct hq__part parts[2 + 2 * 6];
     unsigned char lens[1 + 6][8];
@@ -211,17 +201,13 @@ const char *hq_req_header(const struct hq_request_view *req, const char *name, b
     const char *found = NULL;
     size_t i;
 
-    if (dup)
-        *dup = false;
-    if (!req || !name)
-        return NULL;
+    if (dup) *dup = false;
+    if (!req || !name) return NULL;
     for (i = 0; i < req->n_headers; i++) {
         const struct hq_header *h = &req->headers[i];
-        if (!h->name || !h->value || strcasecmp(h->name, name) != 0)
-            continue;
+        if (!h->name || !h->value || strcasecmp(h->name, name) != 0) continue;
         if (found) {
-            if (dup)
-                *dup = true;
+            if (dup) *dup = true;
             break;
         }
         found = h->value;
@@ -238,25 +224,29 @@ int hq__sig_fail(struct hq_verify_result *res, int rc, const char *reason)
 /* Looks up a header the verifier relies on. HQ_OK with *out = value or NULL when absent;
  * HQ_EAUTH with the reason set when it is duplicated or longer than HQ__SIG_HDR_MAX. */
 int hq__sig_get_hdr(const struct hq_request_view *req, const char *name, const char **out,
-                   size_t *len, struct hq_verify_result *res)
+                    size_t *len, struct hq_verify_result *res)
 {
     bool dup = false;
     const char *v = hq_req_header(req, name, &dup);
 
     *out = NULL;
-    if (len)
-        *len = 0;
-    if (dup)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_DUP);
-    if (!v)
-        return HQ_OK;
+    if (len) *len = 0;
+    if (dup) return hq__sig_fail(res, HQ_EAUTH, HQ__R_DUP);
+    if (!v) return HQ_OK;
     size_t n = strnlen(v, HQ__SIG_HDR_MAX + 1);
-    if (n > HQ__SIG_HDR_MAX)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
+    if (n > HQ__SIG_HDR_MAX) return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
     *out = v;
-    if (len)
-        *len = n;
+    if (len) *len = n;
     return HQ_OK;
+}
+
+int hq__sig_need_hdr(const struct hq_request_view *req, const char *name, const char **out,
+                     size_t *len, struct hq_verify_result *res)
+{
+    int rc = hq__sig_get_hdr(req, name, out, len, res);
+
+    if (rc == HQ_OK && (!*out || *len == 0)) return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
+    return rc;
 }
 
 /* Canonical non-negative decimal: 1..TS_DIGITS_MAX digits, no leading zero. */
@@ -265,23 +255,32 @@ bool hq__sig_parse_ts(const char *s, size_t n, int64_t *out)
     int64_t v = 0;
     size_t i;
 
-    if (n == 0 || n > TS_DIGITS_MAX || (n > 1 && s[0] == '0'))
-        return false;
+    if (n == 0 || n > TS_DIGITS_MAX || (n > 1 && s[0] == '0')) return false;
     for (i = 0; i < n; i++) {
-        if (s[i] < '0' || s[i] > '9')
-            return false;
+        if (s[i] < '0' || s[i] > '9') return false;
         v = v * 10 + (s[i] - '0');
     }
     *out = v;
     return true;
 }
 
+int hq__sig_get_ts(const struct hq_request_view *req, const char *name, const char **ts,
+                   size_t *tsn, int64_t *tsv, struct hq_verify_result *res)
+{
+    int rc = hq__sig_get_hdr(req, name, ts, tsn, res);
+
+    if (rc != HQ_OK) return rc;
+    if (!*ts || *tsn == 0) return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING_TS);
+    if (!hq__sig_parse_ts(*ts, *tsn, tsv)) return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
+    res->timestamp = *tsv;
+    return HQ_OK;
+}
+
 int hq_sig_default_tolerance(enum hq_scheme s, bool *both_directions)
 {
     const struct hq_scheme_ops *ops = hq_scheme_ops(s);
 
-    if (both_directions)
-        *both_directions = ops && ops->both_directions;
+    if (both_directions) *both_directions = ops && ops->both_directions;
     return ops ? ops->tolerance_s : 0;
 }
 
@@ -291,25 +290,22 @@ int hq_sig_tolerance(const struct hq_source_cfg *src)
 {
     int def;
 
-    if (!src)
-        return 0;
+    if (!src) return 0;
     def = hq_sig_default_tolerance(src->scheme, NULL);
-    if (def == 0)
-        return 0;
+    if (def == 0) return 0;
     return src->tolerance_s >= 0 ? src->tolerance_s : def;
 }
 
 /* HQ_OK when ts is within the tolerance of now (inclusive), else HQ_ESTALE. */
 int hq__sig_check_time(const struct hq_source_cfg *src, int64_t ts, int64_t now,
-                      struct hq_verify_result *res)
+                       struct hq_verify_result *res)
 {
     bool both = false;
     int tol = hq_sig_tolerance(src);
     int64_t d;
 
     hq_sig_default_tolerance(src->scheme, &both);
-    if (tol <= 0)
-        return HQ_OK;
+    if (tol <= 0) return HQ_OK;
     if (now >= ts) {
         if (__builtin_sub_overflow(now, ts, &d) || d > tol)
             return hq__sig_fail(res, HQ_ESTALE, HQ__R_STALE);
@@ -336,17 +332,14 @@ int hq__sig_split_kv(const char *s, size_t n, char sep, struct hq__kv *items, si
             start++;
         while (end > start && (s[end - 1] == ' ' || s[end - 1] == '\t'))
             end--;
-        if (end == start || c == HQ__SIG_ENTRIES_MAX)
-            return HQ_EINVAL;
+        if (end == start || c == HQ__SIG_ENTRIES_MAX) return HQ_EINVAL;
         eq = memchr(s + start, '=', end - start);
-        if (!eq)
-            return HQ_EINVAL;
+        if (!eq) return HQ_EINVAL;
         items[c].k = s + start;
         items[c].kn = (size_t)(eq - (s + start));
         items[c].v = eq + 1;
         items[c].vn = (size_t)(s + end - (eq + 1));
-        if (items[c].kn == 0)
-            return HQ_EINVAL;
+        if (items[c].kn == 0) return HQ_EINVAL;
         c++;
         i++; /* past the separator (or past the end) */
     }
@@ -362,8 +355,7 @@ bool hq__sig_kv_is(const struct hq__kv *e, const char *key)
 
 const char *hq__sig_content_type(const struct hq_request_view *req)
 {
-    if (req->content_type)
-        return req->content_type;
+    if (req->content_type) return req->content_type;
     return hq_req_header(req, "Content-Type", NULL);
 }
 
@@ -374,9 +366,9 @@ const char *hq__sig_content_type(const struct hq_request_view *req)
  * prefix, and compares with each candidate string. On a match sets res->secret_index and
  * copies the raw MAC into mac_out. Returns true on a match. */
 bool hq__sig_match_encoded(const struct hq_source_cfg *src, enum hq_hmac_alg alg,
-                          enum hq_encoding enc, const struct hq__part *parts, size_t nparts,
-                          const struct hq__kv *cands, size_t ncands, struct hq_verify_result *res,
-                          unsigned char mac_out[HQ__SIG_MAC_MAX])
+                           enum hq_encoding enc, const struct hq__part *parts, size_t nparts,
+                           const struct hq__kv *cands, size_t ncands, struct hq_verify_result *res,
+                           unsigned char mac_out[HQ__SIG_MAC_MAX])
 {
     unsigned char mac[HQ__SIG_MAC_MAX];
     char text[2 * HQ__SIG_MAC_MAX + 1];
@@ -384,8 +376,7 @@ bool hq__sig_match_encoded(const struct hq_source_cfg *src, enum hq_hmac_alg alg
 
     for (i = 0; i < src->n_secrets; i++) {
         const struct hq_secret *sec = &src->secrets[i];
-        if (!hq__sig_secret_usable(sec))
-            continue;
+        if (!hq__sig_secret_usable(sec)) continue;
         if (hq__sig_hmac(alg, sec->data, sec->len, parts, nparts, mac) != HQ_OK) {
             hq__sig_set_fault(res, HQ_ENOMEM);
             continue;
@@ -411,23 +402,22 @@ bool hq__sig_match_encoded(const struct hq_source_cfg *src, enum hq_hmac_alg alg
 
 /* After a MAC match: the replay key from (mac, ts text) and the timestamp check. */
 int hq__sig_finish_mac(const struct hq_source_cfg *src, const unsigned char *mac, size_t ml,
-                      const char *ts, size_t tsn, int64_t ts_val, int64_t now,
-                      struct hq_verify_result *res)
+                       const char *ts, size_t tsn, int64_t ts_val, int64_t now,
+                       struct hq_verify_result *res)
 {
     struct hq__part f[2] = {{mac, ml}, {ts ? ts : "", ts ? tsn : 0}};
 
     hq__sig_replay_key(res, src->scheme, f, 2);
-    if (ts)
-        return hq__sig_check_time(src, ts_val, now, res);
+    if (ts) return hq__sig_check_time(src, ts_val, now, res);
     return HQ_OK;
 }
 
 /* One header "<prefix><encoded MAC>" over parts, no timestamp (github, shopify, square,
  * hmac): value v of length vn. */
 int hq__sig_verify_single(const struct hq_source_cfg *src, enum hq_hmac_alg alg,
-                         enum hq_encoding enc, const char *prefix, const char *v, size_t vn,
-                         const struct hq__part *parts, size_t nparts, int64_t now,
-                         struct hq_verify_result *res)
+                          enum hq_encoding enc, const char *prefix, const char *v, size_t vn,
+                          const struct hq__part *parts, size_t nparts, int64_t now,
+                          struct hq_verify_result *res)
 {
     size_t pl = strlen(prefix), ml = hq__sig_alg_len(alg);
     size_t want = enc == HQ_ENC_HEX ? 2 * ml : 4 * ((ml + 2) / 3);
@@ -458,26 +448,23 @@ static int verify_scheme(const struct hq_source_cfg *src, const struct hq_reques
     memset(res, 0, sizeof(*res));
     res->timestamp = -1;
     res->secret_index = -1;
-    if (!src || !req || !(ops = hq_scheme_ops(src->scheme)) ||
-        (req->n_headers && !req->headers) || (req->body_len && !req->body))
+    if (!src || !req || !(ops = hq_scheme_ops(src->scheme)) || (req->n_headers && !req->headers) ||
+        (req->body_len && !req->body))
         return hq__sig_fail(res, HQ_EINVAL, HQ__R_MALFORMED);
     r = *req;
-    if (!r.body)
-        r.body = (const unsigned char *)"";
+    if (!r.body) r.body = (const unsigned char *)"";
     if (!ops->verify) /* none */
         return HQ_OK;
-    if (!any_secret(src))
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_NO_SECRET);
+    if (!any_secret(src)) return hq__sig_fail(res, HQ_EAUTH, HQ__R_NO_SECRET);
     return ops->verify(src, &r, now_s, res);
 }
 
-int hq_sig_verify(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                  int64_t now_s, struct hq_verify_result *res)
+int hq_sig_verify(const struct hq_source_cfg *src, const struct hq_request_view *req, int64_t now_s,
+                  struct hq_verify_result *res)
 {
     int rc;
 
-    if (!res)
-        return HQ_EINVAL;
+    if (!res) return HQ_EINVAL;
     rc = verify_scheme(src, req, now_s, res);
     if (rc == HQ_ENOMEM || res->fault != HQ_OK) {
         /* a server-side failure decides, whatever the scheme concluded (a MAC that could not
@@ -498,10 +485,8 @@ void hq_sig_hmac_sha256_hex(const struct hq_secret *secret, const unsigned char 
     struct hq__part p = {msg, msg ? n : 0};
 
     out[0] = '\0';
-    if (!secret || (!secret->data && secret->len))
-        return;
-    if (hq__sig_hmac(HQ_ALG_SHA256, secret->data, secret->len, &p, 1, mac) != HQ_OK)
-        return;
+    if (!secret || (!secret->data && secret->len)) return;
+    if (hq__sig_hmac(HQ_ALG_SHA256, secret->data, secret->len, &p, 1, mac) != HQ_OK) return;
     hq_hex_encode(mac, 32, out);
     OPENSSL_cleanse(mac, sizeof(mac));
 }
@@ -509,15 +494,13 @@ void hq_sig_hmac_sha256_hex(const struct hq_secret *secret, const unsigned char 
 /* ------------------------------------------------------------------------------------------ */
 /* Signing */
 
-
 /* Appends "name: value" (a '\n' before it unless first). Values with CR, LF or NUL (vn bytes
  * given) are refused with HQ_EINVAL: they would inject headers. */
 void hq__sig_out_line(struct hq_sig_out *o, const char *name, const char *v, size_t vn)
 {
     size_t nl = strlen(name), need;
 
-    if (o->rc != HQ_OK)
-        return;
+    if (o->rc != HQ_OK) return;
     if (memchr(v, '\r', vn) || memchr(v, '\n', vn) || memchr(v, '\0', vn) ||
         strpbrk(name, "\r\n:")) {
         o->rc = HQ_EINVAL;
@@ -528,8 +511,7 @@ void hq__sig_out_line(struct hq_sig_out *o, const char *name, const char *v, siz
         o->rc = HQ_ETOOBIG;
         return;
     }
-    if (o->pos)
-        o->out[o->pos++] = '\n';
+    if (o->pos) o->out[o->pos++] = '\n';
     memcpy(o->out + o->pos, name, nl);
     o->pos += nl;
     o->out[o->pos++] = ':';
@@ -546,16 +528,15 @@ void hq__sig_out_str(struct hq_sig_out *o, const char *name, const char *v)
 
 /* encode(HMAC(secret 0 or key, parts)) into text (with prefix); returns HQ_OK. */
 int hq__sig_sign_text(enum hq_hmac_alg alg, enum hq_encoding enc, const unsigned char *key,
-                     size_t keylen, const struct hq__part *parts, size_t nparts, const char *prefix,
-                     char *text, size_t textsz)
+                      size_t keylen, const struct hq__part *parts, size_t nparts,
+                      const char *prefix, char *text, size_t textsz)
 {
     unsigned char mac[HQ__SIG_MAC_MAX];
     char enc_buf[2 * HQ__SIG_MAC_MAX + 1];
     size_t ml = hq__sig_alg_len(alg);
     int rc, n;
 
-    if ((rc = hq__sig_hmac(alg, key, keylen, parts, nparts, mac)) != HQ_OK)
-        return rc;
+    if ((rc = hq__sig_hmac(alg, key, keylen, parts, nparts, mac)) != HQ_OK) return rc;
     if (enc == HQ_ENC_HEX)
         hq_hex_encode(mac, ml, enc_buf);
     else
@@ -565,6 +546,17 @@ int hq__sig_sign_text(enum hq_hmac_alg alg, enum hq_encoding enc, const unsigned
     return n < 0 || (size_t)n >= textsz ? HQ_ETOOBIG : HQ_OK;
 }
 
+int hq__sig_sign_body(const struct hq_sign_req *in, struct hq_sig_out *o, enum hq_hmac_alg alg,
+                      enum hq_encoding enc, const char *prefix, const char *header)
+{
+    struct hq__part bp = {in->body, in->body_len};
+    char text[HQ__SIG_HDR_MAX + 160];
+    int rc = hq__sig_sign_text(alg, enc, in->secret->data, in->secret->len, &bp, 1, prefix, text,
+                               sizeof(text));
+
+    if (rc == HQ_OK) hq__sig_out_str(o, header, text);
+    return rc;
+}
 
 int hq_sig_sign(const struct hq_source_cfg *src, const unsigned char *body, size_t body_len,
                 const char *url, const char *content_type, const char *event_id, int64_t now_s,
@@ -581,19 +573,21 @@ int hq_sig_sign(const struct hq_source_cfg *src, const unsigned char *body, size
     out[0] = '\0';
     if (!ops->sign) /* none */
         return HQ_OK;
-    if (src->n_secrets == 0 || !hq__sig_secret_usable(&src->secrets[0]))
-        return HQ_EINVAL;
-    if (now_s < 0)
-        return HQ_EINVAL;
+    if (src->n_secrets == 0 || !hq__sig_secret_usable(&src->secrets[0])) return HQ_EINVAL;
+    if (now_s < 0) return HQ_EINVAL;
     k = snprintf(ts, sizeof(ts), "%" PRId64, now_s);
-    if (k <= 0 || (size_t)k >= sizeof(ts))
-        return HQ_EINVAL;
-    in = (struct hq_sign_req){src,         &src->secrets[0], body ? body : (const unsigned char *)"",
-                              body ? body_len : 0, url, content_type, event_id, now_s, ts};
+    if (k <= 0 || (size_t)k >= sizeof(ts)) return HQ_EINVAL;
+    in = (struct hq_sign_req){src,
+                              &src->secrets[0],
+                              body ? body : (const unsigned char *)"",
+                              body ? body_len : 0,
+                              url,
+                              content_type,
+                              event_id,
+                              now_s,
+                              ts};
     rc = ops->sign(&in, &o);
-    if (rc == HQ_OK)
-        rc = o.rc;
-    if (rc != HQ_OK)
-        out[0] = '\0';
+    if (rc == HQ_OK) rc = o.rc;
+    if (rc != HQ_OK) out[0] = '\0';
     return rc;
 }

@@ -22,10 +22,8 @@ static int linear_ts(const unsigned char *body, size_t n, char *buf, size_t bufs
     struct json_object *root = NULL, *v;
     int rc = HQ_EINVAL, k;
 
-    if (n == 0 || n > INT_MAX)
-        return HQ_EINVAL;
-    if (!(tok = json_tokener_new_ex(JSON_DEPTH_MAX)))
-        return HQ_ENOMEM;
+    if (n == 0 || n > INT_MAX) return HQ_EINVAL;
+    if (!(tok = json_tokener_new_ex(JSON_DEPTH_MAX))) return HQ_ENOMEM;
     root = json_tokener_parse_ex(tok, (const char *)body, (int)n);
     if (!root || json_tokener_get_error(tok) != json_tokener_success ||
         !json_object_is_type(root, json_type_object))
@@ -58,24 +56,18 @@ int hq__verify_linear(const struct hq_source_cfg *src, const struct hq_request_v
     int64_t ms = 0;
     int rc;
 
-    if ((rc = hq__sig_get_hdr(req, LINEAR_HEADER, &h, &hn, res)) != HQ_OK)
-        return rc;
-    if (!h || hn == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
-    if (hn != 64)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
+    if ((rc = hq__sig_need_hdr(req, LINEAR_HEADER, &h, &hn, res)) != HQ_OK) return rc;
+    if (hn != 64) return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
     cand.v = h;
     cand.vn = hn;
     if (!hq__sig_match_encoded(src, HQ_ALG_SHA256, HQ_ENC_HEX, &body, 1, &cand, 1, res, mac))
         return hq__sig_fail(res, HQ_EAUTH, HQ__R_BAD);
     /* the MAC matched: the body is Linear's, and its timestamp can be read */
     rc = linear_ts(req->body, req->body_len, ts, sizeof(ts), &ms);
-    if (rc == HQ_ENOMEM)
-        return hq__sig_fail(res, HQ_ENOMEM, HQ__R_MALFORMED);
+    if (rc == HQ_ENOMEM) return hq__sig_fail(res, HQ_ENOMEM, HQ__R_MALFORMED);
     if (rc != HQ_OK) {
         res->secret_index = -1;
-        return hq__sig_fail(res, HQ_EAUTH, rc == HQ_ENOTFOUND ? HQ__R_MISSING_TS
-                                                              : HQ__R_MALFORMED);
+        return hq__sig_fail(res, HQ_EAUTH, rc == HQ_ENOTFOUND ? HQ__R_MISSING_TS : HQ__R_MALFORMED);
     }
     res->timestamp = ms / 1000;
     return hq__sig_finish_mac(src, mac, 32, ts, strlen(ts), ms / 1000, now, res);
@@ -84,14 +76,8 @@ int hq__verify_linear(const struct hq_source_cfg *src, const struct hq_request_v
 /* The body must already carry webhookTimestamp (hookmq-send's samples: {{timestamp_ms}}). */
 int hq__sign_linear(const struct hq_sign_req *in, struct hq_sig_out *o)
 {
-    struct hq__part bp = {in->body, in->body_len};
-    char text[2 * HQ__SIG_MAC_MAX + 1];
-    int rc = hq__sig_sign_text(HQ_ALG_SHA256, HQ_ENC_HEX, in->secret->data, in->secret->len, &bp,
-                               1, "", text, sizeof(text));
+    int rc = hq__sig_sign_body(in, o, HQ_ALG_SHA256, HQ_ENC_HEX, "", LINEAR_HEADER);
 
-    if (rc == HQ_OK)
-        hq__sig_out_str(o, LINEAR_HEADER, text);
-    if (in->event_id)
-        hq__sig_out_str(o, "Linear-Delivery", in->event_id);
+    if (in->event_id) hq__sig_out_str(o, "Linear-Delivery", in->event_id);
     return rc;
 }

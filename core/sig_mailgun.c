@@ -31,8 +31,7 @@ static bool j_lit(struct jcur *c, const char *lit)
 {
     size_t n = strlen(lit);
 
-    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
-        return false;
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0) return false;
     c->p += n;
     return true;
 }
@@ -48,47 +47,38 @@ static bool j_digits(struct jcur *c)
 
 static bool j_number(struct jcur *c)
 {
-    if (c->p < c->end && *c->p == '-')
-        c->p++;
+    if (c->p < c->end && *c->p == '-') c->p++;
     if (c->p < c->end && *c->p == '0')
         c->p++;
     else if (c->p >= c->end || *c->p < '1' || *c->p > '9' || !j_digits(c))
         return false;
     if (c->p < c->end && *c->p == '.') {
         c->p++;
-        if (!j_digits(c))
-            return false;
+        if (!j_digits(c)) return false;
     }
     if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
         c->p++;
-        if (c->p < c->end && (*c->p == '+' || *c->p == '-'))
-            c->p++;
-        if (!j_digits(c))
-            return false;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-')) c->p++;
+        if (!j_digits(c)) return false;
     }
     return true;
 }
 
 static bool j_string(struct jcur *c)
 {
-    if (c->p >= c->end || *c->p != '"')
-        return false;
+    if (c->p >= c->end || *c->p != '"') return false;
     c->p++;
     while (c->p < c->end) {
         unsigned char ch = *c->p++;
-        if (ch == '"')
-            return true;
-        if (ch < 0x20)
-            return false;
+        if (ch == '"') return true;
+        if (ch < 0x20) return false;
         if (ch == '\\') {
             int k;
-            if (c->p >= c->end)
-                return false;
+            if (c->p >= c->end) return false;
             ch = *c->p++;
             if (ch == 'u') {
                 for (k = 0; k < 4; k++, c->p++)
-                    if (c->p >= c->end || !isxdigit(*c->p))
-                        return false;
+                    if (c->p >= c->end || !isxdigit(*c->p)) return false;
             } else if (!strchr("\"\\/bfnrt", ch) || ch == '\0') {
                 return false;
             }
@@ -100,15 +90,13 @@ static bool j_string(struct jcur *c)
 static bool j_value(struct jcur *c, int depth)
 {
     j_ws(c);
-    if (c->p >= c->end)
-        return false;
+    if (c->p >= c->end) return false;
     switch (*c->p) {
     case '{':
     case '[': {
         unsigned char close = *c->p == '{' ? '}' : ']';
         bool obj = close == '}';
-        if (depth >= JSON_DEPTH_MAX)
-            return false;
+        if (depth >= JSON_DEPTH_MAX) return false;
         c->p++;
         j_ws(c);
         if (c->p < c->end && *c->p == close) {
@@ -118,23 +106,18 @@ static bool j_value(struct jcur *c, int depth)
         for (;;) {
             if (obj) {
                 j_ws(c);
-                if (!j_string(c))
-                    return false;
+                if (!j_string(c)) return false;
                 j_ws(c);
-                if (c->p >= c->end || *c->p++ != ':')
-                    return false;
+                if (c->p >= c->end || *c->p++ != ':') return false;
             }
-            if (!j_value(c, depth + 1))
-                return false;
+            if (!j_value(c, depth + 1)) return false;
             j_ws(c);
-            if (c->p >= c->end)
-                return false;
+            if (c->p >= c->end) return false;
             if (*c->p == close) {
                 c->p++;
                 return true;
             }
-            if (*c->p++ != ',')
-                return false;
+            if (*c->p++ != ',') return false;
         }
     }
     case '"':
@@ -154,8 +137,7 @@ static bool json_strict_ok(const unsigned char *p, size_t n)
 {
     struct jcur c = {p, p + n};
 
-    if (!j_value(&c, 0))
-        return false;
+    if (!j_value(&c, 0)) return false;
     j_ws(&c);
     return c.p == c.end;
 }
@@ -164,7 +146,7 @@ static bool json_strict_ok(const unsigned char *p, size_t n)
  * The body is parsed strictly (RFC 8259 syntax checked by json_strict_ok, then json-c strict
  * mode with UTF-8 validation, depth JSON_DEPTH_MAX, nothing after the value but whitespace). */
 int hq__verify_mailgun(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                     int64_t now, struct hq_verify_result *res)
+                       int64_t now, struct hq_verify_result *res)
 {
     struct json_tokener *tok = NULL;
     struct json_object *root = NULL, *sig, *jts, *jtok, *jsig;
@@ -237,8 +219,7 @@ int hq__verify_mailgun(const struct hq_source_cfg *src, const struct hq_request_
     }
     res->timestamp = tsv;
     if (!json_object_object_get_ex(sig, "signature", &jsig) ||
-        !json_object_is_type(jsig, json_type_string) ||
-        json_object_get_string_len(jsig) == 0) {
+        !json_object_is_type(jsig, json_type_string) || json_object_get_string_len(jsig) == 0) {
         rc = hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
         goto out;
     }
@@ -273,11 +254,9 @@ int hq__verify_mailgun(const struct hq_source_cfg *src, const struct hq_request_
     rc = hq__sig_check_time(src, tsv, now, res);
 out:
     json_object_put(root);
-    if (tok)
-        json_tokener_free(tok);
+    if (tok) json_tokener_free(tok);
     return rc;
 }
-
 
 /* The signature lives in the body, which a signer cannot rewrite: the caller builds it with
  * hq_sig_hmac_sha256_hex(secret, timestamp + token). Succeeds (no headers) only when the body

@@ -15,17 +15,8 @@ static int v_v0(const struct hq_source_cfg *src, const struct hq_request_view *r
     struct hq__kv cand;
     int rc;
 
-    if ((rc = hq__sig_get_hdr(req, sig_name, &h, &hn, res)) != HQ_OK)
-        return rc;
-    if (!h || hn == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
-    if ((rc = hq__sig_get_hdr(req, ts_name, &ts, &tsn, res)) != HQ_OK)
-        return rc;
-    if (!ts || tsn == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING_TS);
-    if (!hq__sig_parse_ts(ts, tsn, &tsv))
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
-    res->timestamp = tsv;
+    if ((rc = hq__sig_need_hdr(req, sig_name, &h, &hn, res)) != HQ_OK) return rc;
+    if ((rc = hq__sig_get_ts(req, ts_name, &ts, &tsn, &tsv, res)) != HQ_OK) return rc;
     if (hn != 3 + 64 || memcmp(h, "v0=", 3) != 0)
         return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
     cand.k = NULL;
@@ -40,15 +31,14 @@ static int v_v0(const struct hq_source_cfg *src, const struct hq_request_view *r
     return hq__sig_finish_mac(src, mac, 32, ts, tsn, tsv, now, res);
 }
 
-
 int hq__verify_slack(const struct hq_source_cfg *src, const struct hq_request_view *req,
                      int64_t now, struct hq_verify_result *res)
 {
     return v_v0(src, req, now, res, "X-Slack-Signature", "X-Slack-Request-Timestamp");
 }
 
-int hq__verify_zoom(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                    int64_t now, struct hq_verify_result *res)
+int hq__verify_zoom(const struct hq_source_cfg *src, const struct hq_request_view *req, int64_t now,
+                    struct hq_verify_result *res)
 {
     return v_v0(src, req, now, res, "x-zm-signature", "x-zm-request-timestamp");
 }
@@ -56,8 +46,8 @@ int hq__verify_zoom(const struct hq_source_cfg *src, const struct hq_request_vie
 static int sign_v0(const struct hq_sign_req *in, struct hq_sig_out *o, const char *sig_name,
                    const char *ts_name)
 {
-    struct hq__part p[4] = {{"v0:", 3}, {in->ts, strlen(in->ts)}, {":", 1},
-                            {in->body, in->body_len}};
+    struct hq__part p[4] = {
+        {"v0:", 3}, {in->ts, strlen(in->ts)}, {":", 1}, {in->body, in->body_len}};
     char text[2 * HQ__SIG_MAC_MAX + 8];
     int rc = hq__sig_sign_text(HQ_ALG_SHA256, HQ_ENC_HEX, in->secret->data, in->secret->len, p, 4,
                                "v0=", text, sizeof(text));

@@ -27,10 +27,7 @@ static int v_ts_list(const struct hq_source_cfg *src, const struct hq_request_vi
     unsigned char mac[HQ__SIG_MAC_MAX];
     int rc;
 
-    if ((rc = hq__sig_get_hdr(req, f->header, &h, &hn, res)) != HQ_OK)
-        return rc;
-    if (!h || hn == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
+    if ((rc = hq__sig_need_hdr(req, f->header, &h, &hn, res)) != HQ_OK) return rc;
     if (hq__sig_split_kv(h, hn, f->sep, items, &n) != HQ_OK)
         return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
     for (i = 0; i < n; i++) {
@@ -43,14 +40,12 @@ static int v_ts_list(const struct hq_source_cfg *src, const struct hq_request_vi
             cands[nc++] = items[i];
         }
     }
-    if (!ts)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING_TS);
+    if (!ts) return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING_TS);
     res->timestamp = tsv;
-    if (nc == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
+    if (nc == 0) return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
     {
-        struct hq__part parts[3] = {{ts, tsn}, {f->joiner, strlen(f->joiner)},
-                                {req->body, req->body_len}};
+        struct hq__part parts[3] = {
+            {ts, tsn}, {f->joiner, strlen(f->joiner)}, {req->body, req->body_len}};
         if (!hq__sig_match_encoded(src, HQ_ALG_SHA256, HQ_ENC_HEX, parts, 3, cands, nc, res, mac))
             return hq__sig_fail(res, HQ_EAUTH, HQ__R_BAD);
     }
@@ -58,13 +53,13 @@ static int v_ts_list(const struct hq_source_cfg *src, const struct hq_request_vi
 }
 
 int hq__verify_stripe(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                    int64_t now, struct hq_verify_result *res)
+                      int64_t now, struct hq_verify_result *res)
 {
     return v_ts_list(src, req, now, res, &stripe_fmt);
 }
 
 int hq__verify_paddle(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                    int64_t now, struct hq_verify_result *res)
+                      int64_t now, struct hq_verify_result *res)
 {
     return v_ts_list(src, req, now, res, &paddle_fmt);
 }
@@ -72,8 +67,8 @@ int hq__verify_paddle(const struct hq_source_cfg *src, const struct hq_request_v
 static int sign_ts_list(const struct hq_sign_req *in, struct hq_sig_out *o,
                         const struct ts_list_fmt *f)
 {
-    struct hq__part p[3] = {{in->ts, strlen(in->ts)}, {f->joiner, strlen(f->joiner)},
-                            {in->body, in->body_len}};
+    struct hq__part p[3] = {
+        {in->ts, strlen(in->ts)}, {f->joiner, strlen(f->joiner)}, {in->body, in->body_len}};
     char v[2 * HQ__SIG_MAC_MAX + 1], text[2 * HQ__SIG_MAC_MAX + 64];
     int rc = hq__sig_sign_text(HQ_ALG_SHA256, HQ_ENC_HEX, in->secret->data, in->secret->len, p, 3,
                                "", v, sizeof(v));

@@ -16,8 +16,7 @@ static int match_token(const struct hq_source_cfg *src, const struct hq_request_
 
     for (i = 0; i < src->n_secrets; i++) {
         const struct hq_secret *sec = &src->secrets[i];
-        if (!hq__sig_secret_usable(sec))
-            continue;
+        if (!hq__sig_secret_usable(sec)) continue;
         if (hq__sig_token_eq(cred, cn, sec->data, sec->len, res)) {
             struct hq__part f[2] = {{idx, 4}, {bodyhash, 32}};
             res->secret_index = (int)i;
@@ -34,16 +33,13 @@ static int match_token(const struct hq_source_cfg *src, const struct hq_request_
 }
 
 int hq__verify_gitlab(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                    int64_t now, struct hq_verify_result *res)
+                      int64_t now, struct hq_verify_result *res)
 {
     const char *h;
     size_t hn;
     int rc;
 
-    if ((rc = hq__sig_get_hdr(req, "X-Gitlab-Token", &h, &hn, res)) != HQ_OK)
-        return rc;
-    if (!h || hn == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
+    if ((rc = hq__sig_need_hdr(req, "X-Gitlab-Token", &h, &hn, res)) != HQ_OK) return rc;
     return match_token(src, req, h, hn, res);
 }
 
@@ -64,7 +60,7 @@ static void token_shape(const struct hq_source_cfg *src, const char **header, co
 }
 
 int hq__verify_token(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                   int64_t now, struct hq_verify_result *res)
+                     int64_t now, struct hq_verify_result *res)
 {
     const char *name, *prefix, *h;
     bool nocase;
@@ -73,29 +69,22 @@ int hq__verify_token(const struct hq_source_cfg *src, const struct hq_request_vi
 
     token_shape(src, &name, &prefix, &nocase);
     pl = strlen(prefix);
-    if ((rc = hq__sig_get_hdr(req, name, &h, &hn, res)) != HQ_OK)
-        return rc;
-    if (!h || hn == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
+    if ((rc = hq__sig_need_hdr(req, name, &h, &hn, res)) != HQ_OK) return rc;
     if (hn < pl || (nocase ? strncasecmp(h, prefix, pl) : strncmp(h, prefix, pl)) != 0)
         return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
-    if (hn == pl)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
+    if (hn == pl) return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
     return match_token(src, req, h + pl, hn - pl, res);
 }
 
 int hq__verify_basic(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                   int64_t now, struct hq_verify_result *res)
+                     int64_t now, struct hq_verify_result *res)
 {
     unsigned char cred[HQ__SIG_HDR_MAX];
     const char *h;
     size_t hn, cn = 0;
     int rc;
 
-    if ((rc = hq__sig_get_hdr(req, "Authorization", &h, &hn, res)) != HQ_OK)
-        return rc;
-    if (!h || hn == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
+    if ((rc = hq__sig_need_hdr(req, "Authorization", &h, &hn, res)) != HQ_OK) return rc;
     if (hn <= 6 || strncasecmp(h, "Basic ", 6) != 0)
         return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
     if (hq_b64_decode(h + 6, hn - 6, 0, cred, sizeof(cred), &cn) != HQ_OK || cn == 0 ||
@@ -106,12 +95,10 @@ int hq__verify_basic(const struct hq_source_cfg *src, const struct hq_request_vi
     return rc;
 }
 
-
 int hq__sign_gitlab(const struct hq_sign_req *in, struct hq_sig_out *o)
 {
     hq__sig_out_line(o, "X-Gitlab-Token", (const char *)in->secret->data, in->secret->len);
-    if (in->event_id)
-        hq__sig_out_str(o, "X-Gitlab-Event-UUID", in->event_id);
+    if (in->event_id) hq__sig_out_str(o, "X-Gitlab-Event-UUID", in->event_id);
     return HQ_OK;
 }
 
@@ -125,8 +112,7 @@ int hq__sign_token(const struct hq_sign_req *in, struct hq_sig_out *o)
 
     token_shape(in->src, &name, &prefix, &nocase);
     pl = strlen(prefix);
-    if (pl + sec->len >= sizeof(text))
-        return HQ_ETOOBIG;
+    if (pl + sec->len >= sizeof(text)) return HQ_ETOOBIG;
     memcpy(text, prefix, pl);
     memcpy(text + pl, sec->data, sec->len);
     hq__sig_out_line(o, name, text, pl + sec->len);
@@ -139,8 +125,7 @@ int hq__sign_basic(const struct hq_sign_req *in, struct hq_sig_out *o)
     const struct hq_secret *sec = in->secret;
     char text[HQ__SIG_HDR_MAX + 160];
 
-    if (4 * ((sec->len + 2) / 3) + 7 > sizeof(text))
-        return HQ_ETOOBIG;
+    if (4 * ((sec->len + 2) / 3) + 7 > sizeof(text)) return HQ_ETOOBIG;
     memcpy(text, "Basic ", 6);
     hq_b64_encode(sec->data, sec->len, text + 6);
     hq__sig_out_str(o, "Authorization", text);

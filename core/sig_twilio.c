@@ -37,10 +37,8 @@ static int twilio_url(const char *src_url, const char *req_url, char *out, size_
     } else {
         return HQ_EINVAL;
     }
-    if (n < 0)
-        return HQ_EINVAL;
-    if ((size_t)n >= outsz)
-        return HQ_ETOOBIG;
+    if (n < 0) return HQ_EINVAL;
+    if ((size_t)n >= outsz) return HQ_ETOOBIG;
     return HQ_OK;
 }
 
@@ -50,8 +48,7 @@ static const char *url_query_param(const char *url, const char *name, size_t *vl
     const char *q = strchr(url, '?');
     size_t nl = strlen(name);
 
-    if (!q)
-        return NULL;
+    if (!q) return NULL;
     q++;
     while (*q && *q != '#') {
         size_t seg = strcspn(q, "&#");
@@ -60,8 +57,7 @@ static const char *url_query_param(const char *url, const char *name, size_t *vl
             return q + nl + 1;
         }
         q += seg;
-        if (*q == '&')
-            q++;
+        if (*q == '&') q++;
     }
     return NULL;
 }
@@ -85,8 +81,7 @@ static size_t twilio_url_variants(const char *url, char alt[2][HQ__SIG_URL_MAX +
     auth_end = sl + strcspn(url + sl, "/?#");
     host_start = sl;
     for (i = sl; i < auth_end; i++)
-        if (url[i] == '@')
-            host_start = i + 1;
+        if (url[i] == '@') host_start = i + 1;
     for (i = host_start; i < auth_end; i++) {
         if (url[i] == ']')
             colon = 0; /* IPv6 literal: only a colon after ']' is a port */
@@ -95,13 +90,11 @@ static size_t twilio_url_variants(const char *url, char alt[2][HQ__SIG_URL_MAX +
     }
     if (colon) {
         int k = snprintf(alt[n], HQ__SIG_URL_MAX + 8, "%.*s%s", (int)colon, url, url + auth_end);
-        if (k > 0 && (size_t)k < HQ__SIG_URL_MAX + 8)
-            n++;
+        if (k > 0 && (size_t)k < HQ__SIG_URL_MAX + 8) n++;
     } else {
         int k = snprintf(alt[n], HQ__SIG_URL_MAX + 8, "%.*s:%s%s", (int)auth_end, url, defport,
                          url + auth_end);
-        if (k > 0 && (size_t)k < HQ__SIG_URL_MAX + 8)
-            n++;
+        if (k > 0 && (size_t)k < HQ__SIG_URL_MAX + 8) n++;
     }
     return n;
 }
@@ -117,14 +110,11 @@ static int form_cmp(const void *a, const void *b)
     size_t m = x->kn < y->kn ? x->kn : y->kn;
     int c = m ? memcmp(x->k, y->k, m) : 0;
 
-    if (c)
-        return c;
-    if (x->kn != y->kn)
-        return x->kn < y->kn ? -1 : 1;
+    if (c) return c;
+    if (x->kn != y->kn) return x->kn < y->kn ? -1 : 1;
     m = x->vn < y->vn ? x->vn : y->vn;
     c = m ? memcmp(x->v, y->v, m) : 0;
-    if (c)
-        return c;
+    if (c) return c;
     return x->vn == y->vn ? 0 : (x->vn < y->vn ? -1 : 1);
 }
 
@@ -164,21 +154,18 @@ static int twilio_form_string(const unsigned char *body, size_t len, unsigned ch
 
     *out = NULL;
     *outlen = 0;
-    if (len == 0)
-        return HQ_OK;
+    if (len == 0) return HQ_OK;
     dec = malloc(len);
     s = malloc(len);
     p = calloc(FORM_PARAMS_MAX, sizeof(*p));
-    if (!dec || !s || !p)
-        goto out;
+    if (!dec || !s || !p) goto out;
     while (i < len) {
         const unsigned char *seg = body + i, *eq;
         size_t sn = 0;
         while (i + sn < len && body[i + sn] != '&')
             sn++;
         i += sn + 1;
-        if (sn == 0)
-            continue;
+        if (sn == 0) continue;
         if (np == FORM_PARAMS_MAX) {
             rc = HQ_EINVAL;
             goto out;
@@ -192,15 +179,13 @@ static int twilio_form_string(const unsigned char *body, size_t len, unsigned ch
         d += p[np].vn;
         np++;
     }
-    if (np)
-        qsort(p, np, sizeof(*p), form_cmp);
+    if (np) qsort(p, np, sizeof(*p), form_cmp);
     for (i = 0; i < np; i++) {
         if (i > 0 && form_cmp(&p[i - 1], &p[i]) == 0)
             continue; /* repeated value of the same name */
         memcpy(s + o, p[i].k, p[i].kn);
         o += p[i].kn;
-        if (p[i].vn)
-            memcpy(s + o, p[i].v, p[i].vn);
+        if (p[i].vn) memcpy(s + o, p[i].v, p[i].vn);
         o += p[i].vn;
     }
     *out = s;
@@ -219,8 +204,7 @@ static bool is_form(const char *ct)
     static const char form[] = "application/x-www-form-urlencoded";
     size_t fl = sizeof(form) - 1;
 
-    if (!ct || !*ct)
-        return true; /* Twilio's own webhooks are form posts */
+    if (!ct || !*ct) return true; /* Twilio's own webhooks are form posts */
     while (*ct == ' ' || *ct == '\t')
         ct++;
     return strncasecmp(ct, form, fl) == 0 &&
@@ -233,8 +217,7 @@ static bool is_form(const char *ct)
  * too long; HQ_ENOTFOUND: a non-form body without bodySHA256 (cannot be validated). */
 static int twilio_material(const char *src_url, const char *req_url, const unsigned char *body,
                            size_t len, const char *ct, char url[HQ__SIG_URL_MAX + 1],
-                           unsigned char **params, size_t *pn, const char **body_hash,
-                           size_t *bhn)
+                           unsigned char **params, size_t *pn, const char **body_hash, size_t *bhn)
 {
     int rc;
 
@@ -242,18 +225,15 @@ static int twilio_material(const char *src_url, const char *req_url, const unsig
     *pn = 0;
     *body_hash = NULL;
     *bhn = 0;
-    if ((rc = twilio_url(src_url, req_url, url, HQ__SIG_URL_MAX + 1)) != HQ_OK)
-        return rc;
+    if ((rc = twilio_url(src_url, req_url, url, HQ__SIG_URL_MAX + 1)) != HQ_OK) return rc;
     *body_hash = url_query_param(url, "bodySHA256", bhn);
-    if (*body_hash)
-        return HQ_OK;
-    if (is_form(ct))
-        return twilio_form_string(body, len, params, pn);
+    if (*body_hash) return HQ_OK;
+    if (is_form(ct)) return twilio_form_string(body, len, params, pn);
     return len == 0 ? HQ_OK : HQ_ENOTFOUND;
 }
 
 int hq__verify_twilio(const struct hq_source_cfg *src, const struct hq_request_view *req,
-                    int64_t now, struct hq_verify_result *res)
+                      int64_t now, struct hq_verify_result *res)
 {
     char url[HQ__SIG_URL_MAX + 1], alt[2][HQ__SIG_URL_MAX + 8];
     unsigned char *params = NULL, mac[HQ__SIG_MAC_MAX];
@@ -263,14 +243,11 @@ int hq__verify_twilio(const struct hq_source_cfg *src, const struct hq_request_v
     bool matched = false;
     int rc;
 
-    if ((rc = hq__sig_get_hdr(req, "X-Twilio-Signature", &h, &hn, res)) != HQ_OK)
-        return rc;
-    if (!h || hn == 0)
-        return hq__sig_fail(res, HQ_EAUTH, HQ__R_MISSING);
+    if ((rc = hq__sig_need_hdr(req, "X-Twilio-Signature", &h, &hn, res)) != HQ_OK) return rc;
     if (hn != 28) /* base64 of a 20-byte SHA-1 MAC */
         return hq__sig_fail(res, HQ_EAUTH, HQ__R_MALFORMED);
-    rc = twilio_material(src->url, req->url, req->body, req->body_len, hq__sig_content_type(req), url,
-                         &params, &pn, &bh, &bhn);
+    rc = twilio_material(src->url, req->url, req->body, req->body_len, hq__sig_content_type(req),
+                         url, &params, &pn, &bh, &bhn);
     if (rc == HQ_ENOMEM) {
         res->reason = HQ__R_BAD;
         goto out;
@@ -289,7 +266,8 @@ int hq__verify_twilio(const struct hq_source_cfg *src, const struct hq_request_v
     for (u = 0; u <= nalt && !matched; u++) {
         const char *uu = u == 0 ? url : alt[u - 1];
         struct hq__part parts[2] = {{uu, strlen(uu)}, {params, pn}};
-        matched = hq__sig_match_encoded(src, HQ_ALG_SHA1, HQ_ENC_BASE64, parts, 2, &cand, 1, res, mac);
+        matched =
+            hq__sig_match_encoded(src, HQ_ALG_SHA1, HQ_ENC_BASE64, parts, 2, &cand, 1, res, mac);
     }
     if (!matched) {
         rc = hq__sig_fail(res, HQ_EAUTH, HQ__R_BAD);
@@ -312,7 +290,6 @@ out:
     return rc;
 }
 
-
 int hq__sign_twilio(const struct hq_sign_req *in, struct hq_sig_out *o)
 {
     char u[HQ__SIG_URL_MAX + 1], text[2 * HQ__SIG_MAC_MAX + 1];
@@ -324,13 +301,12 @@ int hq__sign_twilio(const struct hq_sign_req *in, struct hq_sig_out *o)
 
     if (rc == HQ_OK) {
         struct hq__part p[2] = {{u, strlen(u)}, {params, pn}};
-        rc = hq__sig_sign_text(HQ_ALG_SHA1, HQ_ENC_BASE64, in->secret->data, in->secret->len, p,
-                               2, "", text, sizeof(text));
+        rc = hq__sig_sign_text(HQ_ALG_SHA1, HQ_ENC_BASE64, in->secret->data, in->secret->len, p, 2,
+                               "", text, sizeof(text));
     }
     free(params);
     if (rc == HQ_ENOTFOUND)
         rc = HQ_EINVAL; /* JSON body: the caller must put bodySHA256 in the URL */
-    if (rc == HQ_OK)
-        hq__sig_out_str(o, "X-Twilio-Signature", text);
+    if (rc == HQ_OK) hq__sig_out_str(o, "X-Twilio-Signature", text);
     return rc;
 }

@@ -70,7 +70,7 @@ static void test_every_scheme_has_a_row(void **state)
             assert_string_not_equal(ops->name, hq_scheme_ops((enum hq_scheme)j)->name);
     }
     assert_null(hq_scheme_ops(HQ_SCHEME__COUNT));
-    assert_null(hq_scheme_ops((enum hq_scheme)-1));
+    assert_null(hq_scheme_ops((enum hq_scheme) - 1));
 }
 
 static void test_tolerance_comes_from_the_table(void **state)
@@ -132,8 +132,7 @@ static char *xstrdup(const char *s)
 {
     char *p = s ? strdup(s) : NULL;
 
-    if (s)
-        assert_non_null(p);
+    if (s) assert_non_null(p);
     return p;
 }
 
@@ -161,8 +160,7 @@ static size_t split_lines(char *out, struct hq_header *hdrs)
 
     while (*p) {
         char *nl = strchr(p, '\n'), *colon;
-        if (nl)
-            *nl = '\0';
+        if (nl) *nl = '\0';
         colon = strstr(p, ": ");
         assert_non_null(colon);
         *colon = '\0';
@@ -170,8 +168,7 @@ static size_t split_lines(char *out, struct hq_header *hdrs)
         hdrs[n].name = p;
         hdrs[n].value = colon + 2;
         n++;
-        if (!nl)
-            break;
+        if (!nl) break;
         p = nl + 1;
     }
     return n;
@@ -213,8 +210,8 @@ static void round_trip(const struct rt_case *c, char key_hex[2 * HQ_REPLAY_KEY_L
     n = split_lines(out, hdrs);
     hdrs[n].name = "Content-Type";
     hdrs[n].value = c->content_type;
-    req = (struct hq_request_view){hdrs, n + 1, (const unsigned char *)body, strlen(body),
-                                   c->content_type, c->url};
+    req = (struct hq_request_view){hdrs,         n + 1,           (const unsigned char *)body,
+                                   strlen(body), c->content_type, c->url};
     assert_int_equal(hq_sig_verify(&src, &req, NOW, &res), HQ_OK);
     assert_null(res.reason);
     assert_int_equal(res.secret_index, 0);
