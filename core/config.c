@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,6 +33,7 @@
 
 #include "hq_codec.h"
 #include "hq_config.h"
+#include "hq_scheme.h"
 #include "hq_time.h"
 
 #define CONFIG_MAX_BYTES (4u << 20)   /* a config file (and each @include) */
@@ -53,56 +55,36 @@
 #define MS_D (86400ULL * 1000ULL)
 
 /* ------------------------------------------------------------------------------------------ */
-/* scheme names */
-
-static const char *const scheme_names[HQ_SCHEME__COUNT] = {
-    [HQ_SCHEME_STRIPE] = "stripe",     [HQ_SCHEME_GITHUB] = "github",
-    [HQ_SCHEME_STANDARD] = "standard", [HQ_SCHEME_SHOPIFY] = "shopify",
-    [HQ_SCHEME_SLACK] = "slack",       [HQ_SCHEME_GITLAB] = "gitlab",
-    [HQ_SCHEME_TWILIO] = "twilio",     [HQ_SCHEME_PADDLE] = "paddle",
-    [HQ_SCHEME_SQUARE] = "square",     [HQ_SCHEME_ZOOM] = "zoom",
-    [HQ_SCHEME_MAILGUN] = "mailgun",   [HQ_SCHEME_HMAC] = "hmac",
-    [HQ_SCHEME_TOKEN] = "token",       [HQ_SCHEME_BASIC] = "basic",
-    [HQ_SCHEME_NONE] = "none",
-};
-
-const char *hq_scheme_name(enum hq_scheme s)
+/* "twilio and square": the schemes that sign the source's `url`, for error messages. */
+static const char *url_scheme_names(char *out, size_t outsz)
 {
-    if ((int)s < 0 || s >= HQ_SCHEME__COUNT)
-        return NULL;
-    return scheme_names[s];
-}
-
-int hq_scheme_from_name(const char *name, enum hq_scheme *out)
-{
+    size_t used = 0, n = 0, total = 0;
     int i;
 
-    if (!name)
-        return HQ_ENOTFOUND;
-    for (i = 0; i < HQ_SCHEME__COUNT; i++) {
-        if (strcmp(name, scheme_names[i]) == 0) {
-            if (out)
-                *out = (enum hq_scheme)i;
-            return HQ_OK;
-        }
+    for (i = 0; i < HQ_SCHEME__COUNT; i++)
+        total += hq_scheme_ops((enum hq_scheme)i)->url;
+    out[0] = '\0';
+    for (i = 0; i < HQ_SCHEME__COUNT && used < outsz; i++) {
+        const struct hq_scheme_ops *ops = hq_scheme_ops((enum hq_scheme)i);
+        int w;
+        if (!ops->url)
+            continue;
+        n++;
+        w = snprintf(out + used, outsz - used, "%s%s", n == 1 ? "" : n == total ? " and " : ", ",
+                     ops->name);
+        if (w < 0)
+            break;
+        used += (size_t)w;
     }
-    return HQ_ENOTFOUND;
+    return out;
 }
 
 /* Schemes whose signature carries a timestamp (docs/signatures.md). */
 static bool scheme_has_timestamp(enum hq_scheme s)
 {
-    switch (s) {
-    case HQ_SCHEME_STRIPE:
-    case HQ_SCHEME_SLACK:
-    case HQ_SCHEME_STANDARD:
-    case HQ_SCHEME_PADDLE:
-    case HQ_SCHEME_ZOOM:
-    case HQ_SCHEME_MAILGUN:
-        return true;
-    default:
-        return false;
-    }
+    const struct hq_scheme_ops *ops = hq_scheme_ops(s);
+
+    return ops && ops->tolerance_s > 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -890,9 +872,17 @@ static const char *const alg_names[] = {"sha256", "sha1", "sha512", NULL};
 static const char *const enc_names[] = {"hex", "base64", NULL};
 static const char *const level_names[] = {"error", "warn", "info", "debug", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
-static const char *const scheme_name_list[] = {
-    "stripe", "github", "standard", "shopify", "slack",  "gitlab", "twilio", "paddle",
-    "square", "zoom",   "mailgun",  "hmac",    "token",  "basic",  "none",   NULL};
+/* The `scheme` values, in enum order: the names of the scheme table (core/scheme.c). */
+static const char *scheme_name_list[HQ_SCHEME__COUNT + 1];
+static pthread_once_t scheme_names_once = PTHREAD_ONCE_INIT;
+
+static void scheme_names_fill(void)
+{
+    int i;
+
+    for (i = 0; i < HQ_SCHEME__COUNT; i++)
+        scheme_name_list[i] = hq_scheme_name((enum hq_scheme)i);
+}
 
 static int get_int64(struct ctx *c, const config_setting_t *s, int64_t min, int64_t max,
                      int64_t *out)
@@ -1609,15 +1599,17 @@ static int load_source(struct ctx *c, const config_setting_t *g, struct hq_sourc
 {
     const config_setting_t *f[SRC__N] = {0};
     const char *sn;
+    char names[128];
     size_t i;
 
+    pthread_once(&scheme_names_once, scheme_names_fill);
     src->tolerance_s = -1;
     src->replay_cache_bytes = 4 << 20;
     src->algorithm = HQ_ALG_SHA256;
     src->encoding = HQ_ENC_HEX;
     if (want_group(c, g) || parse_group(c, g, source_keys, SRC__N, src, f))
         return c->rc;
-    sn = scheme_names[src->scheme];
+    sn = hq_scheme_name(src->scheme);
     if (load_secrets(c, f, src))
         return c->rc;
 
@@ -1638,14 +1630,14 @@ static int load_source(struct ctx *c, const config_setting_t *g, struct hq_sourc
                          sn);
     }
     if (f[SRC_URL]) {
-        if (src->scheme != HQ_SCHEME_TWILIO && src->scheme != HQ_SCHEME_SQUARE)
-            return cfail(c, f[SRC_URL], NULL, "only for schemes twilio and square (this is %s)",
-                         sn);
+        if (!hq_scheme_ops(src->scheme)->url)
+            return cfail(c, f[SRC_URL], NULL, "only for schemes %s (this is %s)",
+                         url_scheme_names(names, sizeof(names)), sn);
         if (strncmp(src->url, "https://", 8) != 0 && strncmp(src->url, "http://", 7) != 0)
             return cfail(c, f[SRC_URL], NULL, "must start with https:// or http://");
         if (strchr(src->url, ' '))
             return cfail(c, f[SRC_URL], NULL, "must not contain spaces");
-    } else if (src->scheme == HQ_SCHEME_TWILIO || src->scheme == HQ_SCHEME_SQUARE) {
+    } else if (hq_scheme_ops(src->scheme)->url) {
         /* the URL the provider signs: never rebuilt from the request's (untrusted) Host */
         return cfail(c, g, "url",
                      "required for scheme %s: the public URL the provider signs, e.g. "

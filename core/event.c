@@ -17,6 +17,7 @@
 #include <openssl/rand.h>
 
 #include "hq__json.h"
+#include "hq__scheme.h"
 #include "hq_codec.h"
 #include "hq_event.h"
 #include "hq_hash.h"
@@ -129,22 +130,12 @@ static bool media_type_is(const char *ct, const char *type)
     return ascii_ieqn(ct, n, type);
 }
 
-static const char *const scheme_names[HQ_SCHEME__COUNT] = {
-    [HQ_SCHEME_STRIPE] = "stripe",     [HQ_SCHEME_GITHUB] = "github",
-    [HQ_SCHEME_STANDARD] = "standard", [HQ_SCHEME_SHOPIFY] = "shopify",
-    [HQ_SCHEME_SLACK] = "slack",       [HQ_SCHEME_GITLAB] = "gitlab",
-    [HQ_SCHEME_TWILIO] = "twilio",     [HQ_SCHEME_PADDLE] = "paddle",
-    [HQ_SCHEME_SQUARE] = "square",     [HQ_SCHEME_ZOOM] = "zoom",
-    [HQ_SCHEME_MAILGUN] = "mailgun",   [HQ_SCHEME_HMAC] = "hmac",
-    [HQ_SCHEME_TOKEN] = "token",       [HQ_SCHEME_BASIC] = "basic",
-    [HQ_SCHEME_NONE] = "none",
-};
-
-/* Same names as hq_scheme_name() in config.c; kept here so this module stands alone. */
+/* The scheme's name, as in the configuration (the scheme table, core/scheme.c). */
 static const char *scheme_str(enum hq_scheme s)
 {
-    if ((int)s < 0 || s >= HQ_SCHEME__COUNT) return "unknown";
-    return scheme_names[s];
+    const char *n = hq_scheme_name(s);
+
+    return n ? n : "unknown";
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1074,16 +1065,17 @@ static int form_get(const unsigned char *body, size_t n, const char *field, size
  * Extraction
  * ---------------------------------------------------------------------------------------- */
 
-struct ex_ctx {
+struct hq__ex_ctx {
     const struct hq_source_cfg *src;
     const struct hq_request_view *req;
+    bool form;                /* an application/x-www-form-urlencoded body */
     bool json_done;           /* parse attempted (once per request) */
     int json_rc;              /* its result */
     struct json_object *root; /* owned */
 };
 
 /* The body's JSON tree, parsed on first use. HQ_OK, HQ_EINVAL (not JSON), HQ_ENOMEM. */
-static int ex_json(struct ex_ctx *c, struct json_object **root)
+static int ex_json(struct hq__ex_ctx *c, struct json_object **root)
 {
     if (!c->json_done) {
         c->json_done = true;
@@ -1100,7 +1092,7 @@ static int ex_json(struct ex_ctx *c, struct json_object **root)
 /* Evaluate one selector. HQ_OK (*out malloc'd, valid per valid_value), HQ_ENOTFOUND (absent,
  * invalid value, or a selector we do not understand), HQ_EINVAL (json selector on a body that
  * is not JSON), HQ_ENOMEM. */
-static int sel_eval(struct ex_ctx *c, const char *sel, size_t max, char **out)
+static int sel_eval(struct hq__ex_ctx *c, const char *sel, size_t max, char **out)
 {
     *out = NULL;
     if (strncmp(sel, "json:", 5) == 0) {
@@ -1149,7 +1141,7 @@ static int sel_eval(struct ex_ctx *c, const char *sel, size_t max, char **out)
 
 /* Try sels in order (NULL-terminated) until one yields a value. A bad_json result is
  * remembered but a later selector may still succeed. */
-static int sel_eval_any(struct ex_ctx *c, const char *const *sels, size_t max, char **out)
+static int sel_eval_any(struct hq__ex_ctx *c, const char *const *sels, size_t max, char **out)
 {
     int rc = HQ_ENOTFOUND, first_bad = HQ_ENOTFOUND;
 
@@ -1164,7 +1156,7 @@ static int sel_eval_any(struct ex_ctx *c, const char *const *sels, size_t max, c
 /* Slack interactivity posts a form with one field "payload" holding JSON; its /type
  * ("block_actions", "view_submission", ...) is the event type. Extension to
  * docs/message-format.md, which names only the slash command's "command" field. */
-static int slack_payload_type(struct ex_ctx *c, char **out)
+static int slack_payload_type(struct hq__ex_ctx *c, char **out)
 {
     char *payload = NULL;
     size_t plen = 0;
@@ -1184,32 +1176,6 @@ static int slack_payload_type(struct ex_ctx *c, char **out)
     free(payload);
     return rc;
 }
-
-struct scheme_defaults {
-    const char *type[3]; /* tried in order; NULL-terminated */
-    const char *id[3];   /* empty: the scheme has no id (generated) */
-    bool id_required;
-};
-
-static const struct scheme_defaults defaults[HQ_SCHEME__COUNT] = {
-    [HQ_SCHEME_STRIPE] = {{"json:/type"}, {"json:/id"}, true},
-    [HQ_SCHEME_GITHUB] = {{"header:X-GitHub-Event"}, {"header:X-GitHub-Delivery"}, true},
-    [HQ_SCHEME_STANDARD] = {{"json:/type"}, {"header:webhook-id", "header:svix-id"}, true},
-    [HQ_SCHEME_SHOPIFY] = {{"header:X-Shopify-Topic", "header:shopify-topic"},
-                           {"header:X-Shopify-Webhook-Id", "header:shopify-webhook-id"},
-                           true},
-    [HQ_SCHEME_SLACK] = {{"json:/event/type", "json:/type"}, {"json:/event_id"}, false},
-    [HQ_SCHEME_GITLAB] = {{"header:X-Gitlab-Event"}, {"header:X-Gitlab-Event-UUID"}, true},
-    [HQ_SCHEME_TWILIO] = {{"const:event"}, {NULL}, false},
-    [HQ_SCHEME_PADDLE] = {{"json:/event_type"}, {"json:/event_id"}, true},
-    [HQ_SCHEME_SQUARE] = {{"json:/type"}, {"json:/event_id"}, true},
-    [HQ_SCHEME_ZOOM] = {{"json:/event"}, {NULL}, false},
-    [HQ_SCHEME_MAILGUN] = {{"json:/event-data/event"}, {"json:/event-data/id"}, true},
-    [HQ_SCHEME_HMAC] = {{"const:event"}, {NULL}, false},
-    [HQ_SCHEME_TOKEN] = {{"const:event"}, {NULL}, false},
-    [HQ_SCHEME_BASIC] = {{"const:event"}, {NULL}, false},
-    [HQ_SCHEME_NONE] = {{"const:event"}, {NULL}, false},
-};
 
 static int set_generated_id(struct hq_event_meta *meta)
 {
@@ -1235,9 +1201,26 @@ static const char *json_member_str(struct json_object *o, const char *name, size
     return s;
 }
 
-/* Handshakes. HQ_OK with meta->handshake set when it is one, HQ_ENOTFOUND when it is not,
- * HQ_EINVAL (*reason) when it claims to be one but is malformed, HQ_ENOMEM. */
-static int ex_handshake(struct ex_ctx *c, const struct hq_secret *secret,
+/* A handshake's answer: type and body (taken from b) into meta, a generated id. */
+static int handshake_answer(struct hq_buf *b, const char *type, struct hq_event_meta *meta)
+{
+    int rc = HQ_ENOMEM;
+
+    meta->type = strdup(type);
+    if (!meta->type) goto out;
+    meta->handshake_body = (char *)b->data;
+    b->data = NULL;
+    meta->handshake_content_type = strdup("application/json");
+    if (!meta->handshake_content_type) goto out;
+    meta->handshake = true;
+    rc = set_generated_id(meta);
+out:
+    hq_buf_free(b);
+    return rc;
+}
+
+/* Slack's url_verification (JSON bodies only): answered with its challenge. hq_scheme_ops. */
+int hq__handshake_slack(struct hq__ex_ctx *c, const struct hq_secret *secret,
                         struct hq_event_meta *meta, const char **reason)
 {
     struct json_object *root = NULL;
@@ -1246,58 +1229,63 @@ static int ex_handshake(struct ex_ctx *c, const struct hq_secret *secret,
     struct hq_buf b = HQ_BUF_INIT(4 * EV_HANDSHAKE_TOKEN_MAX);
     int rc;
 
+    if (c->form || ex_json(c, &root) != HQ_OK || !json_object_is_type(root, json_type_object))
+        return HQ_ENOTFOUND;
+    s = json_member_str(root, "type", EV_TYPE_MAX, &n);
+    if (!s || n != 16 || memcmp(s, "url_verification", 16) != 0) return HQ_ENOTFOUND;
+    tok = json_member_str(root, "challenge", EV_HANDSHAKE_TOKEN_MAX, &tlen);
+    if (!tok || !valid_value(tok, tlen, EV_HANDSHAKE_TOKEN_MAX)) {
+        *reason = "bad_handshake";
+        return HQ_EINVAL;
+    }
+    if ((rc = hq_buf_append(&b, "{\"challenge\":\"", 14)) != HQ_OK ||
+        (rc = hq_buf_append_json_str(&b, tok, tlen)) != HQ_OK ||
+        (rc = hq_buf_append(&b, "\"}", 2)) != HQ_OK)
+        goto out;
+    return handshake_answer(&b, "url_verification", meta);
+out:
+    hq_buf_free(&b);
+    return rc;
+}
+
+/* Zoom's endpoint.url_validation: answered with hex(HMAC-SHA256(secret, plainToken)).
+ * hq_scheme_ops. */
+int hq__handshake_zoom(struct hq__ex_ctx *c, const struct hq_secret *secret,
+                       struct hq_event_meta *meta, const char **reason)
+{
+    struct json_object *root = NULL, *payload = NULL;
+    const char *s, *tok;
+    size_t n = 0, tlen = 0;
+    struct hq_buf b = HQ_BUF_INIT(4 * EV_HANDSHAKE_TOKEN_MAX);
+    char hexmac[65];
+    int rc;
+
     if (ex_json(c, &root) != HQ_OK || !json_object_is_type(root, json_type_object))
         return HQ_ENOTFOUND;
-    if (c->src->scheme == HQ_SCHEME_SLACK) {
-        s = json_member_str(root, "type", EV_TYPE_MAX, &n);
-        if (!s || n != 16 || memcmp(s, "url_verification", 16) != 0) return HQ_ENOTFOUND;
-        tok = json_member_str(root, "challenge", EV_HANDSHAKE_TOKEN_MAX, &tlen);
-        if (!tok || !valid_value(tok, tlen, EV_HANDSHAKE_TOKEN_MAX)) {
-            *reason = "bad_handshake";
-            return HQ_EINVAL;
-        }
-        if ((rc = hq_buf_append(&b, "{\"challenge\":\"", 14)) != HQ_OK ||
-            (rc = hq_buf_append_json_str(&b, tok, tlen)) != HQ_OK ||
-            (rc = hq_buf_append(&b, "\"}", 2)) != HQ_OK)
-            goto out;
-        meta->type = strdup("url_verification");
-    } else {
-        struct json_object *payload = NULL;
-        char hexmac[65];
-
-        s = json_member_str(root, "event", EV_TYPE_MAX, &n);
-        if (!s || n != 23 || memcmp(s, "endpoint.url_validation", 23) != 0) return HQ_ENOTFOUND;
-        tok = NULL;
-        if (json_object_object_get_ex(root, "payload", &payload))
-            tok = json_member_str(payload, "plainToken", EV_HANDSHAKE_TOKEN_MAX, &tlen);
-        if (!tok || !valid_value(tok, tlen, EV_HANDSHAKE_TOKEN_MAX)) {
-            *reason = "bad_handshake";
-            return HQ_EINVAL;
-        }
-        if (!secret && c->src->n_secrets > 0) secret = &c->src->secrets[0];
-        if (!secret || !secret->data || secret->len > INT_MAX) {
-            *reason = "no_secret";
-            return HQ_EINVAL;
-        }
-        hq_sig_hmac_sha256_hex(secret, (const unsigned char *)tok, tlen, hexmac);
-        if (!hexmac[0]) { /* OpenSSL failed */
-            rc = HQ_ENOMEM;
-            goto out;
-        }
-        if ((rc = hq_buf_append(&b, "{\"plainToken\":\"", 15)) != HQ_OK ||
-            (rc = hq_buf_append_json_str(&b, tok, tlen)) != HQ_OK ||
-            (rc = hq_buf_appendf(&b, "\",\"encryptedToken\":\"%s\"}", hexmac)) != HQ_OK)
-            goto out;
-        meta->type = strdup("endpoint.url_validation");
+    s = json_member_str(root, "event", EV_TYPE_MAX, &n);
+    if (!s || n != 23 || memcmp(s, "endpoint.url_validation", 23) != 0) return HQ_ENOTFOUND;
+    tok = NULL;
+    if (json_object_object_get_ex(root, "payload", &payload))
+        tok = json_member_str(payload, "plainToken", EV_HANDSHAKE_TOKEN_MAX, &tlen);
+    if (!tok || !valid_value(tok, tlen, EV_HANDSHAKE_TOKEN_MAX)) {
+        *reason = "bad_handshake";
+        return HQ_EINVAL;
     }
-    rc = HQ_ENOMEM;
-    if (!meta->type) goto out;
-    meta->handshake_body = (char *)b.data;
-    b.data = NULL;
-    meta->handshake_content_type = strdup("application/json");
-    if (!meta->handshake_content_type) goto out;
-    meta->handshake = true;
-    rc = set_generated_id(meta);
+    if (!secret && c->src->n_secrets > 0) secret = &c->src->secrets[0];
+    if (!secret || !secret->data || secret->len > INT_MAX) {
+        *reason = "no_secret";
+        return HQ_EINVAL;
+    }
+    hq_sig_hmac_sha256_hex(secret, (const unsigned char *)tok, tlen, hexmac);
+    if (!hexmac[0]) { /* OpenSSL failed */
+        rc = HQ_ENOMEM;
+        goto out;
+    }
+    if ((rc = hq_buf_append(&b, "{\"plainToken\":\"", 15)) != HQ_OK ||
+        (rc = hq_buf_append_json_str(&b, tok, tlen)) != HQ_OK ||
+        (rc = hq_buf_appendf(&b, "\",\"encryptedToken\":\"%s\"}", hexmac)) != HQ_OK)
+        goto out;
+    return handshake_answer(&b, "endpoint.url_validation", meta);
 out:
     hq_buf_free(&b);
     return rc;
@@ -1307,9 +1295,9 @@ int hq_event_extract(const struct hq_source_cfg *src, const struct hq_request_vi
                      const struct hq_secret *verified_secret, struct hq_event_meta *meta,
                      const char **reason)
 {
-    struct ex_ctx c;
+    struct hq__ex_ctx c;
     const char *dummy = NULL;
-    const struct scheme_defaults *def;
+    const struct hq_scheme_ops *def;
     bool form, id_required;
     int rc;
 
@@ -1317,19 +1305,19 @@ int hq_event_extract(const struct hq_source_cfg *src, const struct hq_request_vi
     *reason = NULL;
     if (!meta) return HQ_EINVAL;
     memset(meta, 0, sizeof(*meta));
-    if (!src || !req || (int)src->scheme < 0 || src->scheme >= HQ_SCHEME__COUNT) {
+    if (!src || !req || !(def = hq_scheme_ops(src->scheme))) {
         *reason = "invalid_argument";
         return HQ_EINVAL;
     }
     memset(&c, 0, sizeof(c));
     c.src = src;
     c.req = req;
-    def = &defaults[src->scheme];
     form = media_type_is(req_content_type(req), "application/x-www-form-urlencoded");
+    c.form = form;
 
     /* 1. provider handshakes (answered by the gateway, never published) */
-    if ((src->scheme == HQ_SCHEME_SLACK && !form) || src->scheme == HQ_SCHEME_ZOOM) {
-        rc = ex_handshake(&c, verified_secret, meta, reason);
+    if (def->handshake) {
+        rc = def->handshake(&c, verified_secret, meta, reason);
         if (rc != HQ_ENOTFOUND) goto out;
     }
 
@@ -1342,7 +1330,7 @@ int hq_event_extract(const struct hq_source_cfg *src, const struct hq_request_vi
         if (rc == HQ_EINVAL) /* a payload field that is not JSON */
             rc = HQ_ENOTFOUND;
     } else {
-        rc = sel_eval_any(&c, def->type, EV_TYPE_MAX, &meta->type);
+        rc = sel_eval_any(&c, def->event_type, EV_TYPE_MAX, &meta->type);
     }
     if (rc == HQ_ENOTFOUND) {
         *reason = "missing_type";
@@ -1356,8 +1344,8 @@ int hq_event_extract(const struct hq_source_cfg *src, const struct hq_request_vi
     id_required = src->event_id != NULL || def->id_required;
     if (src->event_id)
         rc = sel_eval(&c, src->event_id, EV_ID_MAX, &meta->id);
-    else if (def->id[0] && !(src->scheme == HQ_SCHEME_SLACK && form))
-        rc = sel_eval_any(&c, def->id, EV_ID_MAX, &meta->id);
+    else if (def->event_id[0] && !(src->scheme == HQ_SCHEME_SLACK && form))
+        rc = sel_eval_any(&c, def->event_id, EV_ID_MAX, &meta->id);
     else
         rc = HQ_ENOTFOUND;
     if (rc == HQ_ENOMEM) goto out;
@@ -1392,48 +1380,6 @@ void hq_event_meta_free(struct hq_event_meta *meta)
  * Kept provider headers
  * ---------------------------------------------------------------------------------------- */
 
-static const char *const keep_github[] = {"X-GitHub-Event",
-                                          "X-GitHub-Delivery",
-                                          "X-GitHub-Hook-ID",
-                                          "X-GitHub-Hook-Installation-Target-ID",
-                                          "X-GitHub-Hook-Installation-Target-Type",
-                                          "X-Hub-Signature-256",
-                                          "X-Hub-Signature",
-                                          NULL};
-static const char *const keep_stripe[] = {"Stripe-Signature", NULL};
-static const char *const keep_standard[] = {"webhook-id", "webhook-timestamp", "webhook-signature",
-                                            "svix-id",    "svix-timestamp",    "svix-signature",
-                                            NULL};
-static const char *const keep_shopify[] = {
-    "X-Shopify-Topic",      "X-Shopify-Hmac-Sha256", "X-Shopify-Shop-Domain",
-    "X-Shopify-Webhook-Id", "X-Shopify-API-Version", "X-Shopify-Triggered-At",
-    "X-Shopify-Event-Id",   "shopify-topic",         "shopify-hmac-sha256",
-    "shopify-shop-domain",  "shopify-webhook-id",    "shopify-api-version",
-    "shopify-triggered-at", "shopify-event-id",      NULL};
-static const char *const keep_slack[] = {"X-Slack-Request-Timestamp", "X-Slack-Signature",
-                                         "X-Slack-Retry-Num", "X-Slack-Retry-Reason", NULL};
-static const char *const keep_gitlab[] = {"X-Gitlab-Event",    "X-Gitlab-Event-UUID",
-                                          "X-Gitlab-Instance", "X-Gitlab-Webhook-UUID",
-                                          "Idempotency-Key",   NULL};
-static const char *const keep_twilio[] = {"X-Twilio-Signature", "I-Twilio-Idempotency-Token", NULL};
-static const char *const keep_paddle[] = {"Paddle-Signature", NULL};
-static const char *const keep_square[] = {"x-square-hmacsha256-signature", "x-square-signature",
-                                          "Square-Environment", "Square-Version", NULL};
-static const char *const keep_zoom[] = {"x-zm-request-timestamp", "x-zm-signature",
-                                        "x-zm-trackingid", NULL};
-static const char *const keep_nothing[] = {NULL};
-
-static const char *const *const keep_tables[HQ_SCHEME__COUNT] = {
-    [HQ_SCHEME_STRIPE] = keep_stripe,     [HQ_SCHEME_GITHUB] = keep_github,
-    [HQ_SCHEME_STANDARD] = keep_standard, [HQ_SCHEME_SHOPIFY] = keep_shopify,
-    [HQ_SCHEME_SLACK] = keep_slack,       [HQ_SCHEME_GITLAB] = keep_gitlab,
-    [HQ_SCHEME_TWILIO] = keep_twilio,     [HQ_SCHEME_PADDLE] = keep_paddle,
-    [HQ_SCHEME_SQUARE] = keep_square,     [HQ_SCHEME_ZOOM] = keep_zoom,
-    [HQ_SCHEME_MAILGUN] = keep_nothing,   [HQ_SCHEME_HMAC] = keep_nothing,
-    [HQ_SCHEME_TOKEN] = keep_nothing,     [HQ_SCHEME_BASIC] = keep_nothing,
-    [HQ_SCHEME_NONE] = keep_nothing,
-};
-
 /* Never copied, whatever the scheme or configuration says. */
 static const char *const never_keep[] = {"Authorization", "Proxy-Authorization", "Cookie",
                                          "Set-Cookie",    "X-Gitlab-Token",      NULL};
@@ -1453,12 +1399,14 @@ static bool selector_header_is(const char *sel, const char *name)
 
 bool hq_event_keep_header(const struct hq_source_cfg *src, const char *name)
 {
-    if (!src || !name || !*name || (int)src->scheme < 0 || src->scheme >= HQ_SCHEME__COUNT)
+    const struct hq_scheme_ops *ops;
+
+    if (!src || !name || !*name || !(ops = hq_scheme_ops(src->scheme)))
         return false;
     if (in_list(never_keep, name)) return false;
     /* the token scheme's header carries the shared secret itself */
     if (src->scheme == HQ_SCHEME_TOKEN && src->header && ascii_ieq(src->header, name)) return false;
-    if (in_list(keep_tables[src->scheme], name)) return true;
+    if (ops->keep_headers && in_list(ops->keep_headers, name)) return true;
     if (src->scheme == HQ_SCHEME_HMAC && src->header && ascii_ieq(src->header, name)) return true;
     return selector_header_is(src->event_type, name) || selector_header_is(src->event_id, name);
 }

@@ -33,6 +33,7 @@ enum hq_scheme {
     HQ_SCHEME_TOKEN,
     HQ_SCHEME_BASIC,
     HQ_SCHEME_NONE,
+    HQ_SCHEME_LINEAR,
     HQ_SCHEME__COUNT
 };
 

@@ -1,8 +1,10 @@
 /* hq_sig: webhook signature verification for every scheme of docs/signatures.md.
  *
  * Works on the raw body bytes only; never parses JSON except where the scheme puts the
- * signature in the body (mailgun, twilio's bodySHA256 is in the URL). All MAC comparisons are
- * constant-time (CRYPTO_memcmp). Thread-safe: no global state. */
+ * signature in the body (mailgun, twilio's bodySHA256 is in the URL) or its signed timestamp
+ * (linear's webhookTimestamp, read once the MAC has matched). All MAC comparisons are
+ * constant-time (CRYPTO_memcmp). Thread-safe: no global state. Each scheme's verify and sign
+ * functions are reached through its row of the scheme table (hq_scheme.h). */
 #ifndef HQ_SIG_H
 #define HQ_SIG_H
 

@@ -42,6 +42,7 @@
 #include "hq_config.h"
 #include "hq_fs.h"
 #include "hq_log.h"
+#include "hq_scheme.h"
 #include "hq_sig.h"
 #include "hq_status.h"
 #include "hq_time.h"
@@ -353,40 +354,24 @@ static int fill_in(const struct hq_buf *in, const struct fill *f, struct hq_buf 
     return rc;
 }
 
-/* A fresh event id in the provider's usual shape. */
-static int default_event_id(enum hq_scheme s, char *out, size_t outsz)
+/* A fresh event id in the provider's usual shape (its row of the scheme table). */
+static int default_event_id(const struct hq_scheme_ops *ops, char *out, size_t outsz)
 {
-    char hex[33];
+    char hex[33], u[37];
+    size_t i;
 
-    switch (s) {
-    case HQ_SCHEME_STRIPE:
-    case HQ_SCHEME_PADDLE:
-        if (random_hex(12, hex) != HQ_OK)
+    if (ops->id_hex > 0 && ops->id_hex <= 32 && ops->id_hex % 2 == 0) {
+        if (random_hex((size_t)ops->id_hex / 2, hex) != HQ_OK)
             return HQ_EIO;
-        snprintf(out, outsz, "evt_%s", hex);
-        return HQ_OK;
-    case HQ_SCHEME_STANDARD:
-        if (random_hex(12, hex) != HQ_OK)
-            return HQ_EIO;
-        snprintf(out, outsz, "msg_%s", hex);
-        return HQ_OK;
-    case HQ_SCHEME_SLACK: {
-        size_t i;
-        if (random_hex(6, hex) != HQ_OK)
-            return HQ_EIO;
-        for (i = 0; hex[i]; i++)
+        for (i = 0; ops->id_upper && hex[i]; i++)
             hex[i] = (char)toupper((unsigned char)hex[i]);
-        snprintf(out, outsz, "Ev%s", hex);
+        snprintf(out, outsz, "%s%s", ops->id_prefix ? ops->id_prefix : "", hex);
         return HQ_OK;
     }
-    default: {
-        char u[37];
-        if (random_uuid(u) != HQ_OK)
-            return HQ_EIO;
-        snprintf(out, outsz, "%s", u);
-        return HQ_OK;
-    }
-    }
+    if (random_uuid(u) != HQ_OK)
+        return HQ_EIO;
+    snprintf(out, outsz, "%s", u);
+    return HQ_OK;
 }
 
 static int fill_make(struct fill *f, const struct hq_source_cfg *src, const char *event_id,
@@ -399,7 +384,7 @@ static int fill_make(struct fill *f, const struct hq_source_cfg *src, const char
     memset(f, 0, sizeof(*f));
     if (event_id)
         snprintf(f->event_id, sizeof(f->event_id), "%s", event_id);
-    else if (default_event_id(src->scheme, f->event_id, sizeof(f->event_id)) != HQ_OK)
+    else if (default_event_id(hq_scheme_ops(src->scheme), f->event_id, sizeof(f->event_id)) != HQ_OK)
         return HQ_EIO;
     if (random_hex(12, f->unique) != HQ_OK || random_uuid(f->uuid) != HQ_OK ||
         random_hex(20, f->sha) != HQ_OK || random_hex(25, f->mailgun_token) != HQ_OK ||
@@ -700,16 +685,16 @@ static void corrupt(char *v)
 }
 
 /* The provider's own event-type header, for schemes that send the type in a header. */
-static int add_type_header(struct hdrs *h, enum hq_scheme s, const char *type)
+static int add_type_header(struct hdrs *h, const struct hq_scheme_ops *ops, const char *type)
 {
     char buf[256];
     size_t i, o = 0;
     bool up = true;
 
-    switch (s) {
-    case HQ_SCHEME_GITHUB:
-        return hdr_add_str(h, "X-GitHub-Event", type);
-    case HQ_SCHEME_SHOPIFY: {
+    if (!ops->type_header)
+        return HQ_OK;
+    switch (ops->type_style) {
+    case HQ_TYPE_TOPIC:
         /* orders-create -> orders/create (topics have one '/' and never a '-') */
         snprintf(buf, sizeof(buf), "%s", type);
         if (!strchr(buf, '/')) {
@@ -717,13 +702,12 @@ static int add_type_header(struct hdrs *h, enum hq_scheme s, const char *type)
             if (d)
                 *d = '/';
         }
-        return hdr_add_str(h, "X-Shopify-Topic", buf);
-    }
-    case HQ_SCHEME_GITLAB:
+        return hdr_add_str(h, ops->type_header, buf);
+    case HQ_TYPE_HOOK_TITLE:
         /* push -> "Push Hook", merge_request -> "Merge Request Hook"; a type that already
          * ends in " Hook" is taken as it is */
         if (has_suffix(type, " Hook"))
-            return hdr_add_str(h, "X-Gitlab-Event", type);
+            return hdr_add_str(h, ops->type_header, type);
         for (i = 0; type[i] && o + 6 < sizeof(buf); i++) {
             char c = type[i];
             if (c == '_' || c == '-' || c == ' ') {
@@ -735,36 +719,39 @@ static int add_type_header(struct hdrs *h, enum hq_scheme s, const char *type)
             up = false;
         }
         memcpy(buf + o, " Hook", 6);
-        return hdr_add_str(h, "X-Gitlab-Event", buf);
+        return hdr_add_str(h, ops->type_header, buf);
+    case HQ_TYPE_AS_IS:
     default:
-        return HQ_OK;
+        return hdr_add_str(h, ops->type_header, type);
     }
 }
 
-/* Provider headers that are not part of the signature but that the provider sends. */
-static int add_provider_headers(struct hdrs *h, enum hq_scheme s, const struct fill *f)
+/* Provider headers that are not part of the signature but that the provider sends: the
+ * scheme's sample_headers lines, placeholders filled in. */
+static int add_provider_headers(struct hdrs *h, const struct hq_scheme_ops *ops,
+                                const struct fill *f)
 {
+    struct hq_buf in = HQ_BUF_INIT(4096), out = HQ_BUF_INIT(4096);
+    const char *p;
     int rc = HQ_OK;
 
-    switch (s) {
-    case HQ_SCHEME_GITHUB:
-        rc = hdr_add_str(h, "X-GitHub-Hook-ID", "421337001");
-        if (rc == HQ_OK)
-            rc = hdr_add_str(h, "X-GitHub-Hook-Installation-Target-Type", "repository");
-        break;
-    case HQ_SCHEME_SHOPIFY:
-        rc = hdr_add_str(h, "X-Shopify-Shop-Domain", "example.myshopify.com");
-        if (rc == HQ_OK)
-            rc = hdr_add_str(h, "X-Shopify-API-Version", "2024-01");
-        if (rc == HQ_OK)
-            rc = hdr_add_str(h, "X-Shopify-Triggered-At", f->iso_time);
-        break;
-    case HQ_SCHEME_GITLAB:
-        rc = hdr_add_str(h, "X-Gitlab-Instance", "https://gitlab.example.com");
-        break;
-    default:
-        break;
+    if (!ops->sample_headers)
+        return HQ_OK;
+    rc = hq_buf_append(&in, ops->sample_headers, strlen(ops->sample_headers));
+    if (rc == HQ_OK)
+        rc = fill_in(&in, f, &out);
+    if (rc == HQ_OK)
+        rc = hq_buf_append(&out, "", 1);
+    p = out.data ? (const char *)out.data : "";
+    while (rc == HQ_OK && *p) {
+        size_t n = strcspn(p, "\n");
+        rc = hdr_add_line(h, p, n);
+        p += n;
+        if (*p == '\n')
+            p++;
     }
+    hq_buf_free(&in);
+    hq_buf_free(&out);
     return rc;
 }
 
@@ -858,9 +845,7 @@ static bool is_form_type(const char *ct)
 
 static bool scheme_has_timestamp(enum hq_scheme s)
 {
-    bool both;
-
-    return hq_sig_default_tolerance(s, &both) > 0;
+    return hq_scheme_ops(s)->tolerance_s > 0;
 }
 
 int main(int argc, char **argv)
@@ -1030,9 +1015,9 @@ int main(int argc, char **argv)
 
     rc = hdr_add_str(&h, "Content-Type", ct);
     if (rc == HQ_OK)
-        rc = add_type_header(&h, src->scheme, type);
+        rc = add_type_header(&h, hq_scheme_ops(src->scheme), type);
     if (rc == HQ_OK)
-        rc = add_provider_headers(&h, src->scheme, &f);
+        rc = add_provider_headers(&h, hq_scheme_ops(src->scheme), &f);
     {
         const char *p = signed_hdrs;
         while (rc == HQ_OK && *p) {

@@ -21,6 +21,7 @@ SECRETS = {
     "hmac": "generic-key",
     "token": "bearer-token-1",
     "basic": "user:pa55",
+    "linear": "lin_wh_signing_secret",
 }
 
 

@@ -259,6 +259,13 @@ def sign_github(secret, body, event="push", delivery=None):
             "Content-Type": "application/json"}
 
 
+def sign_linear(secret, body, delivery=None):
+    """Linear: hex HMAC-SHA256 of the body (which carries webhookTimestamp, in ms)."""
+    return {"Linear-Signature": hmac_hex(secret, body), "Linear-Event": "Issue",
+            "Linear-Delivery": delivery or "ld-%d" % time.time_ns(),
+            "Content-Type": "application/json"}
+
+
 def sign_stripe(secret, body, ts=None):
     ts = int(time.time()) if ts is None else ts
     return {"Stripe-Signature": "t=%d,v1=%s" % (ts, hmac_hex(secret, b"%d." % ts + body)),

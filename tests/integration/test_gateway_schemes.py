@@ -58,6 +58,10 @@ def signed(scheme, port):
     if scheme == "mailgun":
         body = hqtest.mailgun_body(s, "delivered", "mg-%d" % n)
         return body, {"Content-Type": "application/json"}, "delivered", "mg-%d" % n
+    if scheme == "linear":
+        body = json.dumps({"action": "create", "type": "Issue", "data": {"n": n},
+                           "webhookTimestamp": int(time.time() * 1000)}).encode()
+        return body, hqtest.sign_linear(s, body, "ld-%d" % n), "Issue", "ld-%d" % n
     if scheme == "hmac":
         body = json.dumps({"n": n}).encode()
         return body, hqtest.sign_hmac(s, body), "event", None

@@ -19,7 +19,7 @@ EXTRA = """  { name = "snd-twurl"; scheme = "twilio"; secrets = [ "tw-token" ];
     url = "https://hooks.example.com/webhooks/calls"; },
   { name = "snd-squrl"; scheme = "square"; secrets = [ "sq-key" ];
     url = "https://hooks.example.com/webhooks/square"; },"""
-TIMESTAMPED = ("stripe", "slack", "standard", "paddle", "zoom", "mailgun")
+TIMESTAMPED = ("stripe", "slack", "standard", "paddle", "zoom", "mailgun", "linear")
 
 
 def samples_of(scheme):
