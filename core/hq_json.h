@@ -24,4 +24,14 @@ HQ_MUST_CHECK int hq_json_str(struct hq_buf *b, const char *s, size_t n);
  * json-c) or NULL. Release with json_object_put. */
 void *hq_json_parse(const char *p, size_t n, int depth);
 
+#define HQ_JSON_DEPTH_MAX 64
+
+/* Parse a JSON text from outside (a webhook body): p[0..n) must be exactly one RFC 8259 text
+ * (whitespace around it, nothing else; no BOM; strings well-formed UTF-8), nesting at most
+ * depth (1..HQ_JSON_DEPTH_MAX) containers. It is checked by our own scanner first, because
+ * json-c accepts some non-JSON even in strict mode, then built by json-c. On HQ_OK *out is a
+ * new json_object * (json_object_put); HQ_EINVAL for anything else, HQ_ENOMEM. */
+HQ_MUST_CHECK int hq_json_parse_untrusted(const unsigned char *p, size_t n, int depth,
+                                          void **out);
+
 #endif

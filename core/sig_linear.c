@@ -10,6 +10,7 @@
 #include <json-c/json.h>
 
 #include "hq__sig.h"
+#include "hq_json.h"
 
 #define LINEAR_HEADER "Linear-Signature"
 #define JSON_DEPTH_MAX 32
@@ -18,15 +19,13 @@
  * such member), HQ_EINVAL (not a JSON object, or not a non-negative integer), HQ_ENOMEM. */
 static int linear_ts(const unsigned char *body, size_t n, char *buf, size_t bufsz, int64_t *ms)
 {
-    struct json_tokener *tok;
     struct json_object *root = NULL, *v;
-    int rc = HQ_EINVAL, k;
+    int rc, k;
 
-    if (n == 0 || n > INT_MAX) return HQ_EINVAL;
-    if (!(tok = json_tokener_new_ex(JSON_DEPTH_MAX))) return HQ_ENOMEM;
-    root = json_tokener_parse_ex(tok, (const char *)body, (int)n);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-        !json_object_is_type(root, json_type_object))
+    if ((rc = hq_json_parse_untrusted(body, n, JSON_DEPTH_MAX, (void **)&root)) != HQ_OK)
+        return rc;
+    rc = HQ_EINVAL;
+    if (!json_object_is_type(root, json_type_object))
         goto out;
     if (!json_object_object_get_ex(root, "webhookTimestamp", &v) ||
         json_object_is_type(v, json_type_null)) {
@@ -40,7 +39,6 @@ static int linear_ts(const unsigned char *body, size_t n, char *buf, size_t bufs
     rc = k > 0 && (size_t)k < bufsz ? HQ_OK : HQ_EINVAL;
 out:
     json_object_put(root);
-    json_tokener_free(tok);
     return rc;
 }
 

@@ -354,6 +354,7 @@ static void test_provider_vectors(void **state)
     }
     closedir(d);
     assert_true(files >= 1);
+    assert_true(n >= files);
     assert_int_equal(failed, 0);
 }
 
