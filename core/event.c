@@ -57,17 +57,6 @@ static bool ascii_ieq(const char *a, const char *b)
     return *a == *b;
 }
 
-static bool ascii_ieqn(const char *a, size_t alen, const char *b)
-{
-    size_t i;
-
-    for (i = 0; i < alen; i++) {
-        if (b[i] == '\0' || ascii_lower((unsigned char)a[i]) != ascii_lower((unsigned char)b[i]))
-            return false;
-    }
-    return b[alen] == '\0';
-}
-
 static char *memdup_str(const void *p, size_t n)
 {
     char *s = malloc(n + 1);
@@ -94,39 +83,6 @@ static bool valid_value(const char *s, size_t n, size_t max)
         i += k;
     }
     return true;
-}
-
-/* First header called name (case-insensitive), or NULL. Our own lookup so that this module
- * does not depend on sig.c. */
-static const char *req_header(const struct hq_request_view *req, const char *name)
-{
-    size_t i;
-
-    if (!req || !req->headers || !name) return NULL;
-    for (i = 0; i < req->n_headers; i++) {
-        const struct hq_header *h = &req->headers[i];
-        if (h->name && h->value && ascii_ieq(h->name, name)) return h->value;
-    }
-    return NULL;
-}
-
-static const char *req_content_type(const struct hq_request_view *req)
-{
-    return req->content_type ? req->content_type : req_header(req, "Content-Type");
-}
-
-/* Is the media type (before any ';' parameter) of ct equal to type? */
-static bool media_type_is(const char *ct, const char *type)
-{
-    size_t n;
-
-    if (!ct) return false;
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    n = strcspn(ct, ";");
-    while (n > 0 && (ct[n - 1] == ' ' || ct[n - 1] == '\t'))
-        n--;
-    return ascii_ieqn(ct, n, type);
 }
 
 /* The scheme's name, as in the configuration (the scheme table, core/scheme.c). */
@@ -783,39 +739,6 @@ static int json_value_text(struct json_object *v, size_t max, char **out)
  * application/x-www-form-urlencoded
  * ---------------------------------------------------------------------------------------- */
 
-static int hex_val(unsigned char c)
-{
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-/* Decode p[0..n) ('+' -> space, %XX; a '%' not followed by two hex digits stays literal, as
- * in the WHATWG URL standard) into out (room for cap bytes). false when it does not fit. */
-static bool form_decode(const unsigned char *p, size_t n, unsigned char *out, size_t cap,
-                        size_t *outlen)
-{
-    size_t i = 0, o = 0;
-
-    while (i < n) {
-        unsigned char c = p[i];
-        if (c == '+') {
-            c = ' ';
-            i++;
-        } else if (c == '%' && n - i >= 3 && hex_val(p[i + 1]) >= 0 && hex_val(p[i + 2]) >= 0) {
-            c = (unsigned char)(hex_val(p[i + 1]) << 4 | hex_val(p[i + 2]));
-            i += 3;
-        } else {
-            i++;
-        }
-        if (o >= cap) return false;
-        out[o++] = c;
-    }
-    *outlen = o;
-    return true;
-}
-
 /* Value of the first form field called field in body, decoded, at most cap bytes. HQ_OK with
  * *out (malloc'd, NUL-terminated, *outlen its length, may contain NUL bytes), HQ_ENOTFOUND
  * (absent or longer than cap), HQ_ENOMEM. */
@@ -835,14 +758,14 @@ static int form_get(const unsigned char *body, size_t n, const char *field, size
         eq = i;
         while (eq < j && body[eq] != '=')
             eq++;
-        if (form_decode(body + i, eq - i, name, sizeof(name), &nlen) && nlen == flen &&
+        if (hq_form_decode(body + i, eq - i, name, sizeof(name), &nlen) && nlen == flen &&
             memcmp(name, field, flen) == 0) {
             size_t vraw = eq < j ? j - eq - 1 : 0;
             size_t room = vraw < cap ? vraw : cap;
             unsigned char *v = malloc(room + 1);
             size_t vlen = 0;
             if (!v) return HQ_ENOMEM;
-            if (!form_decode(body + eq + (eq < j ? 1 : 0), vraw, v, room, &vlen)) {
+            if (!hq_form_decode(body + eq + (eq < j ? 1 : 0), vraw, v, room, &vlen)) {
                 free(v);
                 return HQ_ENOTFOUND;
             }
@@ -899,7 +822,7 @@ static int sel_eval(struct hq__ex_ctx *c, const char *sel, size_t max, char **ou
         return v ? json_value_text(v, max, out) : HQ_ENOTFOUND;
     }
     if (strncmp(sel, "header:", 7) == 0) {
-        const char *v = req_header(c->req, sel + 7);
+        const char *v = hq_req_header(c->req, sel + 7, NULL);
         size_t n;
         if (!v || sel[7] == '\0') return HQ_ENOTFOUND;
         /* optional whitespace around a field value is not part of it (RFC 9110 5.5) */
@@ -1108,7 +1031,7 @@ int hq_event_extract(const struct hq_source_cfg *src, const struct hq_request_vi
     memset(&c, 0, sizeof(c));
     c.src = src;
     c.req = req;
-    form = media_type_is(req_content_type(req), "application/x-www-form-urlencoded");
+    form = hq_media_type_is(hq_req_content_type(req), "application/x-www-form-urlencoded");
     c.form = form;
 
     /* 1. provider handshakes (answered by the gateway, never published) */
@@ -1235,7 +1158,7 @@ int hq_event_build(const struct hq_source_cfg *src, const struct hq_request_view
     }
     /* A content type that cannot be an AMQP short string (or has control characters) is
      * dropped rather than cut. */
-    ct = req_content_type(req);
+    ct = hq_req_content_type(req);
     if (ct && strlen(ct) <= EV_SHORTSTR_MAX && valid_value(ct, strlen(ct), EV_SHORTSTR_MAX)) {
         out->content_type = strdup(ct);
         if (!out->content_type) goto out;

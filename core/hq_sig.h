@@ -13,27 +13,7 @@
 #include <stdint.h>
 #include "hq_status.h"
 #include "hq_config.h"
-
-struct hq_header {
-    const char *name;  /* as received; compared case-insensitively */
-    const char *value;
-};
-
-/* What a verifier (and the event extractor) may look at. All borrowed. */
-struct hq_request_view {
-    const struct hq_header *headers;
-    size_t n_headers;
-    const unsigned char *body;
-    size_t body_len;
-    const char *content_type; /* may be NULL */
-    /* The URL the provider requested, used by twilio and square when the source has no
-     * `url`: scheme://host[:port]/path[?query] as reconstructed by the gateway. May be NULL. */
-    const char *url;
-};
-
-/* The value of header name, or NULL when absent. *dup (if not NULL) is set when the header
- * occurs more than once. */
-const char *hq_req_header(const struct hq_request_view *req, const char *name, bool *dup);
+#include "hq_http_req.h"
 
 #define HQ_REPLAY_KEY_LEN 32
 

@@ -196,25 +196,6 @@ void hq__sig_replay_key(struct hq_verify_result *res, enum hq_scheme s,
 /* ------------------------------------------------------------------------------------------ */
 /* Request helpers */
 
-const char *hq_req_header(const struct hq_request_view *req, const char *name, bool *dup)
-{
-    const char *found = NULL;
-    size_t i;
-
-    if (dup) *dup = false;
-    if (!req || !name) return NULL;
-    for (i = 0; i < req->n_headers; i++) {
-        const struct hq_header *h = &req->headers[i];
-        if (!h->name || !h->value || strcasecmp(h->name, name) != 0) continue;
-        if (found) {
-            if (dup) *dup = true;
-            break;
-        }
-        found = h->value;
-    }
-    return found;
-}
-
 int hq__sig_fail(struct hq_verify_result *res, int rc, const char *reason)
 {
     res->reason = reason;

@@ -1,6 +1,5 @@
 /* sig_twilio: Twilio, base64(HMAC-SHA1) over the URL it requested plus the sorted form
  * parameters, or the URL alone (with bodySHA256) for JSON bodies (docs/signatures.md). */
-#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,28 +117,6 @@ static int form_cmp(const void *a, const void *b)
     return x->vn == y->vn ? 0 : (x->vn < y->vn ? -1 : 1);
 }
 
-/* application/x-www-form-urlencoded decoding: '+' is a space, %XX a byte; a '%' not followed
- * by two hex digits stays literal (as Python's unquote_plus does). Returns the output length. */
-static size_t form_decode(const unsigned char *in, size_t n, unsigned char *out)
-{
-    size_t i, o = 0;
-
-    for (i = 0; i < n; i++) {
-        if (in[i] == '+') {
-            out[o++] = ' ';
-        } else if (in[i] == '%' && i + 2 < n && isxdigit(in[i + 1]) && isxdigit(in[i + 2])) {
-            unsigned char hi = in[i + 1], lo = in[i + 2];
-            hi = (unsigned char)(hi <= '9' ? hi - '0' : (hi | 0x20) - 'a' + 10);
-            lo = (unsigned char)(lo <= '9' ? lo - '0' : (lo | 0x20) - 'a' + 10);
-            out[o++] = (unsigned char)(hi << 4 | lo);
-            i += 2;
-        } else {
-            out[o++] = in[i];
-        }
-    }
-    return o;
-}
-
 /* The parameter string Twilio appends to the URL of a form POST: names sorted, values of a
  * name sorted and de-duplicated, each name+value concatenated. *out is malloc'd (caller
  * frees), possibly NULL with *outlen 0 for an empty body. HQ_EINVAL when there are more than
@@ -171,11 +148,19 @@ static int twilio_form_string(const unsigned char *body, size_t len, unsigned ch
             goto out;
         }
         eq = memchr(seg, '=', sn);
-        p[np].k = dec + d;
-        p[np].kn = form_decode(seg, eq ? (size_t)(eq - seg) : sn, dec + d);
+        p[np].k = dec + d; /* decoding never grows: dec (len bytes) holds them all */
+        if (!hq_form_decode(seg, eq ? (size_t)(eq - seg) : sn, dec + d, len - d, &p[np].kn)) {
+            rc = HQ_EINVAL;
+            goto out;
+        }
         d += p[np].kn;
         p[np].v = dec + d;
-        p[np].vn = eq ? form_decode(eq + 1, sn - (size_t)(eq - seg) - 1, dec + d) : 0;
+        p[np].vn = 0;
+        if (eq && !hq_form_decode(eq + 1, sn - (size_t)(eq - seg) - 1, dec + d, len - d,
+                                  &p[np].vn)) {
+            rc = HQ_EINVAL;
+            goto out;
+        }
         d += p[np].vn;
         np++;
     }
@@ -201,14 +186,8 @@ out:
 
 static bool is_form(const char *ct)
 {
-    static const char form[] = "application/x-www-form-urlencoded";
-    size_t fl = sizeof(form) - 1;
-
-    if (!ct || !*ct) return true; /* Twilio's own webhooks are form posts */
-    while (*ct == ' ' || *ct == '\t')
-        ct++;
-    return strncasecmp(ct, form, fl) == 0 &&
-           (ct[fl] == '\0' || ct[fl] == ';' || ct[fl] == ' ' || ct[fl] == '\t');
+    /* Twilio's own webhooks are form posts */
+    return !ct || !*ct || hq_media_type_is(ct, "application/x-www-form-urlencoded");
 }
 
 /* What Twilio signs: the URL (in url), plus for form bodies the parameter string (*params,

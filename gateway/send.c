@@ -840,7 +840,7 @@ static int sha256_hex(const unsigned char *p, size_t n, char out[65])
 
 static bool is_form_type(const char *ct)
 {
-    return ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33) == 0;
+    return hq_media_type_is(ct, "application/x-www-form-urlencoded");
 }
 
 static bool scheme_has_timestamp(enum hq_scheme s)
