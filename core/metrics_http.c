@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "hq_metrics_http.h"
-#include "hq__civetweb.h"
+#include "hq_civetweb.h"
 #include "hq_buf.h"
 #include "hq_log.h"
 
@@ -53,13 +53,6 @@ static int on_metrics(struct mg_connection *conn, void *cbdata)
     return 200;
 }
 
-static int on_log_message(const struct mg_connection *conn, const char *message)
-{
-    (void)conn;
-    hq_debug("civetweb", "message=\"%s\"", message);
-    return 1;
-}
-
 int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
                           void (*render_hook)(void *), void *arg, char *err, size_t errsz)
 {
@@ -67,10 +60,6 @@ int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
                           "10000", "enable_keep_alive", "yes", "max_request_size", "16384",
                           NULL};
     struct mg_callbacks cb;
-    struct mg_init_data init;
-    struct mg_error_data ed;
-    char ebuf[256] = "";
-    unsigned ecode;
 
     if (!listen)
         return HQ_OK;
@@ -79,14 +68,8 @@ int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
     hook_arg = arg;
     mg_init_library(0);
     memset(&cb, 0, sizeof(cb));
-    cb.log_message = on_log_message;
-    memset(&init, 0, sizeof(init));
-    init.callbacks = &cb;
-    init.configuration_options = opts;
-    hq__mg_error_init(&ed, &ecode, ebuf, sizeof(ebuf));
-    ctx = mg_start2(&init, &ed);
+    ctx = hq_mg_start(&cb, NULL, opts, err, errsz);
     if (!ctx) {
-        snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf[0] ? ebuf : "failed");
         mg_exit_library();
         return HQ_EIO;
     }

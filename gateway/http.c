@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 #include "gw.h"
-#include "hq__civetweb.h"
 #include "hq_buf.h"
+#include "hq_civetweb.h"
 #include "hq_json.h"
 #include "hq_log.h"
 #include "hq_metrics_http.h"
@@ -637,12 +637,6 @@ static void on_conn_close(const struct mg_connection *conn)
         atomic_fetch_sub(&http_gw->http_busy, 1);
 }
 
-static int on_log_message(const struct mg_connection *conn, const char *message)
-{
-    hq_debug("civetweb", "message=\"%s\"", message);
-    return 1;
-}
-
 static void register_metrics(struct gw *g)
 {
     g->m_in_flight = hq_gauge(g->metrics, "hookmq_gateway_in_flight",
@@ -699,28 +693,15 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
                           "1",
                           NULL};
     struct mg_callbacks cb;
-    struct mg_init_data init;
-    struct mg_error_data ed;
-    char ebuf[256] = "";
-    unsigned ecode;
 
     snprintf(nthreads, sizeof(nthreads), "%d", threads);
     snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
     snprintf(kat, sizeof(kat), "%d", keep_alive_ms > 0 ? keep_alive_ms : 1);
     memset(&cb, 0, sizeof(cb));
-    cb.log_message = on_log_message;
     cb.init_connection = on_conn_init;
     cb.connection_close = on_conn_close;
-    memset(&init, 0, sizeof(init));
-    init.callbacks = &cb;
-    init.user_data = data;
-    init.configuration_options = opts;
-    hq__mg_error_init(&ed, &ecode, ebuf, sizeof(ebuf));
-    *ctx = mg_start2(&init, &ed);
-    if (!*ctx) {
-        snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf[0] ? ebuf : "failed");
-        return HQ_EIO;
-    }
+    *ctx = hq_mg_start(&cb, data, opts, err, errsz);
+    if (!*ctx) return HQ_EIO;
     mg_set_request_handler(*ctx, "/", handler, data);
     return HQ_OK;
 }
