@@ -1,0 +1,156 @@
+"""Durable steps (docs/plugins.md, "Durable steps"; handler ABI 1.1) with the example plugin
+consumers/examples/downgrade (load-user, downgrade-user, send-email; send-email fails its first
+2 runs): the steps saved by an attempt that ends in RETRY travel in the retry copy's
+hookmq-steps field table, so load-user and downgrade-user run exactly once and send-email three
+times, and the event ends processed; each completed step is a lifecycle record of kind `step`
+with its name and size, never its content. An event parked in the DLQ after max_attempts keeps
+its steps there, and `hookmq-dlx redrive` keeps them (the steps do not run again) unless
+--reset-steps; steps.max_bytes refuses a step that does not fit (the handler sees the error, the
+worker logs it)."""
+import json
+import os
+import subprocess
+import unittest
+
+import hqtest
+import wkfixture
+
+
+def downgrade_plugin():
+    p = os.path.join(hqtest.BUILD, "consumers", "examples", "hq_example_downgrade.so")
+    if not os.path.exists(p):
+        raise FileNotFoundError(p)
+    return p
+
+
+def dlx(*args, timeout=120):
+    return subprocess.run([hqtest.binary("hookmq-dlx")] + list(args), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def runs(path, eid):
+    """{step: number of real runs} for event eid from the plugin's log file."""
+    out = {}
+    for line in wkfixture.read_text(path).splitlines():
+        step, _, ev = line.partition(" ")
+        if ev == eid:
+            out[step] = out.get(step, 0) + 1
+    return out
+
+
+class WorkerSteps(wkfixture.SetupCase):
+    def lifecycle_queue(self, s, c):
+        """A queue of this test bound to hookmq.lifecycle for the consumer's records."""
+        name = "%s.lc" % s.prefix
+        hqtest.mgmt("PUT", "/queues/%s/%s" % (s.vhost_path, hqtest.q(name)),
+                    {"durable": False, "auto_delete": False})
+        hqtest.mgmt("POST", "/bindings/%s/e/hookmq.lifecycle/q/%s" % (s.vhost_path, hqtest.q(name)),
+                    {"routing_key": "%s.#" % c.name})
+        self.addCleanup(s.delete_queue, name)
+        return name
+
+    def lifecycle(self, s, qname, eid):
+        recs = []
+        for m in s.peek(qname, 1000):
+            for line in m["payload"].splitlines():
+                r = json.loads(line)
+                if r.get("id") == eid:
+                    recs.append(r)
+        return recs
+
+    def test_retried_steps_run_once(self):
+        s = self.setup_("wkst")
+        log = os.path.join(s.dir, "steps.log")
+        c = s.consumer("c", downgrade_plugin(), options={"log": log}, delays=["200ms"],
+                       max_attempts=5)
+        s.apply()
+        lcq = self.lifecycle_queue(s, c)
+        w = s.worker(c)
+        try:
+            eid = s.publish('{"user":"u1"}', msg_id="%s-1" % s.prefix)
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
+                            30, what="the event processed")
+            self.assertEqual(runs(log, eid),
+                             {"load-user": 1, "downgrade-user": 1, "send-email": 3})
+            ev = sorted((e for e in w.events() if e["event_id"] == eid), key=lambda e: e["ts"])
+            self.assertEqual([e["verdict"] for e in ev], ["retry", "retry", "ack"])
+            self.assertEqual(w.metric("hookmq_worker_verdicts_total", verdict="retry"), 2)
+            # lifecycle: the steps each attempt completed (name and size, never the content)
+            recs = hqtest.wait_for(
+                lambda: (lambda r: r if len(r) >= 6 else None)(self.lifecycle(s, lcq, eid)), 30,
+                what="6 lifecycle records")
+            steps = sorted((r["attempt"], r["step"], r["size"]) for r in recs
+                           if r["verdict"] == "step")
+            self.assertEqual(steps[:2], [(1, "downgrade-user", 4), (1, "load-user", len(
+                '{"user":"%s","plan":"pro"}' % eid))])
+            self.assertEqual(steps[2:], [(3, "send-email", 4)])
+            for r in recs:
+                self.assertNotIn("free", json.dumps(r))  # the content never travels
+            self.assertEqual(sorted((r["attempt"], r["verdict"]) for r in recs
+                                    if r["verdict"] != "step"),
+                             [(1, "retry_scheduled"), (2, "retry_scheduled"), (3, "processed")])
+            for q in [c.queue, c.dlq] + c.retry_queues():
+                s.wait_depth(q, 0)
+            self.assertEqual(w.stop(), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+    def park(self, s, reset):
+        log = os.path.join(s.dir, "steps.log")
+        c = s.consumer("c", downgrade_plugin(), options={"log": log, "fail_times": 2},
+                       delays=["200ms"], max_attempts=2)
+        s.apply()
+        w = s.worker(c)
+        try:
+            eid = s.publish('{"user":"u2"}', msg_id="%s-2" % s.prefix)
+            s.wait_depth(c.dlq, 1)
+            self.assertEqual(runs(log, eid),
+                             {"load-user": 1, "downgrade-user": 1, "send-email": 2})
+            h = s.peek(c.dlq)[0]["properties"]["headers"]
+            self.assertEqual(sorted(h["hookmq-steps"]), ["downgrade-user", "load-user"], h)
+            args = ["-c", s.config, "redrive", c.name, "--all"] + (["--reset-steps"] if reset
+                                                                   else [])
+            r = dlx(*args)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
+                            30, what="the redriven event processed")
+            s.wait_depth(c.dlq, 0)
+            self.assertEqual(w.stop(), 0)
+            return runs(log, eid)
+        finally:
+            wkfixture.stop_all(w)
+
+    def test_parked_then_redriven_keeps_steps(self):
+        got = self.park(self.setup_("wksp"), reset=False)
+        self.assertEqual(got, {"load-user": 1, "downgrade-user": 1, "send-email": 3})
+
+    def test_redrive_reset_steps(self):
+        got = self.park(self.setup_("wksr"), reset=True)
+        self.assertEqual(got, {"load-user": 2, "downgrade-user": 2, "send-email": 3})
+
+    def test_max_bytes(self):
+        s = self.setup_("wksm")
+        log = os.path.join(s.dir, "steps.log")
+        c = s.consumer("c", downgrade_plugin(), options={"log": log}, delays=["200ms"],
+                       max_attempts=2, extra="steps = { max_bytes = 20; };")
+        s.apply()
+        w = s.worker(c)
+        try:
+            eid = s.publish('{"user":"u3"}', msg_id="%s-3" % s.prefix)
+            s.wait_depth(c.dlq, 1)
+            m = s.peek(c.dlq)[0]["properties"]["headers"]
+            self.assertIn("saving load-user: -2", m["hookmq-last-error"])
+            self.assertNotIn("hookmq-steps", m)
+            self.assertEqual(runs(log, eid), {"load-user": 2})
+            warn = [l for l in w.lines("step not saved: the event's steps would exceed "
+                                       "steps.max_bytes")]
+            self.assertEqual(len(warn), 2, w.output())
+            self.assertEqual(warn[0]["step"], "load-user")
+            self.assertEqual(warn[0]["max_bytes"], "20")
+            self.assertEqual(w.stop(), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+
+if __name__ == "__main__":
+    unittest.main()
