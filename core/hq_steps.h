@@ -3,8 +3,8 @@
  * AMQP field table of step name -> bytes.
  *
  * Inside hookmq the table is held as a header of type HQ_HDR_TABLE whose str is its text form
- * "name:BASE64,name:BASE64" (names are 1..64 bytes of [A-Za-z0-9._-], values standard padded
- * base64): every copy, free and journal of struct hq_msg handles it as a string, and only the
+ * "name:BASE64,name:BASE64" (names are 1..64 bytes of [A-Za-z0-9._-] not starting with '.', so
+ * a name is also a safe file name; values standard padded base64): every copy, free and journal of struct hq_msg handles it as a string, and only the
  * wire codec (amqp.c publish, consume.c decode) turns it into a field table and back. */
 #ifndef HQ_STEPS_H
 #define HQ_STEPS_H
@@ -32,7 +32,7 @@ struct hq_steps {
     void *mem; /* owns v, the names and the values */
 };
 
-/* Is name[0..n) a valid step name (1..64 bytes of [A-Za-z0-9._-])? */
+/* Is name[0..n) a valid step name (1..64 bytes of [A-Za-z0-9._-], not starting with '.')? */
 bool hq_step_name_ok(const char *name, size_t n);
 
 /* Parse the text form (NULL or "" = no steps). HQ_EINVAL for malformed text (bad name, bad

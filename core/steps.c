@@ -9,8 +9,8 @@ bool hq_step_name_ok(const char *name, size_t n)
 {
     size_t i;
 
-    if (!name || n == 0 || n > HQ_STEP_NAME_MAX)
-        return false;
+    if (!name || n == 0 || n > HQ_STEP_NAME_MAX || name[0] == '.')
+        return false; /* no ".", "..", nor hidden files in HOOKMQ_STEPS_DIR */
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
 

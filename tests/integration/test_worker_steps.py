@@ -152,5 +152,61 @@ class WorkerSteps(wkfixture.SetupCase):
             wkfixture.stop_all(w)
 
 
+    def test_exec_script_with_hookmq_step(self):
+        """The same example as an exec script (consumers/examples/downgrade/downgrade.sh):
+        hookmq-step saves the output of each step in HOOKMQ_STEPS_DIR, the worker collects the
+        directory after exit 75 and brings it back on the retry; the private directories are
+        removed after each run."""
+        s = self.setup_("wkse")
+        log = os.path.join(s.dir, "steps.log")
+        tmp = os.path.join(s.dir, "tmp")
+        os.mkdir(tmp)
+        script = os.path.join(hqtest.SRC, "consumers", "examples", "downgrade", "downgrade.sh")
+        c = s.consumer("c", "exec", options={"argv": [script, log, "2"]}, delays=["200ms"],
+                       max_attempts=5)
+        s.apply()
+        path = os.path.dirname(hqtest.binary("hookmq-step")) + ":" + os.environ["PATH"]
+        w = s.worker(c, env={"PATH": path, "TMPDIR": tmp})
+        try:
+            eid = s.publish('{"user":"u4"}', msg_id="%s-4" % s.prefix)
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
+                            30, what="the event processed")
+            self.assertEqual(runs(log, eid),
+                             {"load-user": 1, "downgrade-user": 1, "send-email": 3})
+            ev = sorted((e for e in w.events() if e["event_id"] == eid), key=lambda e: e["ts"])
+            self.assertEqual([e["verdict"] for e in ev], ["retry", "retry", "ack"])
+            self.assertIn("mail server unavailable (run 1 of send-email)", ev[0]["error"])
+            # every run's steps directory removed (the worker keeps its crash ledger there)
+            self.assertEqual([f for f in os.listdir(tmp) if f.startswith("hookmq-steps-")], [])
+            self.assertTrue(any(f.endswith(".inflight") for f in os.listdir(tmp)))
+            self.assertEqual(w.stop(), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+    def test_exec_parked_then_redriven(self):
+        s = self.setup_("wksx")
+        log = os.path.join(s.dir, "steps.log")
+        script = os.path.join(hqtest.SRC, "consumers", "examples", "downgrade", "downgrade.sh")
+        c = s.consumer("c", "exec", options={"argv": [script, log, "2"]}, delays=["200ms"],
+                       max_attempts=2)
+        s.apply()
+        path = os.path.dirname(hqtest.binary("hookmq-step")) + ":" + os.environ["PATH"]
+        w = s.worker(c, env={"PATH": path})
+        try:
+            eid = s.publish('{"user":"u5"}', msg_id="%s-5" % s.prefix)
+            s.wait_depth(c.dlq, 1)
+            h = s.peek(c.dlq)[0]["properties"]["headers"]
+            self.assertEqual(sorted(h["hookmq-steps"]), ["downgrade-user", "load-user"], h)
+            r = dlx("-c", s.config, "redrive", c.name, "--all")
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
+                            30, what="the redriven event processed")
+            self.assertEqual(runs(log, eid),
+                             {"load-user": 1, "downgrade-user": 1, "send-email": 3})
+            self.assertEqual(w.stop(), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+
 if __name__ == "__main__":
     unittest.main()

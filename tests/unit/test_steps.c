@@ -24,6 +24,10 @@ static void test_names(void **state)
     assert_false(hq_step_name_ok("a:b", 3));
     assert_false(hq_step_name_ok("a,b", 3));
     assert_false(hq_step_name_ok("..\xc3\xa9", 4));
+    assert_false(hq_step_name_ok(".", 1));
+    assert_false(hq_step_name_ok("..", 2));
+    assert_false(hq_step_name_ok(".hidden", 7));
+    assert_true(hq_step_name_ok("v1.2", 4));
     {
         char n[HQ_STEP_NAME_MAX + 2];
 

@@ -81,7 +81,8 @@ enum hq_handler_log_level {
 /* Status codes of the step calls (ABI 1.1). 0 = OK, negative = error. */
 enum hq_step_status {
     HQ_STEP_OK = 0,
-    HQ_STEP_EINVAL = -1,  /* bad name (1..64 bytes of [A-Za-z0-9._-]), NULL data with len > 0,
+    HQ_STEP_EINVAL = -1,  /* bad name (1..64 bytes of [A-Za-z0-9._-], not starting with '.'),
+                           * NULL data with len > 0,
                            * or ev is not the event of the handle() running on this thread */
     HQ_STEP_ETOOBIG = -2, /* the event's steps would exceed the consumer's steps.max_bytes */
     HQ_STEP_ENOMEM = -3,
