@@ -45,6 +45,16 @@ void hq_steps_free(struct hq_steps *s); /* NULL-safe; leaves *s zeroed */
 HQ_MUST_CHECK int hq_steps_append(struct hq_buf *out, const char *name, size_t name_len,
                                   const unsigned char *val, size_t len);
 
+/* The JSON form (the http handler's Hookmq-Steps header, docs/plugins.md): an object
+ * {"name":"BASE64",...}. hq_steps_json_add appends one member to out, which the caller opened
+ * with "{" (a ',' is put before every member but the first) and closes with "}". */
+HQ_MUST_CHECK int hq_steps_json_add(struct hq_buf *out, const char *name, size_t name_len,
+                                    const unsigned char *val, size_t len);
+/* Parse the JSON form (strict JSON, an object whose members are valid step names with base64
+ * strings; {} = no steps). HQ_EINVAL when malformed, HQ_ENOMEM. Caller frees *out with
+ * hq_steps_free(); zeroed on failure. */
+HQ_MUST_CHECK int hq_steps_parse_json(const char *text, size_t n, struct hq_steps *out);
+
 /* Bytes a step counts against steps.max_bytes: its name plus its value. */
 static inline size_t hq_step_cost(size_t name_len, size_t len)
 {

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hq__archive.h"
+#include "hq__json.h"
 #include "hq_codec.h"
 #include "hq_steps.h"
 
@@ -109,5 +111,93 @@ int hq_steps_append(struct hq_buf *out, const char *name, size_t name_len,
     rc = HQ_OK;
 out:
     free(b64);
+    return rc;
+}
+
+int hq_steps_json_add(struct hq_buf *out, const char *name, size_t name_len,
+                      const unsigned char *val, size_t len)
+{
+    char *b64;
+    size_t n;
+    int rc;
+
+    if (!out || !hq_step_name_ok(name, name_len) || (len && !val))
+        return HQ_EINVAL;
+    b64 = malloc(4 * ((len + 2) / 3) + 1);
+    if (!b64)
+        return HQ_ENOMEM;
+    n = hq_b64_encode(val, len, b64);
+    /* names need no escaping: [A-Za-z0-9._-] */
+    if ((out->len > 1 && (rc = hq_buf_append(out, ",", 1)) != HQ_OK) ||
+        (rc = hq_buf_append(out, "\"", 1)) != HQ_OK ||
+        (rc = hq_buf_append(out, name, name_len)) != HQ_OK ||
+        (rc = hq_buf_append(out, "\":\"", 3)) != HQ_OK ||
+        (rc = hq_buf_append(out, b64, n)) != HQ_OK || (rc = hq_buf_append(out, "\"", 1)) != HQ_OK)
+        goto out;
+    rc = HQ_OK;
+out:
+    free(b64);
+    return rc;
+}
+
+int hq_steps_parse_json(const char *text, size_t n, struct hq_steps *out)
+{
+    json_object *o;
+    size_t count, i = 0;
+    char *names;
+    unsigned char *vals;
+    int rc = HQ_EINVAL;
+
+    if (!out)
+        return HQ_EINVAL;
+    memset(out, 0, sizeof(*out));
+    o = hq__json_parse(text, n, 2);
+    if (!o || !json_object_is_type(o, json_type_object))
+        goto out;
+    count = (size_t)json_object_object_length(o);
+    if (count == 0) {
+        rc = HQ_OK;
+        goto out;
+    }
+    /* names and decoded values are shorter than the text */
+    out->mem = malloc(count * sizeof(struct hq_step) + 2 * (n + 1));
+    rc = HQ_ENOMEM;
+    if (!out->mem)
+        goto out;
+    rc = HQ_EINVAL;
+    out->v = out->mem;
+    names = (char *)out->mem + count * sizeof(struct hq_step);
+    vals = (unsigned char *)names + n + 1;
+    {
+        json_object_object_foreach(o, key, val)
+        {
+            size_t kl = strlen(key), dl;
+            const char *s;
+            int sl;
+
+            if (i == count || !hq_step_name_ok(key, kl) ||
+                !json_object_is_type(val, json_type_string))
+                goto out;
+            s = json_object_get_string(val);
+            sl = json_object_get_string_len(val);
+            if (sl < 0 || hq_b64_decode(s, (size_t)sl, 0, vals, (size_t)sl + 1, &dl) != HQ_OK)
+                goto out;
+            memcpy(names, key, kl + 1);
+            out->v[i].name = names;
+            out->v[i].name_len = kl;
+            out->v[i].val = vals;
+            out->v[i].len = dl;
+            names += kl + 1;
+            vals += dl;
+            i++;
+        }
+    }
+    out->n = i;
+    rc = HQ_OK;
+out:
+    if (o)
+        json_object_put(o);
+    if (rc != HQ_OK)
+        hq_steps_free(out);
     return rc;
 }

@@ -7,9 +7,12 @@ with its name and size, never its content. An event parked in the DLQ after max_
 its steps there, and `hookmq-dlx redrive` keeps them (the steps do not run again) unless
 --reset-steps; steps.max_bytes refuses a step that does not fit (the handler sees the error, the
 worker logs it)."""
+import base64
+import http.server
 import json
 import os
 import subprocess
+import threading
 import unittest
 
 import hqtest
@@ -36,6 +39,64 @@ def runs(path, eid):
         if ev == eid:
             out[step] = out.get(step, 0) + 1
     return out
+
+
+class DowngradeReceiver(http.server.ThreadingHTTPServer):
+    """The example against the http handler: a tiny receiver that runs the steps the request's
+    Hookmq-Steps header does not carry, and returns the ones it completed in its own Hookmq-Steps
+    header (JSON, base64 values: docs/plugins.md). send-email fails its first fail_times runs
+    (503)."""
+
+    def __init__(self, port, fail_times=2):
+        self.runs = []  # (step, event id) of each real run
+        self.fail_times = fail_times
+        self.seen_steps = []  # the step names each request carried
+        self.lock = threading.Lock()
+        super().__init__(("127.0.0.1", port), DowngradeHandler)
+
+    def count(self, eid):
+        out = {}
+        with self.lock:
+            for step, ev in self.runs:
+                if ev == eid:
+                    out[step] = out.get(step, 0) + 1
+        return out
+
+
+class DowngradeHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        srv = self.server
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        eid = self.headers["Hookmq-Event-Id"]
+        carried = json.loads(self.headers.get("Hookmq-Steps", "{}"))
+        steps = {k: base64.b64decode(v) for k, v in carried.items()}
+        new = {}
+        with srv.lock:
+            srv.seen_steps.append(sorted(steps))
+        for step, result in (("load-user", b'{"user":"%s","plan":"pro"}' % eid.encode()),
+                             ("downgrade-user", b"free"), ("send-email", b"sent")):
+            if step in steps:
+                continue
+            with srv.lock:
+                srv.runs.append((step, eid))
+                sends = sum(1 for s, e in srv.runs if s == "send-email" and e == eid)
+            if step == "send-email" and sends <= srv.fail_times:
+                self.reply(503, new, b"mail server unavailable")
+                return
+            new[step] = result
+        self.reply(200, new, b"ok")
+
+    def reply(self, code, new, body):
+        self.send_response(code)
+        if new:
+            self.send_header("Hookmq-Steps", json.dumps(
+                {k: base64.b64encode(v).decode() for k, v in new.items()}))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
 
 class WorkerSteps(wkfixture.SetupCase):
@@ -203,6 +264,33 @@ class WorkerSteps(wkfixture.SetupCase):
                             30, what="the redriven event processed")
             self.assertEqual(runs(log, eid),
                              {"load-user": 1, "downgrade-user": 1, "send-email": 3})
+            self.assertEqual(w.stop(), 0)
+        finally:
+            wkfixture.stop_all(w)
+
+
+    def test_http_receiver_steps(self):
+        s = self.setup_("wksh")
+        port = hqtest.free_port()
+        srv = DowngradeReceiver(port)
+        t = threading.Thread(target=srv.serve_forever, daemon=True)
+        t.start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        c = s.consumer("c", "http", options={"url": "http://127.0.0.1:%d/hook" % port},
+                       delays=["200ms"], max_attempts=5)
+        s.apply()
+        w = s.worker(c)
+        try:
+            eid = s.publish('{"user":"u6"}', msg_id="%s-6" % s.prefix)
+            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
+                            30, what="the event processed")
+            self.assertEqual(srv.count(eid),
+                             {"load-user": 1, "downgrade-user": 1, "send-email": 3})
+            self.assertEqual(srv.seen_steps, [[], ["downgrade-user", "load-user"],
+                                              ["downgrade-user", "load-user"]])
+            ev = sorted((e for e in w.events() if e["event_id"] == eid), key=lambda e: e["ts"])
+            self.assertEqual([e["verdict"] for e in ev], ["retry", "retry", "ack"])
             self.assertEqual(w.stop(), 0)
         finally:
             wkfixture.stop_all(w)

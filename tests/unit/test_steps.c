@@ -134,12 +134,51 @@ static void test_replay_starts_fresh(void **state)
     hq_msg_free(&m);
 }
 
+static void test_json(void **state)
+{
+    static const unsigned char bin[] = {0, 0xff, '"'};
+    struct hq_buf b = HQ_BUF_INIT(1 << 20);
+    struct hq_steps st;
+    static const char *const bad[] = {
+        "",          "[]",          "{\"a\":1}",      "{\"a b\":\"YQ==\"}", "{\"a\":\"YQ\"}",
+        "{\"a\":\"Y*==\"}", "{\"a\":{}}", "{\".x\":\"\"}", "{} x",          "{\"a\":\"YQ==\"",
+    };
+    size_t i;
+
+    (void)state;
+    assert_int_equal(hq_buf_append(&b, "{", 1), HQ_OK);
+    assert_int_equal(hq_steps_json_add(&b, "load-user", 9, (const unsigned char *)"u1", 2), HQ_OK);
+    assert_int_equal(hq_steps_json_add(&b, "bin", 3, bin, sizeof(bin)), HQ_OK);
+    assert_int_equal(hq_steps_json_add(&b, "bad/name", 8, bin, 1), HQ_EINVAL);
+    assert_int_equal(hq_buf_append(&b, "}", 1), HQ_OK);
+    assert_string_equal((const char *)b.data, "{\"load-user\":\"dTE=\",\"bin\":\"AP8i\"}");
+    assert_int_equal(hq_steps_parse_json((const char *)b.data, b.len, &st), HQ_OK);
+    assert_int_equal(st.n, 2);
+    assert_string_equal(st.v[0].name, "load-user");
+    assert_memory_equal(st.v[0].val, "u1", 2);
+    assert_string_equal(st.v[1].name, "bin");
+    assert_int_equal(st.v[1].len, sizeof(bin));
+    assert_memory_equal(st.v[1].val, bin, sizeof(bin));
+    hq_steps_free(&st);
+    hq_buf_free(&b);
+    assert_int_equal(hq_steps_parse_json("{}", 2, &st), HQ_OK);
+    assert_int_equal(st.n, 0);
+    assert_int_equal(hq_steps_parse_json(" { \"e\" : \"\" } ", 14, &st), HQ_OK);
+    assert_int_equal(st.n, 1);
+    assert_int_equal(st.v[0].len, 0);
+    hq_steps_free(&st);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(hq_steps_parse_json(bad[i], strlen(bad[i]), &st), HQ_EINVAL);
+        assert_null(st.v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),       cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_malformed),   cmocka_unit_test(test_msg_table),
-        cmocka_unit_test(test_replay_starts_fresh),
+        cmocka_unit_test(test_replay_starts_fresh), cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
