@@ -296,5 +296,37 @@ class WorkerSteps(wkfixture.SetupCase):
             wkfixture.stop_all(w)
 
 
+    def test_hookmq_step_cli(self):
+        """hookmq-step on its own: a saved step is printed without running the command; a
+        failing command saves nothing and passes its status on; bad use exits 2."""
+        import tempfile
+        d = tempfile.mkdtemp(prefix="hq-step-")
+        exe = hqtest.binary("hookmq-step")
+        env = dict(os.environ, HOOKMQ_STEPS_DIR=d)
+
+        def step(*args, e=env):
+            return subprocess.run([exe] + list(args), capture_output=True, env=e, timeout=30)
+
+        r = step("load-user", "--", "sh", "-c", "printf partial; exit 3")
+        self.assertEqual(r.returncode, 3)
+        self.assertEqual(os.listdir(d), [])  # nothing saved, no temporary file left
+        r = step("load-user", "--", "sh", "-c", "printf 'u\\0x'")
+        self.assertEqual((r.returncode, r.stdout), (0, b"u\0x"))
+        self.assertEqual(os.listdir(d), ["load-user"])
+        r = step("load-user", "--", "sh", "-c", "echo ran >&2; exit 9")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, b"u\0x", b""))  # not run
+        r = step("killed", "--", "sh", "-c", "kill -TERM $$")
+        self.assertEqual(r.returncode, 128 + 15)
+        self.assertEqual(step("x", "--", "/nonexistent/prog").returncode, 127)
+        for bad in ([".hidden", "--", "true"], ["a/b", "--", "true"], ["a", "true"], []):
+            self.assertEqual(step(*bad).returncode, 2, bad)
+        e = dict(env)
+        del e["HOOKMQ_STEPS_DIR"]
+        r = step("a", "--", "true", e=e)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"HOOKMQ_STEPS_DIR is not set", r.stderr)
+        self.assertEqual(sorted(os.listdir(d)), ["load-user"])
+
+
 if __name__ == "__main__":
     unittest.main()
