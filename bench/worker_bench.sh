@@ -9,6 +9,8 @@
 #   bench   hookmq-worker with a no-op plugin (tests/handlers ack: ACK at once)
 #   retryb  hookmq-worker with a plugin that always answers RETRY (the retry path: republish
 #           to the tier with a confirm, then ack)
+#   stepsb  the same retry path with durable steps: a plugin that saves 3 steps of 1 KiB each
+#           (tests/handlers steps), then answers RETRY (the copy carries them in hookmq-steps)
 #   execb   hookmq-worker with the built-in exec handler running `cat >/dev/null`
 # Rates come from the worker's own /metrics (verdict counters), from the first to the last
 # settled event. Bounded: N events per queue and round (default 100000, 3 rounds), a few
@@ -21,7 +23,7 @@
 # Environment: HQ_BUILD_DIR (default <repo>/build), HQ_BENCH_EVENTS (100000),
 # HQ_BENCH_ROUNDS (3), HQ_BENCH_RETRY_EVENTS (5000), HQ_BENCH_EXEC_EVENTS (2000),
 # HQ_BENCH_PREFETCH (256), HQ_BENCH_CONCURRENCY (1: the same prefetch on one connection as the
-# raw loop).
+# raw loop), HQ_WBENCH_PORT (5714: the private broker's AMQP port, management 10000 above).
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,7 +34,9 @@ NRETRY=${HQ_BENCH_RETRY_EVENTS:-5000}
 NEXEC=${HQ_BENCH_EXEC_EVENTS:-2000}
 PREFETCH=${HQ_BENCH_PREFETCH:-256}
 CONC=${HQ_BENCH_CONCURRENCY:-1}
-export HQ_BROKER_DIR=/tmp/hq-wbench-broker HQ_BROKER_PORT=5714 HQ_BROKER_MGMT_PORT=15714
+WBPORT=${HQ_WBENCH_PORT:-5714}
+export HQ_BROKER_DIR=/tmp/hq-wbench-broker-$WBPORT HQ_BROKER_PORT=$WBPORT
+export HQ_BROKER_MGMT_PORT=$((WBPORT + 10000))
 uri="amqp://guest:guest@127.0.0.1:$HQ_BROKER_PORT/%2f"
 work=$(mktemp -d /tmp/hq-wbench-XXXXXX)
 wpid=""
@@ -65,6 +69,10 @@ consumers = (
   { name = "retryb"; bindings = [ "retry.#" ]; handler = "$plug/hq_handler_retry.so";
     prefetch = $PREFETCH; concurrency = $CONC; metrics_listen = "127.0.0.1:19802";
     retry = { delays = [ "1h" ]; max_attempts = 5; }; },
+  { name = "stepsb"; bindings = [ "steps.#" ]; handler = "$plug/hq_handler_steps.so";
+    options = { count = 3; size = 1024; };
+    prefetch = $PREFETCH; concurrency = $CONC; metrics_listen = "127.0.0.1:19804";
+    retry = { delays = [ "1h" ]; max_attempts = 5; }; },
   { name = "execb";  bindings = [ "exec.#" ]; handler = "exec";
     options = { command = "cat >/dev/null"; timeout = "10s"; };
     prefetch = $PREFETCH; concurrency = $CONC; metrics_listen = "127.0.0.1:19803"; }
@@ -80,6 +88,7 @@ fill() { # KEY COUNT
 }
 # the tiers' events now; the bench queues' are filled round by round below
 fill retry.event "$NRETRY"
+fill steps.event "$NRETRY"
 fill exec.event "$NEXEC"
 
 # cpu_ticks PID: user + system clock ticks of a process so far (0 when it is gone)
@@ -155,6 +164,9 @@ done
 settle
 say "hookmq-worker, retry path (RETRY -> tier queue with confirm -> ack)"
 retry_rate=$(run_worker retryb 19802 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY")
+settle
+say "hookmq-worker, retry path with 3 durable steps of 1 KiB each"
+steps_rate=$(run_worker stepsb 19804 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY")
 say "hookmq-worker, exec handler (cat >/dev/null), $NEXEC events"
 exec_rate=$(run_worker execb 19803 'hookmq_worker_verdicts_total\{.*verdict="ack"' "$NEXEC")
 
@@ -179,6 +191,7 @@ echo "$cpu_bench" >"$work/cpu-bench"
 printf '\n%-44s %10s %8s %12s\n' "phase (no-op: the median round)" "events/s" "ratio" "cpu% w/b"
 printf '%-44s %10s %8s %12s\n' "raw consume + ack loop (hq_drain)" "$raw_rate" "1.00" "$raw_cpu"
 for row in "hookmq-worker, no-op plugin:$ack_rate:bench" "hookmq-worker, retry path:$retry_rate:retryb" \
+           "hookmq-worker, retry path, 3 steps of 1 KiB:$steps_rate:stepsb" \
            "hookmq-worker, exec handler:$exec_rate:execb"; do
     IFS=: read -r label rate name <<<"$row"
     printf '%-44s %10s %8s %12s\n' "$label" "$rate" \
@@ -191,3 +204,6 @@ echo " lc msgs: the messages they travelled in, counted in hookmq.archive after 
 python3 -c "print('exec handler cost: %.2f ms per event per handler thread (%d threads)' % ($CONC * 1000.0 / $exec_rate, $CONC))"
 printf 'target: no-op worker >= 0.85x the raw loop (median of %s rounds): %s\n' "$ROUNDS" \
     "$(python3 -c "print('PASS' if $ack_rate >= 0.85 * $raw_rate else 'MISS')")"
+printf 'target: retry path with 3 steps of 1 KiB >= 0.90x the retry path without: %s (%s)\n' \
+    "$(python3 -c "print('PASS' if $steps_rate >= 0.90 * $retry_rate else 'MISS')")" \
+    "$(python3 -c "print('%.2f' % ($steps_rate / $retry_rate))" 2>/dev/null || echo -)"

@@ -285,6 +285,13 @@ static bool lc_cause(const struct hentry *e)
            (strcmp(e->lc.verdict, "redriven") == 0 || strcmp(e->lc.verdict, "replayed") == 0);
 }
 
+/* Step records (the durable steps an attempt completed) come before that attempt's verdict,
+ * which has the same time. */
+static bool lc_step(const struct hentry *e)
+{
+    return e->lc.verdict && strcmp(e->lc.verdict, "step") == 0;
+}
+
 static int hentry_cmp(const void *a, const void *b)
 {
     const struct hentry *x = a, *y = b;
@@ -300,6 +307,8 @@ static int hentry_cmp(const void *a, const void *b)
         return x->lc.attempt < y->lc.attempt ? -1 : 1;
     if (lc_cause(x) != lc_cause(y))
         return lc_cause(x) ? -1 : 1;
+    if (lc_step(x) != lc_step(y))
+        return lc_step(x) ? -1 : 1;
     return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
@@ -347,6 +356,13 @@ static void print_timeline(const struct hentry *v, size_t n, const char *id)
 
                 if (e->lc.attempt)
                     snprintf(attempt, sizeof(attempt), "#%u", e->lc.attempt);
+                if (lc_step(e)) {
+                    /* inside its attempt: name and size, never the content */
+                    cell(c2, sizeof(c2), e->lc.step ? e->lc.step : "?", 64);
+                    printf("  %-24s  %-16s  %-6s    step %s (%lld bytes)\n", t, c1, attempt, c2,
+                           (long long)e->lc.size);
+                    continue;
+                }
                 printf("  %-24s  %-16s  %-6s  %s", t, c1, attempt,
                        e->lc.verdict ? e->lc.verdict : e->type);
             }

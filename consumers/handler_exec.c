@@ -20,6 +20,13 @@
  * PATH (the worker's, or /usr/local/bin:/usr/bin:/bin) and HOME (when the worker has one),
  * plus the `env` passthrough. stderr is captured; its last 1 KiB goes into the error message.
  *
+ * Durable steps (docs/plugins.md, "Durable steps"), when the host has them (ABI 1.1): each
+ * run gets HOOKMQ_STEPS_DIR, a private directory (mode 0700, made with mkdtemp under $TMPDIR
+ * or /tmp) holding one file per step the event carries, named after the step (step names are
+ * safe file names). `hookmq-step NAME -- COMMAND...` reads and writes it. After an exit that
+ * means RETRY, every file there with a valid step name is saved with the event
+ * (api->step_put); the directory is removed after every run.
+ *
  * Process handling, safe in a multi-threaded worker: posix_spawn (glibc: clone(CLONE_VFORK),
  * nothing but async-signal-safe work in the child) with argv/envp prepared before; the child
  * gets its own session and process group (POSIX_SPAWN_SETSID), an empty signal mask, default
@@ -43,11 +50,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hq_steps.h"
 #include "hq_time.h"
 #include "plugin.h"
 
@@ -59,6 +68,8 @@
 
 struct exec_state {
     const struct hq_host_api *api;
+    char tmpdir[PATH_MAX - 64]; /* where steps directories are made ($TMPDIR or /tmp) */
+    bool steps;                 /* the host has the step calls */
     char **argv;      /* owned, NULL-terminated */
     char **base_env;  /* owned "NAME=value" strings: PATH, HOME, env passthrough */
     size_t n_base_env;
@@ -237,6 +248,13 @@ static int exec_init(const struct hq_host_api *api, const struct hq_handler_opt 
     }
 
     /* getenv() here, once, in init: never while other threads might call setenv(). */
+    st->steps = HQ_HOST_HAS_STEPS(api);
+    {
+        const char *t = getenv("TMPDIR");
+
+        snprintf(st->tmpdir, sizeof(st->tmpdir), "%s",
+                 t && t[0] == '/' && strlen(t) < sizeof(st->tmpdir) ? t : "/tmp");
+    }
     st->base_env = calloc(2 + (env ? env->n_values : 0) + 1, sizeof(char *));
     if (!st->base_env)
         goto oom;
@@ -401,14 +419,142 @@ static pid_t reap(pid_t pid, int *status, int flags)
     return r;
 }
 
+/* ---------------------------------------------------------------- durable steps */
+
+#define STEP_FILE_MAX (96 * 1024) /* steps.max_bytes at most (core/config.c) */
+
+/* Remove dir and what the command left in it (files, and directories one level down at most
+ * are not expected: anything else is removed recursively too). */
+static void rm_tree(int parent, const char *name)
+{
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    DIR *d;
+    struct dirent *e;
+
+    if (fd >= 0 && (d = fdopendir(fd)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            if (unlinkat(dirfd(d), e->d_name, 0) != 0 && errno == EISDIR)
+                rm_tree(dirfd(d), e->d_name);
+        }
+        closedir(d);
+    } else if (fd >= 0) {
+        close(fd);
+    }
+    (void)unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+
+    while (n) {
+        ssize_t w = write(fd, b, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Make the run's steps directory in dir (PATH_MAX) with a file per carried step. */
+static int steps_dir_make(const struct exec_state *st, const struct hq_event *ev, char *dir,
+                          struct hq_error *err)
+{
+    const struct hq_host_api *api = st->api;
+    size_t i, n;
+
+    snprintf(dir, PATH_MAX, "%s/hookmq-steps-XXXXXX", st->tmpdir);
+    if (!mkdtemp(dir)) {
+        snprintf(err->message, sizeof(err->message), "exec: steps directory in %.900s: %s",
+                 st->tmpdir, strerror(errno));
+        dir[0] = '\0';
+        return -1;
+    }
+    n = api->step_count(ev);
+    for (i = 0; i < n; i++) {
+        const char *name = api->step_name(ev, i);
+        const void *data;
+        size_t len;
+        char path[PATH_MAX + 80];
+        int fd, bad;
+
+        if (!name || !api->step_get(ev, name, &data, &len))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        bad = fd < 0 || write_all(fd, data, len) != 0;
+        if (fd >= 0 && close(fd) != 0)
+            bad = 1;
+        if (bad) {
+            snprintf(err->message, sizeof(err->message), "exec: writing step %s: %s", name,
+                     strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* After a RETRY exit: save every step file of dir with the event. */
+static void steps_collect(const struct exec_state *st, const struct hq_event *ev,
+                          const char *dir)
+{
+    const struct hq_host_api *api = st->api;
+    unsigned char *buf = malloc(STEP_FILE_MAX + 1);
+    DIR *d = opendir(dir);
+    struct dirent *e;
+
+    if (!buf || !d) {
+        api->log(HQ_HLOG_WARN, "exec: cannot read the steps directory: %s", strerror(errno));
+        goto out;
+    }
+    while ((e = readdir(d)) != NULL) {
+        const void *old;
+        size_t oldlen, len = 0;
+        ssize_t r;
+        int fd, rc;
+
+        if (!hq_step_name_ok(e->d_name, strlen(e->d_name)))
+            continue; /* ".", "..", hookmq-step's temporary files, other names */
+        fd = openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            continue; /* not a regular file we may read (a symlink, ...) */
+        while ((r = read(fd, buf + len, STEP_FILE_MAX + 1 - len)) > 0 ||
+               (r < 0 && errno == EINTR))
+            if (r > 0 && (len += (size_t)r) > STEP_FILE_MAX)
+                break;
+        close(fd);
+        if (r < 0 || len > STEP_FILE_MAX) {
+            api->log(HQ_HLOG_WARN, "exec: step %s not saved: %s", e->d_name,
+                     r < 0 ? "cannot read it" : "larger than 96 KiB");
+            continue;
+        }
+        if (api->step_get(ev, e->d_name, &old, &oldlen) && oldlen == len &&
+            (len == 0 || memcmp(old, buf, len) == 0))
+            continue; /* carried in already */
+        rc = api->step_put(ev, e->d_name, buf, len);
+        if (rc != HQ_STEP_OK)
+            api->log(HQ_HLOG_WARN, "exec: step %s not saved (status %d)", e->d_name, rc);
+    }
+out:
+    if (d)
+        closedir(d);
+    free(buf);
+}
+
 /* The environment of one run: owned strings in env[0..n), env[n] = NULL. */
-static char **build_env(const struct exec_state *st, const struct hq_event *ev)
+static char **build_env(const struct exec_state *st, const struct hq_event *ev,
+                        const char *steps_dir)
 {
     char num[32], at[32];
     char **env;
     size_t n = 0, i;
 
-    env = calloc(7 + st->n_base_env + 1, sizeof(char *));
+    env = calloc(8 + st->n_base_env + 1, sizeof(char *));
     if (!env)
         return NULL;
     snprintf(num, sizeof(num), "%" PRIu32, ev->attempt);
@@ -420,6 +566,8 @@ static char **build_env(const struct exec_state *st, const struct hq_event *ev)
         !(env[n++] = env_pair("HOOKMQ_ATTEMPT", num)) ||
         !(env[n++] = env_pair("HOOKMQ_CONSUMER", ev->consumer)) ||
         !(env[n++] = env_pair("HOOKMQ_RECEIVED_AT", at)))
+        goto fail;
+    if (steps_dir && steps_dir[0] && !(env[n++] = env_pair("HOOKMQ_STEPS_DIR", steps_dir)))
         goto fail;
     for (i = 0; i < st->n_base_env; i++) {
         if (!(env[n++] = strdup(st->base_env[i])))
@@ -442,6 +590,7 @@ static enum hq_verdict exec_handle(void *state, const struct hq_event *ev, struc
     sigset_t pipeset, oldmask, empty, defaults, pending;
     struct tail *tail = NULL;
     char **envp = NULL;
+    char steps_dir[PATH_MAX] = "";
     int in[2] = {-1, -1}, er[2] = {-1, -1}, pidfd = -1, status = 0, rc;
     size_t off = 0;
     int64_t deadline;
@@ -455,8 +604,10 @@ static enum hq_verdict exec_handle(void *state, const struct hq_event *ev, struc
     if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1)
         sigpipe_was_pending = true;
 
+    if (st->steps && steps_dir_make(st, ev, steps_dir, err) != 0)
+        goto out; /* RETRY: the disk may have room later */
     tail = calloc(1, sizeof(*tail));
-    envp = build_env(st, ev);
+    envp = build_env(st, ev, steps_dir);
     if (!tail || !envp) {
         snprintf(err->message, sizeof(err->message), "exec: out of memory");
         goto out;
@@ -604,6 +755,8 @@ static enum hq_verdict exec_handle(void *state, const struct hq_event *ev, struc
         } else {
             verdict = st->retry_code[code] ? HQ_VERDICT_RETRY : HQ_VERDICT_REJECT;
             snprintf(err->message, sizeof(err->message), "exit %d", code);
+            if (verdict == HQ_VERDICT_RETRY && steps_dir[0])
+                steps_collect(st, ev, steps_dir);
         }
     } else if (WIFSIGNALED(status)) {
         /* The worker sends signals only on a timeout (above). Any other death by signal came
@@ -646,6 +799,8 @@ out:
     pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
     free_strv(envp);
     free(tail);
+    if (steps_dir[0])
+        rm_tree(AT_FDCWD, steps_dir);
     return verdict;
 }
 

@@ -17,6 +17,12 @@
  * the header is skipped. Framing and hop-by-hop names (Host, Content-Length,
  * Transfer-Encoding, Connection, ...) and Hookmq-* names are never forwarded from the event.
  *
+ * Durable steps (docs/plugins.md, "Durable steps"), when the host has them (ABI 1.1): the steps
+ * the event carries go to the receiver in the request header Hookmq-Steps, a JSON object
+ * {"name":"BASE64",...} (absent when there are none); the receiver returns the steps it
+ * completed in the same form in a Hookmq-Steps response header, and they are saved with the
+ * event (api->step_put) whatever the status; a malformed one is logged and ignored.
+ *
  * Verdicts: 2xx ACK; 408, 429, 5xx, a timeout or a connection/TLS error RETRY (a Retry-After
  * of seconds or an HTTP-date becomes err->retry_after_ms), and the codes of retry_statuses
  * (401, 403, 404 unless set); 3xx (redirects are not followed) and every other 4xx REJECT.
@@ -38,6 +44,7 @@
 
 #include <curl/curl.h>
 
+#include "hq_steps.h"
 #include "hq_time.h"
 #include "plugin.h"
 
@@ -46,6 +53,7 @@
 #define HTTP_RETRY_AFTER_MAX_S (7LL * 24 * 3600)
 #define HTTP_STATUS_MIN 300 /* retry_statuses: 3xx and 4xx (408, 429 and 5xx always retry) */
 #define HTTP_STATUS_MAX 499
+#define HTTP_STEPS_MAX (256 * 1024) /* the Hookmq-Steps request line (steps.max_bytes in base64) */
 
 struct http_state {
     const struct hq_host_api *api;
@@ -382,6 +390,72 @@ static int64_t retry_after_ms(CURL *curl)
     return ms;
 }
 
+/* "Hookmq-Steps: {...}" for the steps ev carries, into *hl (nothing when it carries none).
+ * false on allocation failure. */
+static bool steps_request(const struct http_state *st, const struct hq_event *ev,
+                          struct curl_slist **hl)
+{
+    const struct hq_host_api *api = st->api;
+    struct hq_buf json = HQ_BUF_INIT(HTTP_STEPS_MAX), line = HQ_BUF_INIT(HTTP_STEPS_MAX + 16);
+    size_t i, n;
+    bool ok = false;
+
+    if (!HQ_HOST_HAS_STEPS(api) || (n = api->step_count(ev)) == 0)
+        return true;
+    if (hq_buf_append(&json, "{", 1) != HQ_OK)
+        goto out;
+    for (i = 0; i < n; i++) {
+        const char *name = api->step_name(ev, i);
+        const void *data;
+        size_t len;
+        int rc;
+
+        if (!name || !api->step_get(ev, name, &data, &len))
+            continue;
+        rc = hq_steps_json_add(&json, name, strlen(name), data, len);
+        if (rc == HQ_ENOMEM)
+            goto out;
+        if (rc != HQ_OK)
+            api->log(HQ_HLOG_WARN, "http: step %s not sent (%s)", name, hq_strerror(rc));
+    }
+    ok = hq_buf_append(&json, "}", 1) == HQ_OK &&
+         hq_buf_append(&line, "Hookmq-Steps: ", 14) == HQ_OK &&
+         hq_buf_append(&line, json.data, json.len) == HQ_OK &&
+         add_raw(hl, (const char *)line.data);
+out:
+    hq_buf_free(&json);
+    hq_buf_free(&line);
+    return ok;
+}
+
+/* Save the steps the receiver returned in its Hookmq-Steps response header. */
+static void steps_response(const struct http_state *st, const struct hq_event *ev)
+{
+    const struct hq_host_api *api = st->api;
+    struct curl_header *h = NULL;
+    struct hq_steps steps;
+    size_t i;
+    int rc;
+
+    if (!HQ_HOST_HAS_STEPS(api) ||
+        curl_easy_header(st->curl, "Hookmq-Steps", 0, CURLH_HEADER, -1, &h) != CURLHE_OK ||
+        !h || !h->value)
+        return;
+    rc = hq_steps_parse_json(h->value, strlen(h->value), &steps);
+    if (rc != HQ_OK) {
+        api->log(HQ_HLOG_WARN, "http: malformed Hookmq-Steps response header ignored (%s)",
+                 hq_strerror(rc));
+        return;
+    }
+    for (i = 0; i < steps.n; i++) {
+        rc = api->step_put(ev, steps.v[i].name, steps.v[i].val, steps.v[i].len);
+        if (rc != HQ_STEP_OK)
+            api->log(HQ_HLOG_WARN, "http: step %s from the receiver not saved (status %d)",
+                     steps.v[i].name, rc);
+    }
+    hq_steps_free(&steps);
+}
+
 /* The start of the response body, control characters shown as '?', for a message. */
 static void snippet_text(const struct http_state *st, char *out, size_t outsz)
 {
@@ -446,6 +520,8 @@ static enum hq_verdict http_handle(void *state, const struct hq_event *ev, struc
     for (i = 0; i < st->n_headers; i++)
         if (!add_raw(&hl, st->headers[i]))
             goto oom;
+    if (!steps_request(st, ev, &hl))
+        goto oom;
 
     if (curl_easy_setopt(st->curl, CURLOPT_HTTPHEADER, hl) != CURLE_OK ||
         curl_easy_setopt(st->curl, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -486,6 +562,7 @@ static enum hq_verdict http_handle(void *state, const struct hq_event *ev, struc
         goto out;
     }
     curl_easy_getinfo(st->curl, CURLINFO_RESPONSE_CODE, &code);
+    steps_response(st, ev);
     if (code >= 200 && code <= 299) {
         verdict = HQ_VERDICT_ACK;
         goto out;

@@ -146,6 +146,10 @@ void wk_host_api_init(struct wk *w)
     w->api.host_version = HQ_VERSION;
     w->api.consumer = w->con->name;
     w->api.log = host_log;
+    w->api.step_get = wk_step_get;
+    w->api.step_put = wk_step_put;
+    w->api.step_count = wk_step_count;
+    w->api.step_name = wk_step_name;
 }
 
 /* ---------------------------------------------------------------- metrics */
@@ -346,6 +350,7 @@ static void slot_free_view(struct wk_slot *s)
 {
     free(s->ev_kv);
     free(s->ev_num);
+    wk_steps_free(&s->steps);
     s->ev_kv = NULL;
     s->ev_num = NULL;
     s->ev_cap = 0;
@@ -442,6 +447,8 @@ struct outcome {
     char extra[1200];    /* " tier=10s" or " error=\"...\"" */
     char tier[32];       /* retried: the tier's delay name */
     const char *error;   /* the handler's error text (borrowed until the outcome is reported) */
+    const struct wk_steps *steps; /* the steps the attempt saved (lifecycle records), or NULL */
+    const char *steps_text;       /* the copy's hookmq-steps when the attempt saved any */
 };
 
 /* Call the handler, letting the keeper service c meanwhile (conn_mu is released around
@@ -459,7 +466,9 @@ static bool run_handler(struct wk_slot *s, const struct hq_event *ev, enum hq_ve
     atomic_store(&s->handler_since_ms, hq_mono_ms());
     atomic_store(&s->in_handler, true);
     pthread_mutex_unlock(&s->conn_mu);
+    wk_steps_enter(&s->steps, ev);
     *verdict = w->plugin.h->handle(s->state, ev, err);
+    wk_steps_leave(&s->steps);
     pthread_mutex_lock(&s->conn_mu);
     atomic_store(&s->in_handler, false);
     err->message[sizeof(err->message) - 1] = '\0';
@@ -587,6 +596,8 @@ static int dead_letter(struct wk *w, struct hq_amqp *c, const struct hq_delivery
     memset(&copy, 0, sizeof(copy));
     rc = hq_dlq_dead_copy(d, w->con->name, (int64_t)attempt,
                           error && *error ? error : "(no message)", hq_now_ms(), &copy);
+    if (rc == HQ_OK && o->steps_text)
+        rc = hq_msg_add_table(&copy, HQ_STEPS_HEADER, o->steps_text);
     if (rc == HQ_OK)
         rc = publish_copy(w, c, w->dlq, &copy, &c_ok);
     if (rc == HQ_ENOMEM || rc == HQ_EINVAL)
@@ -613,6 +624,8 @@ static int retry(struct wk *w, struct hq_amqp *c, const struct hq_delivery *d, u
     snprintf(rk, sizeof(rk), "hookmq.%s.retry.%s", w->con->name, tier);
     rc = wk_msg_clean_copy(&d->msg, false, &copy);
     if (rc == HQ_OK) rc = hq_msg_add_long(&copy, "hookmq-attempt", (int64_t)attempt + 1);
+    if (rc == HQ_OK && o->steps_text)
+        rc = hq_msg_add_table(&copy, HQ_STEPS_HEADER, o->steps_text);
     if (rc == HQ_OK)
         rc = publish_copy(w, c, rk, &copy, &c_ok);
     if (rc == HQ_ENOMEM || rc == HQ_EINVAL)
@@ -651,6 +664,20 @@ static void emit_lifecycle(struct wk *w, const struct hq_delivery *d, uint32_t a
     r.tier = r.verdict == HQ_LC_RETRY_SCHEDULED ? o->tier : NULL;
     r.error = r.verdict == HQ_LC_PROCESSED || r.verdict == HQ_LC_DEDUPED ? NULL : o->error;
     r.at_ms = hq_now_ms();
+    if (o->steps && o->steps->n_new && r.verdict != HQ_LC_DEDUPED) {
+        /* the steps this attempt completed, before its verdict (name and size only) */
+        struct hq_lc_record sr = r;
+        size_t i;
+
+        sr.verdict = HQ_LC_STEP;
+        sr.tier = NULL;
+        sr.error = NULL;
+        for (i = 0; i < o->steps->n_new; i++) {
+            sr.step = o->steps->nv[i].name;
+            sr.size = (int64_t)o->steps->nv[i].len;
+            hq_lc_emit(w->lc, &sr);
+        }
+    }
     hq_lc_emit(w->lc, &r);
 }
 
@@ -752,6 +779,7 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     struct hq_error err;
     enum hq_verdict verdict = HQ_VERDICT_RETRY;
     struct wk_snap *snap;
+    struct hq_buf steps_text = HQ_BUF_INIT(16u * 1024 * 1024);
     int64_t t0, latency_us;
     int max_attempts, rc;
 
@@ -804,6 +832,8 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     }
 
     if (w->inflight && has_key) wk_inflight_begin(w->inflight, s->idx, key);
+    wk_steps_begin(&s->steps, m, (size_t)s->state_snap->con->steps_max_bytes, w->con->name);
+    o.steps = &s->steps;
     hq_metric_set(w->m.in_flight, atomic_fetch_add(&w->in_flight, 1) + 1);
     if (!run_handler(s, &eb.ev, &verdict, &err, &conn_ok)) {
         /* the keeper abandoned the slot and closed c; only a late handler gets here */
@@ -851,6 +881,15 @@ static int process(struct wk_slot *s, struct hq_amqp *c, struct hq_delivery *d)
     snap = wk_snap_get(w);
     max_attempts = snap->con->max_attempts;
     wk_snap_put(snap);
+    if (verdict != HQ_VERDICT_ACK && s->steps.n_new) {
+        bool changed = false;
+
+        /* saved steps go with the copy; without memory they are lost (they run again) */
+        if (wk_steps_text(&s->steps, &steps_text, &changed) == HQ_OK && changed)
+            o.steps_text = (const char *)steps_text.data;
+        else if (changed || s->steps.n_new)
+            hq_warn("steps of this attempt could not be saved", "consumer=%s", w->con->name);
+    }
 
     switch (verdict) {
     case HQ_VERDICT_ACK:
@@ -893,6 +932,8 @@ out:
     if (w->inflight && has_key) wk_inflight_end(w->inflight, s->idx, key);
     if (verdict != HQ_VERDICT_ACK && err.message[0]) set_error(&o, err.message);
     log_outcome(w, d, attempt, latency_us / 1000, &o);
+    wk_steps_end(&s->steps);
+    hq_buf_free(&steps_text);
     return rc;
 }
 

@@ -28,6 +28,7 @@
 #include "hq_metrics.h"
 #include "hq_pub.h"
 #include "hq_status.h"
+#include "hq_steps.h"
 #include "plugin.h"
 
 /* A redelivered event whose handler took the worker down this many times goes to the DLQ
@@ -154,6 +155,48 @@ HQ_MUST_CHECK int wk_msg_clean_copy(const struct hq_msg *src, bool drop_dlq, str
  * value will be quoted) become '_'; capped at outsz - 1 bytes. */
 void wk_log_safe(char *out, size_t outsz, const char *s, bool quoted);
 
+/* ------------------------------------------------------------------ durable steps
+ * (worker_steps.c, docs/plugins.md "Durable steps") */
+
+/* A step saved in the current attempt. */
+struct wk_step_new {
+    char name[HQ_STEP_NAME_MAX + 1];
+    unsigned char *val; /* owned */
+    size_t len;
+};
+
+/* The steps of the event a slot is handling: those carried in its hookmq-steps header
+ * (parsed on first use) and those saved by this attempt. Slot thread only. */
+struct wk_steps {
+    const struct hq_event *ev;  /* the event of the running handle(); NULL outside */
+    const char *carried_text;   /* the delivery's hookmq-steps (borrowed), or NULL */
+    bool parsed;
+    struct hq_steps carried;
+    bool *overridden;           /* carried[i] replaced by a new step (owned) */
+    struct wk_step_new *nv;     /* owned, reused from event to event */
+    size_t n_new, cap_new;
+    size_t bytes;               /* cost of the steps carried now (hq_step_cost) */
+    size_t max_bytes;           /* steps.max_bytes */
+    const char *consumer;
+};
+
+/* Start / end the steps of one event (end frees what the attempt saved). */
+void wk_steps_begin(struct wk_steps *st, const struct hq_msg *m, size_t max_bytes,
+                    const char *consumer);
+void wk_steps_end(struct wk_steps *st);
+void wk_steps_free(struct wk_steps *st); /* at slot exit */
+/* The text form (hq_steps.h) of every step carried now, into out, when this attempt saved
+ * any (returns true); false when the copy can keep the delivery's header as it is. */
+HQ_MUST_CHECK int wk_steps_text(struct wk_steps *st, struct hq_buf *out, bool *changed);
+/* The ABI 1.1 host calls (hookmq/handler.h); they find the slot's steps through a
+ * thread-local set by wk_steps_enter around handle(). */
+void wk_steps_enter(struct wk_steps *st, const struct hq_event *ev);
+void wk_steps_leave(struct wk_steps *st);
+int wk_step_get(const struct hq_event *ev, const char *name, const void **data, size_t *len);
+int wk_step_put(const struct hq_event *ev, const char *name, const void *data, size_t len);
+size_t wk_step_count(const struct hq_event *ev);
+const char *wk_step_name(const struct hq_event *ev, size_t i);
+
 /* ------------------------------------------------------------------ the worker */
 
 struct wk;
@@ -193,6 +236,8 @@ struct wk_slot {
     char (*ev_num)[24];
     size_t ev_cap;
     char ev_rk[256]; /* the event's original routing key (an AMQP short string) */
+
+    struct wk_steps steps; /* durable steps of the current event */
 };
 
 struct wk_metrics {

@@ -23,6 +23,7 @@
 #include "hq__amqp.h"
 #include "hq_amqp.h"
 #include "hq_log.h"
+#include "hq_steps.h"
 #include "hq_time.h"
 
 #ifndef HQ_VERSION
@@ -30,6 +31,7 @@
 #endif
 
 #define FRAME_MAX 131072
+#define HQ_MAX_TABLE_HEADERS 4 /* HQ_HDR_TABLE headers in one message (hookmq-steps) */
 #define CLOSE_TIMEOUT_MS 1000
 #define SEND_TIMEOUT_MS 5000 /* SO_SNDTIMEO: bounds a blocking send(2) if ever used */
 
@@ -755,6 +757,14 @@ static int msg_check(const char *exchange, const char *routing_key, const struct
         if (k == 0 || k > 255)
             return HQ_EINVAL;
         props += 1 + k + 1 + (h->type == HQ_HDR_LONG ? 8 : 4 + (h->str ? strlen(h->str) : 0));
+        if (h->type == HQ_HDR_TABLE && h->str) {
+            /* "n:B64,..." on the wire: per entry 1 + n + 1 + 4 + bytes (bytes < B64) */
+            const char *p;
+
+            for (p = h->str; *p; p++)
+                props += *p == ',' ? 6 : 0;
+            props += 6;
+        }
         if (props > frame_max)
             return HQ_ETOOBIG;
     }
@@ -766,9 +776,68 @@ int hq__amqp_msg_check(const char *exchange, const struct hq_msg *m)
     return msg_check(exchange, m ? m->routing_key : NULL, m, FRAME_MAX);
 }
 
+/* The field tables of m's HQ_HDR_TABLE headers (hq_steps.h), made for one publish. */
+struct pub_tables {
+    struct hq_steps *steps;
+    amqp_table_entry_t **entries;
+    size_t n;
+};
+
+static void pub_tables_free(struct pub_tables *t)
+{
+    size_t i;
+
+    for (i = 0; i < t->n; i++) {
+        hq_steps_free(&t->steps[i]);
+        free(t->entries[i]);
+    }
+    free(t->steps);
+    free(t->entries);
+    memset(t, 0, sizeof(*t));
+}
+
+/* Header h (HQ_HDR_TABLE) as a field table of bytes values into v; t keeps the memory. */
+static int pub_table(struct pub_tables *t, const struct hq_hdr *h, amqp_field_value_t *v)
+{
+    struct hq_steps *st;
+    amqp_table_entry_t *e;
+    size_t i;
+    int rc;
+
+    if (!t->steps) {
+        t->steps = calloc(HQ_MAX_TABLE_HEADERS, sizeof(*t->steps));
+        t->entries = calloc(HQ_MAX_TABLE_HEADERS, sizeof(*t->entries));
+        if (!t->steps || !t->entries)
+            return HQ_ENOMEM;
+    }
+    if (t->n == HQ_MAX_TABLE_HEADERS)
+        return HQ_EINVAL;
+    st = &t->steps[t->n];
+    if ((rc = hq_steps_parse(h->str, st)) != HQ_OK)
+        return rc;
+    e = calloc(st->n ? st->n : 1, sizeof(*e));
+    if (!e) {
+        hq_steps_free(st);
+        return HQ_ENOMEM;
+    }
+    t->entries[t->n++] = e;
+    for (i = 0; i < st->n; i++) {
+        e[i].key.bytes = (void *)(uintptr_t)st->v[i].name;
+        e[i].key.len = st->v[i].name_len;
+        e[i].value.kind = AMQP_FIELD_KIND_BYTES; /* 'x' */
+        e[i].value.value.bytes.bytes = (void *)(uintptr_t)st->v[i].val;
+        e[i].value.value.bytes.len = st->v[i].len;
+    }
+    v->kind = AMQP_FIELD_KIND_TABLE;
+    v->value.table.num_entries = (int)st->n;
+    v->value.table.entries = e;
+    return HQ_OK;
+}
+
 int hq_amqp_publish(struct hq_amqp *c, const char *exchange, const char *routing_key,
                     const struct hq_msg *m, bool mandatory, uint64_t *tag)
 {
+    struct pub_tables tables = {0};
     amqp_basic_properties_t props;
     amqp_bytes_t body;
     size_t i;
@@ -810,6 +879,11 @@ int hq_amqp_publish(struct hq_amqp *c, const char *exchange, const char *routing
             if (h->type == HQ_HDR_LONG) {
                 c->hdrs[i].value.kind = AMQP_FIELD_KIND_I64; /* 'l' */
                 c->hdrs[i].value.value.i64 = h->num;
+            } else if (h->type == HQ_HDR_TABLE) {
+                if ((s = pub_table(&tables, h, &c->hdrs[i].value)) != HQ_OK) {
+                    pub_tables_free(&tables);
+                    return s;
+                }
             } else {
                 c->hdrs[i].value.kind = AMQP_FIELD_KIND_UTF8; /* 'S' longstr */
                 c->hdrs[i].value.value.bytes = amqp_cstring_bytes(h->str ? h->str : "");
@@ -824,6 +898,7 @@ int hq_amqp_publish(struct hq_amqp *c, const char *exchange, const char *routing
     s = amqp_basic_publish(c->st, c->ch, amqp_cstring_bytes(exchange),
                            amqp_cstring_bytes(routing_key ? routing_key : ""), mandatory, 0, &props,
                            body);
+    pub_tables_free(&tables);
     if (s != AMQP_STATUS_OK)
         return lib_status(c, s, "basic.publish");
     if (tag)

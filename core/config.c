@@ -1723,6 +1723,7 @@ enum {
     CON_REDRIVE,
     CON_DEDUPE,
     CON_METRICS,
+    CON_STEPS,
     CON__N
 };
 #define COFF(f) offsetof(struct hq_consumer_cfg, f)
@@ -1738,6 +1739,7 @@ static const struct kspec consumer_keys[CON__N] = {
     [CON_REDRIVE] = {"redrive", V_CUSTOM, 0, 0, 0, NOFF, NULL},
     [CON_DEDUPE] = {"dedupe", V_CUSTOM, 0, 0, 0, NOFF, NULL},
     [CON_METRICS] = {"metrics_listen", V_LISTEN, 0, 0, 0, COFF(metrics_listen), NULL},
+    [CON_STEPS] = {"steps", V_CUSTOM, 0, 0, 0, NOFF, NULL},
 };
 
 enum { RT_DELAYS, RT_MAX_ATTEMPTS, RT__N };
@@ -1758,6 +1760,13 @@ static const struct kspec dedupe_keys[DD__N] = {
     [DD_WINDOW] = {"window", V_DUR, 0, (int64_t)MS_S, (int64_t)(30 * MS_D), COFF(dedupe_window_ms),
                    NULL},
     [DD_PATH] = {"path", V_STR, F_REQ, 1, PATH_TEXT_MAX, COFF(dedupe_path), NULL},
+};
+
+/* Durable steps (docs/consumers.md): the bytes of an event's saved steps, names included. At
+ * most 96 KiB: the steps travel in the message's properties, which must fit one 128 KiB frame. */
+enum { ST_MAX_BYTES, ST__N };
+static const struct kspec steps_keys[ST__N] = {
+    [ST_MAX_BYTES] = {"max_bytes", V_INT, 0, 1, 96 * 1024, COFF(steps_max_bytes), NULL},
 };
 
 static const char *const reserved_consumers[] = {"unrouted", "archive", "events", "lifecycle"};
@@ -1877,6 +1886,7 @@ static int load_consumer(struct ctx *c, const config_setting_t *g, struct hq_con
     con->max_attempts = 6;
     con->redrive_max_times = 3;
     con->dedupe_window_ms = MS_D;
+    con->steps_max_bytes = 65536;
     if (want_group(c, g) || parse_group(c, g, consumer_keys, CON__N, con, f))
         return c->rc;
     for (i = 0; i < sizeof(reserved_consumers) / sizeof(reserved_consumers[0]); i++)
@@ -1959,6 +1969,12 @@ static int load_consumer(struct ctx *c, const config_setting_t *g, struct hq_con
             parse_group(c, f[CON_DEDUPE], dedupe_keys, DD__N, con, df))
             return c->rc;
         con->dedupe = true;
+    }
+    if (f[CON_STEPS]) {
+        const config_setting_t *sf[ST__N] = {0};
+        if (want_group(c, f[CON_STEPS]) ||
+            parse_group(c, f[CON_STEPS], steps_keys, ST__N, con, sf))
+            return c->rc;
     }
     return HQ_OK;
 }

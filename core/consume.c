@@ -26,6 +26,7 @@
 #include "hq__amqp.h"
 #include "hq_consume.h"
 #include "hq_log.h"
+#include "hq_steps.h"
 #include "hq_time.h"
 
 #define CH 1                           /* the channel amqp.c opens and publishes on */
@@ -288,6 +289,35 @@ static void decode_xdeath(const amqp_array_t *a, struct hq_delivery *d)
     }
 }
 
+/* The hookmq-steps field table (step name -> bytes, hq_steps.h) as an HQ_HDR_TABLE header
+ * called key. A malformed one (other value types, bad names) is skipped, like every other
+ * table header. */
+static int decode_steps(const amqp_table_t *t, const char *key, struct hq_msg *m)
+{
+    struct hq_buf text = HQ_BUF_INIT(VAL_MAX);
+    int i, rc = HQ_OK;
+
+    for (i = 0; i < t->num_entries; i++) {
+        const amqp_table_entry_t *te = &t->entries[i];
+
+        if (!field_is_str(&te->value) || !hq_step_name_ok(te->key.bytes, te->key.len))
+            goto out;
+    }
+    for (i = 0; i < t->num_entries && rc == HQ_OK; i++) {
+        const amqp_table_entry_t *te = &t->entries[i];
+
+        rc = hq_steps_append(&text, te->key.bytes, te->key.len, te->value.value.bytes.bytes,
+                             te->value.value.bytes.len);
+    }
+    if (rc == HQ_OK)
+        rc = hq_msg_add_table(m, key, text.data ? (const char *)text.data : "");
+    if (rc != HQ_ENOMEM)
+        rc = HQ_OK; /* too big or malformed: skipped */
+out:
+    hq_buf_free(&text);
+    return rc;
+}
+
 int hq__consume_decode_table(const struct amqp_table_t_ *t, struct hq_delivery *d)
 {
     int i;
@@ -318,6 +348,10 @@ int hq__consume_decode_table(const struct amqp_table_t_ *t, struct hq_delivery *
                 d->delivery_count = v;
             if (d->msg.n_headers < HDR_MAX || hq_msg_header(&d->msg, key))
                 rc = hq_msg_add_long(&d->msg, key, v);
+        } else if (e->value.kind == AMQP_FIELD_KIND_TABLE && strcmp(key, HQ_STEPS_HEADER) == 0) {
+            if (d->msg.n_headers >= HDR_MAX && !hq_msg_header(&d->msg, key))
+                continue;
+            rc = decode_steps(&e->value.value.table, key, &d->msg);
         } else if (field_is_str(&e->value)) {
             if (e->value.value.bytes.len > VAL_MAX)
                 continue;

@@ -7,6 +7,7 @@
 
 #include "hq_dlq.h"
 #include "hq_lifecycle.h"
+#include "hq_steps.h"
 #include "hq_time.h"
 #include "hq_utf8.h"
 #include "hq_topology.h"
@@ -187,6 +188,12 @@ int hq_dlq_dead_copy(const struct hq_delivery *d, const char *consumer, int64_t 
 int hq_dlq_redrive_one(struct hq_amqp *c, const char *consumer, const struct hq_delivery *d,
                        int timeout_ms)
 {
+    return hq_dlq_redrive_one_ex(c, consumer, d, timeout_ms, false);
+}
+
+int hq_dlq_redrive_one_ex(struct hq_amqp *c, const char *consumer, const struct hq_delivery *d,
+                          int timeout_ms, bool reset_steps)
+{
     struct hq_msg copy;
     char work[HQ_NAME_MAX + 16];
     int rc;
@@ -200,6 +207,8 @@ int hq_dlq_redrive_one(struct hq_amqp *c, const char *consumer, const struct hq_
     rc = hq_dlq_redrive_copy(d, &copy);
     if (rc != HQ_OK)
         return rc;
+    if (reset_steps)
+        hq_msg_remove(&copy, HQ_STEPS_HEADER);
     rc = hq_amqp_publish_confirmed(c, "", work, &copy, timeout_ms);
     hq_msg_free(&copy);
     if (rc != HQ_OK)

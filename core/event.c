@@ -213,6 +213,33 @@ int hq_msg_add_long(struct hq_msg *m, const char *key, int64_t v)
     return HQ_OK;
 }
 
+int hq_msg_add_table(struct hq_msg *m, const char *key, const char *text)
+{
+    int rc;
+
+    if (!text) return HQ_EINVAL;
+    rc = msg_set_strn(m, key, text, strlen(text));
+    if (rc == HQ_OK) msg_find(m, key)->type = HQ_HDR_TABLE;
+    return rc;
+}
+
+void hq_msg_remove(struct hq_msg *m, const char *key)
+{
+    size_t i;
+
+    if (!m || !key) return;
+    for (i = 0; i < m->n_headers; i++) {
+        if (m->headers[i].key && strcmp(m->headers[i].key, key) == 0) {
+            free(m->headers[i].key);
+            free(m->headers[i].str);
+            memmove(&m->headers[i], &m->headers[i + 1],
+                    (m->n_headers - i - 1) * sizeof(m->headers[0]));
+            m->n_headers--;
+            return;
+        }
+    }
+}
+
 /* The header called key (exact, case-sensitive like AMQP tables), or NULL. Borrowed from m. */
 const struct hq_hdr *hq_msg_header(const struct hq_msg *m, const char *key)
 {

@@ -128,6 +128,7 @@ struct hq_consumer_cfg {
     uint64_t dedupe_window_ms;
     char *dedupe_path;
     char *metrics_listen; /* NULL = off */
+    int steps_max_bytes;  /* steps.max_bytes: durable steps per event, default 65536 */
 };
 
 struct hq_archive_cfg {

@@ -44,8 +44,9 @@ struct hq_delivery {
     char *exchange;        /* owned */
     char *routing_key;     /* owned */
     /* properties and headers: string headers as HQ_HDR_STR, integer/boolean/timestamp
-     * headers as HQ_HDR_LONG; other AMQP field types (arrays, tables, floats, decimals) are
-     * not carried, except x-death which is decoded below. Owned. */
+     * headers as HQ_HDR_LONG, the hookmq-steps table as HQ_HDR_TABLE (hq_steps.h); other AMQP
+     * field types (arrays, tables, floats, decimals) are not carried, except x-death which is
+     * decoded below. Owned. */
     struct hq_msg msg;
     uint8_t delivery_mode;
     struct hq_xdeath xdeath[4]; /* x-death entries, up to 4 */

@@ -11,12 +11,14 @@
 #include "hq_config.h"
 #include "hq_sig.h"
 
-enum hq_hdr_type { HQ_HDR_STR = 0, HQ_HDR_LONG };
+/* HQ_HDR_TABLE: an AMQP field table of name -> bytes (hookmq-steps), held in str as its text
+ * form (hq_steps.h), so it is copied and freed like a string; only the wire codec differs. */
+enum hq_hdr_type { HQ_HDR_STR = 0, HQ_HDR_LONG, HQ_HDR_TABLE };
 
 struct hq_hdr {
     char *key; /* owned, <= 128 bytes */
     enum hq_hdr_type type;
-    char *str;  /* owned, HQ_HDR_STR; may contain any bytes except NUL */
+    char *str;  /* owned, HQ_HDR_STR / HQ_HDR_TABLE; may contain any bytes except NUL */
     int64_t num; /* HQ_HDR_LONG */
 };
 
@@ -37,6 +39,10 @@ HQ_MUST_CHECK int hq_msg_add_str(struct hq_msg *m, const char *key, const char *
 /* The same as hq_msg_add_str for val[0..n) (cut at a NUL inside); val may be NULL when n is 0. */
 HQ_MUST_CHECK int hq_msg_add_strn(struct hq_msg *m, const char *key, const char *val, size_t n);
 HQ_MUST_CHECK int hq_msg_add_long(struct hq_msg *m, const char *key, int64_t v);
+/* Adds (or replaces) table header key from its text form (hq_steps.h; not checked here). */
+HQ_MUST_CHECK int hq_msg_add_table(struct hq_msg *m, const char *key, const char *text);
+/* Removes header key if present (the others keep their order). */
+void hq_msg_remove(struct hq_msg *m, const char *key);
 const struct hq_hdr *hq_msg_header(const struct hq_msg *m, const char *key);
 /* The value of string header key, or NULL (absent, or a number). Borrowed. */
 const char *hq_msg_str(const struct hq_msg *m, const char *key);

@@ -20,6 +20,7 @@ enum hq_lc_verdict {
     HQ_LC_REDRIVEN,        /* "redriven" */
     HQ_LC_REPLAYED,        /* "replayed" */
     HQ_LC_DEDUPED,         /* "deduped": acked without calling the handler */
+    HQ_LC_STEP,            /* "step": a durable step completed in the attempt (step, size) */
 };
 
 const char *hq_lc_verdict_name(enum hq_lc_verdict v);
@@ -34,10 +35,12 @@ struct hq_lc_record {
     const char *tier;  /* retry_scheduled: e.g. "10s"; else NULL */
     const char *error; /* last error text or NULL */
     int64_t at_ms;     /* when it happened */
+    const char *step;  /* step: the step's name (never its content); else NULL */
+    int64_t size;      /* step: the bytes of its result */
 };
 
 /* The message for r: JSON body {"source","id","consumer","attempt","verdict","tier","error",
- * "at"}, content_type application/json, routing key <consumer>.<verdict>, headers
+ * "at"} (a step record adds "step" and "size"), content_type application/json, routing key <consumer>.<verdict>, headers
  * hookmq-source, hookmq-event-id, hookmq-consumer, hookmq-verdict. */
 HQ_MUST_CHECK int hq_lc_encode(const struct hq_lc_record *r, struct hq_msg *out);
 
@@ -56,6 +59,8 @@ struct hq_lc_parsed {
     char *source, *id, *consumer, *verdict, *tier, *error;
     uint32_t attempt;
     int64_t at_ms;
+    char *step;   /* step records: the step's name */
+    int64_t size; /* step records: its size in bytes */
 };
 HQ_MUST_CHECK int hq_lc_parse(const unsigned char *body, size_t n, struct hq_lc_parsed *out);
 void hq_lc_parsed_free(struct hq_lc_parsed *p); /* NULL-safe; leaves *p zeroed */

@@ -173,8 +173,8 @@ HQ_MUST_CHECK int hq_rckpt_lock(const char *path, int *fd);
 /* ================================================================ the copy */
 
 /* Turn the message rebuilt from the archive into the replayed copy, in place: drop the
- * broker-owned headers (hq_header_broker_owned) and any previous hookmq-replay-id /
- * hookmq-replayed-at, add hookmq-replay-id = replay_id and hookmq-replayed-at = now_ms
+ * broker-owned headers (hq_header_broker_owned), any previous hookmq-replay-id /
+ * hookmq-replayed-at and any durable steps (hookmq-steps: a replay starts fresh), add hookmq-replay-id = replay_id and hookmq-replayed-at = now_ms
  * (long), and when reset_attempt set hookmq-attempt = 1 (long; replacing any). Everything
  * else (message id, content type, timestamp, body, other headers and their order) stays.
  * HQ_OK or HQ_ENOMEM. */

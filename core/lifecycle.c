@@ -51,6 +51,7 @@ const char *hq_lc_verdict_name(enum hq_lc_verdict v)
     case HQ_LC_REDRIVEN: return "redriven";
     case HQ_LC_REPLAYED: return "replayed";
     case HQ_LC_DEDUPED: return "deduped";
+    case HQ_LC_STEP: return "step";
     default: return NULL;
     }
 }
@@ -80,9 +81,14 @@ static int lc_body(const struct hq_lc_record *r, const char *verdict, struct hq_
         (rc = kv(body, ",\"tier\":", r->tier, r->tier ? strlen(r->tier) : 0)) != HQ_OK ||
         (rc = kv(body, ",\"error\":", r->error,
                  r->error ? hq_utf8_cut(r->error, LC_ERROR_MAX) : 0)) != HQ_OK ||
-        (rc = hq_buf_appendf(body, ",\"at\":%lld}", (long long)r->at_ms)) != HQ_OK)
+        (rc = hq_buf_appendf(body, ",\"at\":%lld", (long long)r->at_ms)) != HQ_OK)
         return rc;
-    return HQ_OK;
+    if (r->verdict == HQ_LC_STEP &&
+        ((rc = kv(body, ",\"step\":", r->step ? r->step : "", r->step ? strlen(r->step) : 0)) !=
+             HQ_OK ||
+         (rc = hq_buf_appendf(body, ",\"size\":%lld", (long long)r->size)) != HQ_OK))
+        return rc;
+    return hq_buf_append(body, "}", 1);
 }
 
 static bool lc_valid(const struct hq_lc_record *r)
@@ -210,6 +216,7 @@ void hq_lc_parsed_free(struct hq_lc_parsed *p)
     free(p->verdict);
     free(p->tier);
     free(p->error);
+    free(p->step);
     memset(p, 0, sizeof(*p));
 }
 
@@ -241,7 +248,8 @@ int hq_lc_parse(const unsigned char *body, size_t n, struct hq_lc_parsed *out)
         (rc = member_str(o, "consumer", &out->consumer)) != HQ_OK ||
         (rc = member_str(o, "verdict", &out->verdict)) != HQ_OK ||
         (rc = member_str(o, "tier", &out->tier)) != HQ_OK ||
-        (rc = member_str(o, "error", &out->error)) != HQ_OK)
+        (rc = member_str(o, "error", &out->error)) != HQ_OK ||
+        (rc = member_str(o, "step", &out->step)) != HQ_OK)
         goto out;
     rc = HQ_EINVAL;
     if (!out->verdict)
@@ -252,6 +260,8 @@ int hq_lc_parse(const unsigned char *body, size_t n, struct hq_lc_parsed *out)
     }
     if (json_object_object_get_ex(o, "at", &v) && json_object_is_type(v, json_type_int))
         out->at_ms = json_object_get_int64(v);
+    if (json_object_object_get_ex(o, "size", &v) && json_object_is_type(v, json_type_int))
+        out->size = json_object_get_int64(v);
     rc = HQ_OK;
 out:
     if (o)
@@ -267,10 +277,11 @@ out:
  * batching and the message are left to the sender thread, off the caller's hot path. */
 struct lc_item {
     char *mem; /* owns the strings below; NULL in an empty slot */
-    const char *source, *id, *consumer, *tier, *error;
+    const char *source, *id, *consumer, *tier, *error, *step;
     uint32_t attempt;
     enum hq_lc_verdict verdict;
     int64_t at_ms;
+    int64_t step_size;
     size_t size; /* about what its JSON takes */
 };
 
@@ -282,19 +293,19 @@ static void item_free(struct lc_item *it)
 
 static int item_new(const struct hq_lc_record *r, struct lc_item *it)
 {
-    const char *src[5] = {r->source, r->id, r->consumer, r->tier, r->error};
-    size_t len[5], total = 0, i;
-    const char **dst[5] = {&it->source, &it->id, &it->consumer, &it->tier, &it->error};
+    const char *src[6] = {r->source, r->id, r->consumer, r->tier, r->error, r->step};
+    size_t len[6], total = 0, i;
+    const char **dst[6] = {&it->source, &it->id, &it->consumer, &it->tier, &it->error, &it->step};
     char *p;
 
     memset(it, 0, sizeof(*it));
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 6; i++) {
         len[i] = src[i] ? (i == 4 ? hq_utf8_cut(src[i], LC_ERROR_MAX) : strlen(src[i])) : 0;
         total += len[i] + 1;
     }
     if (!(it->mem = malloc(total)))
         return HQ_ENOMEM;
-    for (p = it->mem, i = 0; i < 5; i++) {
+    for (p = it->mem, i = 0; i < 6; i++) {
         if (!src[i])
             continue;
         memcpy(p, src[i], len[i]);
@@ -305,6 +316,7 @@ static int item_new(const struct hq_lc_record *r, struct lc_item *it)
     it->attempt = r->attempt;
     it->verdict = r->verdict;
     it->at_ms = r->at_ms;
+    it->step_size = r->size;
     it->size = total + 120;
     return HQ_OK;
 }
@@ -320,6 +332,8 @@ static void item_record(const struct lc_item *it, struct hq_lc_record *r)
     r->attempt = it->attempt;
     r->verdict = it->verdict;
     r->at_ms = it->at_ms;
+    r->step = it->step;
+    r->size = it->step_size;
 }
 
 /* The message of v[0..n): alone as hq_lc_encode makes it, several as one batch. */

@@ -1010,6 +1010,7 @@ static void drop_headers(struct hq_msg *m, bool reset_attempt)
         bool drop = !h->key || hq_header_broker_owned(h->key) ||
                     strcmp(h->key, "hookmq-replay-id") == 0 ||
                     strcmp(h->key, "hookmq-replayed-at") == 0 ||
+                    strcmp(h->key, "hookmq-steps") == 0 || /* a replay starts fresh */
                     (reset_attempt && strcmp(h->key, "hookmq-attempt") == 0);
 
         if (drop) {

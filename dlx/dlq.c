@@ -62,7 +62,7 @@ void hq_dlx_dlq_usage(FILE *f)
             "                                  oldest DLQ message, drift from the config (exit 3)\n"
             "  list NAME [--json] [--limit N]  the messages in hookmq.NAME.dlq (nothing consumed)\n"
             "  show NAME ID [--json]           headers and body of the DLQ message with that id\n"
-            "  redrive NAME (--id ID | --type GLOB | --all) [--limit N] [--dry-run]\n"
+            "  redrive NAME (--id ID | --type GLOB | --all) [--limit N] [--dry-run] [--reset-steps]\n"
             "                                  move DLQ messages back to hookmq.NAME (attempt 1)\n"
             "  purge NAME --yes                delete every message in hookmq.NAME.dlq\n");
 }
@@ -109,6 +109,7 @@ static const char *const cmd_help[][2] = {
      "error, 3 the DLQ does not exist.\n"},
     {"redrive",
      "usage: " PROG " redrive NAME (--id ID | --type GLOB | --all) [--limit N] [--dry-run]\n"
+     "       [--reset-steps]\n"
      "\n"
      "Move messages of hookmq.NAME.dlq back to the work queue hookmq.NAME: each is republished\n"
      "with hookmq-attempt = 1 and hookmq-redriven + 1, without the failure headers\n"
@@ -122,6 +123,8 @@ static const char *const cmd_help[][2] = {
      "  --all         every message\n"
      "  --limit N     redrive at most N messages\n"
      "  --dry-run     only print what would be redriven\n"
+     "  --reset-steps drop the event's saved durable steps (hookmq-steps), so every step runs\n"
+     "                again; by default they are kept (docs/consumers.md, \"Durable steps\")\n"
      "\n"
      "Exit status: 0 ok (also when nothing matched), 1 runtime failure (the message being\n"
      "redriven stays in the DLQ), 2 usage or configuration error, 3 a queue does not exist.\n"},
@@ -151,7 +154,7 @@ struct dopts {
     int npos;
     const char *id;
     const char *type;
-    bool all, dry_run, yes, json, help, policy_managed, has_limit;
+    bool all, dry_run, yes, json, help, policy_managed, has_limit, reset_steps;
     long limit;
 };
 
@@ -199,6 +202,8 @@ static int parse(int argc, char **argv, struct dopts *o)
             o->all = true;
         } else if (strcmp(a, "--dry-run") == 0) {
             o->dry_run = true;
+        } else if (strcmp(a, "--reset-steps") == 0) {
+            o->reset_steps = true;
         } else if (strcmp(a, "--yes") == 0) {
             o->yes = true;
         } else if (strcmp(a, "--policy-managed") == 0) {
@@ -245,8 +250,9 @@ static int check_opts(const struct dopts *o)
     int want = strcmp(c, "status") == 0 ? 0 : strcmp(c, "show") == 0 ? 2 : 1;
     const char *bad = NULL;
 
-    if ((o->id || o->type || o->all || o->dry_run) && !red)
-        bad = o->id ? "--id" : o->type ? "--type" : o->all ? "--all" : "--dry-run";
+    if ((o->id || o->type || o->all || o->dry_run || o->reset_steps) && !red)
+        bad = o->id ? "--id" : o->type ? "--type" : o->all ? "--all" : o->dry_run ? "--dry-run"
+                                                                                  : "--reset-steps";
     else if (o->has_limit && !red && strcmp(c, "list") != 0)
         bad = "--limit";
     else if (o->yes && strcmp(c, "purge") != 0)
@@ -1014,7 +1020,7 @@ static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *
     } else {
         int64_t at = hq_now_ms();
 
-        rc = hq_dlq_redrive_one(c, rc_->consumer, d, CONFIRM_TIMEOUT_MS);
+        rc = hq_dlq_redrive_one_ex(c, rc_->consumer, d, CONFIRM_TIMEOUT_MS, rc_->o->reset_steps);
         if (rc == HQ_OK) {
             *settled = true;
             rc_->moved++;

@@ -172,11 +172,13 @@ def publish_event(source, eid, received_at, body=b"{}", etype="test", headers=No
 
 
 def publish_lifecycle(source, eid, consumer, verdict, attempt, at, tier=None, error=None,
-                      with_headers=True, vhost="%2f", message_id=None):
-    """A lifecycle record as a worker publishes it (hq_lc_encode), to hookmq.lifecycle."""
-    body = json.dumps({"source": source, "id": eid, "consumer": consumer, "attempt": attempt,
-                       "verdict": verdict, "tier": tier, "error": error, "at": at},
-                      separators=(",", ":")).encode()
+                      with_headers=True, vhost="%2f", message_id=None, extra=None):
+    """A lifecycle record as a worker publishes it (hq_lc_encode), to hookmq.lifecycle. extra:
+    more members (a step record's "step" and "size")."""
+    rec = {"source": source, "id": eid, "consumer": consumer, "attempt": attempt,
+           "verdict": verdict, "tier": tier, "error": error, "at": at}
+    rec.update(extra or {})
+    body = json.dumps(rec, separators=(",", ":")).encode()
     props = {"message_id": message_id or "lc-%d-%d" % (at, random.randint(0, 1 << 30)),
              "content_type": "application/json", "delivery_mode": 2, "timestamp": at // 1000}
     if with_headers:

@@ -104,6 +104,37 @@ class ArchiveHistory(unittest.TestCase):
         self.assertIn("event %s / %s" % (src, eid), out)
         self.assertIn("event %s-other / %s" % (self.p, eid), out)
 
+    def test_durable_steps_inside_attempts(self):
+        """Step records (docs/plugins.md, "Durable steps") show inside their attempt, before its
+        verdict (they share its time), with name and size."""
+        src, eid = "%s-billing" % self.p, "s-%s" % self.p
+        t = af.now_ms()
+        af.publish_event(src, eid, t, b"{}", etype="subscription.cancelled")
+        recs = [("retry_scheduled", 1, t + 100, "1s", "mail down", None),
+                ("step", 1, t + 100, None, None, ("load-user", 31)),
+                ("step", 1, t + 100, None, None, ("downgrade-user", 4)),
+                ("retry_scheduled", 2, t + 1200, "1s", "mail down", None),
+                ("processed", 3, t + 2300, None, None, None),
+                ("step", 3, t + 2300, None, None, ("send-email", 4))]
+        for v, a, at, tier, err, step in recs:
+            af.publish_lifecycle(src, eid, "billing", v, a, at, tier=tier, error=err,
+                                 extra={"step": step[0], "size": step[1]} if step else None)
+        self.wait(eid, 7)
+        rc, out, err = self.ar.run("history", eid)
+        self.assertEqual(rc, 0, err)
+        rows = self.timeline(out)
+        self.assertEqual([(r[1], r[2], r[3]) for r in rows], [
+            ("gateway", "", "received (type subscription.cancelled)"),
+            ("billing", "#1", "step load-user (31 bytes)"),
+            ("billing", "#1", "step downgrade-user (4 bytes)"),
+            ("billing", "#1", 'retry_scheduled (tier 1s) error="mail down"'),
+            ("billing", "#2", 'retry_scheduled (tier 1s) error="mail down"'),
+            ("billing", "#3", "step send-email (4 bytes)"),
+            ("billing", "#3", "processed"),
+        ])
+        # indented under the attempt's column, so they read as part of it
+        self.assertIn("#1        step load-user (31 bytes)", out)
+
     def test_unknown_id(self):
         rc, out, err = self.ar.run("history", "no-such-%s" % self.p)
         self.assertEqual(rc, 1)

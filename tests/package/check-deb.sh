@@ -72,11 +72,11 @@ expect=(
     usr/share/hookmq/samples/slack/event_callback.json
     usr/share/doc/hookmq/README.md
 )
-for p in gateway dlx send worker archive replay; do
+for p in gateway dlx send worker archive replay step; do
     expect+=("usr/share/man/man1/hookmq-$p.1")
 done
 # programs and the example plugin that this build has
-for b in hookmq-worker hookmq-archive hookmq-replay; do
+for b in hookmq-worker hookmq-archive hookmq-replay hookmq-step; do
     [ -x "$build/consumers/$b" ] && expect+=("usr/bin/$b")
 done
 [ -f "$build/consumers/examples/hello.so" ] && expect+=(usr/lib/hookmq/examples/hello.so)

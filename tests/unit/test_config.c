@@ -972,6 +972,25 @@ static void test_consumers(void **state)
     expect_err("consumers = ( { name = \"a\"; bindings = [ \"#\" ]; handler = \"log\";\n"
                "  dedupe = { window = \"1h\"; }; } );\n",
                "t.conf:2: consumers[0].dedupe.path: missing (required)");
+    /* durable steps: steps.max_bytes, default 65536, range 1..98304 */
+    {
+        struct hq_config *cfg =
+            load_ok("consumers = ( { name = \"a\"; bindings = [ \"#\" ]; handler = \"log\"; },\n"
+                    "  { name = \"b\"; bindings = [ \"#\" ]; handler = \"log\";\n"
+                    "    steps = { max_bytes = 1024; }; } );\n");
+        assert_int_equal(hq_config_consumer(cfg, "a")->steps_max_bytes, 65536);
+        assert_int_equal(hq_config_consumer(cfg, "b")->steps_max_bytes, 1024);
+        hq_config_free(cfg);
+    }
+    expect_err("consumers = ( { name = \"a\"; bindings = [ \"#\" ]; handler = \"log\";\n"
+               "  steps = { max_bytes = 98305; }; } );\n",
+               "t.conf:2: consumers[0].steps.max_bytes: ");
+    expect_err("consumers = ( { name = \"a\"; bindings = [ \"#\" ]; handler = \"log\";\n"
+               "  steps = { max_bytes = 0; }; } );\n",
+               "t.conf:2: consumers[0].steps.max_bytes: ");
+    expect_err("consumers = ( { name = \"a\"; bindings = [ \"#\" ]; handler = \"log\";\n"
+               "  steps = { size = 5; }; } );\n",
+               "t.conf:2: consumers[0].steps.size: ");
 }
 
 static void test_durations(void **state)

@@ -23,7 +23,7 @@ extern "C" {
 #endif
 
 #define HQ_HANDLER_ABI_MAJOR 1u
-#define HQ_HANDLER_ABI_MINOR 0u
+#define HQ_HANDLER_ABI_MINOR 1u
 
 #define HQ_HANDLER_EXPORT __attribute__((visibility("default")))
 
@@ -78,6 +78,16 @@ enum hq_handler_log_level {
     HQ_HLOG_DEBUG = 3,
 };
 
+/* Status codes of the step calls (ABI 1.1). 0 = OK, negative = error. */
+enum hq_step_status {
+    HQ_STEP_OK = 0,
+    HQ_STEP_EINVAL = -1,  /* bad name (1..64 bytes of [A-Za-z0-9._-], not starting with '.'),
+                           * NULL data with len > 0,
+                           * or ev is not the event of the handle() running on this thread */
+    HQ_STEP_ETOOBIG = -2, /* the event's steps would exceed the consumer's steps.max_bytes */
+    HQ_STEP_ENOMEM = -3,
+};
+
 /* Services of the host. Borrowed until fini(). */
 struct hq_host_api {
     uint32_t struct_size;
@@ -86,7 +96,33 @@ struct hq_host_api {
     /* One log line through the worker's logger (text or JSON, with consumer=...). */
     void (*log)(enum hq_handler_log_level level, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+
+    /* ---- ABI 1.1: durable steps (docs/plugins.md, "Durable steps"). Present when
+     * struct_size > offsetof(struct hq_host_api, step_get); check with HQ_HOST_HAS_STEPS(api).
+     * Call them only from inside handle(), on its thread, with the ev handle() was given. A
+     * step saved with step_put travels with the event when this attempt ends in RETRY (and
+     * to the DLQ), so later attempts get it back from step_get instead of running it again.
+     * An attempt that crashes or times out saves nothing. */
+
+    /* The saved result of step name: 1 with *data / *len set (borrowed until handle()
+     * returns; *data may be NULL when *len is 0), or 0 when no earlier attempt (nor this one)
+     * saved it (or name is invalid). */
+    int (*step_get)(const struct hq_event *ev, const char *name, const void **data, size_t *len);
+    /* Save the result of step name: data[0..len) is copied (the caller keeps data). Saving a
+     * name again replaces it. HQ_STEP_OK, or a negative enum hq_step_status; a step over the
+     * cap is also logged by the host. */
+    int (*step_put)(const struct hq_event *ev, const char *name, const void *data, size_t len);
+    /* How many steps the event carries now (saved by earlier attempts and by this one), and
+     * the name of step i (0 <= i < count; borrowed until handle() returns; NULL past the
+     * end), for logging. */
+    size_t (*step_count)(const struct hq_event *ev);
+    const char *(*step_name)(const struct hq_event *ev, size_t i);
 };
+
+/* Does api (ABI 1.1 or later) carry the step calls? A 1.0 host does not. */
+#define HQ_HOST_HAS_STEPS(api)                                                                     \
+    ((api)->struct_size >= offsetof(struct hq_host_api, step_name) + sizeof((api)->step_name) &&  \
+     (api)->step_get != NULL)
 
 struct hq_handler {
     uint32_t abi_major, abi_minor, struct_size;
