@@ -24,6 +24,7 @@
 #include "hq_amqp.h"
 #include "hq_log.h"
 #include "hq_time.h"
+#include "hq_topology.h"
 
 #ifndef HQ_VERSION
 #define HQ_VERSION "0"
@@ -142,7 +143,7 @@ static int amqp_reply(struct hq_amqp *c, amqp_rpc_reply_t r, const char *what)
     return HQ_EDOWN;
 }
 
-const char *hq__amqp_error(const struct hq_amqp *c)
+const char *hq_amqp_error(const struct hq_amqp *c)
 {
     return c ? c->err : "";
 }
@@ -471,7 +472,7 @@ static void amqp_free(struct hq_amqp *c)
     free(c);
 }
 
-int hq__amqp_connect(const struct hq_broker_cfg *b, const char *conn_name, int timeout_ms,
+int hq_amqp_connect_quiet(const struct hq_broker_cfg *b, const char *conn_name, int timeout_ms,
                      size_t *start, struct hq_amqp **out, char *err, size_t errsz)
 {
     size_t i, first = start ? *start : 0;
@@ -508,7 +509,7 @@ int hq_amqp_connect(const struct hq_broker_cfg *b, const char *conn_name, int ti
                     size_t *start, struct hq_amqp **out)
 {
     char err[512];
-    int rc = hq__amqp_connect(b, conn_name, timeout_ms, start, out, err, sizeof(err));
+    int rc = hq_amqp_connect_quiet(b, conn_name, timeout_ms, start, out, err, sizeof(err));
 
     if (rc != HQ_OK)
         hq_warn("broker connect failed", "status=%s error=\"%s\"", hq_strerror(rc), err);
@@ -589,7 +590,7 @@ static int after_declare(struct hq_amqp *c, int rc)
     return rc;
 }
 
-int hq__amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *type, bool passive,
+int hq_amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *type, bool passive,
                               const struct hq_targ *args, size_t n)
 {
     amqp_table_entry_t entries[8];
@@ -608,7 +609,7 @@ int hq__amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *t
     return after_declare(c, rc);
 }
 
-int hq__amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
+int hq_amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
                            const struct hq_targ *args, size_t n, uint32_t *messages,
                            uint32_t *consumers)
 {
@@ -634,7 +635,7 @@ int hq__amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
     return after_declare(c, rc);
 }
 
-int hq__amqp_queue_bind(struct hq_amqp *c, const char *queue, const char *exchange,
+int hq_amqp_queue_bind(struct hq_amqp *c, const char *queue, const char *exchange,
                         const char *routing_key)
 {
     int rc;
@@ -652,7 +653,7 @@ int hq__amqp_queue_bind(struct hq_amqp *c, const char *queue, const char *exchan
 
 int hq_amqp_exchange_exists(struct hq_amqp *c, const char *name)
 {
-    int rc = hq__amqp_exchange_declare(c, name, NULL, true, NULL, 0);
+    int rc = hq_amqp_exchange_declare(c, name, NULL, true, NULL, 0);
 
     return rc == HQ_OK || rc == HQ_ENOTFOUND ? rc : HQ_EDOWN;
 }
@@ -660,7 +661,7 @@ int hq_amqp_exchange_exists(struct hq_amqp *c, const char *name)
 int hq_amqp_queue_exists(struct hq_amqp *c, const char *name, uint32_t *messages,
                          uint32_t *consumers)
 {
-    int rc = hq__amqp_queue_declare(c, name, true, NULL, 0, messages, consumers);
+    int rc = hq_amqp_queue_declare(c, name, true, NULL, 0, messages, consumers);
 
     return rc == HQ_OK || rc == HQ_ENOTFOUND ? rc : HQ_EDOWN;
 }

@@ -174,7 +174,7 @@ static int cs_check(struct hq_amqp *c, struct cstate *s)
         /* amqp.c saw its channel closed (e.g. hq_amqp_queue_exists on a missing queue) and
          * moved to another one: channel 1 is gone, and with it our consumer and confirm mode.
          * Better a clean reconnect than a connection error on the next method. */
-        set_err(s, "channel %d was closed by the broker (%s); reconnect", CH, hq__amqp_error(c));
+        set_err(s, "channel %d was closed by the broker (%s); reconnect", CH, hq_amqp_error(c));
         s->down = true;
         return HQ_EDOWN;
     }
@@ -946,7 +946,7 @@ int hq_amqp_publish_confirmed(struct hq_amqp *c, const char *exchange, const cha
         /* amqp.c's confirm.select on its (= our) channel; it numbers the publishes */
         rc = hq_amqp_confirm_select(c);
         if (rc != HQ_OK) {
-            set_err(s, "confirm.select: %s", hq__amqp_error(c));
+            set_err(s, "confirm.select: %s", hq_amqp_error(c));
             if (rc != HQ_ENOMEM)
                 mark_down(s);
             return rc == HQ_ENOMEM ? rc : HQ_EDOWN;
@@ -955,7 +955,7 @@ int hq_amqp_publish_confirmed(struct hq_amqp *c, const char *exchange, const cha
     }
     rc = hq_amqp_publish(c, exchange, routing_key, m, true, &tag);
     if (rc != HQ_OK) {
-        set_err(s, "basic.publish: %s", hq__amqp_error(c));
+        set_err(s, "basic.publish: %s", hq_amqp_error(c));
         if (rc == HQ_EDOWN)
             mark_down(s);
         return rc;
