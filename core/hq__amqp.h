@@ -1,7 +1,9 @@
-/* hq__amqp: internals of core/amqp.c shared with core/pub.c and core/topology.c.
+/* hq__amqp: internals of core/amqp.c for the rest of core/ (pub.c, topology.c, replay.c),
+ * without rabbitmq-c types.
  *
- * Not a public interface (the hq__ prefix): these helpers exist so that only amqp.c includes
- * rabbitmq-c headers. Same threading rule as hq_amqp.h: one connection, one thread. */
+ * Not a public interface (the hq__ prefix): no program includes it. The connection object
+ * itself is defined in hq__amqp_private.h, for the files that include rabbitmq-c. Same
+ * threading rule as hq_amqp.h: one connection, one thread. */
 #ifndef HQ__AMQP_H
 #define HQ__AMQP_H
 
@@ -10,8 +12,6 @@
 #include <stdint.h>
 #include "hq_amqp.h"
 
-/* The broker's reply code of the last channel or connection close (0 if none). */
-int hq__amqp_reply_code(const struct hq_amqp *c);
 /* The socket descriptor while connected, else -1. Only for shutdown(2) by a watchdog and
  * for socket options; never read or write it. */
 int hq__amqp_fd(const struct hq_amqp *c);
@@ -32,9 +32,5 @@ HQ_MUST_CHECK int hq__amqp_wait(struct hq_amqp *c, int timeout_ms, int wake_fd, 
 /* The (decoded) virtual host of an AMQP URI into out ("/" when the URI has none).
  * HQ_EINVAL if the URI does not parse, HQ_ETOOBIG if out is too small. */
 HQ_MUST_CHECK int hq__amqp_uri_vhost(const char *uri, char *out, size_t outsz);
-
-/* The rabbitmq-c connection state of c (core/consume.c, core/archive_amqp.c). */
-struct amqp_connection_state_t_;
-struct amqp_connection_state_t_ *hq__amqp_state(struct hq_amqp *c);
 
 #endif

@@ -1,8 +1,10 @@
 /* hq_amqp: one RabbitMQ connection (rabbitmq-c 0.11) owned by one thread.
  *
- * The only module that includes rabbitmq-c headers. Connects by walking broker->uris (with
- * TLS for amqps:// per broker->tls), logs in advertising consumer_cancel_notify and
- * connection.blocked, bounds every RPC with a timeout, and opens channel 1.
+ * Programs see only this header (and hq_consume.h): rabbitmq-c stays inside core/ (core/amqp.c,
+ * core/consume.c, core/archive_amqp.c; the connection object is hq__amqp_private.h). Connects
+ * by walking broker->uris (with TLS for amqps:// per broker->tls), logs in advertising
+ * consumer_cancel_notify and connection.blocked, bounds every RPC with a timeout, and opens
+ * channel 1.
  * NOT thread-safe: a struct hq_amqp and everything it returns belong to one thread. */
 #ifndef HQ_AMQP_H
 #define HQ_AMQP_H
