@@ -1,4 +1,5 @@
-/* hq_codec: hex and base64 (standard alphabet) encoding/decoding, strict. */
+/* hq_codec: hex and base64 (standard alphabet) encoding/decoding, strict; SHA-256 (OpenSSL),
+ * so that programs need no OpenSSL header. */
 #ifndef HQ_CODEC_H
 #define HQ_CODEC_H
 
@@ -16,5 +17,10 @@ HQ_MUST_CHECK int hq_hex_decode(const char *in, size_t n, unsigned char *out, si
                                 size_t *outlen);
 HQ_MUST_CHECK int hq_b64_decode(const char *in, size_t n, int allow_unpadded, unsigned char *out,
                                 size_t outsz, size_t *outlen);
+
+/* SHA-256 of the concatenation of n pieces (p[i], len[i] bytes) into out[32]. HQ_OK, or
+ * HQ_ENOMEM when OpenSSL fails. */
+HQ_MUST_CHECK int hq_sha256(const void *const *p, const size_t *len, size_t n,
+                            unsigned char out[32]);
 
 #endif

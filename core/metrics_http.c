@@ -15,6 +15,7 @@
 
 #include "hq_metrics_http.h"
 #include "hq__civetweb.h"
+#include "hq_mg.h"
 #include "hq_buf.h"
 #include "hq_log.h"
 
@@ -60,6 +61,20 @@ static int on_log_message(const struct mg_connection *conn, const char *message)
     return 1;
 }
 
+struct mg_context *hq_mg_start(struct mg_init_data *init, char *err, size_t errsz)
+{
+    struct mg_error_data ed;
+    struct mg_context *c;
+    char ebuf[256] = "";
+    unsigned ecode;
+
+    hq__mg_error_init(&ed, &ecode, ebuf, sizeof(ebuf));
+    c = mg_start2(init, &ed);
+    if (!c && err && errsz)
+        snprintf(err, errsz, "%s", ebuf[0] ? ebuf : "failed");
+    return c;
+}
+
 int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
                           void (*render_hook)(void *), void *arg, char *err, size_t errsz)
 {
@@ -68,9 +83,7 @@ int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
                           NULL};
     struct mg_callbacks cb;
     struct mg_init_data init;
-    struct mg_error_data ed;
     char ebuf[256] = "";
-    unsigned ecode;
 
     if (!listen)
         return HQ_OK;
@@ -83,10 +96,9 @@ int hq_metrics_http_start(const char *listen, struct hq_metrics *m,
     memset(&init, 0, sizeof(init));
     init.callbacks = &cb;
     init.configuration_options = opts;
-    hq__mg_error_init(&ed, &ecode, ebuf, sizeof(ebuf));
-    ctx = mg_start2(&init, &ed);
+    ctx = hq_mg_start(&init, ebuf, sizeof(ebuf));
     if (!ctx) {
-        snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf[0] ? ebuf : "failed");
+        snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf);
         mg_exit_library();
         return HQ_EIO;
     }

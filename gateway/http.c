@@ -9,11 +9,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <civetweb.h>
+
 #include "gw.h"
-#include "hq__civetweb.h"
 #include "hq_buf.h"
 #include "hq_log.h"
 #include "hq_metrics_http.h"
+#include "hq_mg.h"
 #include "hq_net.h"
 #include "hq_time.h"
 
@@ -699,9 +701,7 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
                           NULL};
     struct mg_callbacks cb;
     struct mg_init_data init;
-    struct mg_error_data ed;
     char ebuf[256] = "";
-    unsigned ecode;
 
     snprintf(nthreads, sizeof(nthreads), "%d", threads);
     snprintf(tmo, sizeof(tmo), "%d", timeout_ms);
@@ -714,10 +714,9 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
     init.callbacks = &cb;
     init.user_data = data;
     init.configuration_options = opts;
-    hq__mg_error_init(&ed, &ecode, ebuf, sizeof(ebuf));
-    *ctx = mg_start2(&init, &ed);
+    *ctx = hq_mg_start(&init, ebuf, sizeof(ebuf));
     if (!*ctx) {
-        snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf[0] ? ebuf : "failed");
+        snprintf(err, errsz, "cannot listen on %s: %s", listen, ebuf);
         return HQ_EIO;
     }
     mg_set_request_handler(*ctx, "/", handler, data);
