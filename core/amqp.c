@@ -1,11 +1,15 @@
-/* amqp: one RabbitMQ connection over rabbitmq-c 0.11 (see hq_amqp.h, hq__amqp.h).
+/* amqp: one RabbitMQ connection over rabbitmq-c 0.11 (see hq_amqp.h, hq__amqp.h, and
+ * hq__amqp_private.h for the connection object itself).
  *
  * Facts this file relies on (docs/broker-notes.md): rabbitmq-c is not thread-safe, has no
  * reconnect and no confirm helper, services heartbeats only inside library calls, waits
  * forever in RPCs unless amqp_set_rpc_timeout is set, and loads no CA store for TLS. We log in
  * with amqp_login_with_properties advertising consumer_cancel_notify, connection.blocked and
  * authentication_failure_close, bound connect/login/RPCs with timeouts, and translate every
- * amqp_rpc_reply_t in exactly one function, amqp_reply(). */
+ * amqp_rpc_reply_t in exactly one function, hq__amqp_reply() (core/consume.c and
+ * core/archive_amqp.c use it too). The frames that are not replies to our methods are read
+ * here, by hq__amqp_wait() (publishers) or hq__amqp_consume_frame() (consumers), and handled
+ * by one dispatcher, hq__amqp_dispatch(). */
 #include <errno.h>
 #include <stdarg.h>
 #include <netinet/in.h>
@@ -19,12 +23,12 @@
 
 #include <openssl/ssl.h>
 
-#include "hq__amqp_inc.h"
-#include "hq__amqp.h"
+#include "hq__amqp_private.h"
 #include "hq_amqp.h"
 #include "hq_log.h"
 #include "hq_steps.h"
 #include "hq_time.h"
+#include "hq_topology.h"
 
 #ifndef HQ_VERSION
 #define HQ_VERSION "0"
@@ -35,26 +39,11 @@
 #define CLOSE_TIMEOUT_MS 1000
 #define SEND_TIMEOUT_MS 5000 /* SO_SNDTIMEO: bounds a blocking send(2) if ever used */
 
-struct hq_amqp {
-    amqp_connection_state_t st;
-    amqp_channel_t ch;        /* always 1 (reopened under the same number) */
-    bool ch_open;
-    bool dead;
-    bool confirm;             /* confirm.select done on the current channel */
-    uint64_t next_tag;        /* next publish's delivery tag in confirm mode */
-    int rpc_timeout_ms;
-    int reply_code;           /* last channel/connection close code */
-    amqp_table_entry_t *hdrs; /* scratch for publish headers */
-    size_t hdrs_cap;
-    char peer[320];
-    char err[512];
-};
-
 /* ---------------------------------------------------------------- errors */
 
-static void set_err(struct hq_amqp *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define set_err hq__amqp_set_err
 
-static void set_err(struct hq_amqp *c, const char *fmt, ...)
+void hq__amqp_set_err(struct hq_amqp *c, const char *fmt, ...)
 {
     va_list ap;
 
@@ -70,7 +59,7 @@ static int bytes_len(amqp_bytes_t b, size_t cap)
 
 /* A library status (AMQP_STATUS_*, negative) as an hq status. Any library failure leaves the
  * connection in an unknown state, so it is marked dead. */
-static int lib_status(struct hq_amqp *c, int status, const char *what)
+int hq__amqp_lib(struct hq_amqp *c, int status, const char *what)
 {
     if (status == AMQP_STATUS_OK)
         return HQ_OK;
@@ -96,9 +85,10 @@ static int code_status(int code, bool connection_level)
     }
 }
 
-/* The one translation of amqp_rpc_reply_t. Answers a broker-initiated close (close-ok), marks
- * the channel closed or the connection dead, and records the text in c->err. */
-static int amqp_reply(struct hq_amqp *c, amqp_rpc_reply_t r, const char *what)
+static int ensure_channel(struct hq_amqp *c);
+
+/* The one translation of amqp_rpc_reply_t (hq__amqp_private.h). */
+int hq__amqp_reply(struct hq_amqp *c, amqp_rpc_reply_t r, const char *what, bool reopen)
 {
     switch (r.reply_type) {
     case AMQP_RESPONSE_NORMAL:
@@ -108,19 +98,36 @@ static int amqp_reply(struct hq_amqp *c, amqp_rpc_reply_t r, const char *what)
         c->dead = true;
         return HQ_EDOWN;
     case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        return lib_status(c, r.library_error ? r.library_error : AMQP_STATUS_UNEXPECTED_STATE, what);
+        return hq__amqp_lib(c, r.library_error ? r.library_error : AMQP_STATUS_UNEXPECTED_STATE,
+                            what);
     case AMQP_RESPONSE_SERVER_EXCEPTION:
         if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
             amqp_channel_close_t *m = r.reply.decoded;
             amqp_channel_close_ok_t ok = {0};
 
-            c->reply_code = m->reply_code;
+            if (!reopen)
+                c->reply_code = m->reply_code;
             set_err(c, "%s: %d %.*s", what, m->reply_code, bytes_len(m->reply_text, 400),
                     (const char *)m->reply_text.bytes);
             if (amqp_send_method(c->st, c->ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK)
                 c->dead = true;
             c->ch_open = false;
             c->confirm = false;
+            if (reopen) {
+                /* a new channel 1 at once: no consumer, no confirm mode */
+                char saved[sizeof(c->err)];
+                int r2 = HQ_EDOWN;
+
+                c->cs.ctag[0] = '\0';
+                memcpy(saved, c->err, sizeof(saved));
+                if (!c->dead)
+                    r2 = ensure_channel(c);
+                memcpy(c->err, saved, sizeof(saved));
+                if (r2 != HQ_OK) {
+                    c->cs.down = true;
+                    return HQ_EDOWN;
+                }
+            }
             return code_status(m->reply_code, false);
         }
         if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
@@ -144,14 +151,9 @@ static int amqp_reply(struct hq_amqp *c, amqp_rpc_reply_t r, const char *what)
     return HQ_EDOWN;
 }
 
-const char *hq__amqp_error(const struct hq_amqp *c)
+const char *hq_amqp_error(const struct hq_amqp *c)
 {
     return c ? c->err : "";
-}
-
-int hq__amqp_reply_code(const struct hq_amqp *c)
-{
-    return c ? c->reply_code : 0;
 }
 
 int hq__amqp_fd(const struct hq_amqp *c)
@@ -169,11 +171,6 @@ bool hq__amqp_dead(const struct hq_amqp *c)
 const char *hq_amqp_peer(const struct hq_amqp *c)
 {
     return c ? c->peer : "";
-}
-
-struct amqp_connection_state_t_ *hq__amqp_state(struct hq_amqp *c)
-{
-    return c ? c->st : NULL;
 }
 
 int hq_broker_version_parse(const char *s, int *major, int *minor)
@@ -444,7 +441,7 @@ static int connect_one(struct hq_amqp *c, const struct hq_broker_cfg *b, const c
     r = amqp_login_with_properties(c->st, ci.vhost, 0, FRAME_MAX,
                                    b->heartbeat_s > 0 ? b->heartbeat_s : 0, &props_t,
                                    AMQP_SASL_METHOD_PLAIN, ci.user, ci.password);
-    rc = amqp_reply(c, r, "login");
+    rc = hq__amqp_reply(c, r, "login", false);
     if (rc != HQ_OK) {
         char tmp[sizeof(c->err)];
         /* Without authentication_failure_close older brokers just drop the socket. */
@@ -454,7 +451,7 @@ static int connect_one(struct hq_amqp *c, const struct hq_broker_cfg *b, const c
     }
     c->ch = 1;
     (void)amqp_channel_open(c->st, c->ch);
-    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "channel.open");
+    rc = hq__amqp_reply(c, amqp_get_rpc_reply(c->st), "channel.open", false);
     if (rc != HQ_OK)
         goto out;
     c->ch_open = true;
@@ -467,13 +464,14 @@ static void amqp_free(struct hq_amqp *c)
 {
     if (!c)
         return;
+    hq__consume_clear(c);
     if (c->st)
         (void)amqp_destroy_connection(c->st);
     free(c->hdrs);
     free(c);
 }
 
-int hq__amqp_connect(const struct hq_broker_cfg *b, const char *conn_name, int timeout_ms,
+int hq_amqp_connect_quiet(const struct hq_broker_cfg *b, const char *conn_name, int timeout_ms,
                      size_t *start, struct hq_amqp **out, char *err, size_t errsz)
 {
     size_t i, first = start ? *start : 0;
@@ -510,7 +508,7 @@ int hq_amqp_connect(const struct hq_broker_cfg *b, const char *conn_name, int ti
                     size_t *start, struct hq_amqp **out)
 {
     char err[512];
-    int rc = hq__amqp_connect(b, conn_name, timeout_ms, start, out, err, sizeof(err));
+    int rc = hq_amqp_connect_quiet(b, conn_name, timeout_ms, start, out, err, sizeof(err));
 
     if (rc != HQ_OK)
         hq_warn("broker connect failed", "status=%s error=\"%s\"", hq_strerror(rc), err);
@@ -524,8 +522,8 @@ void hq_amqp_close(struct hq_amqp *c)
     if (c->st && !c->dead) {
         /* bounded: a blocked or half-dead broker must not hold us */
         set_rpc_timeout(c, CLOSE_TIMEOUT_MS);
-        if (amqp_reply(c, amqp_connection_close(c->st, AMQP_REPLY_SUCCESS), "connection.close") !=
-            HQ_OK)
+        if (hq__amqp_reply(c, amqp_connection_close(c->st, AMQP_REPLY_SUCCESS), "connection.close",
+                           false) != HQ_OK)
             hq_debug("broker close was not clean", "peer=%s error=\"%s\"", c->peer, c->err);
     }
     amqp_free(c);
@@ -545,7 +543,7 @@ static int ensure_channel(struct hq_amqp *c)
      * reuse it; everything (consume.c too) keeps working on channel 1. What lived on the old
      * channel (confirm mode, consumers) is gone. */
     (void)amqp_channel_open(c->st, c->ch);
-    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "channel.open");
+    rc = hq__amqp_reply(c, amqp_get_rpc_reply(c->st), "channel.open", false);
     if (rc != HQ_OK)
         return rc == HQ_EDOWN ? rc : HQ_EBROKER;
     c->ch_open = true;
@@ -591,7 +589,7 @@ static int after_declare(struct hq_amqp *c, int rc)
     return rc;
 }
 
-int hq__amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *type, bool passive,
+int hq_amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *type, bool passive,
                               const struct hq_targ *args, size_t n)
 {
     amqp_table_entry_t entries[8];
@@ -606,11 +604,11 @@ int hq__amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *t
     args_table(args, passive ? 0 : n, entries, &t);
     (void)amqp_exchange_declare(c->st, c->ch, amqp_cstring_bytes(name),
                                 amqp_cstring_bytes(type ? type : "topic"), passive, 1, 0, 0, t);
-    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "exchange.declare");
+    rc = hq__amqp_reply(c, amqp_get_rpc_reply(c->st), "exchange.declare", false);
     return after_declare(c, rc);
 }
 
-int hq__amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
+int hq_amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
                            const struct hq_targ *args, size_t n, uint32_t *messages,
                            uint32_t *consumers)
 {
@@ -626,7 +624,7 @@ int hq__amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
         return rc;
     args_table(args, passive ? 0 : n, entries, &t);
     ok = amqp_queue_declare(c->st, c->ch, amqp_cstring_bytes(name), passive, 1, 0, 0, t);
-    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "queue.declare");
+    rc = hq__amqp_reply(c, amqp_get_rpc_reply(c->st), "queue.declare", false);
     if (rc == HQ_OK && ok) {
         if (messages)
             *messages = ok->message_count;
@@ -636,7 +634,7 @@ int hq__amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
     return after_declare(c, rc);
 }
 
-int hq__amqp_queue_bind(struct hq_amqp *c, const char *queue, const char *exchange,
+int hq_amqp_queue_bind(struct hq_amqp *c, const char *queue, const char *exchange,
                         const char *routing_key)
 {
     int rc;
@@ -648,13 +646,13 @@ int hq__amqp_queue_bind(struct hq_amqp *c, const char *queue, const char *exchan
         return rc;
     (void)amqp_queue_bind(c->st, c->ch, amqp_cstring_bytes(queue), amqp_cstring_bytes(exchange),
                           amqp_cstring_bytes(routing_key ? routing_key : ""), amqp_empty_table);
-    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "queue.bind");
+    rc = hq__amqp_reply(c, amqp_get_rpc_reply(c->st), "queue.bind", false);
     return after_declare(c, rc);
 }
 
 int hq_amqp_exchange_exists(struct hq_amqp *c, const char *name)
 {
-    int rc = hq__amqp_exchange_declare(c, name, NULL, true, NULL, 0);
+    int rc = hq_amqp_exchange_declare(c, name, NULL, true, NULL, 0);
 
     return rc == HQ_OK || rc == HQ_ENOTFOUND ? rc : HQ_EDOWN;
 }
@@ -662,7 +660,7 @@ int hq_amqp_exchange_exists(struct hq_amqp *c, const char *name)
 int hq_amqp_queue_exists(struct hq_amqp *c, const char *name, uint32_t *messages,
                          uint32_t *consumers)
 {
-    int rc = hq__amqp_queue_declare(c, name, true, NULL, 0, messages, consumers);
+    int rc = hq_amqp_queue_declare(c, name, true, NULL, 0, messages, consumers);
 
     return rc == HQ_OK || rc == HQ_ENOTFOUND ? rc : HQ_EDOWN;
 }
@@ -722,7 +720,7 @@ int hq_amqp_confirm_select(struct hq_amqp *c)
     if (rc != HQ_OK)
         return rc;
     (void)amqp_confirm_select(c->st, c->ch);
-    rc = amqp_reply(c, amqp_get_rpc_reply(c->st), "confirm.select");
+    rc = hq__amqp_reply(c, amqp_get_rpc_reply(c->st), "confirm.select", false);
     if (rc != HQ_OK)
         return rc == HQ_ENOTFOUND || rc == HQ_ECONFLICT ? HQ_EBROKER : rc;
     c->confirm = true;
@@ -900,7 +898,7 @@ int hq_amqp_publish(struct hq_amqp *c, const char *exchange, const char *routing
                            body);
     pub_tables_free(&tables);
     if (s != AMQP_STATUS_OK)
-        return lib_status(c, s, "basic.publish");
+        return hq__amqp_lib(c, s, "basic.publish");
     if (tag)
         *tag = c->confirm ? c->next_tag : 0;
     if (c->confirm)
@@ -920,6 +918,179 @@ static void copy_text(char *dst, size_t dstsz, amqp_bytes_t b)
 int hq_amqp_poll(struct hq_amqp *c, int timeout_ms, struct hq_amqp_ev *ev)
 {
     return hq__amqp_wait(c, timeout_ms, -1, NULL, ev);
+}
+
+/* The connection is gone (status rc, the reason in c->err): say so in *ev. */
+static int ev_closed(struct hq_amqp *c, struct hq_amqp_ev *ev, int rc)
+{
+    ev->type = HQ_AMQP_EV_CLOSED;
+    snprintf(ev->text, sizeof(ev->text), "%.255s", c->err);
+    c->cs.down = true;
+    return rc;
+}
+
+int hq__amqp_dispatch(struct hq_amqp *c, amqp_frame_t *f, struct hq_amqp_ev *ev)
+{
+    memset(ev, 0, sizeof(*ev));
+    if (f->frame_type != AMQP_FRAME_METHOD)
+        return HQ_OK; /* content of a stray delivery: ignore */
+
+    switch (f->payload.method.id) {
+    case AMQP_BASIC_DELIVER_METHOD:
+        return hq__consume_on_deliver(c, f->channel, f->payload.method.decoded);
+    case AMQP_BASIC_ACK_METHOD:
+    case AMQP_BASIC_NACK_METHOD: {
+        bool ack = f->payload.method.id == AMQP_BASIC_ACK_METHOD;
+
+        if (ack) {
+            amqp_basic_ack_t *a = f->payload.method.decoded;
+            ev->tag = a->delivery_tag;
+            ev->multiple = a->multiple != 0;
+        } else {
+            amqp_basic_nack_t *a = f->payload.method.decoded;
+            ev->tag = a->delivery_tag;
+            ev->multiple = a->multiple != 0;
+        }
+        ev->type = ack ? HQ_AMQP_EV_ACK : HQ_AMQP_EV_NACK;
+        /* the publish hq_amqp_publish_confirmed waits for */
+        if (c->cs.want && (ev->tag == c->cs.want || (ev->multiple && ev->tag >= c->cs.want)))
+            c->cs.settled = ack ? 1 : -1;
+        break;
+    }
+    case AMQP_BASIC_RETURN_METHOD: {
+        amqp_basic_return_t *r = f->payload.method.decoded;
+        amqp_message_t msg;
+        int rc;
+
+        ev->type = HQ_AMQP_EV_RETURN;
+        ev->reply_code = r->reply_code;
+        copy_text(ev->text, sizeof(ev->text), r->reply_text);
+        /* header and body frames follow; the message id correlates (returns carry no tag) */
+        rc = hq__amqp_reply(c, amqp_read_message(c->st, f->channel, &msg, 0),
+                            "read returned message", false);
+        if (rc != HQ_OK) {
+            (void)ev_closed(c, ev, rc);
+            return c->dead ? HQ_EDOWN : HQ_OK;
+        }
+        if (msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+            copy_text(ev->message_id, sizeof(ev->message_id), msg.properties.message_id);
+        amqp_destroy_message(&msg);
+        if (c->cs.want && strcmp(ev->message_id, c->cs.want_id) == 0) {
+            c->cs.returned = true;
+            set_err(c, "publish returned: %d %.199s", ev->reply_code, ev->text);
+        }
+        break;
+    }
+    case AMQP_BASIC_CANCEL_METHOD: {
+        amqp_basic_cancel_t *cm = f->payload.method.decoded;
+
+        /* consumer_cancel_notify: the queue we consume went away */
+        c->cs.cancelled = true;
+        set_err(c, "consumer %.*s cancelled by the broker (queue deleted?)",
+                bytes_len(cm->consumer_tag, 200), (const char *)cm->consumer_tag.bytes);
+        if (!cm->nowait) {
+            amqp_basic_cancel_ok_t ok;
+            int s;
+
+            ok.consumer_tag = cm->consumer_tag;
+            s = amqp_send_method(c->st, f->channel, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
+            if (s != AMQP_STATUS_OK)
+                return ev_closed(c, ev, hq__amqp_lib(c, s, "basic.cancel-ok"));
+        }
+        c->cs.ctag[0] = '\0';
+        break;
+    }
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+        amqp_channel_close_t *m = f->payload.method.decoded;
+        amqp_channel_close_ok_t ok = {0};
+
+        ev->type = HQ_AMQP_EV_CLOSED;
+        ev->reply_code = m->reply_code;
+        c->reply_code = m->reply_code;
+        copy_text(ev->text, sizeof(ev->text), m->reply_text);
+        set_err(c, "channel closed by the broker: %d %.*s", m->reply_code,
+                bytes_len(m->reply_text, 400), (const char *)m->reply_text.bytes);
+        if (amqp_send_method(c->st, f->channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) !=
+            AMQP_STATUS_OK)
+            c->dead = true;
+        if (f->channel == c->ch) {
+            c->ch_open = false;
+            c->confirm = false;
+        }
+        c->cs.down = true;
+        break;
+    }
+    case AMQP_CONNECTION_CLOSE_METHOD: {
+        amqp_connection_close_t *m = f->payload.method.decoded;
+        amqp_connection_close_ok_t ok = {0};
+
+        ev->type = HQ_AMQP_EV_CLOSED;
+        ev->reply_code = m->reply_code;
+        c->reply_code = m->reply_code;
+        copy_text(ev->text, sizeof(ev->text), m->reply_text);
+        set_err(c, "connection closed by the broker: %d %.*s", m->reply_code,
+                bytes_len(m->reply_text, 400), (const char *)m->reply_text.bytes);
+        (void)amqp_send_method(c->st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        c->dead = true;
+        c->ch_open = false;
+        c->cs.down = true;
+        break;
+    }
+    case AMQP_CONNECTION_BLOCKED_METHOD: {
+        amqp_connection_blocked_t *m = f->payload.method.decoded;
+        ev->type = HQ_AMQP_EV_BLOCKED;
+        copy_text(ev->text, sizeof(ev->text), m->reason);
+        break;
+    }
+    case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        ev->type = HQ_AMQP_EV_UNBLOCKED;
+        break;
+    default:
+        break; /* anything else: ignore */
+    }
+    return HQ_OK;
+}
+
+int hq__amqp_consume_frame(struct hq_amqp *c, int64_t deadline, struct hq_amqp_ev *ev)
+{
+    amqp_envelope_t env;
+    amqp_rpc_reply_t r;
+    struct timeval tv = ms_tv(deadline - hq_mono_ms());
+    amqp_frame_t f;
+    int s, rc;
+
+    memset(ev, 0, sizeof(*ev));
+    /* Everything returned before was copied out: the library may reuse its buffers. */
+    amqp_maybe_release_buffers(c->st);
+    r = amqp_consume_message(c->st, &env, &tv, 0);
+    if (r.reply_type == AMQP_RESPONSE_NORMAL) {
+        rc = hq__consume_push(c, env.delivery_tag, env.redelivered != 0, env.exchange,
+                              env.routing_key, &env.message);
+        amqp_destroy_envelope(&env);
+        return rc;
+    }
+    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+        if (r.library_error == AMQP_STATUS_TIMEOUT)
+            return HQ_ETIMEDOUT;
+        if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE)
+            return ev_closed(c, ev, hq__amqp_lib(c, r.library_error, "consume"));
+        /* not a delivery: the library put the frame back */
+        s = amqp_simple_wait_frame(c->st, &f);
+        if (s != AMQP_STATUS_OK)
+            return ev_closed(c, ev, hq__amqp_lib(c, s, "wait frame"));
+        return hq__amqp_dispatch(c, &f, ev);
+    }
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+        (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD || r.reply.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+        memset(&f, 0, sizeof(f));
+        f.frame_type = AMQP_FRAME_METHOD;
+        f.channel = r.reply.id == AMQP_CHANNEL_CLOSE_METHOD ? c->ch : 0;
+        f.payload.method = r.reply;
+        return hq__amqp_dispatch(c, &f, ev);
+    }
+    set_err(c, "consume: unexpected reply from the library");
+    c->dead = true;
+    return ev_closed(c, ev, HQ_EDOWN);
 }
 
 int hq__amqp_wait(struct hq_amqp *c, int timeout_ms, int wake_fd, bool *woken,
@@ -969,92 +1140,10 @@ int hq__amqp_wait(struct hq_amqp *c, int timeout_ms, int wake_fd, bool *woken,
     if (s == AMQP_STATUS_TIMEOUT)
         return HQ_OK;
     if (s != AMQP_STATUS_OK) {
-        int rc = lib_status(c, s, "wait frame");
+        int rc = hq__amqp_lib(c, s, "wait frame");
         ev->type = HQ_AMQP_EV_CLOSED;
         snprintf(ev->text, sizeof(ev->text), "%.255s", c->err);
         return rc == HQ_ETIMEDOUT ? HQ_EDOWN : rc;
     }
-    if (f.frame_type != AMQP_FRAME_METHOD)
-        return HQ_OK; /* content of a stray delivery: ignore */
-
-    switch (f.payload.method.id) {
-    case AMQP_BASIC_ACK_METHOD: {
-        amqp_basic_ack_t *a = f.payload.method.decoded;
-        ev->type = HQ_AMQP_EV_ACK;
-        ev->tag = a->delivery_tag;
-        ev->multiple = a->multiple != 0;
-        break;
-    }
-    case AMQP_BASIC_NACK_METHOD: {
-        amqp_basic_nack_t *a = f.payload.method.decoded;
-        ev->type = HQ_AMQP_EV_NACK;
-        ev->tag = a->delivery_tag;
-        ev->multiple = a->multiple != 0;
-        break;
-    }
-    case AMQP_BASIC_RETURN_METHOD: {
-        amqp_basic_return_t *r = f.payload.method.decoded;
-        amqp_message_t msg;
-        int rc;
-
-        ev->type = HQ_AMQP_EV_RETURN;
-        ev->reply_code = r->reply_code;
-        copy_text(ev->text, sizeof(ev->text), r->reply_text);
-        /* header and body frames follow; the message id correlates (returns carry no tag) */
-        rc = amqp_reply(c, amqp_read_message(c->st, f.channel, &msg, 0), "read returned message");
-        if (rc != HQ_OK) {
-            ev->type = HQ_AMQP_EV_CLOSED;
-            snprintf(ev->text, sizeof(ev->text), "%.255s", c->err);
-            return c->dead ? HQ_EDOWN : HQ_OK;
-        }
-        if (msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
-            copy_text(ev->message_id, sizeof(ev->message_id), msg.properties.message_id);
-        amqp_destroy_message(&msg);
-        break;
-    }
-    case AMQP_CHANNEL_CLOSE_METHOD: {
-        amqp_channel_close_t *m = f.payload.method.decoded;
-        amqp_channel_close_ok_t ok = {0};
-
-        ev->type = HQ_AMQP_EV_CLOSED;
-        ev->reply_code = m->reply_code;
-        c->reply_code = m->reply_code;
-        copy_text(ev->text, sizeof(ev->text), m->reply_text);
-        set_err(c, "channel closed by the broker: %d %s", m->reply_code, ev->text);
-        if (amqp_send_method(c->st, f.channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK)
-            c->dead = true;
-        if (f.channel == c->ch) {
-            c->ch_open = false;
-            c->confirm = false;
-        }
-        break;
-    }
-    case AMQP_CONNECTION_CLOSE_METHOD: {
-        amqp_connection_close_t *m = f.payload.method.decoded;
-        amqp_connection_close_ok_t ok = {0};
-
-        ev->type = HQ_AMQP_EV_CLOSED;
-        ev->reply_code = m->reply_code;
-        c->reply_code = m->reply_code;
-        copy_text(ev->text, sizeof(ev->text), m->reply_text);
-        set_err(c, "connection closed by the broker: %d %s", m->reply_code, ev->text);
-        (void)amqp_send_method(c->st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-        c->dead = true;
-        c->ch_open = false;
-        break;
-    }
-    case AMQP_CONNECTION_BLOCKED_METHOD: {
-        amqp_connection_blocked_t *m = f.payload.method.decoded;
-        ev->type = HQ_AMQP_EV_BLOCKED;
-        copy_text(ev->text, sizeof(ev->text), m->reason);
-        break;
-    }
-    case AMQP_CONNECTION_UNBLOCKED_METHOD:
-        ev->type = HQ_AMQP_EV_UNBLOCKED;
-        break;
-    default:
-        /* basic.deliver / basic.cancel / anything else on a publishing connection: ignore */
-        break;
-    }
-    return HQ_OK;
+    return hq__amqp_dispatch(c, &f, ev);
 }

@@ -150,3 +150,20 @@ int hq_b64_decode(const char *in, size_t n, int allow_unpadded, unsigned char *o
         *outlen = o;
     return HQ_OK;
 }
+
+int hq_sha256(const void *const *p, const size_t *len, size_t n, unsigned char out[32])
+{
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    unsigned int dl = 0;
+    size_t i;
+    int ok;
+
+    if (!c)
+        return HQ_ENOMEM;
+    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    for (i = 0; ok && i < n; i++)
+        ok = EVP_DigestUpdate(c, p[i], len[i]);
+    ok = ok && EVP_DigestFinal_ex(c, out, &dl) && dl == 32;
+    EVP_MD_CTX_free(c);
+    return ok ? HQ_OK : HQ_ENOMEM;
+}

@@ -1,185 +1,106 @@
 /* consume: the consuming side of one broker connection (see hq_consume.h).
  *
- * Built on the raw rabbitmq-c connection of core/amqp.c (hq__amqp_state) and its channel 1.
- * One function reads the wire for everybody, step(): amqp_consume_message() with the time
- * left; a basic.deliver becomes a struct hq_delivery at the tail of the connection's FIFO; any
- * other frame (AMQP_STATUS_UNEXPECTED_STATE: the library put it back) is read with
- * amqp_simple_wait_frame() and handled in on_frame(): basic.ack / basic.nack settle the
- * publish hq_amqp_publish_confirmed waits for, basic.return marks it unroutable, basic.cancel
- * means the queue went away (consumer_cancel_notify is advertised by amqp.c's login), and a
+ * Its state (the FIFO of buffered deliveries, the consumer tag, the publish waited for) is
+ * part of the connection, struct hq_amqp (hq__amqp_private.h), on channel 1. core/amqp.c
+ * reads the wire for everybody: step() is one hq__amqp_consume_frame(), which decodes a
+ * basic.deliver into the connection's FIFO (hq__consume_push) and hands every other frame to
+ * the one dispatcher, hq__amqp_dispatch(): basic.ack / basic.nack settle the publish
+ * hq_amqp_publish_confirmed waits for, basic.return marks it unroutable, basic.cancel means the
+ * queue went away (consumer_cancel_notify is advertised by amqp.c's login), and a
  * channel.close / connection.close makes every later call answer HQ_EDOWN.
  * hq_amqp_next, hq_amqp_service and hq_amqp_publish_confirmed are loops over step() with
  * different stop conditions, so a delivery that arrives while we wait for a confirm is kept in
- * order, never lost.
- *
- * Per-connection state lives in a registry keyed by the struct hq_amqp pointer (amqp.c's
- * struct is private to it); hq_consume_detach() frees it. */
+ * order, never lost. Replies of our methods go through amqp.c's one translator,
+ * hq__amqp_reply(), which reopens channel 1 after a refusal of ours. */
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
-#include "hq__amqp_inc.h"
-#include "hq__amqp.h"
+#include "hq__amqp_private.h"
 #include "hq_consume.h"
 #include "hq_log.h"
 #include "hq_steps.h"
 #include "hq_time.h"
 
-#define CH 1                           /* the channel amqp.c opens and publishes on */
 #define KEY_MAX 128u                   /* struct hq_hdr key */
 #define VAL_MAX (1024u * 1024u)        /* one string header (as hq_msg_add_str) */
 #define HDR_MAX 1024u                  /* headers per message (as hq_msg_add_str) */
-#define ID_MAX 255u                    /* AMQP short strings */
+#define ID_MAX HQ__AMQP_ID_MAX         /* AMQP short strings */
 #define READ_READY_MAX 4096           /* frames read ahead before a buffered delivery */
 
-struct dnode {
-    struct dnode *next;
-    struct hq_delivery d;
-};
+/* ---------------------------------------------------------------- state */
 
-struct cstate {
-    struct cstate *next;
-    struct hq_amqp *c;
-    amqp_connection_state_t st; /* to notice a recycled hq_amqp pointer */
-    bool down;                  /* channel or connection closed / failed */
-    bool confirm;               /* confirm.select done by us */
-    bool cancelled;             /* basic.cancel received, not yet reported */
-    char ctag[256];             /* our consumer tag */
-    struct dnode *head, *tail;  /* buffered deliveries */
-    size_t n;
-    /* the publish hq_amqp_publish_confirmed waits for */
-    uint64_t want;              /* its delivery tag, 0 when not waiting */
-    char want_id[ID_MAX + 1];   /* its message_id (basic.return carries no tag) */
-    int settled;                /* 0 pending, 1 acked, -1 nacked */
-    bool returned;
-    char err[512];
-};
-
-static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct cstate *reg;
-
-/* ---------------------------------------------------------------- registry */
-
-static void fifo_clear(struct cstate *s)
+void hq__consume_clear(struct hq_amqp *c)
 {
-    struct dnode *n = s->head, *next;
+    struct hq__dnode *n = c->cs.head, *next;
 
     for (; n; n = next) {
         next = n->next;
         hq_delivery_free(&n->d);
         free(n);
     }
-    s->head = s->tail = NULL;
-    s->n = 0;
-}
-
-/* The state of c, created on first use; NULL on ENOMEM. */
-static struct cstate *cs_get(struct hq_amqp *c)
-{
-    amqp_connection_state_t st = hq__amqp_state(c);
-    struct cstate *s;
-
-    pthread_mutex_lock(&reg_mu);
-    for (s = reg; s; s = s->next)
-        if (s->c == c)
-            break;
-    if (s && s->st != st) {
-        /* the pointer was recycled by a new connection without hq_consume_detach */
-        struct cstate *keep = s->next;
-        fifo_clear(s);
-        memset(s, 0, sizeof(*s));
-        s->next = keep;
-        s->c = c;
-        s->st = st;
-    }
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (s) {
-            s->c = c;
-            s->st = st;
-            s->next = reg;
-            reg = s;
-        }
-    }
-    pthread_mutex_unlock(&reg_mu);
-    return s;
+    c->cs.head = c->cs.tail = NULL;
+    c->cs.n = 0;
 }
 
 void hq_consume_detach(struct hq_amqp *c)
 {
-    struct cstate **pp, *s = NULL;
-
-    if (!c)
-        return;
-    pthread_mutex_lock(&reg_mu);
-    for (pp = &reg; *pp; pp = &(*pp)->next) {
-        if ((*pp)->c == c) {
-            s = *pp;
-            *pp = s->next;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&reg_mu);
-    if (s) {
-        fifo_clear(s);
-        free(s);
-    }
+    if (c)
+        hq__consume_clear(c);
 }
 
 const char *hq_consume_error(struct hq_amqp *c)
 {
-    struct cstate *s;
-    const char *e = "";
-
-    if (!c)
-        return "";
-    pthread_mutex_lock(&reg_mu);
-    for (s = reg; s; s = s->next)
-        if (s->c == c) {
-            e = s->err;
-            break;
-        }
-    pthread_mutex_unlock(&reg_mu);
-    return e;
+    return hq_amqp_error(c);
 }
 
-static void set_err(struct cstate *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define set_err hq__amqp_set_err
 
-static void set_err(struct cstate *s, const char *fmt, ...)
+/* Usable? HQ_OK, or HQ_EDOWN when the broker closed the channel/connection or the connection
+ * failed. */
+static int cs_check(struct hq_amqp *c)
 {
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(s->err, sizeof(s->err), fmt, ap);
-    va_end(ap);
-}
-
-static int blen(amqp_bytes_t b, size_t cap)
-{
-    return (int)(b.len < cap ? b.len : cap);
-}
-
-/* Usable? HQ_OK, or HQ_EDOWN when the broker closed the channel/connection or amqp.c saw the
- * connection fail. */
-static int cs_check(struct hq_amqp *c, struct cstate *s)
-{
-    if (!s)
-        return HQ_ENOMEM;
-    if (s->down || hq__amqp_dead(c) || !s->st)
+    if (c->cs.down || c->dead || !c->st)
         return HQ_EDOWN;
-    if (hq__amqp_reply_code(c) != 0) {
+    if (c->reply_code != 0) {
         /* amqp.c saw its channel closed (e.g. hq_amqp_queue_exists on a missing queue) and
          * moved to another one: channel 1 is gone, and with it our consumer and confirm mode.
          * Better a clean reconnect than a connection error on the next method. */
-        set_err(s, "channel %d was closed by the broker (%s); reconnect", CH, hq__amqp_error(c));
-        s->down = true;
+        char why[sizeof(c->err)];
+
+        memcpy(why, c->err, sizeof(why));
+        set_err(c, "channel %d was closed by the broker (%.400s); reconnect", (int)c->ch, why);
+        c->cs.down = true;
         return HQ_EDOWN;
     }
     return HQ_OK;
+}
+
+/* Our statuses after a failure: HQ_ENOMEM, HQ_EDOWN once the channel or the connection is
+ * gone, else HQ_ENOTFOUND (404) or HQ_EBROKER. */
+static int cs_status(struct hq_amqp *c, int rc)
+{
+    if (rc == HQ_OK || rc == HQ_ENOMEM)
+        return rc;
+    if (c->dead || c->cs.down) {
+        c->cs.down = true;
+        return HQ_EDOWN;
+    }
+    return rc == HQ_ENOTFOUND ? rc : HQ_EBROKER;
+}
+
+/* The result of a synchronous method on channel 1 (basic.qos, basic.consume, basic.get,
+ * queue.purge). A channel-level refusal closes the channel: amqp.c answers close-ok and reopens
+ * channel 1 (no consumer, no confirm mode), then we return HQ_ENOTFOUND (404) or HQ_EBROKER. */
+static int rpc_result(struct hq_amqp *c, amqp_rpc_reply_t r, const char *what)
+{
+    int rc = hq__amqp_reply(c, r, what, true);
+
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+        r.reply.id == AMQP_CONNECTION_CLOSE_METHOD)
+        hq_warn("broker closed the consuming channel", "error=\"%s\"", c->err);
+    return cs_status(c, rc);
 }
 
 /* ---------------------------------------------------------------- decoding */
@@ -423,58 +344,33 @@ out:
 
 /* ---------------------------------------------------------------- the wire */
 
-static void mark_down(struct cstate *s)
+int hq__consume_push(struct hq_amqp *c, uint64_t tag, bool redelivered, amqp_bytes_t exchange,
+                     amqp_bytes_t routing_key, const amqp_message_t *m)
 {
-    s->down = true;
-}
+    struct hq__dnode *n = calloc(1, sizeof(*n));
+    int rc = n ? delivery_fill(&n->d, tag, redelivered, exchange, routing_key, m) : HQ_ENOMEM;
 
-/* A library status: the connection is in an unknown state from now on. */
-static int lib_fail(struct cstate *s, int status, const char *what)
-{
-    set_err(s, "%s: %s", what, amqp_error_string2(status));
-    mark_down(s);
-    return status == AMQP_STATUS_NO_MEMORY ? HQ_ENOMEM : HQ_EDOWN;
-}
-
-/* channel.close / connection.close received (method decoded m): answer close-ok. */
-static void on_close(struct cstate *s, amqp_channel_t ch, amqp_method_t *m)
-{
-    if (m->id == AMQP_CHANNEL_CLOSE_METHOD) {
-        amqp_channel_close_t *cl = m->decoded;
-        amqp_channel_close_ok_t ok = {0};
-
-        set_err(s, "channel closed by the broker: %d %.*s", cl->reply_code,
-                blen(cl->reply_text, 400), (const char *)cl->reply_text.bytes);
-        (void)amqp_send_method(s->st, ch, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-    } else {
-        amqp_connection_close_t *cl = m->decoded;
-        amqp_connection_close_ok_t ok = {0};
-
-        set_err(s, "connection closed by the broker: %d %.*s", cl->reply_code,
-                blen(cl->reply_text, 400), (const char *)cl->reply_text.bytes);
-        (void)amqp_send_method(s->st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+    if (rc != HQ_OK) {
+        free(n);
+        /* the message stays unacked on this connection: only a reconnect brings it back */
+        set_err(c, "out of memory decoding a delivery");
+        c->cs.down = true;
+        return rc;
     }
-    hq_warn("broker closed the consuming channel", "error=\"%s\"", s->err);
-    mark_down(s);
-}
-
-static void push(struct cstate *s, struct dnode *n)
-{
-    n->next = NULL;
-    if (s->tail)
-        s->tail->next = n;
+    if (c->cs.tail)
+        c->cs.tail->next = n;
     else
-        s->head = n;
-    s->tail = n;
-    s->n++;
+        c->cs.head = n;
+    c->cs.tail = n;
+    c->cs.n++;
+    return HQ_OK;
 }
 
-/* Take a delivery's content off the wire (method already read) into the FIFO. */
-static int on_deliver(struct cstate *s, amqp_channel_t ch, const amqp_basic_deliver_t *dm)
+/* A delivery's content off the wire (method already read, by the dispatcher) into the FIFO. */
+int hq__consume_on_deliver(struct hq_amqp *c, amqp_channel_t ch, const amqp_basic_deliver_t *dm)
 {
     amqp_message_t msg;
     amqp_rpc_reply_t r;
-    struct dnode *n;
     uint64_t tag = dm->delivery_tag;
     bool redelivered = dm->redelivered != 0;
     amqp_bytes_t ex = amqp_bytes_malloc_dup(dm->exchange);
@@ -482,299 +378,126 @@ static int on_deliver(struct cstate *s, amqp_channel_t ch, const amqp_basic_deli
     int rc;
 
     if ((dm->exchange.len && !ex.bytes) || (dm->routing_key.len && !rk.bytes)) {
-        rc = lib_fail(s, AMQP_STATUS_NO_MEMORY, "basic.deliver");
+        rc = hq__amqp_lib(c, AMQP_STATUS_NO_MEMORY, "basic.deliver");
+        c->cs.down = true;
         goto out;
     }
-    r = amqp_read_message(s->st, ch, &msg, 0);
+    r = amqp_read_message(c->st, ch, &msg, 0);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-        rc = r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION
-                 ? lib_fail(s, r.library_error, "read delivery")
-                 : (on_close(s, ch, &r.reply), HQ_EDOWN);
+        rc = hq__amqp_reply(c, r, "read delivery", false);
+        if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION)
+            hq_warn("broker closed the consuming channel", "error=\"%s\"", c->err);
+        c->cs.down = true;
+        rc = rc == HQ_ENOMEM ? rc : HQ_EDOWN;
         goto out;
     }
-    n = calloc(1, sizeof(*n));
-    rc = n ? delivery_fill(&n->d, tag, redelivered, ex, rk, &msg) : HQ_ENOMEM;
+    rc = hq__consume_push(c, tag, redelivered, ex, rk, &msg);
     amqp_destroy_message(&msg);
-    if (rc != HQ_OK) {
-        free(n);
-        /* the message stays unacked on this connection: only a reconnect brings it back */
-        set_err(s, "out of memory decoding a delivery");
-        mark_down(s);
-        goto out;
-    }
-    push(s, n);
 out:
     amqp_bytes_free(ex);
     amqp_bytes_free(rk);
     return rc;
 }
 
-/* A frame that is not a delivery (put back by amqp_consume_message). */
-static int on_frame(struct cstate *s, amqp_frame_t *f)
-{
-    if (f->frame_type != AMQP_FRAME_METHOD)
-        return HQ_OK; /* stray content */
-    switch (f->payload.method.id) {
-    case AMQP_BASIC_DELIVER_METHOD:
-        return on_deliver(s, f->channel, f->payload.method.decoded);
-    case AMQP_BASIC_ACK_METHOD:
-    case AMQP_BASIC_NACK_METHOD: {
-        bool ack = f->payload.method.id == AMQP_BASIC_ACK_METHOD;
-        uint64_t tag;
-        bool multiple;
-
-        if (ack) {
-            amqp_basic_ack_t *a = f->payload.method.decoded;
-            tag = a->delivery_tag;
-            multiple = a->multiple != 0;
-        } else {
-            amqp_basic_nack_t *a = f->payload.method.decoded;
-            tag = a->delivery_tag;
-            multiple = a->multiple != 0;
-        }
-        if (s->want && (tag == s->want || (multiple && tag >= s->want)))
-            s->settled = ack ? 1 : -1;
-        return HQ_OK;
-    }
-    case AMQP_BASIC_RETURN_METHOD: {
-        amqp_basic_return_t *rt = f->payload.method.decoded;
-        amqp_message_t msg;
-        amqp_rpc_reply_t r;
-        char text[200], mid[ID_MAX + 1] = "";
-        int code = rt->reply_code;
-
-        bytes_to(text, sizeof(text), rt->reply_text);
-        r = amqp_read_message(s->st, f->channel, &msg, 0);
-        if (r.reply_type != AMQP_RESPONSE_NORMAL) {
-            if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
-                return lib_fail(s, r.library_error, "read returned message");
-            on_close(s, f->channel, &r.reply);
-            return HQ_EDOWN;
-        }
-        if (msg.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
-            bytes_to(mid, sizeof(mid), msg.properties.message_id);
-        amqp_destroy_message(&msg);
-        if (s->want && strcmp(mid, s->want_id) == 0) {
-            s->returned = true;
-            set_err(s, "publish returned: %d %s", code, text);
-        }
-        return HQ_OK;
-    }
-    case AMQP_BASIC_CANCEL_METHOD: {
-        amqp_basic_cancel_t *cm = f->payload.method.decoded;
-
-        s->cancelled = true;
-        set_err(s, "consumer %.*s cancelled by the broker (queue deleted?)",
-                blen(cm->consumer_tag, 200), (const char *)cm->consumer_tag.bytes);
-        if (!cm->nowait) {
-            amqp_basic_cancel_ok_t ok;
-            ok.consumer_tag = cm->consumer_tag;
-            if (amqp_send_method(s->st, f->channel, AMQP_BASIC_CANCEL_OK_METHOD, &ok) !=
-                AMQP_STATUS_OK) {
-                mark_down(s);
-                return HQ_EDOWN;
-            }
-        }
-        s->ctag[0] = '\0';
-        return HQ_OK;
-    }
-    case AMQP_CHANNEL_CLOSE_METHOD:
-    case AMQP_CONNECTION_CLOSE_METHOD:
-        on_close(s, f->channel, &f->payload.method);
-        return HQ_EDOWN;
-    case AMQP_CONNECTION_BLOCKED_METHOD:
-        hq_warn("broker blocked the connection (resource alarm)", "%s", "");
-        return HQ_OK;
-    case AMQP_CONNECTION_UNBLOCKED_METHOD:
-        hq_info("broker unblocked the connection", "%s", "");
-        return HQ_OK;
-    default:
-        return HQ_OK;
-    }
-}
-
-static struct timeval tv_ms(int64_t ms)
-{
-    struct timeval tv;
-
-    if (ms < 0)
-        ms = 0;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    return tv;
-}
-
 /* Read at most one frame (a delivery: its content too) before deadline (hq_mono_ms).
  * HQ_OK when something was handled, HQ_ETIMEDOUT when nothing came, HQ_EDOWN / HQ_ENOMEM. */
-static int step(struct cstate *s, int64_t deadline)
+static int step(struct hq_amqp *c, int64_t deadline)
 {
-    amqp_envelope_t env;
-    amqp_rpc_reply_t r;
-    struct timeval tv = tv_ms(deadline - hq_mono_ms());
-    amqp_frame_t f;
-    int st, rc;
+    struct hq_amqp_ev ev;
+    int rc = hq__amqp_consume_frame(c, deadline, &ev);
 
-    /* Everything returned before was copied out: the library may reuse its buffers. */
-    amqp_maybe_release_buffers(s->st);
-    r = amqp_consume_message(s->st, &env, &tv, 0);
-    if (r.reply_type == AMQP_RESPONSE_NORMAL) {
-        struct dnode *n = calloc(1, sizeof(*n));
-
-        rc = n ? delivery_fill(&n->d, env.delivery_tag, env.redelivered != 0, env.exchange,
-                               env.routing_key, &env.message)
-               : HQ_ENOMEM;
-        amqp_destroy_envelope(&env);
-        if (rc != HQ_OK) {
-            free(n);
-            set_err(s, "out of memory decoding a delivery");
-            mark_down(s);
-            return rc;
+    if (rc == HQ_ETIMEDOUT)
+        return rc;
+    switch (ev.type) {
+    case HQ_AMQP_EV_CLOSED:
+        c->cs.down = true;
+        if (rc == HQ_OK) {
+            hq_warn("broker closed the consuming channel", "error=\"%s\"", c->err);
+            rc = HQ_EDOWN;
         }
-        push(s, n);
-        return HQ_OK;
-    }
-    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION) {
-        if (r.library_error == AMQP_STATUS_TIMEOUT)
-            return HQ_ETIMEDOUT;
-        if (r.library_error != AMQP_STATUS_UNEXPECTED_STATE)
-            return lib_fail(s, r.library_error, "consume");
-        st = amqp_simple_wait_frame(s->st, &f);
-        if (st != AMQP_STATUS_OK)
-            return lib_fail(s, st, "wait frame");
-        return on_frame(s, &f);
-    }
-    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-        (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD || r.reply.id == AMQP_CONNECTION_CLOSE_METHOD)) {
-        on_close(s, CH, &r.reply);
-        return HQ_EDOWN;
-    }
-    set_err(s, "consume: unexpected reply from the library");
-    mark_down(s);
-    return HQ_EDOWN;
-}
-
-/* The result of a synchronous method on channel 1 (basic.qos, basic.consume, basic.get,
- * queue.purge, confirm.select). A channel-level refusal closes the channel: we answer
- * close-ok and reopen channel 1 (amqp.c still believes it open, and now it is again), then
- * return HQ_ENOTFOUND (404) or HQ_EBROKER. */
-static int rpc_result(struct cstate *s, amqp_rpc_reply_t r, const char *what)
-{
-    switch (r.reply_type) {
-    case AMQP_RESPONSE_NORMAL:
-        return HQ_OK;
-    case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-        return lib_fail(s, r.library_error ? r.library_error : AMQP_STATUS_UNEXPECTED_STATE, what);
-    case AMQP_RESPONSE_SERVER_EXCEPTION:
-        if (r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-            amqp_channel_close_t *cl = r.reply.decoded;
-            amqp_channel_close_ok_t ok = {0};
-            int code = cl->reply_code;
-            amqp_rpc_reply_t r2;
-
-            set_err(s, "%s: %d %.*s", what, code, blen(cl->reply_text, 400),
-                    (const char *)cl->reply_text.bytes);
-            if (amqp_send_method(s->st, CH, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK) {
-                mark_down(s);
-                return HQ_EDOWN;
-            }
-            /* a new channel: no consumer, no confirm mode */
-            s->confirm = false;
-            s->ctag[0] = '\0';
-            (void)amqp_channel_open(s->st, CH);
-            r2 = amqp_get_rpc_reply(s->st);
-            if (r2.reply_type != AMQP_RESPONSE_NORMAL) {
-                char saved[sizeof(s->err)];
-                memcpy(saved, s->err, sizeof(saved));
-                mark_down(s);
-                memcpy(s->err, saved, sizeof(saved));
-                return HQ_EDOWN;
-            }
-            return code == AMQP_NOT_FOUND ? HQ_ENOTFOUND : HQ_EBROKER;
-        }
-        if (r.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
-            on_close(s, 0, &r.reply);
-            return HQ_EDOWN;
-        }
-        set_err(s, "%s: unexpected method 0x%08x", what, (unsigned)r.reply.id);
-        mark_down(s);
-        return HQ_EDOWN;
+        break;
+    case HQ_AMQP_EV_BLOCKED:
+        hq_warn("broker blocked the connection (resource alarm)", "%s", "");
+        break;
+    case HQ_AMQP_EV_UNBLOCKED:
+        hq_info("broker unblocked the connection", "%s", "");
+        break;
     default:
-        set_err(s, "%s: no reply from the broker", what);
-        mark_down(s);
-        return HQ_EDOWN;
+        break;
     }
+    if (rc != HQ_OK) {
+        c->cs.down = true;
+        return rc == HQ_ENOMEM ? rc : HQ_EDOWN;
+    }
+    return HQ_OK;
 }
 
 /* ---------------------------------------------------------------- API */
 
 int hq_amqp_qos(struct hq_amqp *c, uint16_t prefetch)
 {
-    struct cstate *s;
     int rc;
 
     if (!c)
         return HQ_EINVAL;
-    s = cs_get(c);
-    if ((rc = cs_check(c, s)) != HQ_OK)
+    if ((rc = cs_check(c)) != HQ_OK)
         return rc;
-    (void)amqp_basic_qos(s->st, CH, 0, prefetch, 0);
-    rc = rpc_result(s, amqp_get_rpc_reply(s->st), "basic.qos");
+    (void)amqp_basic_qos(c->st, c->ch, 0, prefetch, 0);
+    rc = rpc_result(c, amqp_get_rpc_reply(c->st), "basic.qos");
     return rc == HQ_ENOTFOUND ? HQ_EBROKER : rc;
 }
 
 int hq_amqp_consume(struct hq_amqp *c, const char *queue)
 {
     amqp_basic_consume_ok_t *ok;
-    struct cstate *s;
     int rc;
 
     if (!c || !queue)
         return HQ_EINVAL;
-    s = cs_get(c);
-    if ((rc = cs_check(c, s)) != HQ_OK)
+    if ((rc = cs_check(c)) != HQ_OK)
         return rc;
-    ok = amqp_basic_consume(s->st, CH, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
+    ok = amqp_basic_consume(c->st, c->ch, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0,
                             amqp_empty_table);
-    rc = rpc_result(s, amqp_get_rpc_reply(s->st), "basic.consume");
+    rc = rpc_result(c, amqp_get_rpc_reply(c->st), "basic.consume");
     if (rc == HQ_OK && ok)
-        bytes_to(s->ctag, sizeof(s->ctag), ok->consumer_tag);
+        bytes_to(c->cs.ctag, sizeof(c->cs.ctag), ok->consumer_tag);
     if (rc == HQ_OK)
-        s->cancelled = false;
+        c->cs.cancelled = false;
     return rc;
 }
 
-static void pop(struct cstate *s, struct hq_delivery *d)
+static void pop(struct hq_amqp *c, struct hq_delivery *d)
 {
-    struct dnode *n = s->head;
+    struct hq__dnode *n = c->cs.head;
 
-    s->head = n->next;
-    if (!s->head)
-        s->tail = NULL;
-    s->n--;
+    c->cs.head = n->next;
+    if (!c->cs.head)
+        c->cs.tail = NULL;
+    c->cs.n--;
     *d = n->d;
     free(n);
 }
 
 /* Read the frames that have already arrived, without waiting (at most READ_READY_MAX: the
  * prefetch window bounds the deliveries, this bounds the rest). */
-static void read_ready(struct cstate *s)
+static void read_ready(struct hq_amqp *c)
 {
     int i;
 
     for (i = 0; i < READ_READY_MAX; i++)
-        if (step(s, hq_mono_ms()) != HQ_OK)
+        if (step(c, hq_mono_ms()) != HQ_OK)
             break;
 }
 
 /* The connection is gone: free the deliveries read on it. Their tags died with its channel,
  * so they cannot be acked; handling them would only duplicate the redelivered copies. */
-static void drop_buffered(struct cstate *s)
+static void drop_buffered(struct hq_amqp *c)
 {
-    size_t n = s->n;
+    size_t n = c->cs.n;
 
     if (!n)
         return;
-    fifo_clear(s);
+    hq__consume_clear(c);
     hq_warn("broker connection lost; dropping the deliveries buffered on it (the broker "
             "redelivers them)",
             "dropped=%zu", n);
@@ -783,45 +506,41 @@ static void drop_buffered(struct cstate *s)
 int hq_amqp_next(struct hq_amqp *c, int timeout_ms, struct hq_delivery *d,
                  enum hq_next_result *what)
 {
-    struct cstate *s;
     int64_t deadline;
     int rc;
 
     if (!c || !d || !what)
         return HQ_EINVAL;
     *what = HQ_NEXT_TIMEOUT;
-    s = cs_get(c);
-    if (!s)
-        return HQ_ENOMEM;
     deadline = hq_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     for (;;) {
-        if (s->head) {
+        if (c->cs.head) {
             /* Its tag is only good on a live channel: first read what has already arrived
              * (a close behind it), and drop the deliveries of a dead connection rather than
              * have them handled for nothing (the broker redelivers them). */
-            if (cs_check(c, s) == HQ_OK)
-                read_ready(s);
-            if ((rc = cs_check(c, s)) != HQ_OK) {
-                drop_buffered(s);
+            if (cs_check(c) == HQ_OK)
+                read_ready(c);
+            if ((rc = cs_check(c)) != HQ_OK) {
+                drop_buffered(c);
                 return rc;
             }
-            pop(s, d);
+            pop(c, d);
             *what = HQ_NEXT_DELIVERY;
             return HQ_OK;
         }
-        if (s->cancelled) {
-            s->cancelled = false;
+        if (c->cs.cancelled) {
+            c->cs.cancelled = false;
             *what = HQ_NEXT_CANCELLED;
             return HQ_OK;
         }
-        if ((rc = cs_check(c, s)) != HQ_OK)
+        if ((rc = cs_check(c)) != HQ_OK)
             return rc;
-        rc = step(s, deadline);
+        rc = step(c, deadline);
         if (rc == HQ_ETIMEDOUT) {
             *what = HQ_NEXT_TIMEOUT;
             return HQ_OK;
         }
-        if (rc != HQ_OK && !s->head && !s->cancelled)
+        if (rc != HQ_OK && !c->cs.head && !c->cs.cancelled)
             return rc;
         /* a failure with deliveries buffered: the loop drops them and returns it */
     }
@@ -829,40 +548,44 @@ int hq_amqp_next(struct hq_amqp *c, int timeout_ms, struct hq_delivery *d,
 
 int hq_amqp_service(struct hq_amqp *c, int timeout_ms)
 {
-    struct cstate *s;
     int64_t deadline;
     int rc, n = 0;
 
     if (!c)
         return HQ_EINVAL;
-    s = cs_get(c);
-    if ((rc = cs_check(c, s)) != HQ_OK)
+    if ((rc = cs_check(c)) != HQ_OK)
         return rc;
     deadline = hq_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
     /* until the deadline, and at least what has already arrived (a zero timeout must not
      * read one frame per call: a close waits behind a full prefetch window) */
     do {
-        rc = step(s, deadline);
+        rc = step(c, deadline);
     } while (rc == HQ_OK && (++n < READ_READY_MAX || hq_mono_ms() < deadline));
     if (rc == HQ_ETIMEDOUT)
         return HQ_OK;
-    if (rc != HQ_OK && cs_check(c, s) != HQ_OK)
-        drop_buffered(s); /* the caller may reconnect without another hq_amqp_next */
+    if (rc != HQ_OK && cs_check(c) != HQ_OK)
+        drop_buffered(c); /* the caller may reconnect without another hq_amqp_next */
     return rc;
+}
+
+/* basic.ack / basic.nack: no reply; a failure is the library's (the connection is dead). */
+static int settle(struct hq_amqp *c, int st, const char *what)
+{
+    if (st == AMQP_STATUS_OK)
+        return HQ_OK;
+    c->cs.down = true;
+    return cs_status(c, hq__amqp_lib(c, st, what));
 }
 
 static int ack(struct hq_amqp *c, uint64_t tag, bool multiple)
 {
-    struct cstate *s;
-    int rc, st;
+    int rc;
 
     if (!c)
         return HQ_EINVAL;
-    s = cs_get(c);
-    if ((rc = cs_check(c, s)) != HQ_OK)
+    if ((rc = cs_check(c)) != HQ_OK)
         return rc;
-    st = amqp_basic_ack(s->st, CH, tag, multiple ? 1 : 0);
-    return st == AMQP_STATUS_OK ? HQ_OK : lib_fail(s, st, "basic.ack");
+    return settle(c, amqp_basic_ack(c->st, c->ch, tag, multiple ? 1 : 0), "basic.ack");
 }
 
 int hq_amqp_ack(struct hq_amqp *c, uint64_t tag)
@@ -877,42 +600,37 @@ int hq_amqp_ack_upto(struct hq_amqp *c, uint64_t tag)
 
 int hq_amqp_nack(struct hq_amqp *c, uint64_t tag, bool requeue)
 {
-    struct cstate *s;
-    int rc, st;
+    int rc;
 
     if (!c)
         return HQ_EINVAL;
-    s = cs_get(c);
-    if ((rc = cs_check(c, s)) != HQ_OK)
+    if ((rc = cs_check(c)) != HQ_OK)
         return rc;
-    st = amqp_basic_nack(s->st, CH, tag, 0, requeue ? 1 : 0);
-    return st == AMQP_STATUS_OK ? HQ_OK : lib_fail(s, st, "basic.nack");
+    return settle(c, amqp_basic_nack(c->st, c->ch, tag, 0, requeue ? 1 : 0), "basic.nack");
 }
 
 int hq_amqp_get(struct hq_amqp *c, const char *queue, bool no_ack, struct hq_delivery *d)
 {
     amqp_rpc_reply_t r;
     amqp_message_t msg;
-    struct cstate *s;
     int rc;
 
     if (!c || !queue || !d)
         return HQ_EINVAL;
     memset(d, 0, sizeof(*d));
     d->delivery_count = -1;
-    s = cs_get(c);
-    if ((rc = cs_check(c, s)) != HQ_OK)
+    if ((rc = cs_check(c)) != HQ_OK)
         return rc;
-    amqp_maybe_release_buffers(s->st);
-    r = amqp_basic_get(s->st, CH, amqp_cstring_bytes(queue), no_ack ? 1 : 0);
-    rc = rpc_result(s, r, "basic.get");
+    amqp_maybe_release_buffers(c->st);
+    r = amqp_basic_get(c->st, c->ch, amqp_cstring_bytes(queue), no_ack ? 1 : 0);
+    rc = rpc_result(c, r, "basic.get");
     if (rc != HQ_OK)
         return rc;
     if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD)
         return HQ_ENOTFOUND;
     if (r.reply.id != AMQP_BASIC_GET_OK_METHOD) {
-        set_err(s, "basic.get: unexpected reply 0x%08x", (unsigned)r.reply.id);
-        mark_down(s);
+        set_err(c, "basic.get: unexpected reply 0x%08x", (unsigned)r.reply.id);
+        c->cs.down = true;
         return HQ_EDOWN;
     }
     {
@@ -923,15 +641,16 @@ int hq_amqp_get(struct hq_amqp *c, const char *queue, bool no_ack, struct hq_del
         amqp_bytes_t rk = amqp_bytes_malloc_dup(g->routing_key);
 
         if ((g->exchange.len && !ex.bytes) || (g->routing_key.len && !rk.bytes)) {
-            rc = lib_fail(s, AMQP_STATUS_NO_MEMORY, "basic.get");
+            rc = cs_status(c, hq__amqp_lib(c, AMQP_STATUS_NO_MEMORY, "basic.get"));
+            c->cs.down = true;
         } else {
-            r = amqp_read_message(s->st, CH, &msg, 0);
-            rc = rpc_result(s, r, "basic.get content");
+            r = amqp_read_message(c->st, c->ch, &msg, 0);
+            rc = rpc_result(c, r, "basic.get content");
             if (rc == HQ_OK) {
                 rc = delivery_fill(d, tag, redelivered, ex, rk, &msg);
                 amqp_destroy_message(&msg);
                 if (rc != HQ_OK)
-                    mark_down(s); /* an unacked message we cannot hand out */
+                    c->cs.down = true; /* an unacked message we cannot hand out */
             } else if (rc != HQ_EDOWN) {
                 rc = HQ_EDOWN;
             }
@@ -945,59 +664,70 @@ int hq_amqp_get(struct hq_amqp *c, const char *queue, bool no_ack, struct hq_del
 int hq_amqp_purge(struct hq_amqp *c, const char *queue, uint32_t *purged)
 {
     amqp_queue_purge_ok_t *ok;
-    struct cstate *s;
     int rc;
 
     if (!c || !queue)
         return HQ_EINVAL;
     if (purged)
         *purged = 0;
-    s = cs_get(c);
-    if ((rc = cs_check(c, s)) != HQ_OK)
+    if ((rc = cs_check(c)) != HQ_OK)
         return rc;
-    ok = amqp_queue_purge(s->st, CH, amqp_cstring_bytes(queue));
-    rc = rpc_result(s, amqp_get_rpc_reply(s->st), "queue.purge");
+    ok = amqp_queue_purge(c->st, c->ch, amqp_cstring_bytes(queue));
+    rc = rpc_result(c, amqp_get_rpc_reply(c->st), "queue.purge");
     if (rc == HQ_OK && ok && purged)
         *purged = ok->message_count;
     return rc;
 }
 
+/* Prefix the last error with what (unless it already says so). */
+static void err_prefix(struct hq_amqp *c, const char *what)
+{
+    char was[sizeof(c->err)];
+
+    if (strncmp(c->err, what, strlen(what)) == 0)
+        return;
+    memcpy(was, c->err, sizeof(was));
+    set_err(c, "%s: %.400s", what, was);
+}
+
 int hq_amqp_publish_confirmed(struct hq_amqp *c, const char *exchange, const char *routing_key,
                               const struct hq_msg *m, int timeout_ms)
 {
-    struct cstate *s;
+    struct hq__consume *s;
     uint64_t tag = 0;
     int64_t deadline;
     int rc;
 
     if (!c || !exchange || !routing_key || !m)
         return HQ_EINVAL;
-    s = cs_get(c);
-    if ((rc = cs_check(c, s)) != HQ_OK)
+    if ((rc = cs_check(c)) != HQ_OK)
         return rc;
+    s = &c->cs;
     deadline = hq_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-    if (!s->confirm) {
-        /* amqp.c's confirm.select on its (= our) channel; it numbers the publishes */
+    if (!c->confirm) {
+        /* confirm mode on channel 1; hq_amqp_publish numbers the publishes */
         rc = hq_amqp_confirm_select(c);
         if (rc != HQ_OK) {
-            set_err(s, "confirm.select: %s", hq__amqp_error(c));
+            err_prefix(c, "confirm.select");
             if (rc != HQ_ENOMEM)
-                mark_down(s);
+                s->down = true;
             return rc == HQ_ENOMEM ? rc : HQ_EDOWN;
         }
-        s->confirm = true;
     }
     rc = hq_amqp_publish(c, exchange, routing_key, m, true, &tag);
     if (rc != HQ_OK) {
-        set_err(s, "basic.publish: %s", hq__amqp_error(c));
+        if (rc == HQ_EINVAL || rc == HQ_ETOOBIG)
+            set_err(c, "basic.publish: %s", hq_strerror(rc)); /* refused before the wire */
+        else
+            err_prefix(c, "basic.publish");
         if (rc == HQ_EDOWN)
-            mark_down(s);
+            s->down = true;
         return rc;
     }
     if (tag == 0) {
-        /* amqp.c is not in confirm mode on this channel any more (it reopened it) */
-        set_err(s, "basic.publish: the channel lost confirm mode");
-        mark_down(s);
+        /* not in confirm mode on this channel any more (it was reopened) */
+        set_err(c, "basic.publish: the channel lost confirm mode");
+        s->down = true;
         return HQ_EDOWN;
     }
     s->want = tag;
@@ -1007,7 +737,7 @@ int hq_amqp_publish_confirmed(struct hq_amqp *c, const char *exchange, const cha
              amqp_cstring_bytes(m->message_id ? m->message_id : ""));
     rc = HQ_ETIMEDOUT;
     while (s->settled == 0) {
-        int r = step(s, deadline);
+        int r = step(c, deadline);
 
         if (r == HQ_ETIMEDOUT)
             break;
@@ -1019,10 +749,10 @@ int hq_amqp_publish_confirmed(struct hq_amqp *c, const char *exchange, const cha
     if (s->settled > 0)
         rc = s->returned ? HQ_EBROKER : HQ_OK;
     else if (s->settled < 0) {
-        set_err(s, "publish to '%s' nacked by the broker (queue full?)", routing_key);
+        set_err(c, "publish to '%s' nacked by the broker (queue full?)", routing_key);
         rc = HQ_EBROKER;
     } else if (rc == HQ_ETIMEDOUT)
-        set_err(s, "no publisher confirm within %d ms", timeout_ms);
+        set_err(c, "no publisher confirm within %d ms", timeout_ms);
     s->want = 0;
     s->settled = 0;
     s->returned = false;

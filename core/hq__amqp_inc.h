@@ -3,7 +3,9 @@
  * rabbitmq-c 0.11 (Debian 12) installs <amqp.h>, <amqp_tcp_socket.h> and <amqp_ssl_socket.h>;
  * 0.12 and later moved them to <rabbitmq-c/amqp.h>, <rabbitmq-c/tcp_socket.h> and
  * <rabbitmq-c/ssl_socket.h> (the old names remain for a while with a deprecation warning).
- * Include this instead of any rabbitmq-c header. Only core/amqp.c and the benchmarks do. */
+ * Include this instead of any rabbitmq-c header. In the programs only core/amqp.c,
+ * core/consume.c and core/archive_amqp.c do (through hq__amqp_private.h); besides them, the
+ * benchmarks and the unit test of the header decoder. */
 #ifndef HQ__AMQP_INC_H
 #define HQ__AMQP_INC_H
 

@@ -1,5 +1,6 @@
 /* hq_codec: hex and base64 (standard alphabet) encoding/decoding, strict; little-endian
- * integers of the binary formats (spool, archive index). */
+ * integers of the binary formats (spool, archive index); SHA-256 (OpenSSL), so that programs
+ * need no OpenSSL header. */
 #ifndef HQ_CODEC_H
 #define HQ_CODEC_H
 
@@ -42,5 +43,10 @@ static inline uint64_t hq_get_le64(const unsigned char *p)
 {
     return (uint64_t)hq_get_le32(p) | (uint64_t)hq_get_le32(p + 4) << 32;
 }
+
+/* SHA-256 of the concatenation of n pieces (p[i], len[i] bytes) into out[32]. HQ_OK, or
+ * HQ_ENOMEM when OpenSSL fails. */
+HQ_MUST_CHECK int hq_sha256(const void *const *p, const size_t *len, size_t n,
+                            unsigned char out[32]);
 
 #endif

@@ -14,14 +14,13 @@
  * here answers HQ_EDOWN: check existence on a separate connection, or reconnect after such a
  * check. To wait for a deleted queue to come back, retry hq_amqp_consume (HQ_ENOTFOUND).
  *
- * Per-connection state (the FIFO of buffered deliveries, confirm mode, the consumer tag) lives
- * in a small registry inside consume.c keyed by the struct hq_amqp pointer. It is created on
- * first use and MUST be released with hq_consume_detach(c) before hq_amqp_close(c) (buffered
- * deliveries are dropped: unacked, the broker redelivers them once the connection is gone).
- * The registry is thread-safe; a given connection still belongs to one thread.
+ * The consuming state (the FIFO of buffered deliveries, the consumer tag, the publish waited
+ * for) is part of the connection object itself (core/hq__amqp_private.h); hq_amqp_close(c)
+ * frees it (buffered deliveries are dropped: unacked, the broker redelivers them once the
+ * connection is gone). Like the connection, it belongs to one thread.
  *
  * Every function returns HQ_EDOWN once the channel or the connection has been closed by the
- * broker or failed: detach, close and reconnect. */
+ * broker or failed: close and reconnect. */
 #ifndef HQ_CONSUME_H
 #define HQ_CONSUME_H
 
@@ -102,12 +101,13 @@ HQ_MUST_CHECK int hq_amqp_publish_confirmed(struct hq_amqp *c, const char *excha
  * x-last-death-*, x-delivery-count, x-stream-offset). */
 bool hq_header_broker_owned(const char *key);
 
-/* Release what consume.c keeps for c (buffered deliveries, confirm state). Call it before
- * hq_amqp_close(c), also after HQ_EDOWN. NULL-safe; a no-op for a connection never used here. */
+/* Drop the deliveries buffered on c now (hq_amqp_close(c) does it too; nothing else needs
+ * releasing). NULL-safe; a no-op for a connection never used here. */
 void hq_consume_detach(struct hq_amqp *c);
 
-/* The text of the last broker or library error seen by these calls on c ("" if none), e.g.
- * "channel closed by the broker: 404 NOT_FOUND - no queue 'q'". Valid until the next call. */
+/* The text of the last broker or library error seen on c ("" if none), e.g. "channel closed
+ * by the broker: 404 NOT_FOUND - no queue 'q'": hq_amqp_error(c), the connection has one.
+ * Valid until the next call. */
 const char *hq_consume_error(struct hq_amqp *c);
 
 /* Internal, exposed for unit tests: decode an AMQP header table (rabbitmq-c's amqp_table_t)

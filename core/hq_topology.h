@@ -74,6 +74,9 @@ HQ_MUST_CHECK int hq_topology_build(const struct hq_config *cfg, struct hq_topol
  * hq_topology_apply does this itself for the broker it connects to. */
 void hq_topology_target(struct hq_topology *t, int broker_major);
 void hq_topology_free(struct hq_topology *t);
+/* The virtual host of cfg's first broker URI (decoded), "/" when it names none or does not
+ * parse. */
+void hq_topology_vhost(const struct hq_config *cfg, char *vhost, size_t n);
 
 /* Declare everything in t over a connection to cfg's broker, with the arguments for the
  * version that broker announces (hq_topology_target). Existing objects are checked

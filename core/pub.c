@@ -623,7 +623,7 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
         }
         if (rc != HQ_OK) {
             hq_warn("publish failed", "conn=%d status=%s error=\"%s\"", s->idx, hq_strerror(rc),
-                    hq__amqp_error(c));
+                    hq_amqp_error(c));
             return rc; /* wait_for_jobs is false: nb > 0 */
         }
 
@@ -690,12 +690,12 @@ static void *pub_thread(void *arg)
         }
         pthread_mutex_unlock(&p->mu);
 
-        rc = hq__amqp_connect(&p->broker, name, PUB_CONNECT_TIMEOUT_MS, &start, &c, err,
+        rc = hq_amqp_connect_quiet(&p->broker, name, PUB_CONNECT_TIMEOUT_MS, &start, &c, err,
                               sizeof(err));
         if (rc == HQ_OK) {
             rc = hq_amqp_confirm_select(c);
             if (rc != HQ_OK)
-                snprintf(err, sizeof(err), "%s", hq__amqp_error(c));
+                snprintf(err, sizeof(err), "%s", hq_amqp_error(c));
         }
         if (rc != HQ_OK) {
             hq_amqp_close(c);

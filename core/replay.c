@@ -18,7 +18,7 @@
 
 #include <openssl/evp.h>
 
-#include "hq__amqp_inc.h"
+#include "hq__amqp.h"
 #include "hq__archive.h"
 #include "hq_fs.h"
 #include "hq_amqp.h"
@@ -1071,8 +1071,7 @@ double hq_tbucket_take(struct hq_tbucket *b, double now_s)
 
 void hq_replay_cork(struct hq_amqp *c, bool on)
 {
-    amqp_connection_state_t st = c ? hq__amqp_state(c) : NULL;
-    int fd = st ? amqp_get_sockfd(st) : -1, v = on ? 1 : 0;
+    int fd = hq__amqp_fd(c), v = on ? 1 : 0;
 
     if (fd >= 0)
         (void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &v, sizeof(v));

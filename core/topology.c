@@ -409,7 +409,7 @@ static int json_str(struct hq_buf *out, const char *s)
     return rc;
 }
 
-static void first_vhost(const struct hq_config *cfg, char *vhost, size_t n)
+void hq_topology_vhost(const struct hq_config *cfg, char *vhost, size_t n)
 {
     if (cfg->broker.n_uris == 0 || hq__amqp_uri_vhost(cfg->broker.uris[0], vhost, n) != HQ_OK)
         snprintf(vhost, n, "/");
@@ -424,7 +424,7 @@ int hq_topology_policies(const struct hq_config *cfg, const struct hq_topology *
 
     if (!cfg || !t || !out)
         return HQ_EINVAL;
-    first_vhost(cfg, vhost, sizeof(vhost));
+    hq_topology_vhost(cfg, vhost, sizeof(vhost));
     rc = hq_buf_appendf(out,
                         "# RabbitMQ policies equivalent to the x-arguments hookmq declares.\n"
                         "# Use them with `hookmq-dlx apply --policy-managed`, which declares the\n"
@@ -524,7 +524,7 @@ int hq_topology_definitions(const struct hq_config *cfg, const struct hq_topolog
 
     if (!cfg || !t || !out)
         return HQ_EINVAL;
-    first_vhost(cfg, vhost, sizeof(vhost));
+    hq_topology_vhost(cfg, vhost, sizeof(vhost));
     rc = hq_buf_append(out, "{\n", 2);
     for (s = 0; s < 3 && rc == HQ_OK; s++) {
         bool first = true;
@@ -813,10 +813,10 @@ static void conflict_message(struct hq_amqp *c, const struct hq_obj *o, const ch
             snprintf(vals[nv], sizeof(vals[nv]), "%s", iq.cur_str);
             args[k].str = vals[nv++];
         }
-        rc = hq__amqp_queue_declare(c, o->name, false, args, n, NULL, NULL);
+        rc = hq_amqp_queue_declare(c, o->name, false, args, n, NULL, NULL);
         if (rc != HQ_ECONFLICT)
             break; /* accepted (every difference found) or the connection failed */
-        snprintf(text, sizeof(text), "%s", hq__amqp_error(c));
+        snprintf(text, sizeof(text), "%s", hq_amqp_error(c));
     }
 }
 
@@ -855,7 +855,8 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
     fresh = calloc(t->n ? t->n : 1, sizeof(*fresh));
     if (!fresh)
         return HQ_ENOMEM;
-    rc = hq__amqp_connect(&cfg->broker, "hookmq-dlx apply", 10000, &start, &c, err, sizeof(err));
+    rc = hq_amqp_connect_quiet(&cfg->broker, "hookmq-dlx apply", 10000, &start, &c, err,
+                               sizeof(err));
     if (rc != HQ_OK) {
         msg_append(msg, msgsz, "cannot connect to the broker: %s", err);
         goto out;
@@ -875,8 +876,8 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
 
         if (o->kind == HQ_OBJ_EXCHANGE || o->kind == HQ_OBJ_QUEUE) {
             rc = o->kind == HQ_OBJ_EXCHANGE
-                     ? hq__amqp_exchange_declare(c, o->name, o->type, true, NULL, 0)
-                     : hq__amqp_queue_declare(c, o->name, true, NULL, 0, NULL, NULL);
+                     ? hq_amqp_exchange_declare(c, o->name, o->type, true, NULL, 0)
+                     : hq_amqp_queue_declare(c, o->name, true, NULL, 0, NULL, NULL);
             if (rc == HQ_ENOTFOUND)
                 existed = false;
             else if (rc != HQ_OK)
@@ -884,8 +885,8 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
             /* Declare actively even when it exists: the broker answers 406 when the existing
              * object differs (type, durability or an x-argument). */
             rc = o->kind == HQ_OBJ_EXCHANGE
-                     ? hq__amqp_exchange_declare(c, o->name, o->type, false, o->args, o->n_args)
-                     : hq__amqp_queue_declare(c, o->name, false, o->args, o->n_args, NULL, NULL);
+                     ? hq_amqp_exchange_declare(c, o->name, o->type, false, o->args, o->n_args)
+                     : hq_amqp_queue_declare(c, o->name, false, o->args, o->n_args, NULL, NULL);
             if (rc == HQ_ECONFLICT && existed && target.n_args != t->objs[i].n_args) {
                 /* Declared before the broker was upgraded to 4.x, without the argument that
                  * disables the delivery limit. It cannot be added (that would mean deleting
@@ -893,17 +894,17 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
                  * that it needs the policy. */
                 const struct hq_obj *orig = &t->objs[i];
 
-                if (hq__amqp_queue_declare(c, o->name, false, orig->args, orig->n_args, NULL,
+                if (hq_amqp_queue_declare(c, o->name, false, orig->args, orig->n_args, NULL,
                                            NULL) == HQ_OK) {
                     if (report)
                         report(ud, o, HQ_OBJ_LIMITED);
                     continue;
                 }
                 /* it differs in more than that: describe it as a conflict */
-                rc = hq__amqp_queue_declare(c, o->name, false, o->args, o->n_args, NULL, NULL);
+                rc = hq_amqp_queue_declare(c, o->name, false, o->args, o->n_args, NULL, NULL);
             }
             if (rc == HQ_ECONFLICT) {
-                conflict_message(c, o, hq__amqp_error(c), msg, msgsz);
+                conflict_message(c, o, hq_amqp_error(c), msg, msgsz);
                 n_conflicts++;
                 if (o->kind == HQ_OBJ_QUEUE)
                     q_conflict = true;
@@ -925,7 +926,7 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
             size_t k;
             bool new_end = false;
 
-            rc = hq__amqp_queue_bind(c, o->name, o->source, o->routing_key);
+            rc = hq_amqp_queue_bind(c, o->name, o->source, o->routing_key);
             if (rc != HQ_OK)
                 goto fail;
             for (k = 0; k < t->n; k++)
@@ -942,7 +943,7 @@ int hq_topology_apply_ex(const struct hq_config *cfg, const struct hq_topology *
         continue;
     fail:
         msg_append(msg, msgsz, "%s%s '%s': %s", msg && msg[0] ? "\n" : "", kind_name(o->kind),
-                   o->name, hq__amqp_error(c));
+                   o->name, hq_amqp_error(c));
         if (rc == HQ_ECONFLICT || rc == HQ_ENOTFOUND)
             rc = HQ_EBROKER; /* e.g. binding to an exchange someone deleted meanwhile */
         goto out;

@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "dlq.h"
-#include "hq__amqp.h"
+#include "hq_amqp.h"
 #include "hq_buf.h"
 #include "hq_codec.h"
 #include "hq_config.h"
@@ -320,7 +320,7 @@ static int connect_broker(const struct hq_config *cfg, const char *what, struct 
     int rc;
 
     snprintf(name, sizeof(name), PROG " %s", what);
-    rc = hq__amqp_connect(&cfg->broker, name, CONNECT_TIMEOUT_MS, &start, c, err, sizeof(err));
+    rc = hq_amqp_connect_quiet(&cfg->broker, name, CONNECT_TIMEOUT_MS, &start, c, err, sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": cannot connect to the broker: %s\n", err[0] ? err : hq_strerror(rc));
         return rc == HQ_EINVAL ? HQ_ECONFIG : rc == HQ_ENOTFOUND ? HQ_EDOWN : rc;
@@ -346,7 +346,7 @@ static int need_queue(struct hq_amqp *c, const char *queue, uint32_t *messages)
     if (rc == HQ_ENOTFOUND)
         fprintf(stderr, PROG ": queue '%s' does not exist (run `" PROG " apply`)\n", queue);
     else if (rc != HQ_OK)
-        fprintf(stderr, PROG ": cannot check queue '%s': %s\n", queue, hq__amqp_error(c));
+        fprintf(stderr, PROG ": cannot check queue '%s': %s\n", queue, hq_amqp_error(c));
     return rc;
 }
 
@@ -1156,8 +1156,8 @@ static int check_obj(struct status_ctx *sx, const struct hq_obj *o, uint32_t *me
     int rc;
 
     *state = "ok";
-    rc = q ? hq__amqp_queue_declare(sx->decl, o->name, true, NULL, 0, messages, consumers)
-           : hq__amqp_exchange_declare(sx->decl, o->name, o->type, true, NULL, 0);
+    rc = q ? hq_amqp_queue_declare(sx->decl, o->name, true, NULL, 0, messages, consumers)
+           : hq_amqp_exchange_declare(sx->decl, o->name, o->type, true, NULL, 0);
     if (rc == HQ_ENOTFOUND) {
         *state = "MISSING";
         sx->missing++;
@@ -1168,11 +1168,11 @@ static int check_obj(struct status_ctx *sx, const struct hq_obj *o, uint32_t *me
         goto down;
     /* An active declare with the expected arguments changes nothing when they match and is
      * refused (406, channel closed and reopened by amqp.c) when they differ. */
-    rc = q ? hq__amqp_queue_declare(sx->decl, o->name, false, o->args, o->n_args, NULL, NULL)
-           : hq__amqp_exchange_declare(sx->decl, o->name, o->type, false, o->args, o->n_args);
+    rc = q ? hq_amqp_queue_declare(sx->decl, o->name, false, o->args, o->n_args, NULL, NULL)
+           : hq_amqp_exchange_declare(sx->decl, o->name, o->type, false, o->args, o->n_args);
     if (rc == HQ_ECONFLICT && q && o->unlimited && o->n_args > 0 &&
         strcmp(o->args[o->n_args - 1].key, "x-delivery-limit") == 0 &&
-        hq__amqp_queue_declare(sx->decl, o->name, false, o->args, o->n_args - 1, NULL, NULL) ==
+        hq_amqp_queue_declare(sx->decl, o->name, false, o->args, o->n_args - 1, NULL, NULL) ==
             HQ_OK) {
         /* declared before the broker ran 4.x (hq_topology_target added the last argument):
          * as configured otherwise; only a policy can disable its delivery limit now */
@@ -1185,12 +1185,12 @@ static int check_obj(struct status_ctx *sx, const struct hq_obj *o, uint32_t *me
         *state = "DRIFT";
         sx->drifted++;
         return problem(sx, "%s %s differs from the config: %s", q ? "queue" : "exchange", o->name,
-                       hq__amqp_error(sx->decl));
+                       hq_amqp_error(sx->decl));
     }
     if (rc == HQ_OK)
         return HQ_OK;
 down:
-    fprintf(stderr, PROG ": checking %s failed: %s\n", o->name, hq__amqp_error(sx->decl));
+    fprintf(stderr, PROG ": checking %s failed: %s\n", o->name, hq_amqp_error(sx->decl));
     return rc == HQ_ENOTFOUND || rc == HQ_ECONFLICT ? HQ_EBROKER : rc;
 }
 

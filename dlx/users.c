@@ -26,9 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hq__amqp.h"
 #include "hq_json.h"
 #include "hq_lifecycle.h"
+#include "hq_topology.h"
 #include "users.h"
 
 #define PROG "hookmq-dlx"
@@ -274,8 +274,7 @@ int hq_dlx_users(const struct hq_config *cfg, const char *password_file, struct 
     *n_without_password = 0;
     if (password_file && (rc = pw_load(password_file, &pw)) != HQ_OK)
         goto out;
-    if (cfg->broker.n_uris == 0 || hq__amqp_uri_vhost(cfg->broker.uris[0], vhost, sizeof(vhost)) != HQ_OK)
-        snprintf(vhost, sizeof(vhost), "/");
+    hq_topology_vhost(cfg, vhost, sizeof(vhost));
     u = calloc(cfg->n_consumers + 4, sizeof(*u));
     if (!u) {
         rc = HQ_ENOMEM;

@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <openssl/evp.h>
 
 #include "gw.h"
+#include "hq_codec.h"
 #include "hq_time.h"
 
 struct src_state;
@@ -332,16 +332,8 @@ size_t gw_replay_source_bytes(struct gw_replay *r, const char *source)
 int gw_replay_key_with_id(const unsigned char *mac_key, const char *id, unsigned char *out)
 {
     static const unsigned char sep = 0;
-    unsigned int n = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok;
+    const void *p[3] = {mac_key, &sep, id};
+    size_t len[3] = {HQ_REPLAY_KEY_LEN, 1, strlen(id)};
 
-    if (!c)
-        return HQ_ENOMEM;
-    ok = EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-         EVP_DigestUpdate(c, mac_key, HQ_REPLAY_KEY_LEN) && EVP_DigestUpdate(c, &sep, 1) &&
-         EVP_DigestUpdate(c, id, strlen(id)) && EVP_DigestFinal_ex(c, out, &n) &&
-         n == HQ_REPLAY_KEY_LEN;
-    EVP_MD_CTX_free(c);
-    return ok ? HQ_OK : HQ_ENOMEM;
+    return hq_sha256(p, len, 3, out); /* HQ_REPLAY_KEY_LEN is 32, a SHA-256 */
 }

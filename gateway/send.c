@@ -11,9 +11,8 @@
  * .form for form posts) and may contain {{placeholders}} that are filled in per send, so that
  * two sends never look like an exact replay to the gateway (conf/samples/README.md).
  *
- * This is a client tool outside the request path: it uses libcurl for HTTP(S) and OpenSSL's
- * EVP_Digest for the one SHA-256 twilio's JSON form needs (bodySHA256); core/ has no plain
- * hash API to offer.
+ * This is a client tool outside the request path: it uses libcurl for HTTP(S), and core's
+ * hq_sha256 (hq_codec.h) for the one SHA-256 twilio's JSON form needs (bodySHA256).
  *
  * --check validates the config (and, with --source, that the source exists and can be signed
  * for), prints one line and exits without sending anything.
@@ -35,7 +34,6 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
-#include <openssl/evp.h>
 
 #include "hq_buf.h"
 #include "hq_codec.h"
@@ -829,10 +827,10 @@ out:
 
 static int sha256_hex(const unsigned char *p, size_t n, char out[65])
 {
-    unsigned char d[EVP_MAX_MD_SIZE];
-    unsigned int dl = 0;
+    const void *piece = p;
+    unsigned char d[32];
 
-    if (EVP_Digest(p, n, d, &dl, EVP_sha256(), NULL) != 1 || dl != 32)
+    if (hq_sha256(&piece, &n, 1, d) != HQ_OK)
         return HQ_EIO;
     hq_hex_encode(d, 32, out);
     return HQ_OK;

@@ -217,6 +217,37 @@ static void test_crc(void **state)
     assert_int_equal(hq_crc32(0, s, 0), 0);
 }
 
+/* FIPS 180-2 vectors, whole and in pieces (an empty piece included). */
+static void test_sha256(void **state)
+{
+    static const char abc_hex[] =
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    static const char empty_hex[] =
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    static const char two_hex[] =
+        "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1";
+    const char *two = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    const void *p[4] = {"ab", "", "c", NULL};
+    size_t len[4] = {2, 0, 1, 0};
+    unsigned char d[32];
+    char hex[65];
+
+    (void)state;
+    assert_int_equal(hq_sha256(p, len, 3, d), HQ_OK);
+    hq_hex_encode(d, 32, hex);
+    assert_string_equal(hex, abc_hex);
+    assert_int_equal(hq_sha256(p, len, 0, d), HQ_OK);
+    hq_hex_encode(d, 32, hex);
+    assert_string_equal(hex, empty_hex);
+    p[0] = two;
+    len[0] = 20;
+    p[1] = two + 20;
+    len[1] = strlen(two) - 20;
+    assert_int_equal(hq_sha256(p, len, 2, d), HQ_OK);
+    hq_hex_encode(d, 32, hex);
+    assert_string_equal(hex, two_hex);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_b64_strict),   cmocka_unit_test(test_b64_too_big),
         cmocka_unit_test(test_hex),          cmocka_unit_test(test_hex_round_trip),
         cmocka_unit_test(test_le),           cmocka_unit_test(test_crc),
+        cmocka_unit_test(test_sha256),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
