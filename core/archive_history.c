@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
+#include "hq__archive.h"
 #include "hq_archive.h"
 
 struct hctx {
@@ -146,4 +149,40 @@ void hq_ahistory_free(struct hq_ahistory *h)
         entry_free(&h->v[i]);
     free(h->v);
     memset(h, 0, sizeof(*h));
+}
+
+int hq_arec_headers_redacted(const char *headers_json, bool (*redact)(void *arg, const char *name),
+                             void *arg, struct hq_buf *out)
+{
+    json_object *o = NULL, *copy = NULL;
+    const char *text;
+    int rc = HQ_EINVAL;
+
+    if (!headers_json || !(o = hq__json_parse(headers_json, strlen(headers_json), 16)) ||
+        !json_object_is_type(o, json_type_object))
+        goto out;
+    if (!(copy = json_object_new_object())) {
+        rc = HQ_ENOMEM;
+        goto out;
+    }
+    {
+        json_object_object_foreach(o, key, val)
+        {
+            json_object *v = redact(arg, key) ? json_object_new_string("[redacted]")
+                                              : json_object_get(val);
+
+            if (!v || json_object_object_add(copy, key, v) != 0) {
+                json_object_put(v);
+                rc = HQ_ENOMEM;
+                goto out;
+            }
+        }
+    }
+    text = json_object_to_json_string_ext(copy, JSON_C_TO_STRING_PLAIN |
+                                                    JSON_C_TO_STRING_NOSLASHESCAPE);
+    rc = text ? hq_buf_append(out, text, strlen(text)) : HQ_ENOMEM;
+out:
+    json_object_put(copy);
+    json_object_put(o);
+    return rc;
 }

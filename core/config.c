@@ -2020,7 +2020,7 @@ enum { CS_LISTEN, CS_USERS, CS_TTL, CS_READ_ONLY, CS_SECURE_COOKIE, CS_THREADS, 
 static const struct kspec console_keys[CS__N] = {
     [CS_LISTEN] = {"listen", V_LISTEN, 0, 0, 0, CSOFF(listen), NULL},
     [CS_USERS] = {"users", V_CUSTOM, 0, 0, 0, NOFF, NULL},
-    [CS_TTL] = {"session_ttl", V_DUR, 0, 60000, 30LL * 86400000, CSOFF(session_ttl_ms), NULL},
+    [CS_TTL] = {"session_ttl", V_DUR, 0, 1000, 30LL * 86400000, CSOFF(session_ttl_ms), NULL},
     [CS_READ_ONLY] = {"read_only", V_BOOL, 0, 0, 0, CSOFF(read_only), NULL},
     [CS_SECURE_COOKIE] = {"secure_cookie", V_BOOL, 0, 0, 0, CSOFF(secure_cookie), NULL},
     [CS_THREADS] = {"threads", V_INT, 0, 2, 256, CSOFF(threads), NULL},

@@ -258,4 +258,12 @@ HQ_MUST_CHECK int hq_archive_history(const char *dir, const char *id, const char
                                      struct hq_ahistory *out, struct hq_ascan_stats *st);
 void hq_ahistory_free(struct hq_ahistory *h); /* NULL-safe; leaves *h empty */
 
+/* Append headers_json (an archive record's "headers" object) to out as a JSON object with the
+ * value of every header for which redact(arg, name) is true replaced by "[redacted]" (for
+ * display: signature headers). HQ_EINVAL when headers_json is not a JSON object, HQ_ENOMEM,
+ * HQ_ETOOBIG (out's cap). */
+HQ_MUST_CHECK int hq_arec_headers_redacted(const char *headers_json,
+                                           bool (*redact)(void *arg, const char *name), void *arg,
+                                           struct hq_buf *out);
+
 #endif

@@ -1267,8 +1267,8 @@ static void test_console(void **state)
              "console = { users = ( { name = \"a\"; password_hash = \"%s\"; role = \"viewer\"; },\n"
              "{ name = \"a\"; password_hash = \"%s\"; role = \"viewer\"; } ); };", hash, hash);
     expect_err2(text, "t.conf:2:", "duplicate user name");
-    expect_err2("console = { session_ttl = \"10s\"; };", "t.conf:1: console.session_ttl",
-                "between 1m and 30d");
+    expect_err2("console = { session_ttl = \"500ms\"; };", "t.conf:1: console.session_ttl",
+                "between 1s and 30d");
     expect_err2("console = { sesion_ttl = \"1h\"; };", "t.conf:1: console.sesion_ttl",
                 "did you mean \"session_ttl\"");
     expect_err2("console = { users = { name = \"a\"; }; };", "t.conf:1: console.users", "list");
