@@ -108,7 +108,10 @@ var events = {
     var tbody = document.querySelector("#events tbody");
     hq.showError("");
     /* keep the filters in the address, so a search can be bookmarked */
-    if (!append) history.replaceState(null, "", "/?" + events.params(null).toString());
+    if (!append) {
+      var qs = events.params(null).toString();
+      history.replaceState(null, "", qs ? "/?" + qs : "/");
+    }
     return hq.api("GET", "/api/events?" + q.toString()).then(function (r) {
       if (!append) {
         tbody.replaceChildren();
