@@ -27,6 +27,7 @@ import json
 import unittest
 
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
@@ -92,7 +93,9 @@ class ConsoleBrowser(unittest.TestCase):
         return "http://127.0.0.1:%d%s" % (self.cs.port, path)
 
     def wait(self, cond):
-        return WebDriverWait(self.driver, WAIT).until(cond)
+        # the pages replace their tables when an answer comes: an element read in between is stale
+        return WebDriverWait(self.driver, WAIT,
+                             ignored_exceptions=[StaleElementReferenceException]).until(cond)
 
     def shot(self, name):
         self.driver.save_screenshot(os.path.join(self.cs.workdir, name))
@@ -135,8 +138,9 @@ class ConsoleBrowser(unittest.TestCase):
         # find the event by id
         d.find_element(By.ID, "f-id").send_keys(self.eid)
         d.find_element(By.ID, "search").click()
-        self.wait(lambda drv: [a.text for a in drv.find_elements(By.CSS_SELECTOR, "#events tbody a")]
-                  == [self.eid])
+        self.wait(lambda drv: drv.execute_script(
+            "return Array.from(document.querySelectorAll('#events tbody a'), a => a.textContent);")
+            == [self.eid])
         self.assertIn("id=" + self.eid, d.current_url)
         d.find_element(By.LINK_TEXT, self.eid).click()
 
