@@ -75,6 +75,10 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
 void cs_api_event(struct mg_connection *conn, const struct hq_config *cfg, const char *id,
                   const char *query);
 
+/* ---- consumers.c: GET /api/consumers */
+
+void cs_api_consumers(struct mg_connection *conn, const struct hq_config *cfg);
+
 /* ---- assets.c (generated from console/www/ at build time) */
 
 struct cs_asset {

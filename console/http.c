@@ -295,6 +295,8 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
         cs_api_events(conn, cfg, ri->query_string);
     else if (strncmp(path, "/api/events/", 12) == 0 && path[12])
         cs_api_event(conn, cfg, path + 12, ri->query_string);
+    else if (strcmp(path, "/api/consumers") == 0)
+        cs_api_consumers(conn, cfg);
     else
         cs_send_error(conn, 404, "not found");
 }
@@ -356,6 +358,10 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     }
     if (get && strncmp(path, "/events/", 8) == 0 && path[8]) {
         send_asset(conn, 200, "event.html");
+        return 1;
+    }
+    if (get && strcmp(path, "/consumers") == 0) {
+        send_asset(conn, 200, "consumers.html");
         return 1;
     }
     cs_send_error(conn, 404, "not found");

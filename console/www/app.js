@@ -169,7 +169,9 @@ var events = {
 
 document.addEventListener("DOMContentLoaded", function () {
   hq.start().then(function () {
-    if (document.body.dataset.page === "events") events.init();
-    else if (window.eventPage) window.eventPage.init();
+    var page = document.body.dataset.page;
+    if (page === "events") events.init();
+    else if (page === "event" && window.eventPage) window.eventPage.init();
+    else if (page === "consumers" && window.consumersPage) window.consumersPage.init();
   }).catch(function (e) { hq.showError(e.message); });
 });

@@ -27,7 +27,9 @@ USERS = {"ops": ("pw-ops-Zq81", "operator"), "ro": ("pw-ro-Kd07", "viewer")}
 
 
 class Console:
-    def __init__(self, users=None, extra="", archive_dir=None, workdir=None, broker=True):
+    def __init__(self, users=None, extra="", archive_dir=None, workdir=None, base=None):
+        """extra: more console keys; base: the config text before the archive and console
+        groups (default: the test broker and a log group)."""
         self.workdir = workdir or tempfile.mkdtemp(prefix="hq-cs-")
         self.port = hqtest.free_port()
         self.users = dict(users or USERS)
@@ -37,8 +39,10 @@ class Console:
         self.config = os.path.join(self.workdir, "hookmq.conf")
         ulines = ",\n".join('    { name = "%s"; password_hash = "%s"; role = "%s"; }'
                             % (n, self.hashes[n], r) for n, (_pw, r) in self.users.items())
-        hqtest.write_config(self.config, """
-broker = { uris = [ "%s" ]; heartbeat_s = 5; };
+        if base is None:
+            base = ('broker = { uris = [ "%s" ]; heartbeat_s = 5; };\n'
+                    'log = { format = "text"; level = "info"; };\n' % hqtest.AMQP_URI)
+        hqtest.write_config(self.config, base + """
 archive = { dir = "%s"; };
 console = {
   listen = "127.0.0.1:%d";
@@ -47,8 +51,7 @@ console = {
   );
   %s
 };
-log = { format = "text"; level = "info"; };
-""" % (hqtest.AMQP_URI, self.archive_dir, self.port, ulines, extra))
+""" % (self.archive_dir, self.port, ulines, extra))
         self.proc = None
 
     def start(self):

@@ -1,0 +1,87 @@
+"""hookmq-console's consumers API and page against the real broker: each consumer's work,
+retry-tier and DLQ queues with their depth, consumer count and state against the config, the
+same findings as `hookmq-dlx status` (missing queues, drift); 503 when the broker is away."""
+import json
+import subprocess
+import unittest
+
+import hqtest
+import wkfixture
+from console_fixture import Console
+
+
+class ConsoleConsumers(unittest.TestCase):
+    def setUp(self):
+        self.s = wkfixture.Setup("csc")
+        self.c = self.s.consumer("billing", "log", delays=("1s", "5s"))
+        self.s.apply()
+        self.addCleanup(self.s.cleanup)
+        with open(self.s.config) as f:
+            base = f.read()
+        self.cs = Console(base=base).start()
+        self.addCleanup(self.cs.stop)
+        self.ops = self.cs.login("ro")
+
+    def consumer(self):
+        r = self.cs.get_json("/api/consumers", self.ops)
+        mine = [c for c in r["consumers"] if c["name"] == self.c.name]
+        self.assertEqual(len(mine), 1, r)
+        return r, {q["name"]: q for q in mine[0]["queues"]}
+
+    def test_depths_and_drift(self):
+        for i in range(3):
+            self.assertTrue(hqtest.publish_via_api(self.c.dlq, b'{"n":%d}' % i,
+                                                   {"message_id": "p%d" % i, "delivery_mode": 2}))
+        hqtest.wait_for(lambda: hqtest.queue_depth(self.c.dlq) == 3, 30, what="3 parked")
+        r, qs = self.consumer()
+        self.assertEqual(set(qs), {self.c.queue, self.c.dlq} | set(self.c.retry_queues()))
+        self.assertEqual(qs[self.c.queue]["kind"], "work")
+        self.assertEqual(qs[self.c.dlq]["kind"], "dlq")
+        self.assertEqual(qs[self.c.dlq]["messages"], 3)
+        self.assertEqual(qs[self.c.dlq]["consumers"], 0)
+        for q in self.c.retry_queues():
+            self.assertEqual(qs[q]["kind"], "retry")
+        self.assertTrue(all(q["state"] == "ok" for q in qs.values()), qs)
+        self.assertEqual((r["missing"], r["drifted"]), (0, 0))
+
+        # a retry tier deleted: missing, as hookmq-dlx status says
+        gone = self.c.retry_queues()[1]
+        hqtest.delete_queue(gone)
+        r, qs = self.consumer()
+        self.assertEqual(qs[gone]["state"], "missing")
+        self.assertNotIn("messages", qs[gone])
+        self.assertEqual(r["missing"], 1)
+        st = subprocess.run([hqtest.binary("hookmq-dlx"), "status", "-c", self.s.config],
+                            capture_output=True, text=True, timeout=120)
+        self.assertEqual(st.returncode, 3, st.stdout + st.stderr)
+        self.assertRegex(st.stdout, r"%s\s+retry\s+-\s+-\s+MISSING" % gone.replace(".", r"\."))
+
+        # declared with other arguments: drift, with the broker's reason
+        hqtest.declare_queue(gone, arguments={"x-queue-type": "classic"})
+        r, qs = self.consumer()
+        self.assertEqual(qs[gone]["state"], "drift", qs[gone])
+        self.assertIn("PRECONDITION_FAILED", qs[gone]["drift"])
+        self.assertEqual(r["drifted"], 1)
+        # the page is there for both roles
+        st, _h, b = self.cs.request("GET", "/consumers", session=self.ops)
+        self.assertEqual(st, 200)
+        self.assertIn(b"/static/consumers.js", b)
+
+    def test_broker_away(self):
+        with open(self.cs.config) as f:
+            text = f.read()
+        dead = hqtest.free_port()
+        text = text.replace("127.0.0.1:%d/" % hqtest.AMQP_PORT, "127.0.0.1:%d/" % dead)
+        cs = Console(base=text.split("\narchive = {")[0] + "\n")
+        cs.start()
+        try:
+            s = cs.login("ops")
+            st, _h, b = cs.request("GET", "/api/consumers", session=s)
+            self.assertEqual(st, 503, b)
+            self.assertIn("unreachable", json.loads(b)["error"])
+        finally:
+            self.assertEqual(cs.stop(), 0)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
