@@ -78,6 +78,9 @@ void cs_api_event(struct mg_connection *conn, const struct hq_config *cfg, const
 /* ---- consumers.c: GET /api/consumers */
 
 void cs_api_consumers(struct mg_connection *conn, const struct hq_config *cfg);
+/* GET /api/dlq/<consumer>[?limit=N]: the parked events, read and put back in order. */
+void cs_api_dlq(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
+                const char *query);
 
 /* ---- assets.c (generated from console/www/ at build time) */
 

@@ -297,6 +297,8 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
         cs_api_event(conn, cfg, path + 12, ri->query_string);
     else if (strcmp(path, "/api/consumers") == 0)
         cs_api_consumers(conn, cfg);
+    else if (strncmp(path, "/api/dlq/", 9) == 0 && path[9] && !strchr(path + 9, '/'))
+        cs_api_dlq(conn, cfg, path + 9, ri->query_string);
     else
         cs_send_error(conn, 404, "not found");
 }
@@ -362,6 +364,10 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     }
     if (get && strcmp(path, "/consumers") == 0) {
         send_asset(conn, 200, "consumers.html");
+        return 1;
+    }
+    if (get && strncmp(path, "/dlq/", 5) == 0 && path[5] && !strchr(path + 5, '/')) {
+        send_asset(conn, 200, "dlq.html");
         return 1;
     }
     cs_send_error(conn, 404, "not found");

@@ -91,4 +91,18 @@ struct hq_lc_emitter;
 void hq_dlq_emit_redriven(struct hq_lc_emitter *lc, const char *consumer,
                           const struct hq_delivery *d, int64_t at_ms);
 
+/* Called by hq_dlq_scan for each message read (unacked); set *stop to end the scan early and
+ * *settled when the callback acked or rejected the message itself. d is freed after the
+ * call. A non-zero return stops the scan and is returned. */
+typedef int (*hq_dlq_visit_fn)(void *ud, struct hq_amqp *c, const struct hq_delivery *d,
+                               bool *stop, bool *settled);
+
+/* Read up to max messages of queue on c without acking them, calling fn for each until it
+ * sets *stop (the rest is read too, without fn: only a queue read to the end can be put back
+ * in order), then put every message fn did not settle back in its place (hq_dlq_return).
+ * *seen counts the messages read; *more (may be NULL) is set when the queue held more than
+ * max. HQ_OK, or the first error (reading, fn, returning; logged). core/dlq_scan.c */
+HQ_MUST_CHECK int hq_dlq_scan(struct hq_amqp *c, const char *queue, size_t max,
+                              hq_dlq_visit_fn fn, void *ud, size_t *seen, bool *more);
+
 #endif

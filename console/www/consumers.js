@@ -13,7 +13,15 @@ window.consumersPage = {
         c.queues.forEach(function (q, i) {
           var tr = document.createElement("tr");
           tr.appendChild(hq.el("td", i === 0 ? c.name : ""));
-          tr.appendChild(hq.el("td", q.name));
+          var tdq = hq.el("td");
+          if (q.kind === "dlq") {
+            var a = hq.el("a", q.name);
+            a.href = "/dlq/" + encodeURIComponent(c.name);
+            tdq.appendChild(a);
+          } else {
+            tdq.textContent = q.name;
+          }
+          tr.appendChild(tdq);
           tr.appendChild(hq.el("td", q.kind));
           tr.appendChild(hq.el("td", q.messages === undefined ? "-" : q.messages));
           tr.appendChild(hq.el("td", q.consumers === undefined ? "-" : q.consumers));

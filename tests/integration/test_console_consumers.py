@@ -1,6 +1,8 @@
-"""hookmq-console's consumers API and page against the real broker: each consumer's work,
-retry-tier and DLQ queues with their depth, consumer count and state against the config, the
-same findings as `hookmq-dlx status` (missing queues, drift); 503 when the broker is away."""
+"""hookmq-console's consumers and dead-letter APIs and pages against the real broker: each
+consumer's work, retry-tier and DLQ queues with their depth, consumer count and state against
+the config, the same findings as `hookmq-dlx status` (missing queues, drift); a consumer's
+parked events with their failure, read and put back in order (nothing lost, same order on
+every read); 503 when the broker is away."""
 import json
 import subprocess
 import unittest
@@ -66,6 +68,44 @@ class ConsoleConsumers(unittest.TestCase):
         st, _h, b = self.cs.request("GET", "/consumers", session=self.ops)
         self.assertEqual(st, 200)
         self.assertIn(b"/static/consumers.js", b)
+
+    def test_dead_letters(self):
+        sent = []
+        for i in range(5):
+            mid = "evt_csc_%d" % i
+            headers = {"hookmq-source": "stripe", "hookmq-event-type": "invoice.paid",
+                       "hookmq-attempt": 3, "hookmq-consumer": self.c.name,
+                       "hookmq-attempts": 3, "hookmq-last-error": "exit 1: <b>boom</b> %d" % i,
+                       "hookmq-failed-at": 1700000100000 + i, "hookmq-redriven": i % 2}
+            self.assertTrue(hqtest.publish_via_api(
+                self.c.dlq, b'{"n":%d}' % i, {"message_id": mid, "delivery_mode": 2,
+                                              "headers": headers}))
+            sent.append(mid)
+        hqtest.wait_for(lambda: hqtest.queue_depth(self.c.dlq) == 5, 30, what="5 parked")
+        for _round in range(3):  # reading puts everything back, in order
+            r = self.cs.get_json("/api/dlq/" + self.c.name, self.ops)
+            self.assertEqual(r["queue"], self.c.dlq)
+            self.assertEqual([m["id"] for m in r["messages"]], sent)
+            self.assertFalse(r["more"])
+        m = r["messages"][2]
+        self.assertEqual((m["source"], m["type"], m["attempts"], m["redriven"]),
+                         ("stripe", "invoice.paid", 3, 0))
+        self.assertEqual(m["last_error"], "exit 1: <b>boom</b> 2")
+        self.assertEqual(m["failed_at"], "2023-11-14T22:15:00.002Z")
+        self.assertEqual(m["size"], len(b'{"n":2}'))
+        hqtest.wait_for(lambda: hqtest.queue_depth(self.c.dlq) == 5, 30, what="still 5 parked")
+        r = self.cs.get_json("/api/dlq/%s?limit=2" % self.c.name, self.ops)
+        self.assertEqual([m["id"] for m in r["messages"]], sent[:2])
+        self.assertTrue(r["more"])
+        r = self.cs.get_json("/api/dlq/" + self.c.name, self.ops)
+        self.assertEqual([m["id"] for m in r["messages"]], sent)
+        for bad, code in [("/api/dlq/nosuchconsumer", 404), ("/api/dlq/%s?limit=0" % self.c.name, 400),
+                          ("/api/dlq/%s?limit=1001" % self.c.name, 400)]:
+            st, _h, b = self.cs.request("GET", bad, session=self.ops)
+            self.assertEqual(st, code, (bad, b))
+        st, _h, b = self.cs.request("GET", "/dlq/" + self.c.name, session=self.ops)
+        self.assertEqual(st, 200)
+        self.assertIn(b"/static/dlq.js", b)
 
     def test_broker_away(self):
         with open(self.cs.config) as f:
