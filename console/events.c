@@ -618,6 +618,8 @@ static int history_json(struct hq_buf *b, const struct hq_ahistory *h, const cha
                 rc = json_str(b, "tier", e->lc.tier, true);
             if (rc == HQ_OK && e->lc.error)
                 rc = json_str(b, "error", e->lc.error, true);
+            if (rc == HQ_OK && e->lc.by)
+                rc = json_str(b, "by", e->lc.by, true);
         }
         if (rc == HQ_OK)
             rc = hq_buf_append(b, "}", 1);

@@ -34,10 +34,13 @@ struct hq_lc_record {
     const char *tier;  /* retry_scheduled: e.g. "10s"; else NULL */
     const char *error; /* last error text or NULL */
     int64_t at_ms;     /* when it happened */
+    /* addition: who did it, for actions of a person (the console's user, or the OS user of
+     * hookmq-dlx); NULL for the programs' own outcomes. Encoded as "by" when set. */
+    const char *by;
 };
 
 /* The message for r: JSON body {"source","id","consumer","attempt","verdict","tier","error",
- * "at"}, content_type application/json, routing key <consumer>.<verdict>, headers
+ * "at"} ("by" before "at" when r->by is set), content_type application/json, routing key <consumer>.<verdict>, headers
  * hookmq-source, hookmq-event-id, hookmq-consumer, hookmq-verdict. */
 HQ_MUST_CHECK int hq_lc_encode(const struct hq_lc_record *r, struct hq_msg *out);
 
@@ -54,6 +57,7 @@ HQ_MUST_CHECK int hq_lc_batch(const struct hq_msg *recs, size_t n, struct hq_msg
  * Strings owned; free with hq_lc_parsed_free(). */
 struct hq_lc_parsed {
     char *source, *id, *consumer, *verdict, *tier, *error;
+    char *by; /* addition: "by", NULL when absent */
     uint32_t attempt;
     int64_t at_ms;
 };

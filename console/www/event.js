@@ -87,6 +87,7 @@ window.eventPage = {
       if (h.type) d.push("type " + h.type);
       if (h.tier) d.push("tier " + h.tier);
       if (h.error) d.push("error: " + h.error);
+      if (h.by) d.push("by " + h.by);
       tr.appendChild(hq.el("td", d.join("  ")));
       tbody.appendChild(tr);
     });
