@@ -27,6 +27,8 @@ void cs_http_stop(void);
  * no-store). extra: more header lines, each ending in "\r\n", or NULL. */
 void cs_send(struct mg_connection *conn, int status, const char *ctype, const void *body,
              size_t n, const char *extra);
+/* Read a request body of at most max bytes into b: HQ_OK, HQ_ETOOBIG, HQ_EIO. */
+int cs_read_body(struct mg_connection *conn, size_t max, struct hq_buf *b);
 /* {"error": msg} with status. */
 void cs_send_error(struct mg_connection *conn, int status, const char *msg);
 /* b as application/json with status 200. */
@@ -78,6 +80,11 @@ void cs_api_event(struct mg_connection *conn, const struct hq_config *cfg, const
 /* ---- consumers.c: GET /api/consumers */
 
 void cs_api_consumers(struct mg_connection *conn, const struct hq_config *cfg);
+/* POST /api/dlq/<consumer>/redrive ({"ids": [...]} or {"filter": {...}}) for user (the
+ * permission checks are done): each match goes back to the work queue, logged and recorded
+ * (lifecycle "redriven" with "by" = user). */
+void cs_api_redrive(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
+                    const char *user);
 /* GET /api/dlq/<consumer>[?limit=N]: the parked events, read and put back in order. */
 void cs_api_dlq(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
                 const char *query);

@@ -9,6 +9,7 @@
 #include "hq__civetweb.h"
 #include "hq_amqp.h"
 #include "hq_dlq.h"
+#include "hq_lifecycle.h"
 #include "hq_log.h"
 #include "hq_time.h"
 #include "hq_topology.h"
@@ -242,5 +243,125 @@ void cs_api_dlq(struct mg_connection *conn, const struct hq_config *cfg, const c
         cs_send_error(conn, 500, rc == HQ_ETOOBIG ? "answer too large" : "reading the DLQ failed");
 out:
     hq_amqp_close(c);
+    hq_buf_free(&out);
+}
+
+/* ------------------------------------------------------------------ POST .../redrive */
+
+#define REDRIVE_BODY_MAX (256u * 1024)
+#define CONFIRM_TIMEOUT_MS 5000
+
+struct redrive_ctx {
+    const struct hq_dlq_select *sel;
+    const char *consumer, *user;
+    struct hq_lc_emitter *lc;
+    size_t matched, moved;
+    int err;
+};
+
+static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, bool *stop,
+                         bool *settled)
+{
+    struct redrive_ctx *x = ud;
+    struct hq_dlq_info in;
+    struct hq_lc_record r;
+    int64_t at;
+    int rc;
+
+    (void)stop;
+    hq_dlq_info(d, &in);
+    if (!hq_dlq_select_match(x->sel, &in))
+        return HQ_OK;
+    x->matched++;
+    at = hq_now_ms();
+    rc = hq_dlq_redrive_one(c, x->consumer, d, CONFIRM_TIMEOUT_MS);
+    if (rc != HQ_OK) {
+        hq_warn("redrive failed; the event stays in the DLQ", "user=%s consumer=%s event_id=%s "
+                "error=\"%s\"", x->user, x->consumer, in.id, hq_strerror(rc));
+        x->err = rc;
+        return rc;
+    }
+    *settled = true;
+    x->moved++;
+    /* the audit trail: a log line and a lifecycle record naming the user */
+    hq_info("redriven", "user=%s consumer=%s event_id=%s source=%s", x->user, x->consumer, in.id,
+            in.source);
+    memset(&r, 0, sizeof(r));
+    r.source = in.source;
+    r.id = in.id;
+    r.consumer = x->consumer;
+    r.attempt = 1;
+    r.verdict = HQ_LC_REDRIVEN;
+    r.at_ms = at;
+    r.by = x->user;
+    hq_lc_emit(x->lc, &r);
+    return HQ_OK;
+}
+
+void cs_api_redrive(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
+                    const char *user)
+{
+    const struct hq_consumer_cfg *cc = hq_config_consumer(cfg, consumer);
+    struct hq_buf body = HQ_BUF_INIT(REDRIVE_BODY_MAX), out = HQ_BUF_INIT(4096);
+    struct hq_dlq_select sel;
+    struct redrive_ctx x;
+    struct hq_amqp *c = NULL;
+    char queue[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32], err[160];
+    uint32_t depth = 0;
+    size_t start = 0, seen = 0;
+    int rc;
+
+    memset(&sel, 0, sizeof(sel));
+    memset(&x, 0, sizeof(x));
+    if (!cc) {
+        cs_send_error(conn, 404, "no such consumer in the config");
+        goto out;
+    }
+    if (cs_read_body(conn, REDRIVE_BODY_MAX, &body) != HQ_OK) {
+        cs_send_error(conn, 413, "request body larger than 256 KiB");
+        goto out;
+    }
+    if (hq_dlq_select_parse((const char *)body.data, body.len, &sel, err, sizeof(err)) != HQ_OK) {
+        cs_send_error(conn, 400, err);
+        goto out;
+    }
+    if (hq_dlq_queue(cc->name, queue, sizeof(queue)) != HQ_OK ||
+        hq_dlq_work_queue(cc->name, work, sizeof(work)) != HQ_OK) {
+        cs_send_error(conn, 500, "queue name too long");
+        goto out;
+    }
+    rc = hq_amqp_connect(&cfg->broker, "hookmq-console redrive", CONNECT_TIMEOUT_MS, &start, &c);
+    if (rc != HQ_OK) {
+        cs_send_error(conn, 503, "the broker is unreachable");
+        goto out;
+    }
+    if (hq_amqp_queue_exists(c, queue, &depth, NULL) != HQ_OK ||
+        hq_amqp_queue_exists(c, work, NULL, NULL) != HQ_OK) {
+        cs_send_error(conn, 404, "the DLQ or the work queue does not exist (run hookmq-dlx apply)");
+        goto out;
+    }
+    if (hq_lc_start(&cfg->broker, "hookmq-console redrive (lifecycle)", 4096, &x.lc) != HQ_OK)
+        x.lc = NULL; /* lifecycle records are best effort; the log line stays */
+    x.sel = &sel;
+    x.consumer = cc->name;
+    x.user = user;
+    hq_info("redrive requested", "user=%s consumer=%s by=%s", user, cc->name,
+            sel.by_filter ? "filter" : "ids");
+    /* only what is there now: events that fail again meanwhile wait for the next request */
+    rc = hq_dlq_scan(c, queue, depth < DLQ_SCAN_CAP ? depth : DLQ_SCAN_CAP, redrive_visit, &x,
+                     &seen, NULL);
+    hq_info("redrive done", "user=%s consumer=%s matched=%zu redriven=%zu", user, cc->name,
+            x.matched, x.moved);
+    if (hq_buf_appendf(&out, "{\"matched\":%zu,\"redriven\":%zu,\"left\":%zu%s}\n", x.matched,
+                       x.moved, (size_t)depth - x.moved,
+                       rc != HQ_OK ? ",\"error\":\"stopped by a broker error\"" : "") != HQ_OK)
+        cs_send_error(conn, 500, "out of memory");
+    else
+        cs_send(conn, rc == HQ_OK ? 200 : 503, "application/json", out.data, out.len, NULL);
+out:
+    hq_amqp_close(c);
+    hq_lc_stop(x.lc, 3000);
+    hq_dlq_select_free(&sel);
+    hq_buf_free(&body);
     hq_buf_free(&out);
 }

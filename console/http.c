@@ -134,7 +134,7 @@ static const char *role_name(enum hq_console_role r)
 }
 
 /* Read a request body of at most max bytes into b. HQ_ETOOBIG, HQ_EIO. */
-static int read_body(struct mg_connection *conn, size_t max, struct hq_buf *b)
+int cs_read_body(struct mg_connection *conn, size_t max, struct hq_buf *b)
 {
     const struct mg_request_info *ri = mg_get_request_info(conn);
     char chunk[4096];
@@ -169,7 +169,7 @@ static void do_login(struct mg_connection *conn)
     int retry = 0, ulen, plen;
     size_t i;
 
-    if (read_body(conn, LOGIN_BODY_MAX, &body) != HQ_OK) {
+    if (cs_read_body(conn, LOGIN_BODY_MAX, &body) != HQ_OK) {
         cs_send_error(conn, 413, "log-in form larger than 4 KiB");
         goto out;
     }
@@ -281,7 +281,21 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
         }
         if (check_action(conn, s, path) != HQ_OK)
             return;
-        /* redrive, edit and replays come in later slices of docs/console.md */
+        if (strncmp(path, "/api/dlq/", 9) == 0 && strlen(path) > 17 &&
+            strcmp(path + strlen(path) - 8, "/redrive") == 0) {
+            char consumer[HQ_NAME_MAX + 1];
+            size_t n = strlen(path) - 8 - 9;
+
+            if (n == 0 || n > HQ_NAME_MAX || memchr(path + 9, '/', n)) {
+                cs_send_error(conn, 404, "no such consumer in the config");
+                return;
+            }
+            memcpy(consumer, path + 9, n);
+            consumer[n] = '\0';
+            cs_api_redrive(conn, cfg, consumer, s->user);
+            return;
+        }
+        /* edit and replays come in later slices of docs/console.md */
         cs_send_error(conn, 501, "not available in this version of hookmq-console");
         return;
     }

@@ -105,4 +105,21 @@ typedef int (*hq_dlq_visit_fn)(void *ud, struct hq_amqp *c, const struct hq_deli
 HQ_MUST_CHECK int hq_dlq_scan(struct hq_amqp *c, const char *queue, size_t max,
                               hq_dlq_visit_fn fn, void *ud, size_t *seen, bool *more);
 
+/* The parked events a person picked (the console's redrive): exact ids, or a filter whose set
+ * fields must all match (source exact, type an fnmatch glob on hookmq-event-type, id exact;
+ * an empty filter matches every message). Strings owned; free with hq_dlq_select_free().
+ * core/dlq_select.c */
+struct hq_dlq_select {
+    char **ids;
+    size_t n_ids;
+    bool by_filter;
+    char *source, *type_glob, *id;
+};
+/* Parse {"ids": ["..."]} (1..1000 ids) or {"filter": {"source", "type", "id"}} (strict JSON,
+ * values 1..256 bytes). HQ_OK; HQ_EINVAL with err set (one line); HQ_ENOMEM. */
+HQ_MUST_CHECK int hq_dlq_select_parse(const char *json, size_t n, struct hq_dlq_select *out,
+                                      char *err, size_t errsz);
+bool hq_dlq_select_match(const struct hq_dlq_select *s, const struct hq_dlq_info *in);
+void hq_dlq_select_free(struct hq_dlq_select *s); /* NULL-safe */
+
 #endif

@@ -107,6 +107,80 @@ class ConsoleConsumers(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertIn(b"/static/dlq.js", b)
 
+    def park(self, n):
+        sent = []
+        for i in range(n):
+            mid = "evt_rd_%d" % i
+            headers = {"hookmq-source": "stripe" if i < 4 else "github",
+                       "hookmq-event-type": "invoice.paid" if i % 2 else "charge.failed",
+                       "hookmq-attempt": 3, "hookmq-consumer": self.c.name,
+                       "hookmq-attempts": 3, "hookmq-last-error": "exit 1",
+                       "hookmq-failed-at": 1700000100000 + i, "hookmq-redriven": 0}
+            self.assertTrue(hqtest.publish_via_api(
+                self.c.dlq, b'{"n":%d}' % i, {"message_id": mid, "delivery_mode": 2,
+                                              "headers": headers}))
+            sent.append(mid)
+        hqtest.wait_for(lambda: hqtest.queue_depth(self.c.dlq) == n, 30, what="%d parked" % n)
+        return sent
+
+    def test_redrive(self):
+        sent = self.park(6)
+        audit = "hookmq.test.%s.audit" % self.c.name
+        hqtest.declare_queue(audit, bindings=["%s.redriven" % self.c.name],
+                             exchange="hookmq.lifecycle")
+        self.addCleanup(hqtest.delete_queue, audit)
+        ops = self.cs.login("ops")
+        path = "/api/dlq/%s/redrive" % self.c.name
+        # refused before anything moves
+        st, _h, _b = self.cs.post(path, self.ops, {"ids": [sent[0]]})
+        self.assertEqual(st, 403)  # a viewer
+        st, _h, _b = self.cs.post(path, ops, {"ids": [sent[0]]}, csrf=False)
+        self.assertEqual(st, 403)
+        for body, want in [({"ids": []}, "ids must be"), ({"ids": [""]}, "each id"),
+                           ({"filter": {"bogus": "x"}}, "unknown filter"),
+                           ({"ids": ["a"], "filter": {}}, "either ids or filter"),
+                           ({"other": 1}, "unknown member"), ({"ids": ["x" * 300]}, "each id")]:
+            st, _h, b = self.cs.post(path, ops, body)
+            self.assertEqual(st, 400, (body, b))
+            self.assertIn(want, json.loads(b)["error"])
+        st, _h, b = self.cs.request("POST", path, b"not json", {"X-CSRF-Token": ops.csrf}, session=ops)
+        self.assertEqual(st, 400, b)
+        st, _h, b = self.cs.post("/api/dlq/nosuch/redrive", ops, {"ids": ["a"]})
+        self.assertEqual(st, 404, b)
+        self.assertEqual(hqtest.queue_depth(self.c.dlq), 6)
+
+        # by ids
+        st, _h, b = self.cs.post(path, ops, {"ids": [sent[1], sent[3], "evt_not_there"]})
+        self.assertEqual(st, 200, b)
+        self.assertEqual(json.loads(b), {"matched": 2, "redriven": 2, "left": 4})
+        left = [m["id"] for m in self.cs.get_json("/api/dlq/" + self.c.name, ops)["messages"]]
+        self.assertEqual(left, [sent[0], sent[2], sent[4], sent[5]])
+        got = hqtest.get_messages(self.c.queue)
+        self.assertEqual([m["properties"]["message_id"] for m in got], [sent[1], sent[3]])
+        self.assertEqual(got[0]["properties"]["headers"]["hookmq-redriven"], 1)
+        self.assertEqual(got[0]["body"], b'{"n":1}')
+        # by filter: the charge.failed events from stripe (0 and 2, not 4: github)
+        st, _h, b = self.cs.post(path, ops, {"filter": {"source": "stripe", "type": "charge.*"}})
+        self.assertEqual(st, 200, b)
+        self.assertEqual(json.loads(b)["redriven"], 2)
+        left = [m["id"] for m in self.cs.get_json("/api/dlq/" + self.c.name, ops)["messages"]]
+        self.assertEqual(left, [sent[4], sent[5]])
+        # the audit trail: log lines and lifecycle records naming the user
+        out = self.cs.output()
+        for mid in (sent[1], sent[3], sent[0], sent[2]):
+            self.assertRegex(out, r"redriven user=ops consumer=%s event_id=%s" % (self.c.name, mid))
+        recs = []
+        hqtest.wait_for(lambda: recs.extend(json.loads(l) for m in hqtest.get_messages(audit)
+                                            for l in m["body"].decode().splitlines()) or len(recs) >= 4,
+                        30, what="4 lifecycle records")
+        self.assertEqual(sorted(r["id"] for r in recs), sorted([sent[0], sent[1], sent[2], sent[3]]))
+        for r in recs:
+            self.assertEqual((r["verdict"], r["by"], r["consumer"]), ("redriven", "ops", self.c.name))
+        # an empty filter takes the rest
+        st, _h, b = self.cs.post(path, ops, {"filter": {}})
+        self.assertEqual(json.loads(b)["redriven"], 2)
+        hqtest.wait_for(lambda: hqtest.queue_depth(self.c.dlq) == 0, 30, what="an empty DLQ")
+
     def test_broker_away(self):
         with open(self.cs.config) as f:
             text = f.read()
