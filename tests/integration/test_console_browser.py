@@ -35,6 +35,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 import archive_fixture as af
 import hqtest
+import wkfixture
 from console_fixture import Console
 from gwfixture import Gateway, sources_block
 
@@ -170,6 +171,45 @@ class ConsoleBrowser(unittest.TestCase):
         self.wait(EC.url_to_be(self.url("/login")))
         d.get(self.url("/events/" + self.eid))
         self.wait(EC.url_to_be(self.url("/login")))
+
+    def test_dlq_redrive(self):
+        """An operator selects a parked event on the dead letters page and redrives it."""
+        s = wkfixture.Setup("csbd")
+        c = s.consumer("billing", "log")
+        s.apply()
+        self.addCleanup(s.cleanup)
+        for i in range(2):
+            self.assertTrue(hqtest.publish_via_api(c.dlq, b'{"n":%d}' % i, {
+                "message_id": "evt_b%d" % i, "delivery_mode": 2,
+                "headers": {"hookmq-source": "stripe", "hookmq-event-type": "<i>x</i>",
+                            "hookmq-consumer": c.name, "hookmq-attempts": 3,
+                            "hookmq-last-error": "<script>window.__pwned=1</script>"}}))
+        hqtest.wait_for(lambda: hqtest.queue_depth(c.dlq) == 2, 30, what="2 parked")
+        with open(s.config) as f:
+            cs = Console(base=f.read()).start()
+        self.addCleanup(cs.stop)
+        d = self.driver
+        d.get("http://127.0.0.1:%d/login" % cs.port)
+        d.find_element(By.ID, "user").send_keys("ops")
+        d.find_element(By.ID, "password").send_keys(cs.users["ops"][0])
+        d.find_element(By.ID, "submit").click()
+        self.wait(EC.url_to_be("http://127.0.0.1:%d/" % cs.port))
+        d.get("http://127.0.0.1:%d/consumers" % cs.port)
+        self.wait(lambda drv: drv.find_elements(By.LINK_TEXT, c.dlq))
+        self.shot("consumers.png")
+        d.find_element(By.LINK_TEXT, c.dlq).click()
+        self.wait(lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#dlq input.pick")) == 2)
+        self.assertIn("<script>window.__pwned=1</script>", d.find_element(By.CSS_SELECTOR, "#dlq tbody").text)
+        self.shot("dlq.png")
+        self.not_pwned()
+        d.find_element(By.CSS_SELECTOR, "#dlq input.pick[value='evt_b1']").click()
+        d.find_element(By.ID, "redrive-selected").click()
+        self.wait(EC.text_to_be_present_in_element((By.ID, "result"), "redriven 1 of 1 matching; 1 left"))
+        self.wait(lambda drv: drv.execute_script(
+            "return Array.from(document.querySelectorAll('#dlq input.pick'), b => b.value);") == ["evt_b0"])
+        got = hqtest.get_messages(c.queue)
+        self.assertEqual([m["properties"]["message_id"] for m in got], ["evt_b1"])
+        self.assertIn("redriven user=ops consumer=%s event_id=evt_b1" % c.name, cs.output())
 
 
 if __name__ == "__main__":
