@@ -91,7 +91,34 @@ window.eventPage = {
       tr.appendChild(hq.el("td", d.join("  ")));
       tbody.appendChild(tr);
     });
+    page.actions(r, ev ? ev.source : null);
     document.getElementById("detail").hidden = false;
+  },
+
+  /* operators: a redrive button per consumer whose last outcome was dead-lettering */
+  actions: function (r, source) {
+    var id = document.getElementById("ev-id").textContent;
+    var last = {};
+    if (!source || hq.session.role !== "operator" || hq.session.read_only) return;
+    r.history.forEach(function (h) { if (h.kind === "lifecycle") last[h.consumer] = h.verdict; });
+    var p = document.getElementById("redrive-buttons");
+    p.replaceChildren();
+    Object.keys(last).sort().forEach(function (consumer) {
+      if (last[consumer] !== "dead_lettered") return;
+      var b = hq.el("button", "Redrive to " + consumer);
+      b.type = "button";
+      b.addEventListener("click", function () {
+        hq.api("POST", "/api/dlq/" + encodeURIComponent(consumer) + "/redrive",
+               { filter: { id: id, source: source } }).then(function (res) {
+          document.getElementById("result").textContent = res.redriven
+            ? "redriven to " + consumer : "not parked in " + consumer + " any more";
+          b.disabled = true;
+        }).catch(function (e) { hq.showError(e.message); });
+      });
+      p.appendChild(b);
+      p.appendChild(document.createTextNode(" "));
+    });
+    document.getElementById("actions").hidden = !p.firstChild;
   },
 
   init: function () {

@@ -59,7 +59,12 @@ class ConsoleBrowser(unittest.TestCase):
         cls.ar = af.Archive(batch_max=32, batch_ms=20)
         cls.ar.apply()
         cls.ar.start()
-        cls.cs = Console(archive_dir=cls.ar.dir).start()
+        # a consumer for the dead-letter pages (its own exchange: nothing routes to it)
+        cls.wk = wkfixture.Setup("csbw")
+        cls.c = cls.wk.consumer("billing", "log")
+        cls.wk.apply()
+        with open(cls.wk.config) as f:
+            cls.cs = Console(archive_dir=cls.ar.dir, base=f.read()).start()
         cls.eid = "%s-evt-hostile" % cls.prefix
         for i in range(3):
             body = b'{"n":%d}' % i
@@ -89,6 +94,7 @@ class ConsoleBrowser(unittest.TestCase):
             assert cls.cs.stop() == 0, out
             cls.ar.stop()
             cls.gw.stop()
+            cls.wk.cleanup()
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.cs.port, path)
@@ -113,7 +119,9 @@ class ConsoleBrowser(unittest.TestCase):
 
     def test_smoke(self):
         d = self.driver
-        # a page without a session goes to the log-in form
+        # a page without a session goes to the log-in form (other tests of this class logged in)
+        d.get(self.url("/healthz"))
+        d.delete_all_cookies()
         d.get(self.url("/"))
         self.wait(EC.url_to_be(self.url("/login")))
         self.shot("login.png")
@@ -172,29 +180,32 @@ class ConsoleBrowser(unittest.TestCase):
         d.get(self.url("/events/" + self.eid))
         self.wait(EC.url_to_be(self.url("/login")))
 
+    def login(self):
+        d = self.driver
+        d.get(self.url("/login"))
+        d.find_element(By.ID, "user").send_keys("ops")
+        d.find_element(By.ID, "password").send_keys(self.cs.users["ops"][0])
+        d.find_element(By.ID, "submit").click()
+        self.wait(EC.url_to_be(self.url("/")))
+
+    def park(self, mid, source, etype="<i>x</i>"):
+        self.assertTrue(hqtest.publish_via_api(self.c.dlq, b'{"n":1}', {
+            "message_id": mid, "delivery_mode": 2,
+            "headers": {"hookmq-source": source, "hookmq-event-type": etype,
+                        "hookmq-consumer": self.c.name, "hookmq-attempts": 3,
+                        "hookmq-last-error": "<script>window.__pwned=1</script>"}}))
+
     def test_dlq_redrive(self):
         """An operator selects a parked event on the dead letters page and redrives it."""
-        s = wkfixture.Setup("csbd")
-        c = s.consumer("billing", "log")
-        s.apply()
-        self.addCleanup(s.cleanup)
+        c = self.c
+        hqtest.purge(c.dlq)
+        hqtest.purge(c.queue)
         for i in range(2):
-            self.assertTrue(hqtest.publish_via_api(c.dlq, b'{"n":%d}' % i, {
-                "message_id": "evt_b%d" % i, "delivery_mode": 2,
-                "headers": {"hookmq-source": "stripe", "hookmq-event-type": "<i>x</i>",
-                            "hookmq-consumer": c.name, "hookmq-attempts": 3,
-                            "hookmq-last-error": "<script>window.__pwned=1</script>"}}))
+            self.park("evt_b%d" % i, "stripe")
         hqtest.wait_for(lambda: hqtest.queue_depth(c.dlq) == 2, 30, what="2 parked")
-        with open(s.config) as f:
-            cs = Console(base=f.read()).start()
-        self.addCleanup(cs.stop)
         d = self.driver
-        d.get("http://127.0.0.1:%d/login" % cs.port)
-        d.find_element(By.ID, "user").send_keys("ops")
-        d.find_element(By.ID, "password").send_keys(cs.users["ops"][0])
-        d.find_element(By.ID, "submit").click()
-        self.wait(EC.url_to_be("http://127.0.0.1:%d/" % cs.port))
-        d.get("http://127.0.0.1:%d/consumers" % cs.port)
+        self.login()
+        d.get(self.url("/consumers"))
         self.wait(lambda drv: drv.find_elements(By.LINK_TEXT, c.dlq))
         self.shot("consumers.png")
         d.find_element(By.LINK_TEXT, c.dlq).click()
@@ -209,7 +220,25 @@ class ConsoleBrowser(unittest.TestCase):
             "return Array.from(document.querySelectorAll('#dlq input.pick'), b => b.value);") == ["evt_b0"])
         got = hqtest.get_messages(c.queue)
         self.assertEqual([m["properties"]["message_id"] for m in got], ["evt_b1"])
-        self.assertIn("redriven user=ops consumer=%s event_id=evt_b1" % c.name, cs.output())
+        self.assertIn("redriven user=ops consumer=%s event_id=evt_b1" % c.name, self.cs.output())
+
+    def test_event_page_redrive(self):
+        """The page of an event parked for a consumer offers its redrive, and it works."""
+        c = self.c
+        eid = "%s-evt-1" % self.prefix
+        hqtest.purge(c.queue)
+        self.park(eid, self.src, "push")
+        af.publish_lifecycle(self.src, eid, c.name, "dead_lettered", 3, af.now_ms(), error="boom")
+        d = self.driver
+        self.login()
+        d.get(self.url("/events/%s?source=%s" % (eid, self.src)))
+        self.wait(EC.text_to_be_present_in_element((By.ID, "ev-status"), "parked"))
+        button = "Redrive to " + c.name
+        self.wait(lambda drv: drv.find_elements(By.XPATH, "//button[text()='%s']" % button))
+        d.find_element(By.XPATH, "//button[text()='%s']" % button).click()
+        self.wait(EC.text_to_be_present_in_element((By.ID, "result"), "redriven to " + c.name))
+        got = hqtest.get_messages(c.queue)
+        self.assertEqual([m["properties"]["message_id"] for m in got], [eid])
 
 
 if __name__ == "__main__":
