@@ -122,4 +122,20 @@ HQ_MUST_CHECK int hq_dlq_select_parse(const char *json, size_t n, struct hq_dlq_
 bool hq_dlq_select_match(const struct hq_dlq_select *s, const struct hq_dlq_info *in);
 void hq_dlq_select_free(struct hq_dlq_select *s); /* NULL-safe */
 
+/* "Edit and retry" (docs/dlq.md): the copy of DLQ message d that goes back to the work queue,
+ * as hq_dlq_redrive_copy makes it, with body[0..body_len) as its body when body is not NULL,
+ * the string headers keys[i] = vals[i] set (replacing any of that name), and
+ * hookmq-edited-from = "sha256:<hex of the SHA-256 of d's body>" and hookmq-edited-by = user.
+ * Header names must pass hq_dlq_edit_header_allowed. summary (may be NULL) gets a one-line
+ * description for the lifecycle record ("edited by U from sha256:...: body 10 -> 12 bytes,
+ * header K"). *out is overwritten; the caller frees it with hq_msg_free(). HQ_EINVAL for a
+ * refused header or an empty user. core/dlq_edit.c */
+HQ_MUST_CHECK int hq_dlq_edit_copy(const struct hq_delivery *d, const unsigned char *body,
+                                   size_t body_len, const char *const *keys,
+                                   const char *const *vals, size_t n_headers, const char *user,
+                                   struct hq_msg *out, char *summary, size_t summarysz);
+/* May an edit set header key? Not the hookmq-* headers (hookmq's own), not x-* (the
+ * broker's), and only printable ASCII without spaces, 1..128 bytes. */
+bool hq_dlq_edit_header_allowed(const char *key);
+
 #endif

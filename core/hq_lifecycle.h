@@ -20,6 +20,8 @@ enum hq_lc_verdict {
     HQ_LC_REDRIVEN,        /* "redriven" */
     HQ_LC_REPLAYED,        /* "replayed" */
     HQ_LC_DEDUPED,         /* "deduped": acked without calling the handler */
+    HQ_LC_EDITED,          /* "edit": a parked event edited and sent back (by, error = the
+                              diff summary) */
 };
 
 const char *hq_lc_verdict_name(enum hq_lc_verdict v);

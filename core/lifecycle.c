@@ -50,6 +50,7 @@ const char *hq_lc_verdict_name(enum hq_lc_verdict v)
     case HQ_LC_REDRIVEN: return "redriven";
     case HQ_LC_REPLAYED: return "replayed";
     case HQ_LC_DEDUPED: return "deduped";
+    case HQ_LC_EDITED: return "edit";
     default: return NULL;
     }
 }
