@@ -85,6 +85,11 @@ void cs_api_consumers(struct mg_connection *conn, const struct hq_config *cfg);
  * (lifecycle "redriven" with "by" = user). */
 void cs_api_redrive(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
                     const char *user);
+/* POST /api/dlq/<consumer>/<id>/edit ({"body" | "body_b64", "headers"}) for user: the parked
+ * event goes back to the work queue edited (hq_dlq_edit_copy), logged and recorded
+ * (lifecycle "edit" with "by" = user and the diff summary). */
+void cs_api_edit(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
+                 const char *id, const char *user);
 /* GET /api/dlq/<consumer>[?limit=N]: the parked events, read and put back in order. */
 void cs_api_dlq(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
                 const char *query);

@@ -295,7 +295,25 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
             cs_api_redrive(conn, cfg, consumer, s->user);
             return;
         }
-        /* edit and replays come in later slices of docs/console.md */
+        if (strncmp(path, "/api/dlq/", 9) == 0 && strlen(path) > 14 &&
+            strcmp(path + strlen(path) - 5, "/edit") == 0) {
+            char consumer[HQ_NAME_MAX + 1], id[512];
+            const char *slash = strchr(path + 9, '/');
+            size_t cn = slash ? (size_t)(slash - (path + 9)) : 0;
+            size_t in = slash ? strlen(slash + 1) - 5 : 0;
+
+            if (cn == 0 || cn > HQ_NAME_MAX || in == 0 || in >= sizeof(id)) {
+                cs_send_error(conn, 404, "expected /api/dlq/<consumer>/<id>/edit");
+                return;
+            }
+            memcpy(consumer, path + 9, cn);
+            consumer[cn] = '\0';
+            memcpy(id, slash + 1, in);
+            id[in] = '\0';
+            cs_api_edit(conn, cfg, consumer, id, s->user);
+            return;
+        }
+        /* replays come in a later slice of docs/console.md */
         cs_send_error(conn, 501, "not available in this version of hookmq-console");
         return;
     }

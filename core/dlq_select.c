@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "hq__archive.h"
+#include "hq_codec.h"
 #include "hq_dlq.h"
 
 #define SELECT_IDS_MAX 1000
@@ -147,4 +148,137 @@ void hq_dlq_select_free(struct hq_dlq_select *s)
     free(s->type_glob);
     free(s->id);
     memset(s, 0, sizeof(*s));
+}
+
+/* ------------------------------------------------------------------ edit requests */
+
+#define EDIT_HEADERS_MAX 64
+#define EDIT_VALUE_MAX 4096
+
+int hq_dlq_edit_req_parse(const char *json, size_t n, struct hq_dlq_edit_req *out, char *err,
+                          size_t errsz)
+{
+    json_object *o = NULL, *body = NULL, *b64 = NULL, *hdrs = NULL;
+    int rc = HQ_EINVAL;
+    size_t i = 0;
+
+    memset(out, 0, sizeof(*out));
+    o = json ? hq__json_parse(json, n, 8) : NULL;
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        rc = fail(err, errsz, "the body must be a JSON object: {\"body\" or \"body_b64\", "
+                              "\"headers\": {...}}");
+        goto out;
+    }
+    {
+        json_object_object_foreach(o, key, val)
+        {
+            if (strcmp(key, "body") == 0)
+                body = val;
+            else if (strcmp(key, "body_b64") == 0)
+                b64 = val;
+            else if (strcmp(key, "headers") == 0)
+                hdrs = val;
+            else {
+                snprintf(err, errsz, "unknown member \"%.40s\" (body, body_b64, headers)", key);
+                goto out;
+            }
+        }
+    }
+    if (body && b64) {
+        rc = fail(err, errsz, "give body or body_b64, not both");
+        goto out;
+    }
+    if (!body && !b64 && !hdrs) {
+        rc = fail(err, errsz, "nothing to change: give body, body_b64 or headers");
+        goto out;
+    }
+    if (body || b64) {
+        json_object *v = body ? body : b64;
+        size_t len = json_object_is_type(v, json_type_string)
+                         ? (size_t)json_object_get_string_len(v)
+                         : 0;
+
+        if (!json_object_is_type(v, json_type_string)) {
+            rc = fail(err, errsz, "body and body_b64 must be strings");
+            goto out;
+        }
+        if (!(out->body = malloc(len + 1))) {
+            rc = HQ_ENOMEM;
+            goto out;
+        }
+        out->has_body = true;
+        if (body) {
+            memcpy(out->body, json_object_get_string(v), len);
+            out->body_len = len;
+        } else if (hq_b64_decode(json_object_get_string(v), len, 0, out->body, len + 1,
+                                 &out->body_len) != HQ_OK) {
+            rc = fail(err, errsz, "body_b64 is not standard padded base64");
+            goto out;
+        }
+    }
+    if (hdrs) {
+        size_t nh;
+
+        if (!json_object_is_type(hdrs, json_type_object) ||
+            (nh = (size_t)json_object_object_length(hdrs)) > EDIT_HEADERS_MAX) {
+            rc = fail(err, errsz, "headers must be an object of at most 64 string values");
+            goto out;
+        }
+        out->keys = calloc(nh + 1, sizeof(*out->keys));
+        out->vals = calloc(nh + 1, sizeof(*out->vals));
+        if (!out->keys || !out->vals) {
+            rc = HQ_ENOMEM;
+            goto out;
+        }
+        {
+            json_object_object_foreach(hdrs, key, val)
+            {
+                size_t vl;
+
+                if (!hq_dlq_edit_header_allowed(key)) {
+                    snprintf(err, errsz, "header \"%.40s\" may not be edited (not hookmq-* or "
+                                         "x-*; printable, no spaces)", key);
+                    rc = HQ_EINVAL;
+                    goto out;
+                }
+                if (!json_object_is_type(val, json_type_string) ||
+                    (vl = (size_t)json_object_get_string_len(val)) > EDIT_VALUE_MAX ||
+                    memchr(json_object_get_string(val), '\0', vl)) {
+                    snprintf(err, errsz, "header \"%.40s\": the value must be a string of at "
+                                         "most 4096 bytes without a NUL", key);
+                    rc = HQ_EINVAL;
+                    goto out;
+                }
+                out->keys[i] = strdup(key);
+                out->vals[i] = strndup(json_object_get_string(val), vl);
+                out->n = ++i;
+                if (!out->keys[i - 1] || !out->vals[i - 1]) {
+                    rc = HQ_ENOMEM;
+                    goto out;
+                }
+            }
+        }
+    }
+    rc = HQ_OK;
+out:
+    json_object_put(o);
+    if (rc != HQ_OK)
+        hq_dlq_edit_req_free(out);
+    return rc;
+}
+
+void hq_dlq_edit_req_free(struct hq_dlq_edit_req *r)
+{
+    size_t i;
+
+    if (!r)
+        return;
+    for (i = 0; i < r->n; i++) {
+        free(r->keys[i]);
+        free(r->vals[i]);
+    }
+    free(r->keys);
+    free(r->vals);
+    free(r->body);
+    memset(r, 0, sizeof(*r));
 }

@@ -138,4 +138,18 @@ HQ_MUST_CHECK int hq_dlq_edit_copy(const struct hq_delivery *d, const unsigned c
  * broker's), and only printable ASCII without spaces, 1..128 bytes. */
 bool hq_dlq_edit_header_allowed(const char *key);
 
+/* An edit request of the console: {"body": "text"} or {"body_b64": "..."}, and/or
+ * {"headers": {"name": "value", ...}} (at most 64, names as hq_dlq_edit_header_allowed,
+ * values up to 4096 bytes). Owned; free with hq_dlq_edit_req_free(). core/dlq_select.c */
+struct hq_dlq_edit_req {
+    bool has_body;
+    unsigned char *body;
+    size_t body_len;
+    char **keys, **vals;
+    size_t n;
+};
+HQ_MUST_CHECK int hq_dlq_edit_req_parse(const char *json, size_t n, struct hq_dlq_edit_req *out,
+                                        char *err, size_t errsz);
+void hq_dlq_edit_req_free(struct hq_dlq_edit_req *r); /* NULL-safe */
+
 #endif

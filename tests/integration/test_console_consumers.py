@@ -3,6 +3,8 @@ consumer's work, retry-tier and DLQ queues with their depth, consumer count and 
 the config, the same findings as `hookmq-dlx status` (missing queues, drift); a consumer's
 parked events with their failure, read and put back in order (nothing lost, same order on
 every read); 503 when the broker is away."""
+import base64
+import hashlib
 import json
 import subprocess
 import unittest
@@ -180,6 +182,58 @@ class ConsoleConsumers(unittest.TestCase):
         st, _h, b = self.cs.post(path, ops, {"filter": {}})
         self.assertEqual(json.loads(b)["redriven"], 2)
         hqtest.wait_for(lambda: hqtest.queue_depth(self.c.dlq) == 0, 30, what="an empty DLQ")
+
+    def test_edit_and_retry(self):
+        sent = self.park(3)
+        audit = "hookmq.test.%s.edits" % self.c.name
+        hqtest.declare_queue(audit, bindings=["%s.edit" % self.c.name], exchange="hookmq.lifecycle")
+        self.addCleanup(hqtest.delete_queue, audit)
+        ops = self.cs.login("ops")
+        path = "/api/dlq/%s/%s/edit" % (self.c.name, sent[1])
+        st, _h, _b = self.cs.post(path, self.ops, {"body": "x"})
+        self.assertEqual(st, 403)  # a viewer
+        for body, want in [({}, "nothing to change"), ({"headers": {"hookmq-source": "x"}}, "may not be edited"),
+                           ({"headers": {"x-death": "x"}}, "may not be edited"),
+                           ({"body": "a", "body_b64": "YQ=="}, "not both"), ({"body_b64": "!!"}, "base64"),
+                           ({"headers": {"k": 1}}, "must be a string"), ({"bogus": 1}, "unknown member")]:
+            st, _h, b = self.cs.post(path, ops, body)
+            self.assertEqual(st, 400, (body, b))
+            self.assertIn(want, json.loads(b)["error"])
+        st, _h, b = self.cs.post("/api/dlq/%s/nope/edit" % self.c.name, ops, {"body": "x"})
+        self.assertEqual(st, 404, b)
+        self.assertEqual(hqtest.queue_depth(self.c.dlq), 3)
+
+        st, _h, b = self.cs.post(path, ops, {"body": '{"fixed":true}', "headers": {"http-x-note": "by hand"}})
+        self.assertEqual(st, 200, b)
+        self.assertIn("edited by ops from sha256:", json.loads(b)["summary"])
+        got = hqtest.get_messages(self.c.queue)
+        self.assertEqual(len(got), 1)
+        m = got[0]
+        self.assertEqual(m["properties"]["message_id"], sent[1])
+        self.assertEqual(m["body"], b'{"fixed":true}')
+        h = m["properties"]["headers"]
+        self.assertEqual(h["hookmq-edited-from"], "sha256:" + hashlib.sha256(b'{"n":1}').hexdigest())
+        self.assertEqual(h["hookmq-edited-by"], "ops")
+        self.assertEqual(h["http-x-note"], "by hand")
+        self.assertEqual(h["hookmq-source"], "stripe")
+        self.assertNotIn("hookmq-last-error", h)
+        left = [x["id"] for x in self.cs.get_json("/api/dlq/" + self.c.name, ops)["messages"]]
+        self.assertEqual(left, [sent[0], sent[2]])
+        # a body that is not UTF-8, by base64
+        st, _h, b = self.cs.post("/api/dlq/%s/%s/edit" % (self.c.name, sent[2]), ops,
+                                 {"body_b64": base64.b64encode(b"\xff\x00raw").decode()})
+        self.assertEqual(st, 200, b)
+        self.assertEqual(hqtest.get_messages(self.c.queue)[0]["body"], b"\xff\x00raw")
+        # the audit trail
+        self.assertRegex(self.cs.output(), r"edited and sent back user=ops consumer=%s event_id=%s"
+                         % (self.c.name, sent[1]))
+        recs = []
+        hqtest.wait_for(lambda: recs.extend(json.loads(l) for m in hqtest.get_messages(audit)
+                                            for l in m["body"].decode().splitlines()) or len(recs) >= 2,
+                        30, what="2 edit records")
+        r = [x for x in recs if x["id"] == sent[1]][0]
+        self.assertEqual((r["verdict"], r["by"], r["consumer"]), ("edit", "ops", self.c.name))
+        self.assertIn("body 7 -> 14 bytes, header http-x-note", r["error"])
 
     def test_broker_away(self):
         with open(self.cs.config) as f:
