@@ -221,6 +221,22 @@ class ConsoleBrowser(unittest.TestCase):
         got = hqtest.get_messages(c.queue)
         self.assertEqual([m["properties"]["message_id"] for m in got], ["evt_b1"])
         self.assertIn("redriven user=ops consumer=%s event_id=evt_b1" % c.name, self.cs.output())
+        # edit and retry the other one: a new body and a header
+        d.find_element(By.CSS_SELECTOR, "button.edit[data-id='evt_b0']").click()
+        self.wait(EC.visibility_of_element_located((By.ID, "edit-body")))
+        d.find_element(By.ID, "edit-body").clear()
+        d.find_element(By.ID, "edit-body").send_keys('{"n":0,"fixed":true}')
+        d.find_element(By.ID, "edit-headers").send_keys("http-x-note: by hand")
+        self.shot("dlq-edit.png")
+        d.find_element(By.ID, "edit-send").click()
+        self.wait(EC.text_to_be_present_in_element((By.ID, "result"), "edited by ops from sha256:"))
+        self.wait(lambda drv: drv.find_elements(By.CSS_SELECTOR, "#dlq input.pick") == [])
+        got = hqtest.get_messages(c.queue)
+        self.assertEqual([m["properties"]["message_id"] for m in got], ["evt_b0"])
+        self.assertEqual(got[0]["body"], b'{"n":0,"fixed":true}')
+        self.assertEqual(got[0]["properties"]["headers"]["hookmq-edited-by"], "ops")
+        self.assertEqual(got[0]["properties"]["headers"]["http-x-note"], "by hand")
+        self.not_pwned()
 
     def test_event_page_redrive(self):
         """The page of an event parked for a consumer offers its redrive, and it works."""
