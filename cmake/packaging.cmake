@@ -48,7 +48,8 @@ if(TARGET hq_example_hello)
 endif()
 
 # ---- systemd units and the example config (paths decided at install time) ----------------
-set(HQ_UNITS hookmq-gateway.service hookmq-worker@.service hookmq-archive.service)
+set(HQ_UNITS hookmq-gateway.service hookmq-worker@.service hookmq-archive.service
+             hookmq-console.service)
 install(CODE "
     set(_hq_prefix \"\${CMAKE_INSTALL_PREFIX}\")
     set(_hq_units)

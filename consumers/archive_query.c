@@ -194,130 +194,12 @@ int ar_query(const char *dir, const struct ar_args *a)
 
 /* ------------------------------------------------------------------ history */
 
-struct hentry {
-    enum hq_arec_kind kind;
-    int64_t at;
-    char *source, *type, *routing_key, *line;
-    size_t body_len;
-    unsigned copies;
-    size_t seq; /* order read: the last tie-break, so the sort is deterministic */
-    struct hq_lc_parsed lc;
-};
-
-struct hctx {
-    struct hentry *v;
-    size_t n, cap;
-    struct hq_aseen *seen;
-    int error;
-};
-
-static void hentry_free(struct hentry *e)
-{
-    free(e->source);
-    free(e->type);
-    free(e->routing_key);
-    free(e->line);
-    hq_lc_parsed_free(&e->lc);
-}
-
-static int history_rec(void *arg, const struct hq_arec *r)
-{
-    struct hctx *h = arg;
-    struct hentry *e;
-    int added;
-    size_t i;
-
-    /* events: one entry per (source, id), duplicates counted; lifecycle: identical records
-     * (redelivered) once */
-    if (r->kind == HQ_AREC_EVENT)
-        added = hq_aseen_add(h->seen, r->source, r->id);
-    else
-        added = hq_aseen_add(h->seen, "\x01lifecycle", r->line);
-    if (added < 0) {
-        h->error = added;
-        return 1;
-    }
-    if (!added) {
-        for (i = 0; r->kind == HQ_AREC_EVENT && i < h->n; i++)
-            if (h->v[i].kind == HQ_AREC_EVENT && strcmp(h->v[i].source, r->source) == 0)
-                h->v[i].copies++;
-        return 0;
-    }
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 32;
-        struct hentry *nv = realloc(h->v, nc * sizeof(*nv));
-
-        if (!nv) {
-            h->error = HQ_ENOMEM;
-            return 1;
-        }
-        h->v = nv;
-        h->cap = nc;
-    }
-    e = &h->v[h->n];
-    memset(e, 0, sizeof(*e));
-    e->kind = r->kind;
-    e->at = r->received_at;
-    e->copies = 1;
-    e->seq = h->n;
-    e->body_len = r->body_len;
-    e->source = strdup(r->source);
-    e->type = strdup(r->type);
-    e->routing_key = strdup(r->routing_key);
-    e->line = strdup(r->line);
-    if (!e->source || !e->type || !e->routing_key || !e->line) {
-        hentry_free(e);
-        h->error = HQ_ENOMEM;
-        return 1;
-    }
-    if (r->kind == HQ_AREC_LIFECYCLE &&
-        hq_lc_parse(r->body, r->body_len, &e->lc) == HQ_OK && e->lc.at_ms > 0)
-        e->at = e->lc.at_ms;
-    h->n++;
-    return 0;
-}
-
-/* Redriven and replayed records start a new delivery: within one millisecond they come before
- * the outcomes of that delivery, which another process may have published first. */
-static bool lc_cause(const struct hentry *e)
-{
-    return e->lc.verdict &&
-           (strcmp(e->lc.verdict, "redriven") == 0 || strcmp(e->lc.verdict, "replayed") == 0);
-}
-
-/* Step records (the durable steps an attempt completed) come before that attempt's verdict,
- * which has the same time. */
-static bool lc_step(const struct hentry *e)
-{
-    return e->lc.verdict && strcmp(e->lc.verdict, "step") == 0;
-}
-
-static int hentry_cmp(const void *a, const void *b)
-{
-    const struct hentry *x = a, *y = b;
-    int c = strcmp(x->source, y->source);
-
-    if (c)
-        return c;
-    if (x->at != y->at)
-        return x->at < y->at ? -1 : 1;
-    if (x->kind != y->kind)
-        return x->kind == HQ_AREC_EVENT ? -1 : 1; /* received first */
-    if (x->lc.attempt != y->lc.attempt)
-        return x->lc.attempt < y->lc.attempt ? -1 : 1;
-    if (lc_cause(x) != lc_cause(y))
-        return lc_cause(x) ? -1 : 1;
-    if (lc_step(x) != lc_step(y))
-        return lc_step(x) ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
-static void print_timeline(const struct hentry *v, size_t n, const char *id)
+static void print_timeline(const struct hq_ahist_entry *v, size_t n, const char *id)
 {
     size_t i, k;
 
     for (i = 0; i < n; i = k) {
-        const struct hentry *ev = NULL;
+        const struct hq_ahist_entry *ev = NULL;
         char src[80], idc[300];
 
         for (k = i; k < n && strcmp(v[k].source, v[i].source) == 0; k++)
@@ -341,7 +223,7 @@ static void print_timeline(const struct hentry *v, size_t n, const char *id)
         }
         printf("timeline:\n");
         for (; i < k; i++) {
-            const struct hentry *e = &v[i];
+            const struct hq_ahist_entry *e = &v[i];
             char t[40], c1[80], c2[1200];
 
             hq_time_format(e->at, t, sizeof(t));
@@ -356,7 +238,7 @@ static void print_timeline(const struct hentry *v, size_t n, const char *id)
 
                 if (e->lc.attempt)
                     snprintf(attempt, sizeof(attempt), "#%u", e->lc.attempt);
-                if (lc_step(e)) {
+                if (e->lc.verdict && strcmp(e->lc.verdict, "step") == 0) {
                     /* inside its attempt: name and size, never the content */
                     cell(c2, sizeof(c2), e->lc.step ? e->lc.step : "?", 64);
                     printf("  %-24s  %-16s  %-6s    step %s (%lld bytes)\n", t, c1, attempt, c2,
@@ -370,6 +252,10 @@ static void print_timeline(const struct hentry *v, size_t n, const char *id)
                 cell(c2, sizeof(c2), e->lc.tier, 32);
                 printf(" (tier %s)", c2);
             }
+            if (e->lc.by) {
+                cell(c2, sizeof(c2), e->lc.by, 64);
+                printf(" by %s", c2);
+            }
             if (e->lc.error) {
                 cell(c2, sizeof(c2), e->lc.error, 1024);
                 printf(" error=\"%s\"", c2);
@@ -381,27 +267,18 @@ static void print_timeline(const struct hentry *v, size_t n, const char *id)
 
 int ar_history(const char *dir, const struct ar_args *a)
 {
-    struct hq_afilter f;
     struct hq_ascan_stats st;
-    struct hctx h;
+    struct hq_ahistory h;
     size_t i;
     int rc, status = AR_EXIT_OK;
 
     if (check_dir(dir) != HQ_OK)
         return AR_EXIT_RUNTIME;
-    hq_afilter_init(&f);
-    f.id = a->id;
-    f.source = a->source;
-    f.kinds = (1u << HQ_AREC_EVENT) | (1u << HQ_AREC_LIFECYCLE);
-    memset(&h, 0, sizeof(h));
-    h.seen = hq_aseen_new();
-    if (!h.seen)
-        return AR_EXIT_RUNTIME;
-    rc = hq_archive_scan_ex(dir, &f, history_rec, &h, &st);
+    rc = hq_archive_history(dir, a->id, a->source, &h, &st);
     if (a->verbose)
         print_scan_stats(&st);
-    if (rc != HQ_OK || h.error) {
-        fprintf(stderr, AR_PROG ": reading %s: %s\n", dir, hq_strerror(h.error ? h.error : rc));
+    if (rc != HQ_OK) {
+        fprintf(stderr, AR_PROG ": reading %s: %s\n", dir, hq_strerror(rc));
         status = AR_EXIT_RUNTIME;
         goto out;
     }
@@ -411,7 +288,6 @@ int ar_history(const char *dir, const struct ar_args *a)
         status = AR_EXIT_RUNTIME;
         goto out;
     }
-    qsort(h.v, h.n, sizeof(*h.v), hentry_cmp);
     if (a->format == AR_FMT_JSON) {
         for (i = 0; i < h.n; i++)
             printf("%s\n", h.v[i].line);
@@ -419,10 +295,7 @@ int ar_history(const char *dir, const struct ar_args *a)
         print_timeline(h.v, h.n, a->id);
     }
 out:
-    for (i = 0; i < h.n; i++)
-        hentry_free(&h.v[i]);
-    free(h.v);
-    hq_aseen_free(h.seen);
+    hq_ahistory_free(&h);
     return status;
 }
 

@@ -33,6 +33,7 @@
 
 #include "hq_codec.h"
 #include "hq_config.h"
+#include "hq_passwd.h"
 #include "hq_scheme.h"
 #include "hq_time.h"
 
@@ -2009,6 +2010,68 @@ static int load_consumers(struct ctx *c, const config_setting_t *l, struct hq_co
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* console (hookmq-console, docs/console.md) */
+
+#define MAX_CONSOLE_USERS 256
+static const char *const role_names[] = {"viewer", "operator", NULL};
+
+enum { CU_NAME, CU_HASH, CU_ROLE, CU__N };
+#define CUOFF(f) offsetof(struct hq_console_user, f)
+static const struct kspec console_user_keys[CU__N] = {
+    [CU_NAME] = {"name", V_NAME, F_REQ, 0, 0, CUOFF(name), NULL},
+    [CU_HASH] = {"password_hash", V_STR, F_REQ, 1, HQ_PASSWD_HASH_MAX, CUOFF(password_hash), NULL},
+    [CU_ROLE] = {"role", V_ENUM, F_REQ, 0, 0, CUOFF(role), role_names},
+};
+
+enum { CS_LISTEN, CS_USERS, CS_TTL, CS_READ_ONLY, CS_SECURE_COOKIE, CS_THREADS, CS__N };
+#define CSOFF(f) offsetof(struct hq_console_cfg, f)
+static const struct kspec console_keys[CS__N] = {
+    [CS_LISTEN] = {"listen", V_LISTEN, 0, 0, 0, CSOFF(listen), NULL},
+    [CS_USERS] = {"users", V_CUSTOM, 0, 0, 0, NOFF, NULL},
+    [CS_TTL] = {"session_ttl", V_DUR, 0, 1000, 30LL * 86400000, CSOFF(session_ttl_ms), NULL},
+    [CS_READ_ONLY] = {"read_only", V_BOOL, 0, 0, 0, CSOFF(read_only), NULL},
+    [CS_SECURE_COOKIE] = {"secure_cookie", V_BOOL, 0, 0, 0, CSOFF(secure_cookie), NULL},
+    [CS_THREADS] = {"threads", V_INT, 0, 2, 256, CSOFF(threads), NULL},
+};
+
+static int load_console(struct ctx *c, const config_setting_t *g, struct hq_console_cfg *cs)
+{
+    const config_setting_t *f[CS__N] = {0}, *l;
+    int n, i, j;
+
+    if (want_group(c, g) || parse_group(c, g, console_keys, CS__N, cs, f))
+        return c->rc;
+    if (!(l = f[CS_USERS]))
+        return HQ_OK;
+    if (config_setting_type(l) != CONFIG_TYPE_LIST)
+        return cfail(c, l, NULL, "must be a list ( { name; password_hash; role; }, ... ) (got %s)",
+                     type_name(config_setting_type(l)));
+    n = config_setting_length(l);
+    if (n > MAX_CONSOLE_USERS)
+        return cfail(c, l, NULL, "more than %d users", MAX_CONSOLE_USERS);
+    if (n == 0)
+        return HQ_OK;
+    if (!(cs->users = calloc((size_t)n, sizeof(*cs->users))))
+        return coom(c);
+    for (i = 0; i < n; i++) {
+        const config_setting_t *e = config_setting_get_elem(l, (unsigned)i), *uf[CU__N] = {0};
+        struct hq_console_user *u = &cs->users[i];
+        const char *why = NULL;
+
+        cs->n_users = (size_t)i + 1;
+        if (want_group(c, e) || parse_group(c, e, console_user_keys, CU__N, u, uf))
+            return c->rc;
+        if (!hq_passwd_valid(u->password_hash, &why)) /* never shown: it is a hash */
+            return cfail(c, uf[CU_HASH], NULL, "not a password hash: %s", why);
+        for (j = 0; j < i; j++)
+            if (strcmp(cs->users[j].name, u->name) == 0)
+                return cfail(c, uf[CU_NAME], NULL, "duplicate user name \"%s\" (also users[%d])",
+                             u->name, j);
+    }
+    return HQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* archive, log, root */
 
 enum { AR_DIR, AR_KEEP_DAYS, AR_METRICS, AR_BATCH_MAX, AR_BATCH_MS, AR__N };
@@ -2028,7 +2091,16 @@ static const struct kspec log_keys[LOG__N] = {
     [LOG_LEVEL] = {"level", V_ENUM, 0, 0, 0, offsetof(struct hq_config, log_level), level_names},
 };
 
-enum { ROOT_BROKER, ROOT_GATEWAY, ROOT_SOURCES, ROOT_CONSUMERS, ROOT_ARCHIVE, ROOT_LOG, ROOT__N };
+enum {
+    ROOT_BROKER,
+    ROOT_GATEWAY,
+    ROOT_SOURCES,
+    ROOT_CONSUMERS,
+    ROOT_ARCHIVE,
+    ROOT_LOG,
+    ROOT_CONSOLE,
+    ROOT__N
+};
 static const struct kspec root_keys[ROOT__N] = {
     [ROOT_BROKER] = {"broker", V_CUSTOM, 0, 0, 0, NOFF, NULL},
     [ROOT_GATEWAY] = {"gateway", V_CUSTOM, 0, 0, 0, NOFF, NULL},
@@ -2036,6 +2108,7 @@ static const struct kspec root_keys[ROOT__N] = {
     [ROOT_CONSUMERS] = {"consumers", V_CUSTOM, 0, 0, 0, NOFF, NULL},
     [ROOT_ARCHIVE] = {"archive", V_CUSTOM, 0, 0, 0, NOFF, NULL},
     [ROOT_LOG] = {"log", V_CUSTOM, 0, 0, 0, NOFF, NULL},
+    [ROOT_CONSOLE] = {"console", V_CUSTOM, 0, 0, 0, NOFF, NULL},
 };
 
 static int set_defaults(struct ctx *c, struct hq_config *cfg)
@@ -2067,6 +2140,10 @@ static int set_defaults(struct ctx *c, struct hq_config *cfg)
     cfg->archive.keep_days = 90;
     cfg->archive.batch_max = 256;
     cfg->archive.batch_ms = 50;
+    if (!(cfg->console.listen = cdup(c, "127.0.0.1:8088")))
+        return c->rc;
+    cfg->console.session_ttl_ms = 8 * 3600 * 1000ULL;
+    cfg->console.threads = 16;
     cfg->log_level = HQ_LOG_INFO;
     cfg->log_format = HQ_LOG_TEXT;
     return HQ_OK;
@@ -2097,6 +2174,8 @@ static int load_root(struct ctx *c, const config_setting_t *root, struct hq_conf
         if (want_group(c, f[ROOT_LOG]) || parse_group(c, f[ROOT_LOG], log_keys, LOG__N, cfg, lf))
             return c->rc;
     }
+    if (f[ROOT_CONSOLE] && load_console(c, f[ROOT_CONSOLE], &cfg->console))
+        return c->rc;
     return HQ_OK;
 }
 
@@ -2315,6 +2394,10 @@ void hq_config_free(struct hq_config *cfg)
     free(cfg->consumers);
     free(cfg->archive.dir);
     free(cfg->archive.metrics_listen);
+    free(cfg->console.listen);
+    for (i = 0; i < cfg->console.n_users; i++)
+        free(cfg->console.users[i].password_hash);
+    free(cfg->console.users);
     free(cfg);
 }
 

@@ -27,6 +27,7 @@
 #include "hq_buf.h"
 #include "hq_event.h"
 #include "hq_utf8.h" /* hq_utf8_valid, which used to be declared here */
+#include "hq_lifecycle.h"
 
 struct hq_delivery; /* hq_consume.h */
 struct hq_amqp;     /* hq_amqp.h */
@@ -228,5 +229,41 @@ HQ_MUST_CHECK int hq_archive_ack_upto(struct hq_amqp *c, uint64_t tag);
  * (HQ_EBROKER for other refusals). */
 HQ_MUST_CHECK int hq_archive_trace_queue(struct hq_amqp *c, const char *binding_key, char *qname,
                                          size_t qnamesz);
+
+/* ---- history (hookmq-archive history, the console's event detail; core/archive_history.c) */
+
+/* One entry of an event's history: its event record (one per source, copies counted) or one
+ * of its lifecycle records (identical redelivered records once). Strings owned. */
+struct hq_ahist_entry {
+    enum hq_arec_kind kind;
+    int64_t at;                /* received_at; lifecycle: the record's "at" when set */
+    char *source, *type, *routing_key;
+    char *line;                /* the stored record line (parse it with hq_arec_parse) */
+    size_t body_len;
+    unsigned copies;           /* events: copies in the archive (redeliveries) */
+    size_t seq;                /* order read: the last tie-break of the sort */
+    struct hq_lc_parsed lc;    /* lifecycle records: the parsed body (zeroed otherwise) */
+};
+
+struct hq_ahistory {
+    struct hq_ahist_entry *v; /* owned; sorted by source, then time (received first; redriven
+                                 and replayed before the outcomes in the same ms) */
+    size_t n;
+};
+
+/* Every event and lifecycle record of event id (from source, or any source when NULL) in the
+ * archive in dir, sorted. *out is overwritten; the caller frees it with hq_ahistory_free()
+ * (also after an error). n == 0 when nothing was found. st may be NULL. */
+HQ_MUST_CHECK int hq_archive_history(const char *dir, const char *id, const char *source,
+                                     struct hq_ahistory *out, struct hq_ascan_stats *st);
+void hq_ahistory_free(struct hq_ahistory *h); /* NULL-safe; leaves *h empty */
+
+/* Append headers_json (an archive record's "headers" object) to out as a JSON object with the
+ * value of every header for which redact(arg, name) is true replaced by "[redacted]" (for
+ * display: signature headers). HQ_EINVAL when headers_json is not a JSON object, HQ_ENOMEM,
+ * HQ_ETOOBIG (out's cap). */
+HQ_MUST_CHECK int hq_arec_headers_redacted(const char *headers_json,
+                                           bool (*redact)(void *arg, const char *name), void *arg,
+                                           struct hq_buf *out);
 
 #endif

@@ -139,6 +139,26 @@ struct hq_archive_cfg {
     int batch_ms;       /* extension: group commit delay, default 50 */
 };
 
+enum hq_console_role { HQ_ROLE_VIEWER = 0, HQ_ROLE_OPERATOR };
+
+struct hq_console_user {
+    char name[HQ_NAME_MAX + 1];
+    char *password_hash;       /* owned; hq_passwd.h format (checked at load) */
+    enum hq_console_role role; /* required */
+};
+
+/* The console group (hookmq-console, docs/console.md). */
+struct hq_console_cfg {
+    char *listen;                 /* default "127.0.0.1:8088" */
+    struct hq_console_user *users; /* owned */
+    size_t n_users;
+    uint64_t session_ttl_ms;      /* default 8h, 1m..30d */
+    bool read_only;               /* default false: true refuses every action */
+    bool secure_cookie;           /* extension: mark the session cookie Secure (served behind a
+                                     TLS proxy); default false */
+    int threads;                  /* extension: HTTP threads, default 16 */
+};
+
 struct hq_config {
     char *path; /* the file loaded */
     struct hq_broker_cfg broker;
@@ -150,6 +170,7 @@ struct hq_config {
     struct hq_archive_cfg archive;
     enum hq_log_level log_level;
     enum hq_log_format log_format;
+    struct hq_console_cfg console; /* addition (after the original members) */
 };
 
 /* Load and validate path. On success *out is a new config the caller frees with

@@ -96,4 +96,65 @@ struct hq_lc_emitter;
 void hq_dlq_emit_redriven(struct hq_lc_emitter *lc, const char *consumer,
                           const struct hq_delivery *d, int64_t at_ms);
 
+/* Called by hq_dlq_scan for each message read (unacked); set *stop to end the scan early and
+ * *settled when the callback acked or rejected the message itself. d is freed after the
+ * call. A non-zero return stops the scan and is returned. */
+typedef int (*hq_dlq_visit_fn)(void *ud, struct hq_amqp *c, const struct hq_delivery *d,
+                               bool *stop, bool *settled);
+
+/* Read up to max messages of queue on c without acking them, calling fn for each until it
+ * sets *stop (the rest is read too, without fn: only a queue read to the end can be put back
+ * in order), then put every message fn did not settle back in its place (hq_dlq_return).
+ * *seen counts the messages read; *more (may be NULL) is set when the queue held more than
+ * max. HQ_OK, or the first error (reading, fn, returning; logged). core/dlq_scan.c */
+HQ_MUST_CHECK int hq_dlq_scan(struct hq_amqp *c, const char *queue, size_t max,
+                              hq_dlq_visit_fn fn, void *ud, size_t *seen, bool *more);
+
+/* The parked events a person picked (the console's redrive): exact ids, or a filter whose set
+ * fields must all match (source exact, type an fnmatch glob on hookmq-event-type, id exact;
+ * an empty filter matches every message). Strings owned; free with hq_dlq_select_free().
+ * core/dlq_select.c */
+struct hq_dlq_select {
+    char **ids;
+    size_t n_ids;
+    bool by_filter;
+    char *source, *type_glob, *id;
+};
+/* Parse {"ids": ["..."]} (1..1000 ids) or {"filter": {"source", "type", "id"}} (strict JSON,
+ * values 1..256 bytes). HQ_OK; HQ_EINVAL with err set (one line); HQ_ENOMEM. */
+HQ_MUST_CHECK int hq_dlq_select_parse(const char *json, size_t n, struct hq_dlq_select *out,
+                                      char *err, size_t errsz);
+bool hq_dlq_select_match(const struct hq_dlq_select *s, const struct hq_dlq_info *in);
+void hq_dlq_select_free(struct hq_dlq_select *s); /* NULL-safe */
+
+/* "Edit and retry" (docs/dlq.md): the copy of DLQ message d that goes back to the work queue,
+ * as hq_dlq_redrive_copy makes it, with body[0..body_len) as its body when body is not NULL,
+ * the string headers keys[i] = vals[i] set (replacing any of that name), and
+ * hookmq-edited-from = "sha256:<hex of the SHA-256 of d's body>" and hookmq-edited-by = user.
+ * Header names must pass hq_dlq_edit_header_allowed. summary (may be NULL) gets a one-line
+ * description for the lifecycle record ("edited by U from sha256:...: body 10 -> 12 bytes,
+ * header K"). *out is overwritten; the caller frees it with hq_msg_free(). HQ_EINVAL for a
+ * refused header or an empty user. core/dlq_edit.c */
+HQ_MUST_CHECK int hq_dlq_edit_copy(const struct hq_delivery *d, const unsigned char *body,
+                                   size_t body_len, const char *const *keys,
+                                   const char *const *vals, size_t n_headers, const char *user,
+                                   struct hq_msg *out, char *summary, size_t summarysz);
+/* May an edit set header key? Not the hookmq-* headers (hookmq's own), not x-* (the
+ * broker's), and only printable ASCII without spaces, 1..128 bytes. */
+bool hq_dlq_edit_header_allowed(const char *key);
+
+/* An edit request of the console: {"body": "text"} or {"body_b64": "..."}, and/or
+ * {"headers": {"name": "value", ...}} (at most 64, names as hq_dlq_edit_header_allowed,
+ * values up to 4096 bytes). Owned; free with hq_dlq_edit_req_free(). core/dlq_select.c */
+struct hq_dlq_edit_req {
+    bool has_body;
+    unsigned char *body;
+    size_t body_len;
+    char **keys, **vals;
+    size_t n;
+};
+HQ_MUST_CHECK int hq_dlq_edit_req_parse(const char *json, size_t n, struct hq_dlq_edit_req *out,
+                                        char *err, size_t errsz);
+void hq_dlq_edit_req_free(struct hq_dlq_edit_req *r); /* NULL-safe */
+
 #endif

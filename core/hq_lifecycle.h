@@ -21,6 +21,8 @@ enum hq_lc_verdict {
     HQ_LC_REPLAYED,        /* "replayed" */
     HQ_LC_DEDUPED,         /* "deduped": acked without calling the handler */
     HQ_LC_STEP,            /* "step": a durable step completed in the attempt (step, size) */
+    HQ_LC_EDITED,          /* "edit": a parked event edited and sent back (by, error = the
+                              diff summary) */
 };
 
 const char *hq_lc_verdict_name(enum hq_lc_verdict v);
@@ -37,10 +39,14 @@ struct hq_lc_record {
     int64_t at_ms;     /* when it happened */
     const char *step;  /* step: the step's name (never its content); else NULL */
     int64_t size;      /* step: the bytes of its result */
+    /* who did it, for actions of a person (the console's user, or the OS user of hookmq-dlx);
+     * NULL for the programs' own outcomes. Encoded as "by" when set. */
+    const char *by;
 };
 
 /* The message for r: JSON body {"source","id","consumer","attempt","verdict","tier","error",
- * "at"} (a step record adds "step" and "size"), content_type application/json, routing key <consumer>.<verdict>, headers
+ * "at"} ("by" before "at" when r->by is set; a step record adds "step" and "size"),
+ * content_type application/json, routing key <consumer>.<verdict>, headers
  * hookmq-source, hookmq-event-id, hookmq-consumer, hookmq-verdict. */
 HQ_MUST_CHECK int hq_lc_encode(const struct hq_lc_record *r, struct hq_msg *out);
 
@@ -57,6 +63,7 @@ HQ_MUST_CHECK int hq_lc_batch(const struct hq_msg *recs, size_t n, struct hq_msg
  * Strings owned; free with hq_lc_parsed_free(). */
 struct hq_lc_parsed {
     char *source, *id, *consumer, *verdict, *tier, *error;
+    char *by; /* addition: "by", NULL when absent */
     uint32_t attempt;
     int64_t at_ms;
     char *step;   /* step records: the step's name */

@@ -112,4 +112,25 @@ HQ_MUST_CHECK int hq_topology_policies(const struct hq_config *cfg, const struct
 HQ_MUST_CHECK int hq_topology_definitions(const struct hq_config *cfg, const struct hq_topology *t,
                                           struct hq_buf *out);
 
+/* What a check of one object on the broker found (hq_topology_check). */
+enum hq_obj_check {
+    HQ_CHECK_OK = 0,  /* present and declared as configured */
+    HQ_CHECK_MISSING, /* absent (hookmq-dlx apply creates it) */
+    HQ_CHECK_DRIFT,   /* present with other properties (why has the broker's text) */
+    HQ_CHECK_LIMIT,   /* an unlimited queue declared before the broker became 4.x: as
+                       * configured, but keeps RabbitMQ 4's delivery limit unless a policy
+                       * disables it */
+};
+
+struct hq_amqp;
+/* Check o (an exchange or a queue of a topology targeted at c's broker) on c, as
+ * `hookmq-dlx status` does: a passive declare (queues: *messages and *consumers, which may
+ * be NULL), then an active one with the configured arguments, which changes nothing when
+ * they match and is refused when they differ (c's channel is reopened). *state gets the
+ * finding; HQ_OK, or HQ_EDOWN / HQ_EBROKER when the broker could not be asked (why, may be
+ * NULL, gets the error text). c belongs to the calling thread. */
+HQ_MUST_CHECK int hq_topology_check(struct hq_amqp *c, const struct hq_obj *o, uint32_t *messages,
+                                    uint32_t *consumers, enum hq_obj_check *state, char *why,
+                                    size_t whysz);
+
 #endif

@@ -52,6 +52,7 @@ const char *hq_lc_verdict_name(enum hq_lc_verdict v)
     case HQ_LC_REPLAYED: return "replayed";
     case HQ_LC_DEDUPED: return "deduped";
     case HQ_LC_STEP: return "step";
+    case HQ_LC_EDITED: return "edit";
     default: return NULL;
     }
 }
@@ -81,6 +82,7 @@ static int lc_body(const struct hq_lc_record *r, const char *verdict, struct hq_
         (rc = kv(body, ",\"tier\":", r->tier, r->tier ? strlen(r->tier) : 0)) != HQ_OK ||
         (rc = kv(body, ",\"error\":", r->error,
                  r->error ? hq_utf8_cut(r->error, LC_ERROR_MAX) : 0)) != HQ_OK ||
+        (r->by && (rc = kv(body, ",\"by\":", r->by, strlen(r->by))) != HQ_OK) ||
         (rc = hq_buf_appendf(body, ",\"at\":%lld", (long long)r->at_ms)) != HQ_OK)
         return rc;
     if (r->verdict == HQ_LC_STEP &&
@@ -217,6 +219,7 @@ void hq_lc_parsed_free(struct hq_lc_parsed *p)
     free(p->tier);
     free(p->error);
     free(p->step);
+    free(p->by);
     memset(p, 0, sizeof(*p));
 }
 
@@ -249,7 +252,8 @@ int hq_lc_parse(const unsigned char *body, size_t n, struct hq_lc_parsed *out)
         (rc = member_str(o, "verdict", &out->verdict)) != HQ_OK ||
         (rc = member_str(o, "tier", &out->tier)) != HQ_OK ||
         (rc = member_str(o, "error", &out->error)) != HQ_OK ||
-        (rc = member_str(o, "step", &out->step)) != HQ_OK)
+        (rc = member_str(o, "step", &out->step)) != HQ_OK ||
+        (rc = member_str(o, "by", &out->by)) != HQ_OK)
         goto out;
     rc = HQ_EINVAL;
     if (!out->verdict)
@@ -277,7 +281,7 @@ out:
  * batching and the message are left to the sender thread, off the caller's hot path. */
 struct lc_item {
     char *mem; /* owns the strings below; NULL in an empty slot */
-    const char *source, *id, *consumer, *tier, *error, *step;
+    const char *source, *id, *consumer, *tier, *error, *step, *by;
     uint32_t attempt;
     enum hq_lc_verdict verdict;
     int64_t at_ms;
@@ -293,19 +297,20 @@ static void item_free(struct lc_item *it)
 
 static int item_new(const struct hq_lc_record *r, struct lc_item *it)
 {
-    const char *src[6] = {r->source, r->id, r->consumer, r->tier, r->error, r->step};
-    size_t len[6], total = 0, i;
-    const char **dst[6] = {&it->source, &it->id, &it->consumer, &it->tier, &it->error, &it->step};
+    const char *src[7] = {r->source, r->id, r->consumer, r->tier, r->error, r->step, r->by};
+    size_t len[7], total = 0, i;
+    const char **dst[7] = {&it->source, &it->id, &it->consumer, &it->tier, &it->error,
+                           &it->step, &it->by};
     char *p;
 
     memset(it, 0, sizeof(*it));
-    for (i = 0; i < 6; i++) {
+    for (i = 0; i < 7; i++) {
         len[i] = src[i] ? (i == 4 ? hq_utf8_cut(src[i], LC_ERROR_MAX) : strlen(src[i])) : 0;
         total += len[i] + 1;
     }
     if (!(it->mem = malloc(total)))
         return HQ_ENOMEM;
-    for (p = it->mem, i = 0; i < 6; i++) {
+    for (p = it->mem, i = 0; i < 7; i++) {
         if (!src[i])
             continue;
         memcpy(p, src[i], len[i]);
@@ -329,6 +334,7 @@ static void item_record(const struct lc_item *it, struct hq_lc_record *r)
     r->consumer = it->consumer;
     r->tier = it->tier;
     r->error = it->error;
+    r->by = it->by;
     r->attempt = it->attempt;
     r->verdict = it->verdict;
     r->at_ms = it->at_ms;

@@ -972,3 +972,46 @@ int hq_topology_apply(const struct hq_config *cfg, const struct hq_topology *t, 
 {
     return hq_topology_apply_ex(cfg, t, NULL, NULL, created, msg, msgsz);
 }
+
+int hq_topology_check(struct hq_amqp *c, const struct hq_obj *o, uint32_t *messages,
+                      uint32_t *consumers, enum hq_obj_check *state, char *why, size_t whysz)
+{
+    bool q = o->kind == HQ_OBJ_QUEUE;
+    int rc;
+
+    *state = HQ_CHECK_OK;
+    if (why && whysz)
+        why[0] = '\0';
+    rc = q ? hq_amqp_queue_declare(c, o->name, true, NULL, 0, messages, consumers)
+           : hq_amqp_exchange_declare(c, o->name, o->type, true, NULL, 0);
+    if (rc == HQ_ENOTFOUND) {
+        *state = HQ_CHECK_MISSING;
+        return HQ_OK;
+    }
+    if (rc != HQ_OK)
+        goto down;
+    /* An active declare with the expected arguments changes nothing when they match and is
+     * refused (406, channel closed and reopened by amqp.c) when they differ. */
+    rc = q ? hq_amqp_queue_declare(c, o->name, false, o->args, o->n_args, NULL, NULL)
+           : hq_amqp_exchange_declare(c, o->name, o->type, false, o->args, o->n_args);
+    if (rc == HQ_ECONFLICT && q && o->unlimited && o->n_args > 0 &&
+        strcmp(o->args[o->n_args - 1].key, "x-delivery-limit") == 0 &&
+        hq_amqp_queue_declare(c, o->name, false, o->args, o->n_args - 1, NULL, NULL) == HQ_OK) {
+        /* declared before the broker ran 4.x (hq_topology_target added the last argument):
+         * as configured otherwise; only a policy can disable its delivery limit now */
+        *state = HQ_CHECK_LIMIT;
+        return HQ_OK;
+    }
+    if (rc == HQ_ECONFLICT) {
+        *state = HQ_CHECK_DRIFT;
+        if (why && whysz)
+            snprintf(why, whysz, "%s", hq_amqp_error(c));
+        return HQ_OK;
+    }
+    if (rc == HQ_OK)
+        return HQ_OK;
+down:
+    if (why && whysz)
+        snprintf(why, whysz, "%s", hq_amqp_error(c));
+    return rc == HQ_ENOTFOUND || rc == HQ_ECONFLICT ? HQ_EBROKER : rc;
+}

@@ -1153,45 +1153,34 @@ static int check_obj(struct status_ctx *sx, const struct hq_obj *o, uint32_t *me
                      uint32_t *consumers, const char **state)
 {
     bool q = o->kind == HQ_OBJ_QUEUE;
-    int rc;
+    enum hq_obj_check st;
+    char why[1024];
+    int rc = hq_topology_check(sx->decl, o, messages, consumers, &st, why, sizeof(why));
 
     *state = "ok";
-    rc = q ? hq_amqp_queue_declare(sx->decl, o->name, true, NULL, 0, messages, consumers)
-           : hq_amqp_exchange_declare(sx->decl, o->name, o->type, true, NULL, 0);
-    if (rc == HQ_ENOTFOUND) {
+    if (rc != HQ_OK) {
+        fprintf(stderr, PROG ": checking %s failed: %s\n", o->name, why);
+        return rc;
+    }
+    switch (st) {
+    case HQ_CHECK_OK: return HQ_OK;
+    case HQ_CHECK_MISSING:
         *state = "MISSING";
         sx->missing++;
         return problem(sx, "%s %s is missing (run `" PROG " apply`)", q ? "queue" : "exchange",
                        o->name);
-    }
-    if (rc != HQ_OK)
-        goto down;
-    /* An active declare with the expected arguments changes nothing when they match and is
-     * refused (406, channel closed and reopened by amqp.c) when they differ. */
-    rc = q ? hq_amqp_queue_declare(sx->decl, o->name, false, o->args, o->n_args, NULL, NULL)
-           : hq_amqp_exchange_declare(sx->decl, o->name, o->type, false, o->args, o->n_args);
-    if (rc == HQ_ECONFLICT && q && o->unlimited && o->n_args > 0 &&
-        strcmp(o->args[o->n_args - 1].key, "x-delivery-limit") == 0 &&
-        hq_amqp_queue_declare(sx->decl, o->name, false, o->args, o->n_args - 1, NULL, NULL) ==
-            HQ_OK) {
-        /* declared before the broker ran 4.x (hq_topology_target added the last argument):
-         * as configured otherwise; only a policy can disable its delivery limit now */
+    case HQ_CHECK_LIMIT:
         *state = "LIMIT?";
         return problem(sx, "queue %s keeps RabbitMQ 4's delivery limit of 20 unless a policy "
                            "sets delivery-limit -1 (`" PROG " policies --broker-version 4.0`; "
                            "docs/deploy.md, \"Upgrading to RabbitMQ 4\")", o->name);
-    }
-    if (rc == HQ_ECONFLICT) {
+    case HQ_CHECK_DRIFT:
         *state = "DRIFT";
         sx->drifted++;
         return problem(sx, "%s %s differs from the config: %s", q ? "queue" : "exchange", o->name,
-                       hq_amqp_error(sx->decl));
+                       why);
     }
-    if (rc == HQ_OK)
-        return HQ_OK;
-down:
-    fprintf(stderr, PROG ": checking %s failed: %s\n", o->name, hq_amqp_error(sx->decl));
-    return rc == HQ_ENOTFOUND || rc == HQ_ECONFLICT ? HQ_EBROKER : rc;
+    return HQ_OK;
 }
 
 struct oldest_ctx {

@@ -23,6 +23,7 @@
 #include "hq_status.h"
 #include "hq_topology.h"
 #include "dlq.h"
+#include "edit.h"
 #include "users.h"
 
 #define PROG "hookmq-dlx"
@@ -61,6 +62,7 @@ static void usage(FILE *f)
             "  definitions and policies take [--broker-version X.Y]: the RabbitMQ version they\n"
             "  are for (default " HQ_TOPOLOGY_DEFAULT_BROKER "; apply asks the broker)\n");
     hq_dlx_dlq_usage(f); /* status, list, show, redrive, purge: dlq.c */
+    hq_dlx_edit_usage(f); /* edit: edit.c */
     fprintf(f,
             "\n"
             "Options:\n"
@@ -277,6 +279,8 @@ int main(int argc, char **argv)
 
     if (!wants_check(argc, argv) && hq_dlx_dlq_dispatch(argc, argv, &rc))
         return rc; /* status, list, show, redrive, purge (dlq.c) */
+    if (!wants_check(argc, argv) && hq_dlx_edit_dispatch(argc, argv, &rc))
+        return rc; /* edit (edit.c) */
     rc = parse_args(argc, argv, &o, &help, &version);
     if (rc != HQ_OK) {
         usage(stderr);

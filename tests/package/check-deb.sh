@@ -65,6 +65,8 @@ expect=(
     usr/lib/systemd/system/hookmq-gateway.service
     usr/lib/systemd/system/hookmq-worker@.service
     usr/lib/systemd/system/hookmq-archive.service
+    usr/lib/systemd/system/hookmq-console.service
+    usr/bin/hookmq-console
     etc/hookmq/hookmq.conf.example
     usr/share/hookmq/samples/stripe/invoice.payment_failed.json
     usr/share/hookmq/samples/github/push.json
@@ -72,7 +74,7 @@ expect=(
     usr/share/hookmq/samples/slack/event_callback.json
     usr/share/doc/hookmq/README.md
 )
-for p in gateway dlx send worker archive replay step; do
+for p in gateway dlx send worker archive replay step console; do
     expect+=("usr/share/man/man1/hookmq-$p.1")
 done
 # programs and the example plugin that this build has

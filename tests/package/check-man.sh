@@ -18,7 +18,7 @@ if [ $have_man -eq 0 ] && [ $have_groff -eq 0 ]; then
 fi
 
 pages=("$src"/docs/man/*.[15])
-[ ${#pages[@]} -eq 8 ] || bad "expected 8 man pages, found ${#pages[@]}"
+[ ${#pages[@]} -eq 9 ] || bad "expected 9 man pages, found ${#pages[@]}"
 for p in "${pages[@]}"; do
     if [ $have_groff -eq 1 ]; then
         out=$(groff -man -Tutf8 -ww -z "$p" 2>&1) || bad "$p: groff failed"
@@ -37,7 +37,7 @@ done
 # every built program: --help (exit 0, a usage line), --version, exit 2 on a bad option,
 # and a man page
 for b in gateway/hookmq-gateway dlx/hookmq-dlx gateway/hookmq-send consumers/hookmq-worker consumers/hookmq-step \
-    consumers/hookmq-archive consumers/hookmq-replay; do
+    consumers/hookmq-archive consumers/hookmq-replay console/hookmq-console; do
     exe=$build/$b
     name=$(basename "$b")
     if [ ! -x "$exe" ]; then

@@ -47,6 +47,18 @@ grep -q '^ExecStart=.*hookmq-worker .*--consumer %i' "$units/hookmq-worker@.serv
     bad "hookmq-worker@.service: the instance is not the consumer (--consumer %i)"
 [ "$(key "$units/hookmq-worker@.service" KillMode)" = mixed ] ||
     bad "hookmq-worker@.service: KillMode is not mixed (a stop would SIGTERM exec children)"
+# the console reads the archive and writes nothing: the same hardening, no ReadWritePaths
+f=$units/hookmq-console.service
+if [ -f "$f" ]; then
+    for kv in User=hookmq ProtectSystem=strict NoNewPrivileges=yes PrivateTmp=yes ProtectHome=yes \
+        Restart=on-failure KillSignal=SIGTERM; do
+        [ "$(key "$f" "${kv%%=*}")" = "${kv#*=}" ] || bad "hookmq-console.service: ${kv%%=*} is not ${kv#*=}"
+    done
+    grep -q '^ReadWritePaths=' "$f" && bad "hookmq-console.service: it writes nothing (ReadWritePaths)"
+    grep -q '^ExecStart=/usr/bin/hookmq-console$' "$f" || bad "hookmq-console.service: ExecStart"
+else
+    bad "hookmq-console.service missing in $units"
+fi
 grep -q '^ExecStart=.*hookmq-archive run' "$units/hookmq-archive.service" ||
     bad "hookmq-archive.service: does not run 'hookmq-archive run'"
 grep -Eq '^After=.*time-sync\.target( |$)' "$units/hookmq-archive.service" ||
@@ -55,7 +67,7 @@ grep -Eq '^After=.*time-sync\.target( |$)' "$units/hookmq-archive.service" ||
 if command -v systemd-analyze >/dev/null && [ -n "$bin" ]; then
     tmp=$(mktemp -d /tmp/hq-units.XXXXXX)
     trap 'rm -rf "$tmp"' EXIT
-    for u in "${!rw[@]}"; do
+    for u in "${!rw[@]}" hookmq-console.service; do
         sed "s#/usr/bin/#$bin/#g" "$units/$u" > "$tmp/$u"
     done
     # an instance of the template, as systemd would load it
@@ -63,7 +75,8 @@ if command -v systemd-analyze >/dev/null && [ -n "$bin" ]; then
     args=()
     [ -n "$man" ] || args+=(--man=no)
     if ! out=$(cd "$tmp" && MANPATH=${man:-} SYSTEMD_LOG_COLOR=0 systemd-analyze verify "${args[@]}" \
-            ./hookmq-gateway.service ./hookmq-worker@billing.service ./hookmq-archive.service 2>&1) ||
+            ./hookmq-gateway.service ./hookmq-worker@billing.service ./hookmq-archive.service \
+            ./hookmq-console.service 2>&1) ||
         [ -n "$out" ]; then
         bad "systemd-analyze verify: $out"
     else

@@ -495,6 +495,38 @@ static void test_lifecycle_records(void **state)
 
 /* Records queued back to back with the same routing key leave as one message (hq_lc_batch);
  * the logger turns it back into one archive record per line (hq_arec_encode). */
+/* "by" names the person behind an action (console, hookmq-dlx edit); absent otherwise */
+static void test_lifecycle_by(void **state)
+{
+    struct hq_lc_record lc;
+    struct hq_lc_parsed p;
+    struct hq_msg m;
+
+    (void)state;
+    memset(&lc, 0, sizeof(lc));
+    lc.source = "stripe";
+    lc.id = "evt_1";
+    lc.consumer = "billing";
+    lc.attempt = 1;
+    lc.verdict = HQ_LC_REDRIVEN;
+    lc.at_ms = T0;
+    lc.by = "ops \"admin\"";
+    assert_int_equal(hq_lc_encode(&lc, &m), HQ_OK);
+    assert_non_null(strstr((char *)m.body, ",\"by\":\"ops \\\"admin\\\"\",\"at\":"));
+    assert_int_equal(hq_lc_parse(m.body, m.body_len, &p), HQ_OK);
+    assert_string_equal(p.by, "ops \"admin\"");
+    assert_string_equal(p.verdict, "redriven");
+    hq_lc_parsed_free(&p);
+    hq_msg_free(&m);
+    lc.by = NULL;
+    assert_int_equal(hq_lc_encode(&lc, &m), HQ_OK);
+    assert_null(strstr((char *)m.body, "\"by\""));
+    assert_int_equal(hq_lc_parse(m.body, m.body_len, &p), HQ_OK);
+    assert_null(p.by);
+    hq_lc_parsed_free(&p);
+    hq_msg_free(&m);
+}
+
 static void test_lifecycle_batch(void **state)
 {
     static const char *ids[3] = {"evt_a", "evt_b\nwith a newline", "evt_c"};
@@ -1358,6 +1390,7 @@ int main(void)
         cmocka_unit_test(test_hostile_lines),
         cmocka_unit_test(test_lifecycle_records),
         cmocka_unit_test(test_lifecycle_batch),
+        cmocka_unit_test(test_lifecycle_by),
         cmocka_unit_test(test_lifecycle_emitter_broker_down),
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_segment_names),

@@ -1241,6 +1241,58 @@ static void test_default_path(void **state)
     unsetenv("HOOKMQ_CONFIG");
 }
 
+/* the console group: users with checked password hashes and roles, TTL range, defaults */
+static void test_console(void **state)
+{
+    static const char hash[] = "$pbkdf2-sha256$i=100000$AAECAwQFBgcICQoLDA0ODw$"
+                               "V/LC8HOXSNUWQZsGKohGZjI8WD6krhZVBKgfe1PGKgk";
+    struct hq_config *cfg;
+    char text[1024];
+
+    (void)state;
+    cfg = load_ok("log = { level = \"info\"; };");
+    assert_string_equal(cfg->console.listen, "127.0.0.1:8088");
+    assert_int_equal(cfg->console.n_users, 0);
+    assert_true(cfg->console.session_ttl_ms == 8 * 3600 * 1000ULL);
+    assert_false(cfg->console.read_only);
+    hq_config_free(cfg);
+    snprintf(text, sizeof(text),
+             "console = { listen = \"127.0.0.1:9000\"; session_ttl = \"30m\"; read_only = true;\n"
+             "  users = ( { name = \"ops\"; password_hash = \"%s\"; role = \"operator\"; },\n"
+             "            { name = \"ro\"; password_hash = \"%s\"; role = \"viewer\"; } ); };",
+             hash, hash);
+    cfg = load_ok(text);
+    assert_string_equal(cfg->console.listen, "127.0.0.1:9000");
+    assert_int_equal(cfg->console.n_users, 2);
+    assert_string_equal(cfg->console.users[0].name, "ops");
+    assert_int_equal(cfg->console.users[0].role, HQ_ROLE_OPERATOR);
+    assert_int_equal(cfg->console.users[1].role, HQ_ROLE_VIEWER);
+    assert_string_equal(cfg->console.users[1].password_hash, hash);
+    assert_true(cfg->console.session_ttl_ms == 30 * 60 * 1000ULL);
+    assert_true(cfg->console.read_only);
+    hq_config_free(cfg);
+
+    expect_err2("console = { users = ( { name = \"ops\"; password_hash = \"hunter2\";\n"
+                "role = \"viewer\"; } ); };",
+                "t.conf:1: console.users[0].password_hash", "not a password hash");
+    snprintf(text, sizeof(text),
+             "console = { users = ( { name = \"ops\"; password_hash = \"%s\"; role = \"root\"; } ); };",
+             hash);
+    expect_err2(text, "t.conf:1: console.users[0].role", "viewer, operator");
+    snprintf(text, sizeof(text),
+             "console = { users = ( { name = \"ops\"; password_hash = \"%s\"; } ); };", hash);
+    expect_err2(text, "t.conf:1: console.users[0]", "role");
+    snprintf(text, sizeof(text),
+             "console = { users = ( { name = \"a\"; password_hash = \"%s\"; role = \"viewer\"; },\n"
+             "{ name = \"a\"; password_hash = \"%s\"; role = \"viewer\"; } ); };", hash, hash);
+    expect_err2(text, "t.conf:2:", "duplicate user name");
+    expect_err2("console = { session_ttl = \"500ms\"; };", "t.conf:1: console.session_ttl",
+                "between 1s and 30d");
+    expect_err2("console = { sesion_ttl = \"1h\"; };", "t.conf:1: console.sesion_ttl",
+                "did you mean \"session_ttl\"");
+    expect_err2("console = { users = { name = \"a\"; }; };", "t.conf:1: console.users", "list");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1266,6 +1318,7 @@ int main(void)
         cmocka_unit_test(test_files_and_includes),
         cmocka_unit_test(test_hostile_text),
         cmocka_unit_test(test_default_path),
+        cmocka_unit_test(test_console),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -511,6 +511,49 @@ static void test_redrive_copy(void **state)
     assert_int_equal(hq_dlq_redrive_copy(NULL, &m), HQ_EINVAL);
 }
 
+/* edit and retry: the redriven copy with a new body and headers, marked with the original's
+ * digest and the editor; hookmq-* and x-* headers are not editable */
+static void test_edit_copy(void **state)
+{
+    static const char *keys[] = {"http-x-note", "content-kind"};
+    static const char *vals[] = {"fixed", "v2"};
+    static const char *bad[] = {"hookmq-source", "x-death", "", "a b"};
+    struct hq_delivery d;
+    struct hq_msg m;
+    char summary[300];
+    size_t i;
+
+    (void)state;
+    dlq_delivery(&d, true);
+    assert_int_equal(hq_dlq_edit_copy(&d, (const unsigned char *)"{\"a\":2}", 7, keys, vals, 2,
+                                      "ops", &m, summary, sizeof(summary)),
+                     HQ_OK);
+    assert_memory_equal(m.body, "{\"a\":2}", 7);
+    assert_string_equal(m.message_id, "evt_1");
+    assert_string_equal(hq_msg_str(&m, "hookmq-edited-from"), "sha256:015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862");
+    assert_string_equal(hq_msg_str(&m, "hookmq-edited-by"), "ops");
+    assert_string_equal(hq_msg_str(&m, "http-x-note"), "fixed");
+    assert_true(hq_msg_header(&m, "hookmq-redriven")->num == 3);
+    assert_null(hq_msg_header(&m, "hookmq-last-error"));
+    assert_string_equal(summary, "edited by ops from sha256:015abd7f5cc57a2dd94b7590f04ad8084273905ee33ec5cebeae62276a97f862: body 7 -> 7 bytes, header "
+                                 "http-x-note, header content-kind");
+    hq_msg_free(&m);
+    /* headers only: the body stays; setting a header twice keeps one */
+    assert_int_equal(hq_dlq_edit_copy(&d, NULL, 0, keys, vals, 1, "ops", &m, NULL, 0), HQ_OK);
+    assert_memory_equal(m.body, "{\"a\":1}", 7);
+    for (i = 0; i < m.n_headers; i++)
+        if (strcmp(m.headers[i].key, "http-x-note") == 0)
+            assert_string_equal(m.headers[i].str, "fixed");
+    hq_msg_free(&m);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_false(hq_dlq_edit_header_allowed(bad[i]));
+        assert_int_equal(hq_dlq_edit_copy(&d, NULL, 0, &bad[i], vals, 1, "ops", &m, NULL, 0),
+                         HQ_EINVAL);
+    }
+    assert_int_equal(hq_dlq_edit_copy(&d, NULL, 0, NULL, NULL, 0, "", &m, NULL, 0), HQ_EINVAL);
+    hq_delivery_free(&d);
+}
+
 static void test_dead_copy(void **state)
 {
     struct hq_delivery d;
@@ -561,6 +604,7 @@ int main(void)
         cmocka_unit_test(test_dlq_info_broker),
         cmocka_unit_test(test_dlq_info_long_error),
         cmocka_unit_test(test_redrive_copy),
+        cmocka_unit_test(test_edit_copy),
         cmocka_unit_test(test_dead_copy),
         cmocka_unit_test(test_queue_names),
     };
