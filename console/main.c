@@ -15,6 +15,7 @@
 #include "console.h"
 #include "hq_log.h"
 #include "hq_passwd.h"
+#include "hq_signals.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -137,12 +138,7 @@ int main(int argc, char **argv)
         return EXIT_OK;
     }
     hq_log_setup(CS_PROG, cfg->log_level, cfg->log_format);
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    hq_signals_block(&set);
 
     rc = cs_http_start(cfg, err, sizeof(err));
     if (rc != HQ_OK) {

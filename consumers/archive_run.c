@@ -35,6 +35,7 @@
 #include "hq_amqp.h"
 #include "hq_consume.h"
 #include "hq_log.h"
+#include "hq_signals.h"
 #include "hq_time.h"
 
 #define ARCHIVE_QUEUE "hookmq.archive"
@@ -650,12 +651,7 @@ int ar_run(struct hq_config *cfg, const char *config_path, const struct ar_args 
         pthread_cond_init(&ar.qcv, &ca);
         pthread_condattr_destroy(&ca);
     }
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    hq_signals_block(&set);
     srand((unsigned)(hq_mono_ms() ^ ((int64_t)getpid() << 16)));
 
     rc = hq_awriter_open(cfg->archive.dir, &ar.w, err, sizeof(err));

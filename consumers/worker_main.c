@@ -22,6 +22,7 @@
 
 #include "hq_amqp.h"
 #include "hq_log.h"
+#include "hq_signals.h"
 #include "hq_time.h"
 #include "hq_metrics_http.h"
 #include "worker.h"
@@ -384,12 +385,7 @@ int main(int argc, char **argv)
     hq_log_setup(PROG, cfg->log_level, cfg->log_format);
 
     /* Signals are taken synchronously by this thread; every thread inherits the mask. */
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    hq_signals_block(&set);
     srand((unsigned)(hq_mono_ms() ^ ((int64_t)getpid() << 16)));
 
     pthread_mutex_init(&w.snap_lock, NULL);

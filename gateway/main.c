@@ -15,6 +15,7 @@
 #include "gw.h"
 #include "hq_amqp.h"
 #include "hq_log.h"
+#include "hq_signals.h"
 #include "hq_time.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
@@ -221,12 +222,7 @@ int main(int argc, char **argv)
 
     /* Signals are taken synchronously by this thread; every thread started below inherits
      * the blocked mask. SIGPIPE is ignored (clients hang up). */
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    hq_signals_block(&set);
 
     rc = check_exchange(cfg);
     if (rc == HQ_ENOTFOUND) {
