@@ -10,7 +10,9 @@
 #   retryb  hookmq-worker with a plugin that always answers RETRY (the retry path: republish
 #           to the tier with a confirm, then ack)
 #   stepsb  the same retry path with durable steps: a plugin that saves 3 steps of 1 KiB each
-#           (tests/handlers steps), then answers RETRY (the copy carries them in hookmq-steps)
+#           (tests/handlers steps), then answers RETRY (the copy carries them in hookmq-steps);
+#           retryb and stepsb run in HQ_BENCH_ROUNDS interleaved rounds too (the median
+#           round's ratio is the verdict)
 #   execb   hookmq-worker with the built-in exec handler running `cat >/dev/null`
 # Rates come from the worker's own /metrics (verdict counters), from the first to the last
 # settled event. Bounded: N events per queue and round (default 100000, 3 rounds), a few
@@ -86,9 +88,7 @@ fill() { # KEY COUNT
         --no-declare --keep --count "$2" --size 1024 --window 512 --routing-key "$1" \
         --event-headers >&2
 }
-# the tiers' events now; the bench queues' are filled round by round below
-fill retry.event "$NRETRY"
-fill steps.event "$NRETRY"
+# the exec handler's events now; the bench and retry queues are filled round by round below
 fill exec.event "$NEXEC"
 
 # cpu_ticks PID: user + system clock ticks of a process so far (0 when it is gone)
@@ -161,12 +161,49 @@ for r in $(seq 1 "$ROUNDS"); do
         --idle-ms 1000 2>&1 | sed -nE 's/^hq_drain: ([0-9]+) messages in.*/\1/p')
     rounds+="$raw_rate $ack_rate $raw_cpu $(cat "$work/cpu-bench") $(cat "$work/lc-bench") ${lc_msgs:-?}"$'\n'
 done
-settle
-say "hookmq-worker, retry path (RETRY -> tier queue with confirm -> ack)"
-retry_rate=$(run_worker retryb 19802 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY")
-settle
-say "hookmq-worker, retry path with 3 durable steps of 1 KiB each"
-steps_rate=$(run_worker stepsb 19804 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY")
+# The retry path without and with durable steps, in interleaved rounds (the order alternates),
+# each on a fresh fill and empty tiers: the verdict is the median round's ratio.
+retry_one() {
+    case $1 in
+    retryb)
+        say "round $2: hookmq-worker, retry path (RETRY -> tier queue with confirm -> ack)"
+        retry_rate=$(run_worker retryb 19802 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY") ;;
+    stepsb)
+        say "round $2: hookmq-worker, retry path with 3 durable steps of 1 KiB each"
+        steps_rate=$(run_worker stepsb 19804 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY") ;;
+    esac
+}
+srounds=""
+for r in $(seq 1 "$ROUNDS"); do
+    for q in retryb stepsb; do
+        mgmt -X DELETE "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/queues/%2f/hookmq.$q.retry.1h/contents" || true
+    done
+    mgmt -X DELETE "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/queues/%2f/hookmq.archive/contents" || true
+    fill retry.event "$NRETRY"
+    fill steps.event "$NRETRY"
+    settle
+    if [ $((r % 2)) -eq 1 ]; then first=retryb second=stepsb; else first=stepsb second=retryb; fi
+    retry_one $first "$r"
+    settle
+    retry_one $second "$r"
+    settle
+    srounds+="$retry_rate $steps_rate $(cat "$work/cpu-retryb") $(cat "$work/cpu-stepsb")"$'\n'
+done
+printf '\n%-8s %12s %16s %8s %14s %14s\n' "round" "retry/s" "retry+steps/s" "ratio" \
+    "cpu% w/b retry" "cpu% w/b steps" >&2
+printf '%s' "$srounds" | python3 -c '
+import sys
+rows = [l.split() for l in sys.stdin if l.strip()]
+for i, (a, b, ca, cb) in enumerate(rows, 1):
+    print("%-8d %12s %16s %8.2f %14s %14s" % (i, a, b, float(b) / float(a), ca, cb),
+          file=sys.stderr)
+rows.sort(key=lambda r: float(r[1]) / float(r[0]))
+m = rows[len(rows) // 2]
+print(m[0], m[1], m[2], m[3])
+' >"$work/smedian"
+read -r retry_rate steps_rate cpu_r cpu_s <"$work/smedian"
+echo "$cpu_r" >"$work/cpu-retryb"
+echo "$cpu_s" >"$work/cpu-stepsb"
 say "hookmq-worker, exec handler (cat >/dev/null), $NEXEC events"
 exec_rate=$(run_worker execb 19803 'hookmq_worker_verdicts_total\{.*verdict="ack"' "$NEXEC")
 

@@ -28,18 +28,6 @@ static const char *check_name(enum hq_obj_check st)
     return "?";
 }
 
-/* "work", "retry" or "dlq" for queue name of consumer */
-static const char *queue_kind(const char *consumer, const char *name)
-{
-    size_t n = strlen("hookmq.") + strlen(consumer);
-
-    if (strlen(name) <= n)
-        return "work";
-    if (strcmp(name + n, ".dlq") == 0)
-        return "dlq";
-    return "retry";
-}
-
 void cs_api_consumers(struct mg_connection *conn, const struct hq_config *cfg)
 {
     struct hq_topology t = {NULL, 0};
@@ -84,8 +72,8 @@ void cs_api_consumers(struct mg_connection *conn, const struct hq_config *cfg)
             missing += st == HQ_CHECK_MISSING;
             drifted += st == HQ_CHECK_DRIFT;
             rc = hq_buf_appendf(&out, "%s{\"name\":\"%s\",\"kind\":\"%s\",\"state\":\"%s\"",
-                                first_q ? "" : ",", o->name, queue_kind(name, o->name),
-                                check_name(st));
+                                first_q ? "" : ",", o->name,
+                                hq_topology_queue_kind(name, o->name), check_name(st));
             first_q = false;
             if (rc == HQ_OK && st != HQ_CHECK_MISSING)
                 rc = hq_buf_appendf(&out, ",\"messages\":%u,\"consumers\":%u", messages,

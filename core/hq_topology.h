@@ -77,6 +77,9 @@ void hq_topology_free(struct hq_topology *t);
 /* The virtual host of cfg's first broker URI (decoded), "/" when it names none or does not
  * parse. */
 void hq_topology_vhost(const struct hq_config *cfg, char *vhost, size_t n);
+/* What queue (one of consumer's: hookmq.<consumer>[.retry.<delay>|.dlq]) is: "work",
+ * "retry" or "dlq". */
+const char *hq_topology_queue_kind(const char *consumer, const char *queue);
 
 /* Declare everything in t over a connection to cfg's broker, with the arguments for the
  * version that broker announces (hq_topology_target). Existing objects are checked

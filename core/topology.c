@@ -415,6 +415,17 @@ void hq_topology_vhost(const struct hq_config *cfg, char *vhost, size_t n)
         snprintf(vhost, n, "/");
 }
 
+const char *hq_topology_queue_kind(const char *consumer, const char *queue)
+{
+    size_t n = strlen("hookmq.") + strlen(consumer);
+
+    if (strlen(queue) <= n)
+        return "work";
+    if (strcmp(queue + n, ".dlq") == 0)
+        return "dlq";
+    return "retry";
+}
+
 int hq_topology_policies(const struct hq_config *cfg, const struct hq_topology *t,
                          struct hq_buf *out)
 {

@@ -2,7 +2,7 @@
  *
  * Reading a DLQ never consumes or reorders it: every message is fetched with basic.get
  * without an ack and then returned with one basic.nack (requeue) each, oldest first (see
- * held_return: closing the connection would return them too, but a quorum queue re-enqueues
+ * hq_dlq_scan: closing the connection would return them too, but a quorum queue re-enqueues
  * a closed channel's messages in no particular order). Redrive acks only the messages it
  * moved, each after the broker confirmed the copy in the work queue; the others go back the
  * same way.
@@ -441,109 +441,6 @@ static int write_buf(const struct hq_buf *b)
     return HQ_OK;
 }
 
-/* ---------------------------------------------------------------- scanning */
-
-/* Called for each message read (unacked) from the queue; set *stop to end the scan early and
- * *settled when the callback acked the message itself (redrive). Must not keep d (it is freed
- * after the call). */
-typedef int (*visit_fn)(void *ud, struct hq_amqp *c, const struct hq_delivery *d, bool *stop,
-                        bool *settled);
-
-/* Delivery tags read and not settled, in the order read. */
-struct held {
-    uint64_t *tags;
-    size_t n, alloc;
-};
-
-static int held_add(struct held *h, uint64_t tag)
-{
-    if (h->n == h->alloc) {
-        size_t na = h->alloc ? h->alloc * 2 : 1024;
-        uint64_t *p = realloc(h->tags, na * sizeof(*p));
-        if (!p)
-            return HQ_ENOMEM;
-        h->tags = p;
-        h->alloc = na;
-    }
-    h->tags[h->n++] = tag;
-    return HQ_OK;
-}
-
-/* Put every held message of queue back in its place, in the order read (hq_dlq_return:
- * closing the connection would return them too, but not in order on a quorum queue). */
-static int held_return(struct hq_amqp *c, const char *queue, struct held *h)
-{
-    bool ordered = true;
-    int rc = hq_dlq_return(c, queue, h->tags, h->n, &ordered);
-
-    if (rc != HQ_OK)
-        fprintf(stderr, PROG ": returning messages failed (%s): the broker returns them when the "
-                        "connection closes, possibly in another order\n", hq_consume_error(c));
-    else if (!ordered)
-        fprintf(stderr, PROG ": note: %s did not take the returned messages back in time (is a "
-                        "consumer attached?); their order may change\n", queue);
-    free(h->tags);
-    memset(h, 0, sizeof(*h));
-    return rc;
-}
-
-/* Read up to max messages of queue without acking them, calling fn for each until it sets
- * *stop (the rest is read too, without fn: only a queue read to the end can be put back in
- * order), then return every message fn did not settle to its place (held_return). *seen
- * counts the messages read; *more is set when the queue still held messages after max. */
-static int scan(struct hq_amqp *c, const char *queue, size_t max, visit_fn fn, void *ud,
-                size_t *seen, bool *more)
-{
-    struct hq_delivery d;
-    struct held h = {NULL, 0, 0};
-    bool stop = false;
-    int rc = HQ_OK, r2;
-
-    *seen = 0;
-    if (more)
-        *more = false;
-    for (;;) {
-        bool settled = false;
-
-        if (*seen >= max) {
-            /* is there more? one peek, returned with the rest */
-            if (more) {
-                rc = hq_amqp_get(c, queue, false, &d);
-                if (rc == HQ_OK) {
-                    *more = true;
-                    rc = held_add(&h, d.tag);
-                    hq_delivery_free(&d);
-                } else if (rc == HQ_ENOTFOUND) {
-                    rc = HQ_OK;
-                }
-            }
-            break;
-        }
-        rc = hq_amqp_get(c, queue, false, &d);
-        if (rc == HQ_ENOTFOUND) {
-            rc = HQ_OK;
-            break;
-        }
-        if (rc != HQ_OK) {
-            fprintf(stderr, PROG ": reading %s failed: %s\n", queue, hq_consume_error(c));
-            break;
-        }
-        (*seen)++;
-        if (!stop)
-            rc = fn(ud, c, &d, &stop, &settled);
-        if (!settled) {
-            r2 = held_add(&h, d.tag);
-            if (rc == HQ_OK)
-                rc = r2;
-        }
-        hq_delivery_free(&d);
-        if (rc != HQ_OK)
-            break;
-    }
-    r2 = held_return(c, queue, &h);
-    return rc != HQ_OK ? rc : r2;
-}
-
 /* ---------------------------------------------------------------- list */
 
 enum { COL_ID, COL_TYPE, COL_SOURCE, COL_ATT, COL_FAILED, COL_REDRIVEN, COL_ERR, NCOL };
@@ -687,7 +584,7 @@ static int cmd_list(const struct hq_config *cfg, const struct dopts *o)
         return rc;
     if ((rc = need_queue(c, dlq, &depth)) != HQ_OK)
         goto out;
-    rc = scan(c, dlq, SCAN_CAP, list_visit, &lc, &seen, &more);
+    rc = hq_dlq_scan(c, dlq, SCAN_CAP, list_visit, &lc, &seen, &more);
     /* return everything to the queue before printing the table */
     disconnect(c);
     c = NULL;
@@ -958,7 +855,7 @@ static int cmd_show(const struct hq_config *cfg, const struct dopts *o)
         return rc;
     if ((rc = need_queue(c, dlq, &depth)) != HQ_OK)
         goto out;
-    rc = scan(c, dlq, SCAN_CAP, show_visit, &sc, &seen, &more);
+    rc = hq_dlq_scan(c, dlq, SCAN_CAP, show_visit, &sc, &seen, &more);
     if (rc == HQ_OK && !sc.found) {
         char *s = term_str(sc.id, 0);
         fprintf(stderr, PROG ": no message with id '%s' in %s (%zu messages searched%s)\n",
@@ -1065,7 +962,8 @@ static int cmd_redrive(const struct hq_config *cfg, const struct dopts *o)
                                    &rx.lc) != HQ_OK)
         rx.lc = NULL; /* lifecycle records are best effort */
     /* only what is there now: events that fail again meanwhile wait for the next run */
-    rc = scan(c, dlq, depth < SCAN_CAP ? depth : SCAN_CAP, redrive_visit, &rx, &seen, NULL);
+    rc = hq_dlq_scan(c, dlq, depth < SCAN_CAP ? depth : SCAN_CAP, redrive_visit, &rx, &seen,
+                     NULL);
     if (rc != HQ_OK)
         goto out;
     if (o->dry_run)
@@ -1223,7 +1121,7 @@ static void oldest(struct status_ctx *sx, const char *dlq, uint32_t depth, char 
         snprintf(out, outsz, "oldest: not computed (over %u messages)", SCAN_CAP);
         return;
     }
-    rc = scan(sx->peek, dlq, SCAN_CAP, oldest_visit, &oc, &seen, NULL);
+    rc = hq_dlq_scan(sx->peek, dlq, SCAN_CAP, oldest_visit, &oc, &seen, NULL);
     if (rc != HQ_OK) {
         sx->peek_failed++;
         snprintf(out, outsz, "oldest: ? (%s)", hq_consume_error(sx->peek));
@@ -1248,17 +1146,6 @@ static void status_row(const char *name, const char *kind, uint32_t messages, ui
                extra && extra[0] ? "  " : "", extra ? extra : "");
     else
         printf("  %-44s %-9s %9s %9s  %s\n", name, kind, "-", "-", state);
-}
-
-static const char *queue_kind(const char *consumer, const char *name)
-{
-    size_t n = strlen("hookmq.") + strlen(consumer);
-
-    if (strlen(name) <= n)
-        return "work";
-    if (strcmp(name + n, ".dlq") == 0)
-        return "dlq";
-    return "retry";
 }
 
 static int cmd_status(const struct hq_config *cfg, const struct dopts *o)
@@ -1306,7 +1193,7 @@ static int cmd_status(const struct hq_config *cfg, const struct dopts *o)
                 continue;
             if ((rc = check_obj(&sx, ob, &messages, &consumers, &state)) != HQ_OK)
                 goto out;
-            kind = queue_kind(name, ob->name);
+            kind = hq_topology_queue_kind(name, ob->name);
             if (strcmp(kind, "dlq") == 0 && strcmp(state, "MISSING") != 0 && messages > 0)
                 oldest(&sx, ob->name, messages, extra, sizeof(extra));
             status_row(ob->name, kind, messages, consumers, strcmp(state, "MISSING") != 0, state,

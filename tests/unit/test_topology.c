@@ -630,10 +630,20 @@ static void test_uri_parts(void **state)
                      HQ_ETOOBIG);
 }
 
+static void test_queue_kind(void **state)
+{
+    (void)state;
+    assert_string_equal(hq_topology_queue_kind("billing", "hookmq.billing"), "work");
+    assert_string_equal(hq_topology_queue_kind("billing", "hookmq.billing.dlq"), "dlq");
+    assert_string_equal(hq_topology_queue_kind("billing", "hookmq.billing.retry.10s"), "retry");
+    assert_string_equal(hq_topology_queue_kind("b", "hookmq.b"), "work");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uri_parts),
+        cmocka_unit_test(test_queue_kind),
         cmocka_unit_test(test_target_delivery_limit),
         cmocka_unit_test(test_broker_version_parse),
         cmocka_unit_test(test_quorum_objects),
