@@ -248,6 +248,32 @@ struct redrive_ctx {
     int err;
 };
 
+/* consumer's DLQ and work queue names in queue and work (qsz bytes each), and in *c a
+ * connection on which both exist. false when not, with the answer sent (500, 503 or 404);
+ * *c may then be set, for the caller to close. */
+static bool open_dlq(struct mg_connection *conn, const struct hq_config *cfg,
+                     const char *consumer, const char *conn_name, char *queue, char *work,
+                     size_t qsz, uint32_t *depth, struct hq_amqp **c)
+{
+    size_t start = 0;
+
+    if (hq_dlq_queue(consumer, queue, qsz) != HQ_OK ||
+        hq_dlq_work_queue(consumer, work, qsz) != HQ_OK) {
+        cs_send_error(conn, 500, "queue name too long");
+        return false;
+    }
+    if (hq_amqp_connect(&cfg->broker, conn_name, CONNECT_TIMEOUT_MS, &start, c) != HQ_OK) {
+        cs_send_error(conn, 503, "the broker is unreachable");
+        return false;
+    }
+    if (hq_amqp_queue_exists(*c, queue, depth, NULL) != HQ_OK ||
+        hq_amqp_queue_exists(*c, work, NULL, NULL) != HQ_OK) {
+        cs_send_error(conn, 404, "the DLQ or the work queue does not exist (run hookmq-dlx apply)");
+        return false;
+    }
+    return true;
+}
+
 static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, bool *stop,
                          bool *settled)
 {
@@ -297,7 +323,7 @@ void cs_api_redrive(struct mg_connection *conn, const struct hq_config *cfg, con
     struct hq_amqp *c = NULL;
     char queue[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32], err[160];
     uint32_t depth = 0;
-    size_t start = 0, seen = 0;
+    size_t seen = 0;
     int rc;
 
     memset(&sel, 0, sizeof(sel));
@@ -314,21 +340,9 @@ void cs_api_redrive(struct mg_connection *conn, const struct hq_config *cfg, con
         cs_send_error(conn, 400, err);
         goto out;
     }
-    if (hq_dlq_queue(cc->name, queue, sizeof(queue)) != HQ_OK ||
-        hq_dlq_work_queue(cc->name, work, sizeof(work)) != HQ_OK) {
-        cs_send_error(conn, 500, "queue name too long");
+    if (!open_dlq(conn, cfg, cc->name, "hookmq-console redrive", queue, work, sizeof(queue), &depth,
+                  &c))
         goto out;
-    }
-    rc = hq_amqp_connect(&cfg->broker, "hookmq-console redrive", CONNECT_TIMEOUT_MS, &start, &c);
-    if (rc != HQ_OK) {
-        cs_send_error(conn, 503, "the broker is unreachable");
-        goto out;
-    }
-    if (hq_amqp_queue_exists(c, queue, &depth, NULL) != HQ_OK ||
-        hq_amqp_queue_exists(c, work, NULL, NULL) != HQ_OK) {
-        cs_send_error(conn, 404, "the DLQ or the work queue does not exist (run hookmq-dlx apply)");
-        goto out;
-    }
     if (hq_lc_start(&cfg->broker, "hookmq-console redrive (lifecycle)", 4096, &x.lc) != HQ_OK)
         x.lc = NULL; /* lifecycle records are best effort; the log line stays */
     x.sel = &sel;
@@ -426,7 +440,7 @@ void cs_api_edit(struct mg_connection *conn, const struct hq_config *cfg, const 
     struct hq_amqp *c = NULL;
     char queue[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32], err[200];
     uint32_t depth = 0;
-    size_t start = 0, seen = 0;
+    size_t seen = 0;
     int rc;
 
     memset(&req, 0, sizeof(req));
@@ -444,21 +458,9 @@ void cs_api_edit(struct mg_connection *conn, const struct hq_config *cfg, const 
         cs_send_error(conn, 400, err);
         goto out;
     }
-    if (hq_dlq_queue(cc->name, queue, sizeof(queue)) != HQ_OK ||
-        hq_dlq_work_queue(cc->name, work, sizeof(work)) != HQ_OK) {
-        cs_send_error(conn, 500, "queue name too long");
+    if (!open_dlq(conn, cfg, cc->name, "hookmq-console edit", queue, work, sizeof(queue), &depth,
+                  &c))
         goto out;
-    }
-    rc = hq_amqp_connect(&cfg->broker, "hookmq-console edit", CONNECT_TIMEOUT_MS, &start, &c);
-    if (rc != HQ_OK) {
-        cs_send_error(conn, 503, "the broker is unreachable");
-        goto out;
-    }
-    if (hq_amqp_queue_exists(c, queue, &depth, NULL) != HQ_OK ||
-        hq_amqp_queue_exists(c, work, NULL, NULL) != HQ_OK) {
-        cs_send_error(conn, 404, "the DLQ or the work queue does not exist (run hookmq-dlx apply)");
-        goto out;
-    }
     if (hq_lc_start(&cfg->broker, "hookmq-console edit (lifecycle)", 64, &x.lc) != HQ_OK)
         x.lc = NULL;
     x.req = &req;

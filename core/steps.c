@@ -91,34 +91,13 @@ out:
     return rc;
 }
 
-int hq_steps_append(struct hq_buf *out, const char *name, size_t name_len,
-                    const unsigned char *val, size_t len)
+/* Append one step as sep? q name q mid q base64(val) q, where sep (",") is written when the
+ * buffer holds more than skip bytes: the text form (no quotes) and the JSON form share it. */
+static int append_pair(struct hq_buf *out, size_t skip, const char *q, const char *mid,
+                       const char *name, size_t name_len, const unsigned char *val, size_t len)
 {
+    size_t ql = strlen(q), ml = strlen(mid), n;
     char *b64;
-    size_t n;
-    int rc;
-
-    if (!out || !hq_step_name_ok(name, name_len) || (len && !val))
-        return HQ_EINVAL;
-    b64 = malloc(4 * ((len + 2) / 3) + 1);
-    if (!b64)
-        return HQ_ENOMEM;
-    n = hq_b64_encode(val, len, b64);
-    if ((out->len && (rc = hq_buf_append(out, ",", 1)) != HQ_OK) ||
-        (rc = hq_buf_append(out, name, name_len)) != HQ_OK ||
-        (rc = hq_buf_append(out, ":", 1)) != HQ_OK || (rc = hq_buf_append(out, b64, n)) != HQ_OK)
-        goto out;
-    rc = HQ_OK;
-out:
-    free(b64);
-    return rc;
-}
-
-int hq_steps_json_add(struct hq_buf *out, const char *name, size_t name_len,
-                      const unsigned char *val, size_t len)
-{
-    char *b64;
-    size_t n;
     int rc;
 
     if (!out || !hq_step_name_ok(name, name_len) || (len && !val))
@@ -128,16 +107,28 @@ int hq_steps_json_add(struct hq_buf *out, const char *name, size_t name_len,
         return HQ_ENOMEM;
     n = hq_b64_encode(val, len, b64);
     /* names need no escaping: [A-Za-z0-9._-] */
-    if ((out->len > 1 && (rc = hq_buf_append(out, ",", 1)) != HQ_OK) ||
-        (rc = hq_buf_append(out, "\"", 1)) != HQ_OK ||
+    if ((out->len > skip && (rc = hq_buf_append(out, ",", 1)) != HQ_OK) ||
+        (rc = hq_buf_append(out, q, ql)) != HQ_OK ||
         (rc = hq_buf_append(out, name, name_len)) != HQ_OK ||
-        (rc = hq_buf_append(out, "\":\"", 3)) != HQ_OK ||
-        (rc = hq_buf_append(out, b64, n)) != HQ_OK || (rc = hq_buf_append(out, "\"", 1)) != HQ_OK)
+        (rc = hq_buf_append(out, mid, ml)) != HQ_OK ||
+        (rc = hq_buf_append(out, b64, n)) != HQ_OK || (rc = hq_buf_append(out, q, ql)) != HQ_OK)
         goto out;
     rc = HQ_OK;
 out:
     free(b64);
     return rc;
+}
+
+int hq_steps_append(struct hq_buf *out, const char *name, size_t name_len,
+                    const unsigned char *val, size_t len)
+{
+    return append_pair(out, 0, "", ":", name, name_len, val, len);
+}
+
+int hq_steps_json_add(struct hq_buf *out, const char *name, size_t name_len,
+                      const unsigned char *val, size_t len)
+{
+    return append_pair(out, 1, "\"", "\":\"", name, name_len, val, len); /* after the "{" */
 }
 
 int hq_steps_parse_json(const char *text, size_t n, struct hq_steps *out)
