@@ -19,7 +19,6 @@
 #include "hq_dlq.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
-#include "hq_time.h"
 
 #define PROG "hookmq-dlx"
 #define MAX_HEADERS 64
@@ -155,73 +154,20 @@ static int read_file(const char *path, struct hq_buf *b)
     return rc;
 }
 
-struct ectx {
-    const struct eopts *o;
-    const struct hq_buf *body;
-    const char *consumer, *user, *work;
-    struct hq_lc_emitter *lc;
-    bool found, done;
-    char summary[600];
-};
-
-static int visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, bool *stop,
-                 bool *settled)
-{
-    struct ectx *x = ud;
-    struct hq_dlq_info in;
-    struct hq_lc_record r;
-    struct hq_msg copy;
-    int64_t at;
-    int rc;
-
-    hq_dlq_info(d, &in);
-    if (strcmp(in.id, x->o->id) != 0)
-        return HQ_OK;
-    x->found = true;
-    *stop = true;
-    at = hq_now_ms();
-    rc = hq_dlq_edit_copy(d, x->o->body_file ? x->body->data : NULL, x->body->len,
-                          (const char *const *)x->o->keys, (const char *const *)x->o->vals,
-                          x->o->n, x->user, &copy, x->summary, sizeof(x->summary));
-    if (rc != HQ_OK)
-        return rc;
-    rc = hq_amqp_publish_confirmed(c, "", x->work, &copy, CONFIRM_TIMEOUT_MS);
-    hq_msg_free(&copy);
-    if (rc == HQ_OK)
-        rc = hq_amqp_ack(c, d->tag);
-    if (rc != HQ_OK) {
-        fprintf(stderr, PROG ": edit: sending the edited event failed (%s): %s; it stays in the "
-                        "DLQ\n", hq_strerror(rc), hq_consume_error(c));
-        return rc;
-    }
-    *settled = true;
-    x->done = true;
-    memset(&r, 0, sizeof(r));
-    r.source = in.source;
-    r.id = in.id;
-    r.consumer = x->consumer;
-    r.attempt = 1;
-    r.verdict = HQ_LC_EDITED;
-    r.error = x->summary;
-    r.at_ms = at;
-    r.by = x->user;
-    hq_lc_emit(x->lc, &r);
-    return HQ_OK;
-}
-
 static int run(const struct hq_config *cfg, const struct eopts *o)
 {
     const struct hq_consumer_cfg *cc = hq_config_consumer(cfg, o->name);
     struct hq_buf body = HQ_BUF_INIT(BODY_MAX);
     struct passwd *pw = getpwuid(geteuid());
     char dlq[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32];
-    struct ectx x;
+    struct hq_dlq_edit e;
+    struct hq_dlq_edit_outcome x;
+    struct hq_lc_emitter *lc = NULL;
     struct hq_amqp *c = NULL;
     uint32_t depth = 0;
-    size_t start = 0, seen = 0;
+    size_t start = 0;
     int rc;
 
-    memset(&x, 0, sizeof(x));
     if (!cc) {
         fprintf(stderr, PROG ": edit: no consumer '%s' in the config\n", o->name);
         return EXIT_USAGE;
@@ -235,11 +181,6 @@ static int run(const struct hq_config *cfg, const struct eopts *o)
         hq_buf_free(&body);
         return EXIT_USAGE;
     }
-    x.o = o;
-    x.body = &body;
-    x.consumer = cc->name;
-    x.user = pw && pw->pw_name && pw->pw_name[0] ? pw->pw_name : "unknown";
-    x.work = work;
     rc = hq_amqp_connect(&cfg->broker, PROG " edit", 10000, &start, &c);
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": edit: cannot connect to the broker: %s\n", hq_strerror(rc));
@@ -253,13 +194,29 @@ static int run(const struct hq_config *cfg, const struct eopts *o)
         rc = EXIT_TOPOLOGY;
         goto out;
     }
-    if (hq_lc_start(&cfg->broker, PROG " edit (lifecycle)", 64, &x.lc) != HQ_OK)
-        x.lc = NULL; /* best effort */
-    rc = hq_dlq_scan(c, dlq, depth, visit, &x, &seen, NULL);
+    if (hq_lc_start(&cfg->broker, PROG " edit (lifecycle)", 64, &lc) != HQ_OK)
+        lc = NULL; /* best effort */
+    memset(&e, 0, sizeof(e));
+    e.consumer = cc->name;
+    e.id = o->id;
+    e.body = o->body_file ? body.data : NULL;
+    e.body_len = body.len;
+    e.keys = (const char *const *)o->keys;
+    e.vals = (const char *const *)o->vals;
+    e.n_headers = o->n;
+    e.user = pw && pw->pw_name && pw->pw_name[0] ? pw->pw_name : "unknown";
+    e.lc = lc;
+    e.timeout_ms = CONFIRM_TIMEOUT_MS;
+    rc = hq_dlq_edit(c, depth, &e, &x);
     if (!x.found) {
         fprintf(stderr, PROG ": edit: no message with event id '%s' in %s\n", o->id, dlq);
         rc = EXIT_RUNTIME;
-    } else if (rc != HQ_OK || !x.done) {
+    } else if (!x.done) {
+        if (x.err != HQ_OK && x.err != HQ_EINVAL)
+            fprintf(stderr, PROG ": edit: sending the edited event failed (%s): %s; it stays in "
+                            "the DLQ\n", hq_strerror(x.err), x.error);
+        rc = EXIT_RUNTIME;
+    } else if (rc != HQ_OK) {
         rc = EXIT_RUNTIME;
     } else {
         printf("edited %s -> %s (%s)\n", o->id, work, x.summary);
@@ -267,7 +224,7 @@ static int run(const struct hq_config *cfg, const struct eopts *o)
     }
 out:
     hq_amqp_close(c);
-    hq_lc_stop(x.lc, 3000);
+    hq_lc_stop(lc, 3000);
     hq_buf_free(&body);
     return rc;
 }
