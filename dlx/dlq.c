@@ -34,16 +34,10 @@ static int json_kv_str(struct hq_buf *b, bool first, const char *k, const char *
 {
     int rc;
 
-    if ((rc = hq_buf_appendf(b, "%s\"", first ? "" : ",")) != HQ_OK ||
-        (rc = hq_buf_append_json_str(b, k, strlen(k))) != HQ_OK ||
-        (rc = hq_buf_append(b, "\":", 2)) != HQ_OK)
+    if ((rc = hq_buf_append(b, ",", first ? 0 : 1)) != HQ_OK ||
+        (rc = hq_json_str(b, k, strlen(k))) != HQ_OK || (rc = hq_buf_append(b, ":", 1)) != HQ_OK)
         return rc;
-    if (!v)
-        return hq_buf_append(b, "null", 4);
-    if ((rc = hq_buf_append(b, "\"", 1)) != HQ_OK ||
-        (rc = hq_buf_append_json_str(b, v, strlen(v))) != HQ_OK)
-        return rc;
-    return hq_buf_append(b, "\"", 1);
+    return v ? hq_json_str(b, v, strlen(v)) : hq_buf_append(b, "null", 4);
 }
 
 static int json_kv_long(struct hq_buf *b, bool first, const char *k, int64_t v)
@@ -185,12 +179,9 @@ static void list_free(struct list_ctx *lc)
 
 int dlx_list(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc;
+    struct dlx_dlq q;
     struct list_ctx lc;
-    struct hq_amqp *c = NULL;
-    char dlq[HQ_NAME_MAX + 32];
     size_t seen = 0;
-    uint32_t depth = 0;
     bool more = false;
     int rc;
 
@@ -198,23 +189,16 @@ int dlx_list(const struct hq_config *cfg, const struct dlx_opts *o)
     lc.json = o->json;
     lc.limit = o->has_limit ? (size_t)o->limit : SIZE_MAX;
     lc.line = (struct hq_buf)HQ_BUF_INIT(1u << 20);
-    if ((rc = dlx_queues(cfg, o->name, &cc, dlq, NULL, sizeof(dlq))) != HQ_OK)
-        return rc;
-    if ((rc = dlx_open(cfg, "list", dlq, NULL, &c, &depth)) != HQ_OK)
-        goto out;
-    rc = hq_dlq_scan(c, dlq, DLX_SCAN_CAP, list_visit, &lc, &seen, &more);
-    /* return everything to the queue before printing the table */
-    dlx_disconnect(c);
-    c = NULL;
-    if (rc != HQ_OK)
+    /* everything is back in the queue before the table is printed */
+    if ((rc = dlx_dlq_read(cfg, o->name, "list", list_visit, &lc, &q, &seen, &more)) != HQ_OK)
         goto out;
     if (!o->json) {
         if (lc.n)
             list_table(&lc);
         if (lc.shown < seen)
-            printf("%zu of %zu%s messages in %s shown\n", lc.shown, seen, more ? "+" : "", dlq);
+            printf("%zu of %zu%s messages in %s shown\n", lc.shown, seen, more ? "+" : "", q.dlq);
         else
-            printf("%zu message%s in %s\n", seen, seen == 1 ? "" : "s", dlq);
+            printf("%zu message%s in %s\n", seen, seen == 1 ? "" : "s", q.dlq);
     } else if (lc.shown < seen) {
         fprintf(stderr, PROG ": note: %zu of %zu%s messages shown (--limit)\n", lc.shown, seen,
                 more ? "+" : "");
@@ -223,11 +207,10 @@ int dlx_list(const struct hq_config *cfg, const struct dlx_opts *o)
         fprintf(stderr,
                 PROG ": note: %s holds more than %u messages; only the first %u were read (and "
                 "the order of the rest may change)\n",
-                dlq, DLX_SCAN_CAP, DLX_SCAN_CAP);
+                q.dlq, DLX_SCAN_CAP, DLX_SCAN_CAP);
 out:
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
-    dlx_disconnect(c);
     list_free(&lc);
     return rc;
 }
@@ -452,35 +435,26 @@ static int show_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, 
 
 int dlx_show(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc;
+    struct dlx_dlq q;
     struct show_ctx sc;
-    struct hq_amqp *c = NULL;
-    char dlq[HQ_NAME_MAX + 32];
     size_t seen = 0;
     bool more = false;
-    uint32_t depth;
     int rc;
 
     memset(&sc, 0, sizeof(sc));
     sc.id = o->id;
     sc.json = o->json;
-    sc.queue = dlq;
-    if ((rc = dlx_queues(cfg, o->name, &cc, dlq, NULL, sizeof(dlq))) != HQ_OK)
-        return rc;
-    if ((rc = dlx_open(cfg, "show", dlq, NULL, &c, &depth)) != HQ_OK)
-        goto out;
-    rc = hq_dlq_scan(c, dlq, DLX_SCAN_CAP, show_visit, &sc, &seen, &more);
+    sc.queue = q.dlq;
+    rc = dlx_dlq_read(cfg, o->name, "show", show_visit, &sc, &q, &seen, &more);
     if (rc == HQ_OK && !sc.found) {
         char *s = dlx_term_str(sc.id, 0);
         fprintf(stderr, PROG ": no message with id '%s' in %s (%zu messages searched%s)\n",
-                s ? s : "", dlq, seen, more ? ", more not searched" : "");
+                s ? s : "", q.dlq, seen, more ? ", more not searched" : "");
         free(s);
         rc = HQ_EBROKER; /* exit 1 */
     }
-out:
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
-    dlx_disconnect(c);
     return rc;
 }
 
@@ -538,46 +512,44 @@ static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *
 
 int dlx_redrive(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc;
+    struct dlx_dlq q;
     struct redrive_ctx rx;
-    struct hq_amqp *c = NULL;
-    char dlq[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32];
-    uint32_t depth = 0;
     size_t seen = 0;
     int rc;
 
-    if ((rc = dlx_queues(cfg, o->name, &cc, dlq, work, sizeof(dlq))) != HQ_OK)
+    if ((rc = dlx_dlq_name(cfg, o->name, &q)) != HQ_OK)
         return rc;
     memset(&rx, 0, sizeof(rx));
     rx.o = o;
-    rx.consumer = cc->name;
-    rx.work = work;
+    rx.consumer = q.cc->name;
+    rx.work = q.work;
     rx.limit = o->has_limit ? (size_t)o->limit : SIZE_MAX;
-    if ((rc = dlx_open(cfg, "redrive", dlq, work, &c, &depth)) != HQ_OK)
+    if ((rc = dlx_dlq_open(cfg, "redrive", true, &q)) != HQ_OK)
         goto out;
     if (!o->dry_run && hq_lc_start(&cfg->broker, "hookmq-dlx redrive (lifecycle)", 4096,
                                    &rx.lc) != HQ_OK)
         rx.lc = NULL; /* lifecycle records are best effort */
     /* only what is there now: events that fail again meanwhile wait for the next run */
-    rc = hq_dlq_scan(c, dlq, depth < DLX_SCAN_CAP ? depth : DLX_SCAN_CAP, redrive_visit, &rx, &seen,
-                     NULL);
+    rc = hq_dlq_scan(q.c, q.dlq, q.depth < DLX_SCAN_CAP ? q.depth : DLX_SCAN_CAP, redrive_visit,
+                     &rx, &seen, NULL);
     if (rc != HQ_OK)
         goto out;
     if (o->dry_run)
         printf("dry run: would redrive %zu of %zu (nothing changed in %s)\n", rx.matched,
-               (size_t)depth, dlq);
+               (size_t)q.depth, q.dlq);
     else
-        printf("redriven %zu of %zu (%zu left in %s)\n", rx.moved, (size_t)depth,
-               (size_t)depth - rx.moved, dlq);
+        printf("redriven %zu of %zu (%zu left in %s)\n", rx.moved, (size_t)q.depth,
+               (size_t)q.depth - rx.moved, q.dlq);
 out:
     if (rc != HQ_OK && rx.moved)
         printf("redriven %zu before the failure\n", rx.moved);
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
-    dlx_disconnect(c);
+    dlx_dlq_close(&q);
     hq_lc_stop(rx.lc, 3000);
     if (rc == HQ_EBROKER && rx.err == HQ_EBROKER)
-        fprintf(stderr, PROG ": the broker refused the copy (work queue %s full or gone?)\n", work);
+        fprintf(stderr, PROG ": the broker refused the copy (work queue %s full or gone?)\n",
+                q.work);
     return rc == HQ_ENOTFOUND && rx.err ? HQ_EBROKER : rc;
 }
 
@@ -585,32 +557,30 @@ out:
 
 int dlx_purge(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc;
-    struct hq_amqp *c = NULL;
-    char dlq[HQ_NAME_MAX + 32];
-    uint32_t depth = 0, purged = 0;
+    struct dlx_dlq q;
+    uint32_t purged = 0;
     int rc;
 
-    if ((rc = dlx_queues(cfg, o->name, &cc, dlq, NULL, sizeof(dlq))) != HQ_OK)
+    if ((rc = dlx_dlq_name(cfg, o->name, &q)) != HQ_OK)
         return rc;
     if (!o->yes) {
         fprintf(stderr,
                 PROG ": purge deletes every message in %s for good; add --yes to do it\n"
                 "(save them first with `" PROG " list %s --json`)\n",
-                dlq, cc->name);
+                q.dlq, q.cc->name);
         return HQ_EINVAL;
     }
-    if ((rc = dlx_open(cfg, "purge", dlq, NULL, &c, &depth)) != HQ_OK)
+    if ((rc = dlx_dlq_open(cfg, "purge", false, &q)) != HQ_OK)
         goto out;
-    rc = hq_amqp_purge(c, dlq, &purged);
+    rc = hq_amqp_purge(q.c, q.dlq, &purged);
     if (rc != HQ_OK) {
-        fprintf(stderr, PROG ": purge of %s failed: %s\n", dlq, hq_consume_error(c));
+        fprintf(stderr, PROG ": purge of %s failed: %s\n", q.dlq, hq_consume_error(q.c));
         rc = rc == HQ_ENOTFOUND ? HQ_ENOTFOUND : HQ_EBROKER;
         goto out;
     }
-    printf("purged %u message%s from %s\n", purged, purged == 1 ? "" : "s", dlq);
+    printf("purged %u message%s from %s\n", purged, purged == 1 ? "" : "s", q.dlq);
 out:
-    dlx_disconnect(c);
+    dlx_dlq_close(&q);
     return rc;
 }
 
@@ -651,27 +621,24 @@ static int read_body(const char *path, struct hq_buf *b)
  * kind "edit" names the user. */
 int dlx_edit(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc;
+    struct dlx_dlq q;
     struct hq_buf body = HQ_BUF_INIT(EDIT_BODY_MAX);
     struct passwd *pw = getpwuid(geteuid());
-    char dlq[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32];
     struct hq_dlq_edit e;
     struct hq_dlq_edit_outcome x;
     struct hq_lc_emitter *lc = NULL;
-    struct hq_amqp *c = NULL;
-    uint32_t depth = 0;
     int rc;
 
-    if ((rc = dlx_queues(cfg, o->name, &cc, dlq, work, sizeof(dlq))) != HQ_OK)
+    if ((rc = dlx_dlq_name(cfg, o->name, &q)) != HQ_OK)
         return rc;
     if (o->body_file && (rc = read_body(o->body_file, &body)) != HQ_OK)
         goto out;
-    if ((rc = dlx_open(cfg, "edit", dlq, work, &c, &depth)) != HQ_OK)
+    if ((rc = dlx_dlq_open(cfg, "edit", true, &q)) != HQ_OK)
         goto out;
     if (hq_lc_start(&cfg->broker, PROG " edit (lifecycle)", 64, &lc) != HQ_OK)
         lc = NULL; /* lifecycle records are best effort */
     memset(&e, 0, sizeof(e));
-    e.consumer = cc->name;
+    e.consumer = q.cc->name;
     e.id = o->id;
     e.body = o->body_file ? body.data : NULL;
     e.body_len = body.len;
@@ -681,10 +648,10 @@ int dlx_edit(const struct hq_config *cfg, const struct dlx_opts *o)
     e.user = pw && pw->pw_name && pw->pw_name[0] ? pw->pw_name : "unknown";
     e.lc = lc;
     e.timeout_ms = EDIT_CONFIRM_TIMEOUT_MS;
-    rc = hq_dlq_edit(c, depth < DLX_SCAN_CAP ? depth : DLX_SCAN_CAP, &e, &x);
+    rc = hq_dlq_edit(q.c, q.depth < DLX_SCAN_CAP ? q.depth : DLX_SCAN_CAP, &e, &x);
     if (!x.found) {
         char *s = dlx_term_str(o->id, 0);
-        fprintf(stderr, PROG ": edit: no message with event id '%s' in %s\n", s ? s : "", dlq);
+        fprintf(stderr, PROG ": edit: no message with event id '%s' in %s\n", s ? s : "", q.dlq);
         free(s);
         rc = HQ_EBROKER; /* exit 1, as show */
     } else if (!x.done) {
@@ -694,12 +661,12 @@ int dlx_edit(const struct hq_config *cfg, const struct dlx_opts *o)
     } else if (rc != HQ_OK) {
         rc = HQ_EBROKER; /* sent; putting the others back failed (logged) */
     } else {
-        printf("edited %s -> %s (%s)\n", o->id, work, x.summary);
+        printf("edited %s -> %s (%s)\n", o->id, q.work, x.summary);
     }
 out:
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
-    dlx_disconnect(c);
+    dlx_dlq_close(&q);
     hq_lc_stop(lc, 3000);
     hq_buf_free(&body);
     return rc;

@@ -22,6 +22,7 @@
 #include "hq_amqp.h"
 #include "hq_config.h"
 #include "hq_consume.h"
+#include "hq_dlq.h"
 #include "hq_status.h"
 
 #define PROG "hookmq-dlx"
@@ -60,24 +61,33 @@ int dlx_redrive(const struct hq_config *cfg, const struct dlx_opts *o);
 int dlx_purge(const struct hq_config *cfg, const struct dlx_opts *o);
 int dlx_edit(const struct hq_config *cfg, const struct dlx_opts *o);
 
-/* scan.c: a consumer's queues. The consumer called name with its DLQ and work queue names
- * (qsz bytes each; work may be NULL): HQ_OK, or HQ_EINVAL after printing the configured
- * consumers (NAME is a consumer name, not a queue name). */
-int dlx_queues(const struct hq_config *cfg, const char *name,
-               const struct hq_consumer_cfg **cc, char *dlq, char *work, size_t qsz);
+/* scan.c: a consumer's DLQ. */
+struct dlx_dlq {
+    const struct hq_consumer_cfg *cc;   /* the consumer */
+    char dlq[HQ_NAME_MAX + 32];         /* hookmq.NAME.dlq */
+    char work[HQ_NAME_MAX + 32];        /* hookmq.NAME */
+    struct hq_amqp *c;                  /* after dlx_dlq_open: a connection on which they exist */
+    uint32_t depth;                     /* after dlx_dlq_open: the DLQ's ready messages */
+};
+/* q for the consumer called name: HQ_OK, or HQ_EINVAL after printing the configured
+ * consumers (NAME is a consumer name, not a queue name). q can be closed either way. */
+int dlx_dlq_name(const struct hq_config *cfg, const char *name, struct dlx_dlq *q);
+/* Connect ("hookmq-dlx what") and check that the DLQ (and with work the work queue) exist:
+ * HQ_OK; HQ_ENOTFOUND (a queue does not exist), HQ_ECONFIG (a broker URI does not parse) or
+ * a runtime status, each after saying why. Close q whatever it returns. */
+int dlx_dlq_open(const struct hq_config *cfg, const char *what, bool work, struct dlx_dlq *q);
+/* Disconnect q: every message read without an ack goes back to its queue. */
+void dlx_dlq_close(struct dlx_dlq *q);
+/* Read the DLQ of the consumer called name (at most DLX_SCAN_CAP messages) with fn and put
+ * every message back in order (hq_dlq_scan): dlx_dlq_name, dlx_dlq_open, the scan, then
+ * dlx_dlq_close, so q is closed on return (its names stay). HQ_OK or the first failure. */
+int dlx_dlq_read(const struct hq_config *cfg, const char *name, const char *what,
+                 hq_dlq_visit_fn fn, void *ud, struct dlx_dlq *q, size_t *seen, bool *more);
 /* A connection named "hookmq-dlx what": HQ_OK, or after saying why HQ_ECONFIG (a broker URI
  * does not parse) or a runtime status (never HQ_ENOTFOUND). */
 int dlx_connect(const struct hq_config *cfg, const char *what, struct hq_amqp **c);
 /* Close c (NULL-safe): every message read without an ack goes back to its queue. */
 void dlx_disconnect(struct hq_amqp *c);
-/* queue exists? HQ_OK (with its ready messages, messages may be NULL), or HQ_ENOTFOUND after
- * saying so (the connection must then not be used for get/consume any more), or the broker's
- * refusal (e.g. a missing permission) after saying so. */
-int dlx_need_queue(struct hq_amqp *c, const char *queue, uint32_t *messages);
-/* dlx_connect, then dlx_need_queue for dlq (its depth in *depth) and work (when not NULL).
- * *c is set whenever a connection was made: the caller disconnects it. */
-int dlx_open(const struct hq_config *cfg, const char *what, const char *dlq, const char *work,
-             struct hq_amqp **c, uint32_t *depth);
 
 /* scan.c: selecting. Does DLQ message d match redrive's --id, --type or --all? */
 bool dlx_selected(const struct dlx_opts *o, const struct hq_delivery *d);

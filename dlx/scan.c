@@ -19,14 +19,13 @@
 
 /* ---------------------------------------------------------------- a consumer's DLQ */
 
-int dlx_queues(const struct hq_config *cfg, const char *name,
-               const struct hq_consumer_cfg **cc, char *dlq, char *work, size_t qsz)
+int dlx_dlq_name(const struct hq_config *cfg, const char *name, struct dlx_dlq *q)
 {
     size_t i;
-    int rc;
 
-    *cc = hq_config_consumer(cfg, name);
-    if (!*cc) {
+    memset(q, 0, sizeof(*q));
+    q->cc = hq_config_consumer(cfg, name);
+    if (!q->cc) {
         fprintf(stderr, PROG ": unknown consumer '%s': no consumer of that name in %s "
                         "(configured: ", name, cfg->path ? cfg->path : "the config");
         if (cfg->n_consumers == 0)
@@ -36,9 +35,9 @@ int dlx_queues(const struct hq_config *cfg, const char *name,
         fprintf(stderr, ")\nNAME is a consumer name, not a queue name.\n");
         return HQ_EINVAL;
     }
-    if ((rc = hq_dlq_queue((*cc)->name, dlq, qsz)) != HQ_OK ||
-        (work && (rc = hq_dlq_work_queue((*cc)->name, work, qsz)) != HQ_OK)) {
-        fprintf(stderr, PROG ": consumer name '%s' too long for a queue name\n", (*cc)->name);
+    if (hq_dlq_queue(q->cc->name, q->dlq, sizeof(q->dlq)) != HQ_OK ||
+        hq_dlq_work_queue(q->cc->name, q->work, sizeof(q->work)) != HQ_OK) {
+        fprintf(stderr, PROG ": consumer name '%s' too long for a queue name\n", q->cc->name);
         return HQ_EINVAL;
     }
     return HQ_OK;
@@ -67,7 +66,10 @@ void dlx_disconnect(struct hq_amqp *c)
     hq_amqp_close(c);
 }
 
-int dlx_need_queue(struct hq_amqp *c, const char *queue, uint32_t *messages)
+/* queue exists? HQ_OK (with its ready messages, messages may be NULL), or HQ_ENOTFOUND after
+ * saying so (the connection must then not be used for get/consume any more), or the broker's
+ * refusal (e.g. a missing permission) after saying so. */
+static int need_queue(struct hq_amqp *c, const char *queue, uint32_t *messages)
 {
     int rc = hq_amqp_queue_exists(c, queue, messages, NULL);
 
@@ -78,16 +80,33 @@ int dlx_need_queue(struct hq_amqp *c, const char *queue, uint32_t *messages)
     return rc;
 }
 
-int dlx_open(const struct hq_config *cfg, const char *what, const char *dlq, const char *work,
-             struct hq_amqp **c, uint32_t *depth)
+int dlx_dlq_open(const struct hq_config *cfg, const char *what, bool work, struct dlx_dlq *q)
 {
     int rc;
 
-    if ((rc = dlx_connect(cfg, what, c)) != HQ_OK)
+    if ((rc = dlx_connect(cfg, what, &q->c)) != HQ_OK)
         return rc;
-    if ((rc = dlx_need_queue(*c, dlq, depth)) != HQ_OK)
+    if ((rc = need_queue(q->c, q->dlq, &q->depth)) != HQ_OK)
         return rc;
-    return work ? dlx_need_queue(*c, work, NULL) : HQ_OK;
+    return work ? need_queue(q->c, q->work, NULL) : HQ_OK;
+}
+
+void dlx_dlq_close(struct dlx_dlq *q)
+{
+    dlx_disconnect(q->c);
+    q->c = NULL;
+}
+
+int dlx_dlq_read(const struct hq_config *cfg, const char *name, const char *what,
+                 hq_dlq_visit_fn fn, void *ud, struct dlx_dlq *q, size_t *seen, bool *more)
+{
+    int rc = dlx_dlq_name(cfg, name, q);
+
+    *seen = 0;
+    if (rc == HQ_OK && (rc = dlx_dlq_open(cfg, what, false, q)) == HQ_OK)
+        rc = hq_dlq_scan(q->c, q->dlq, DLX_SCAN_CAP, fn, ud, seen, more);
+    dlx_dlq_close(q);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- selecting */
