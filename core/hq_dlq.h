@@ -2,8 +2,10 @@
  * Retries, The event message). What a DLQ message says about its failure (written by the worker as
  * hookmq-consumer / -attempts / -last-error / -failed-at, or by the broker as x-death), the
  * DLQ copy the worker publishes, and the redriven copy that goes back to the work queue.
- * Shared by hookmq-dlx (list/show/redrive/status) and the worker (DLQ copies, automatic
- * redrive). Thread-safe (no shared state); a connection still belongs to one thread. */
+ * Shared by hookmq-dlx (list/show/redrive/edit/status), the console (its DLQ view, redrive
+ * and edit: the same hq_dlq_scan, hq_dlq_select and hq_dlq_edit) and the worker (DLQ copies,
+ * automatic redrive). Thread-safe (no shared state); a connection still belongs to one
+ * thread. */
 #ifndef HQ_DLQ_H
 #define HQ_DLQ_H
 
