@@ -173,6 +173,7 @@ document.addEventListener("DOMContentLoaded", function () {
     if (page === "events") events.init();
     else if (page === "event" && window.eventPage) window.eventPage.init();
     else if (page === "consumers" && window.consumersPage) window.consumersPage.init();
+    else if (page === "sources" && window.sourcesPage) window.sourcesPage.init();
     else if (page === "dlq" && window.dlqPage) window.dlqPage.init();
   }).catch(function (e) { hq.showError(e.message); });
 });
