@@ -10,6 +10,8 @@
  * Without an id filter the archive is read in windows that end at the upper bound and grow
  * (1 h, then 8 times longer each time) until the page is full or the window reaches `from`,
  * so the first page reads only the last hour's segments.
+ * Live tail: `after=CURSOR` (the key of the newest event shown, in the cursor's form) answers
+ * only the events above that key (newest first, at most `limit`), reading from its time on.
  * The status of each event comes from its lifecycle records (the last verdict per consumer):
  * parked (dead-lettered for some consumer), retrying (a retry is scheduled or it was
  * redriven/replayed and has no outcome yet), processed, else received.
@@ -60,11 +62,16 @@ struct pent {
 struct params {
     char source[FILTER_MAX + 1], type[FILTER_MAX + 1], id[FILTER_MAX + 1], grep[FILTER_MAX + 1];
     char from[FILTER_MAX + 1], to[FILTER_MAX + 1], cursor[CURSOR_MAX + 1];
+    char after[CURSOR_MAX + 1];
     unsigned limit;
     /* the cursor, decoded */
     bool has_cursor;
     int64_t c_at;
     char c_source[HQ_NAME_MAX + FILTER_MAX + 1], c_id[FILTER_MAX + 1];
+    /* live tail: only events above this key (after=CURSOR) */
+    bool has_after;
+    int64_t a_at;
+    char a_source[HQ_NAME_MAX + FILTER_MAX + 1], a_id[FILTER_MAX + 1];
 };
 
 /* ------------------------------------------------------------------ parameters */
@@ -124,10 +131,11 @@ static bool unhex(const char *s, size_t n, char *out, size_t outsz)
     return true;
 }
 
-/* "v1.<ms>.<hex source>.<hex id>" */
-static bool parse_cursor(struct params *p)
+/* "v1.<ms>.<hex source>.<hex id>" into *at, src and id */
+static bool parse_cursor(const char *s, int64_t *at_out, char *src, size_t srcsz, char *id,
+                         size_t idsz)
 {
-    const char *s = p->cursor, *d1, *d2;
+    const char *d1, *d2;
     char *end;
     long long at;
 
@@ -143,11 +151,10 @@ static bool parse_cursor(struct params *p)
     d2 = strchr(d1, '.');
     if (!d2 || strchr(d2 + 1, '.'))
         return false;
-    if (d2 == d1 || !unhex(d1, (size_t)(d2 - d1), p->c_source, sizeof(p->c_source)) ||
-        !d2[1] || !unhex(d2 + 1, strlen(d2 + 1), p->c_id, sizeof(p->c_id)))
+    if (d2 == d1 || !unhex(d1, (size_t)(d2 - d1), src, srcsz) || !d2[1] ||
+        !unhex(d2 + 1, strlen(d2 + 1), id, idsz))
         return false;
-    p->c_at = at;
-    p->has_cursor = true;
+    *at_out = at;
     return true;
 }
 
@@ -165,6 +172,7 @@ static bool get_params(struct mg_connection *conn, const char *q, struct params 
         !param(conn, q, "from", p->from, sizeof(p->from)) ||
         !param(conn, q, "to", p->to, sizeof(p->to)) ||
         !param(conn, q, "cursor", p->cursor, sizeof(p->cursor)) ||
+        !param(conn, q, "after", p->after, sizeof(p->after)) ||
         !param(conn, q, "limit", limit, sizeof(limit)))
         return false;
     p->limit = LIMIT_DEFAULT;
@@ -176,9 +184,17 @@ static bool get_params(struct mg_connection *conn, const char *q, struct params 
         }
         p->limit = (unsigned)v;
     }
-    if (p->cursor[0] && !parse_cursor(p)) {
+    if (p->cursor[0] && !(p->has_cursor = parse_cursor(p->cursor, &p->c_at, p->c_source,
+                                                       sizeof(p->c_source), p->c_id,
+                                                       sizeof(p->c_id)))) {
         cs_send_error(conn, 400, "bad cursor: pass the \"next\" value of the previous page "
                                  "unchanged");
+        return false;
+    }
+    if (p->after[0] && !(p->has_after = parse_cursor(p->after, &p->a_at, p->a_source,
+                                                     sizeof(p->a_source), p->a_id,
+                                                     sizeof(p->a_id)))) {
+        cs_send_error(conn, 400, "bad after: the key of an event, in the form of a cursor");
         return false;
     }
     return true;
@@ -296,6 +312,10 @@ static int page_rec(void *arg, const struct hq_arec *r)
     if (p->has_cursor && key_cmp(r->received_at, r->source, r->id, &(struct pent){
                                      .at = p->c_at, .source = (char *)p->c_source,
                                      .id = (char *)p->c_id}) >= 0)
+        return 0;
+    if (p->has_after && key_cmp(r->received_at, r->source, r->id, &(struct pent){
+                                    .at = p->a_at, .source = (char *)p->a_source,
+                                    .id = (char *)p->a_id}) <= 0)
         return 0;
     if (pg->n == pg->cap && key_cmp(r->received_at, r->source, r->id, pg->heap[0]) <= 0)
         return 0;
@@ -478,6 +498,10 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
         return;
     if (p.has_cursor && p.c_at < f.to_ms)
         f.to_ms = p.c_at + 1;
+    if (p.has_after && p.a_at > f.from_ms)
+        f.from_ms = p.a_at;
+    if (f.from_ms >= f.to_ms)
+        f.to_ms = f.from_ms; /* an empty window: an empty page */
     pg.p = &p;
     pg.cap = (size_t)p.limit + 1;
     if (!(pg.heap = calloc(pg.cap, sizeof(*pg.heap)))) {
@@ -556,6 +580,7 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
         rc = hq_buf_append(&out, "],\"next\":", 9);
     if (rc == HQ_OK)
         rc = pg.n > p.limit ? cursor_of(&out, pg.heap[p.limit - 1]) : hq_buf_append(&out, "null", 4);
+
     if (rc == HQ_OK)
         rc = hq_buf_append(&out, "}\n", 2);
     if (rc != HQ_OK)
