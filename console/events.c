@@ -32,6 +32,7 @@
 #include "hq_json.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
+#include "hq_scheme.h"
 #include "hq_time.h"
 
 #define FILTER_MAX 256          /* bytes of one filter value */
@@ -595,24 +596,30 @@ out:
 
 /* ------------------------------------------------------------------ one event */
 
-/* Signature headers are shown redacted: the copies of the providers' signature headers
- * (docs/message-format.md: every one has "signature" or "hmac" in its name) and, for a source
- * of scheme hmac, its configured header. */
+/* Signature headers are shown redacted. The copies of the provider's headers are stored as
+ * "http-<name>" (docs/message-format.md). Redacted: the headers the source's scheme signs with
+ * (the scheme table's signature_headers, or the source's configured `header`:
+ * hq_scheme_signature_header), those of every other scheme too (the event may come from a
+ * source no longer in the config), and, as a safety net, every header whose name contains
+ * "signature", "hmac", "authorization" or "token". */
 static bool redact_header(void *arg, const char *name)
 {
     const struct hq_source_cfg *src = arg;
+    const char *h = strncasecmp(name, "http-", 5) == 0 ? name + 5 : name;
     char low[160];
     size_t i;
+    int s;
 
+    if (src && hq_scheme_signature_header(src->scheme, src->header, h))
+        return true;
+    for (s = 0; s < HQ_SCHEME__COUNT; s++)
+        if (hq_scheme_signature_header((enum hq_scheme)s, NULL, h))
+            return true;
     for (i = 0; name[i] && i + 1 < sizeof(low); i++)
         low[i] = (char)tolower((unsigned char)name[i]);
     low[i] = '\0';
-    if (strstr(low, "signature") || strstr(low, "hmac") || strstr(low, "authorization") ||
-        strstr(low, "token"))
-        return true;
-    if (src && src->header && strncmp(low, "http-", 5) == 0 && strcasecmp(low + 5, src->header) == 0)
-        return true;
-    return false;
+    return strstr(low, "signature") || strstr(low, "hmac") || strstr(low, "authorization") ||
+           strstr(low, "token");
 }
 
 static int history_json(struct hq_buf *b, const struct hq_ahistory *h, const char *source)
