@@ -478,6 +478,55 @@ static int cursor_of(struct hq_buf *b, const struct pent *e)
     return rc;
 }
 
+#define HOUR_MS 3600000LL
+#define SPAN_MIN_MS 60000LL
+#define SPAN_ALL (41LL * 365 * 86400 * 1000) /* the growth loop's last window */
+
+/* The first window to read back from base for a page of need events: the archive's counts
+ * per hour and source (hq_archive_stats over whole hours: the closed segments' indexes, no
+ * record read) are summed from base down until they reach need, assuming the events of an
+ * hour spread evenly over it; the span back to the newest hour that has events, plus twice
+ * the rest (at least a minute), or SPAN_ALL when the archive holds fewer. The counts know the source filter only: when the other filters leave
+ * the page short, the loop reads 8 times further back each time. 1 h when they cannot be
+ * read. */
+static int64_t first_span(const char *dir, const struct hq_afilter *f, int64_t base,
+                          int64_t lower, size_t need)
+{
+    int64_t from = lower == INT64_MIN ? INT64_MIN : lower / HOUR_MS * HOUR_MS - HOUR_MS;
+    int64_t to = (base / HOUR_MS + 1) * HOUR_MS, span = SPAN_ALL, top = INT64_MIN;
+    struct hq_astat *rows = NULL;
+    double cum = 0;
+    size_t n = 0, i = 0;
+
+    if (base < 0 || hq_archive_stats(dir, from, to, &rows, &n, NULL) != HQ_OK)
+        return HOUR_MS;
+    for (i = n; i > 0;) {
+        int64_t h = rows[i - 1].hour_ms, h_end = h + HOUR_MS < base ? h + HOUR_MS : base;
+        double c = 0;
+
+        for (; i > 0 && rows[i - 1].hour_ms == h; i--)
+            if (!f->source || strcmp(rows[i - 1].source, f->source) == 0)
+                c += (double)rows[i - 1].events;
+        if (h_end <= h || c == 0)
+            continue;
+        if (h + HOUR_MS > base) /* the part of the hour before base */
+            c = c * (double)(base - h) / HOUR_MS;
+        if (top == INT64_MIN)
+            top = h_end;
+        if (cum + c >= (double)need) {
+            int64_t start = h_end - (int64_t)((double)(h_end - h) * ((double)need - cum) / c);
+
+            /* twice the part that holds events (from the newest hour that has any) */
+            span = 2 * (top - start) < SPAN_MIN_MS ? SPAN_MIN_MS : 2 * (top - start);
+            span += base - top;
+            break;
+        }
+        cum += c;
+    }
+    hq_astat_free(rows, n);
+    return span;
+}
+
 static int sort_desc(const void *a, const void *b)
 {
     return -pent_cmp(*(struct pent *const *)a, *(struct pent *const *)b);
@@ -511,6 +560,8 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
     }
     upper = f.to_ms;
     lower = f.from_ms;
+    if (!f.id)
+        span = first_span(cfg->archive.dir, &f, upper == INT64_MAX ? now : upper, lower, pg.cap);
     for (;;) {
         struct hq_afilter w = f;
         int64_t base = upper == INT64_MAX ? now : upper;
@@ -527,10 +578,9 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
             rc = pg.error;
         if (rc != HQ_OK || pg.n == pg.cap || w.from_ms == lower)
             break;
-        if (span > 40LL * 365 * 86400 * 1000) {
+        if (span >= SPAN_ALL)
             break;
-        }
-        span *= 8;
+        span = span >= SPAN_ALL / 8 ? SPAN_ALL : span * 8;
     }
     if (rc != HQ_OK) {
         hq_error("reading the archive failed", "dir=%s error=\"%s\"", cfg->archive.dir,

@@ -8,8 +8,6 @@ import unittest
 
 import test_console_browser as tcb  # the browser checks (exit 77) and helpers
 
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 
@@ -44,14 +42,7 @@ class ConsoleLive(unittest.TestCase):
         st, _h, _b = cls.gw.post(cls.src, body, hqtest.sign_github("wrong", body, "push", "f1"))
         assert st == 401, st
         cls.ar.wait_count(2, "--source", cls.src, timeout=90)
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = tcb.CHROMIUM
-        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                  "--window-size=1280,900", "--no-first-run", "--disable-extensions",
-                  "--user-data-dir=" + os.path.join(cls.cs.workdir, "chromium")):
-            opts.add_argument(a)
-        cls.driver = webdriver.Chrome(service=Service(tcb.CHROMEDRIVER), options=opts)
-        cls.driver.set_page_load_timeout(tcb.WAIT)
+        cls.driver = tcb.chromium(cls.cs.workdir)
         cls.shots = os.environ.get("HQ_CONSOLE_SCREENSHOTS")
 
     @classmethod
