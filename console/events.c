@@ -493,7 +493,7 @@ static int64_t first_span(const char *dir, const struct hq_afilter *f, int64_t b
                           int64_t lower, size_t need)
 {
     int64_t from = lower == INT64_MIN ? INT64_MIN : lower / HOUR_MS * HOUR_MS - HOUR_MS;
-    int64_t to = (base / HOUR_MS + 1) * HOUR_MS, span = SPAN_ALL, top = INT64_MIN;
+    int64_t to = (base + HOUR_MS - 1) / HOUR_MS * HOUR_MS, span = SPAN_ALL, top = INT64_MIN;
     struct hq_astat *rows = NULL;
     double cum = 0;
     size_t n = 0, i = 0;
@@ -539,7 +539,9 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
     struct page pg;
     struct hq_buf out = HQ_BUF_INIT(OUT_MAX);
     struct lcscan ls;
-    int64_t upper, lower, span = 3600 * 1000LL, now = hq_now_ms(), min_at = INT64_MAX;
+    int64_t upper, lower, base, open_from, span = 3600 * 1000LL, now = hq_now_ms(),
+                                           min_at = INT64_MAX;
+    bool planned;
     size_t i, shown;
     int rc = HQ_OK;
 
@@ -560,11 +562,16 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
     }
     upper = f.to_ms;
     lower = f.from_ms;
+    base = upper == INT64_MAX ? now : upper;
+    /* The current hour's segment is open: it has no index, and counting it would parse all
+     * of it. Inside it the windows grow from a minute (the time of a line is checked before
+     * it is parsed); past it, the closed hours' counts size the window. */
+    open_from = now / HOUR_MS * HOUR_MS;
+    planned = f.id || base <= open_from;
     if (!f.id)
-        span = first_span(cfg->archive.dir, &f, upper == INT64_MAX ? now : upper, lower, pg.cap);
+        span = planned ? first_span(cfg->archive.dir, &f, base, lower, pg.cap) : SPAN_MIN_MS;
     for (;;) {
         struct hq_afilter w = f;
-        int64_t base = upper == INT64_MAX ? now : upper;
 
         if (!f.id && base - span > lower)
             w.from_ms = base - span;
@@ -580,7 +587,13 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
             break;
         if (span >= SPAN_ALL)
             break;
-        span = span >= SPAN_ALL / 8 ? SPAN_ALL : span * 8;
+        if (!planned && base - 8 * span <= open_from) {
+            planned = true;
+            span = first_span(cfg->archive.dir, &f, open_from, lower, pg.cap - pg.n);
+            span = span >= SPAN_ALL - (base - open_from) ? SPAN_ALL : span + (base - open_from);
+        } else {
+            span = span >= SPAN_ALL / 8 ? SPAN_ALL : span * 8;
+        }
     }
     if (rc != HQ_OK) {
         hq_error("reading the archive failed", "dir=%s error=\"%s\"", cfg->archive.dir,
