@@ -329,10 +329,10 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
         cs_api_events(conn, cfg, ri->query_string);
     else if (strncmp(path, "/api/events/", 12) == 0 && path[12])
         cs_api_event(conn, cfg, path + 12, ri->query_string);
-    else if (strcmp(path, "/api/consumers") == 0)
-        cs_api_consumers(conn, cfg);
     else if (strcmp(path, "/api/sources") == 0)
         cs_api_sources(conn, cfg, ri->query_string);
+    else if (strcmp(path, "/api/consumers") == 0)
+        cs_api_consumers(conn, cfg);
     else if (strncmp(path, "/api/dlq/", 9) == 0 && path[9] && !strchr(path + 9, '/'))
         cs_api_dlq(conn, cfg, path + 9, ri->query_string);
     else
@@ -398,12 +398,12 @@ static int on_request(struct mg_connection *conn, void *cbdata)
         send_asset(conn, 200, "event.html");
         return 1;
     }
-    if (get && strcmp(path, "/consumers") == 0) {
-        send_asset(conn, 200, "consumers.html");
-        return 1;
-    }
     if (get && strcmp(path, "/sources") == 0) {
         send_asset(conn, 200, "sources.html");
+        return 1;
+    }
+    if (get && strcmp(path, "/consumers") == 0) {
+        send_asset(conn, 200, "consumers.html");
         return 1;
     }
     if (get && strncmp(path, "/dlq/", 5) == 0 && path[5] && !strchr(path + 5, '/')) {
