@@ -1,4 +1,4 @@
-/* status: descriptions of enum hq_status. */
+/* status: descriptions of enum hq_status, and the exit code of each. */
 #include "hq_status.h"
 
 const char *hq_strerror(int status)
@@ -22,4 +22,16 @@ const char *hq_strerror(int status)
     case HQ_ESHUTDOWN: return "shutting down";
     }
     return "unknown status";
+}
+
+int hq_exit_code(int status)
+{
+    switch (status) {
+    case HQ_OK: return HQ_EXIT_OK;
+    case HQ_ECONFIG:
+    case HQ_EINVAL: return HQ_EXIT_USAGE;
+    case HQ_ENOTFOUND:
+    case HQ_ECONFLICT: return HQ_EXIT_TOPOLOGY;
+    default: return HQ_EXIT_RUNTIME;
+    }
 }
