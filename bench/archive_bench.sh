@@ -63,7 +63,7 @@ if [ "$N" -gt 1000000 ] || [ "$EVENTS" -gt 5000000 ]; then
     exit 2
 fi
 
-ARCHIVE=$BUILD/consumers/hookmq-archive
+ARCHIVE=$BUILD/archive/hookmq-archive
 DLX=$BUILD/dlx/hookmq-dlx
 CEILING=$BUILD/bench/hq_broker_ceiling
 TOOL=$BUILD/bench/hq_archive_tool

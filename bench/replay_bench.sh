@@ -76,7 +76,7 @@ num HQ_BENCH_ROUNDS "$ROUNDS" 1 9
 num HQ_BENCH_WINDOW "$WIN" 1 4096
 num HQ_BENCH_CEILING_CONNS "$CEIL_CONNS" 1 16
 
-REPLAY=$BUILD/consumers/hookmq-replay
+REPLAY=$BUILD/replay/hookmq-replay
 DLX=$BUILD/dlx/hookmq-dlx
 CEILING=$BUILD/bench/hq_broker_ceiling
 

@@ -130,7 +130,7 @@ raw_round() {
 run_worker() {
     local name=$1 port=$2 pattern=$3 count=$4 rate b0 w1 t0 secs
     b0=$(cpu_ticks "$broker_pid") t0=$(now)
-    "$BUILD/consumers/hookmq-worker" -c "$work/hookmq.conf" --consumer "$name" \
+    "$BUILD/worker/hookmq-worker" -c "$work/hookmq.conf" --consumer "$name" \
         >"$work/$name.log" 2>&1 &
     wpid=$!
     rate=$(python3 "$top/bench/rate_poll.py" "$port" "$pattern" "$count" 240 || true)

@@ -1,5 +1,5 @@
 # packaging.cmake: what `cmake --install` puts where besides the programs (each directory
-# installs its own binaries; consumers/ installs the plugin ABI header), and the Debian package
+# installs its own binaries; worker/ installs the plugin ABI header), and the Debian package
 # built by CPack (`cpack -G DEB` in the build directory). Included at the end of the root
 # CMakeLists.txt.
 #
@@ -39,7 +39,7 @@ file(GLOB HQ_DOCS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES ${PROJECT_SOURCE_DIR}/README.md ${HQ_DOCS} DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES ${PROJECT_SOURCE_DIR}/conf/hookmq.conf.example
               ${PROJECT_SOURCE_DIR}/conf/hookmq.conf.minimal
-              ${PROJECT_SOURCE_DIR}/consumers/examples/hello/hello.c
+              ${PROJECT_SOURCE_DIR}/worker/examples/hello/hello.c
         DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # ---- the example plugin -------------------------------------------------------------------

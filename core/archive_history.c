@@ -1,6 +1,6 @@
 /* archive_history: one event's archive records and lifecycle timeline, as `hookmq-archive
  * history ID` prints it and the console shows it (hq_archive.h, "history"). Moved here from
- * consumers/archive_query.c so both use the same collection and order. */
+ * archive/archive_query.c so both use the same collection and order. */
 #include <stdlib.h>
 #include <string.h>
 

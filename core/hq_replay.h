@@ -2,7 +2,7 @@
  * unit tests can reach it: AMQP topic matching, command-line parsing and normalization, the
  * replay id, event keys and a key set, the checkpoint file, the message rewrite and a token
  * bucket. The program itself (scans, publishing with pipelined confirms, progress) lives in
- * consumers/replay_main.c.
+ * replay/replay_main.c.
  *
  * Nothing here is thread-safe unless said otherwise; each object belongs to one thread. */
 #ifndef HQ_REPLAY_H

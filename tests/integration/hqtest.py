@@ -34,7 +34,8 @@ NO_DELIVERY_LIMIT = {"x-delivery-limit": -1} if BROKER_MAJOR >= 4 else {}
 
 
 def binary(name):
-    for sub in ("gateway", "dlx", "console", "consumers", "tests/integration", "bench", "."):
+    for sub in ("gateway", "worker", "archive", "replay", "tools", "dlx", "console",
+                "tests/integration", "bench", "."):
         p = os.path.join(BUILD, sub, name)
         if os.path.exists(p):
             return p

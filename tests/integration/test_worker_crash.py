@@ -14,7 +14,7 @@ import unittest
 import hqtest
 import wkfixture
 
-CRASH_LIMIT = 5       # WK_CRASH_LIMIT in consumers/worker.h
+CRASH_LIMIT = 5       # WK_CRASH_LIMIT in worker/worker.h
 DELIVERY_LIMIT = 20   # HQ_TOPOLOGY_DELIVERY_LIMIT in core/hq_topology.h
 
 

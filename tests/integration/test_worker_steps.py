@@ -1,5 +1,5 @@
 """Durable steps (docs/plugins.md, "Durable steps"; handler ABI 1.1) with the example plugin
-consumers/examples/downgrade (load-user, downgrade-user, send-email; send-email fails its first
+worker/examples/downgrade (load-user, downgrade-user, send-email; send-email fails its first
 2 runs): the steps saved by an attempt that ends in RETRY travel in the retry copy's
 hookmq-steps field table, so load-user and downgrade-user run exactly once and send-email three
 times, and the event ends processed; each completed step is a lifecycle record of kind `step`
@@ -20,7 +20,7 @@ import wkfixture
 
 
 def downgrade_plugin():
-    p = os.path.join(hqtest.BUILD, "consumers", "examples", "hq_example_downgrade.so")
+    p = os.path.join(hqtest.BUILD, "worker", "examples", "hq_example_downgrade.so")
     if not os.path.exists(p):
         raise FileNotFoundError(p)
     return p
@@ -214,7 +214,7 @@ class WorkerSteps(wkfixture.SetupCase):
 
 
     def test_exec_script_with_hookmq_step(self):
-        """The same example as an exec script (consumers/examples/downgrade/downgrade.sh):
+        """The same example as an exec script (worker/examples/downgrade/downgrade.sh):
         hookmq-step saves the output of each step in HOOKMQ_STEPS_DIR, the worker collects the
         directory after exit 75 and brings it back on the retry; the private directories are
         removed after each run."""
@@ -222,7 +222,7 @@ class WorkerSteps(wkfixture.SetupCase):
         log = os.path.join(s.dir, "steps.log")
         tmp = os.path.join(s.dir, "tmp")
         os.mkdir(tmp)
-        script = os.path.join(hqtest.SRC, "consumers", "examples", "downgrade", "downgrade.sh")
+        script = os.path.join(hqtest.SRC, "worker", "examples", "downgrade", "downgrade.sh")
         c = s.consumer("c", "exec", options={"argv": [script, log, "2"]}, delays=["200ms"],
                        max_attempts=5)
         s.apply()
@@ -247,7 +247,7 @@ class WorkerSteps(wkfixture.SetupCase):
     def test_exec_parked_then_redriven(self):
         s = self.setup_("wksx")
         log = os.path.join(s.dir, "steps.log")
-        script = os.path.join(hqtest.SRC, "consumers", "examples", "downgrade", "downgrade.sh")
+        script = os.path.join(hqtest.SRC, "worker", "examples", "downgrade", "downgrade.sh")
         c = s.consumer("c", "exec", options={"argv": [script, log, "2"]}, delays=["200ms"],
                        max_attempts=2)
         s.apply()

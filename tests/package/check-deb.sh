@@ -78,10 +78,10 @@ for p in gateway dlx send worker archive replay step console; do
     expect+=("usr/share/man/man1/hookmq-$p.1")
 done
 # programs and the example plugin that this build has
-for b in hookmq-worker hookmq-archive hookmq-replay hookmq-step; do
-    [ -x "$build/consumers/$b" ] && expect+=("usr/bin/$b")
+for b in worker/hookmq-worker archive/hookmq-archive replay/hookmq-replay worker/hookmq-step; do
+    [ -x "$build/$b" ] && expect+=("usr/bin/${b#*/}")
 done
-[ -f "$build/consumers/examples/hello.so" ] && expect+=(usr/lib/hookmq/examples/hello.so)
+[ -f "$build/worker/examples/hello.so" ] && expect+=(usr/lib/hookmq/examples/hello.so)
 for f in nginx-hookmq.conf grafana/hookmq-dashboard.json prometheus/hookmq-alerts.yml; do
     [ -f "$src/conf/$f" ] && expect+=("usr/share/hookmq/$f")
 done

@@ -36,8 +36,8 @@ done
 
 # every built program: --help (exit 0, a usage line), --version, exit 2 on a bad option,
 # and a man page
-for b in gateway/hookmq-gateway dlx/hookmq-dlx gateway/hookmq-send consumers/hookmq-worker consumers/hookmq-step \
-    consumers/hookmq-archive consumers/hookmq-replay console/hookmq-console; do
+for b in gateway/hookmq-gateway dlx/hookmq-dlx tools/hookmq-send worker/hookmq-worker worker/hookmq-step \
+    archive/hookmq-archive replay/hookmq-replay console/hookmq-console; do
     exe=$build/$b
     name=$(basename "$b")
     if [ ! -x "$exe" ]; then

@@ -1,4 +1,4 @@
-/* Unit tests: the example plugin consumers/examples/hello, loaded the way the worker loads a
+/* Unit tests: the example plugin worker/examples/hello, loaded the way the worker loads a
  * plugin (hq_plugin_load): options, per-source counting, RETRY with a message, log lines,
  * option errors, and that the .so exports nothing but hq_handler_get. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests: the built-in exec handler (consumers/handler_exec.c): the exact environment,
+/* Unit tests: the built-in exec handler (worker/handler_exec.c): the exact environment,
  * the body on stdin (large, binary, unread), exit status and signal mapping, the timeout
  * killing the whole process group, argv form, the stderr tail, descriptors and signal state
  * of the child, option errors, and concurrent use from several threads. */

@@ -1,4 +1,4 @@
-/* Unit tests: the built-in http handler (consumers/handler_http.c) against a CivetWeb server
+/* Unit tests: the built-in http handler (worker/handler_http.c) against a CivetWeb server
  * started inside the test on 127.0.0.1: verdict per status code, Retry-After in seconds and as
  * an HTTP-date, the raw body byte for byte, forwarded and refused headers, timeouts,
  * connection refused, no redirects, keep-alive reuse, and option errors. */

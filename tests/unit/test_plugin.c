@@ -1,4 +1,4 @@
-/* Unit tests: the plugin loader (consumers/plugin.c) with the test plugins of tests/handlers/:
+/* Unit tests: the plugin loader (worker/plugin.c) with the test plugins of tests/handlers/:
  * good plugins load and run, every kind of bad plugin is refused with its message and leaves
  * nothing loaded, built-in names resolve, and the config's options reach plugins unchanged. */
 #include <setjmp.h>

@@ -9,8 +9,8 @@
  *   retry_source = "stripe"  events of this source are answered RETRY (a demonstration)
  *
  * Build, from a checkout (use -I<prefix>/include against the installed header):
- *   cc -shared -fPIC -fvisibility=hidden -I consumers/include \
- *      consumers/examples/hello/hello.c -o hello.so
+ *   cc -shared -fPIC -fvisibility=hidden -I worker/include \
+ *      worker/examples/hello/hello.c -o hello.so
  * Use:   consumers = ( { name = "demo"; bindings = [ "#" ]; handler = "/path/to/hello.so";
  *                        options = { greeting = "hi"; }; } ); */
 #include <stddef.h>

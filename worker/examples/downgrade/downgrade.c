@@ -13,8 +13,8 @@
  *                         is one, so also across redrives and handler threads; else per thread)
  *
  * Build, from a checkout:
- *   cc -shared -fPIC -fvisibility=hidden -I consumers/include \
- *      consumers/examples/downgrade/downgrade.c -o hq_example_downgrade.so
+ *   cc -shared -fPIC -fvisibility=hidden -I worker/include \
+ *      worker/examples/downgrade/downgrade.c -o hq_example_downgrade.so
  * Use: consumers = ( { name = "billing"; bindings = [ "#" ];
  *                      handler = "/path/to/hq_example_downgrade.so";
  *                      options = { log = "/tmp/steps.log"; }; } ); */
