@@ -57,7 +57,9 @@ for c in wrk curl python3 cc pkg-config; do
 done
 case ,$TARGETS, in *,node,*) command -v node >/dev/null && command -v npm >/dev/null ||
     { echo "peer_bench: node and npm are needed for the node target" >&2; exit 2; } ;; esac
-case ,$TARGETS, in *,python,*) command -v gunicorn >/dev/null && python3 -c 'import flask, pika' 2>/dev/null ||
+# the Python that runs gunicorn (Debian's, whatever python3 is first in PATH) must have the packages
+case ,$TARGETS, in *,python,*) command -v gunicorn >/dev/null &&
+    "$(sed -n '1s/^#! *//p' "$(command -v gunicorn)" | cut -d' ' -f1)" -c 'import flask, pika' 2>/dev/null ||
     { echo "peer_bench: gunicorn, python3-flask and python3-pika are needed for the python target" >&2; exit 2; } ;; esac
 
 export HQ_BROKER_PORT=${HQ_PEER_BROKER_PORT:-5790}

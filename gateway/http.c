@@ -1,9 +1,7 @@
 /* http.c: the gateway's HTTP side (CivetWeb): POST /webhooks/<source>, /healthz, /readyz,
  * and /metrics on metrics_listen. The request handler runs the checks of docs/interface.md in order
  * and maps each outcome to an HTTP answer in gw_respond(). */
-#include <errno.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -667,32 +665,6 @@ static int on_conn_init(const struct mg_connection *conn, void **conn_data)
     return 0;
 }
 
-/* HTTP threads run HTTP_NICE_DELTA nice levels below the process (the publisher threads, the
- * spool drainer and everything else keep its level). At 128 connections a request spends most
- * of its time waiting for the broker's confirm; when the broker shares the host, the HTTP
- * threads taking new requests compete for the CPU with the broker and the publisher threads
- * that would finish the ones in flight. Lower, they take the CPU only when those have had it:
- * see docs/performance.md, "Where 128 connections wait". Unprivileged: a thread may always
- * lower its own priority. */
-#define HTTP_NICE_DELTA 5
-
-static void *on_thread_init(const struct mg_context *ctx, int thread_type)
-{
-    (void)ctx;
-    if (thread_type == 1) { /* a worker thread (0: the master, 2: helpers) */
-        id_t tid = (id_t)gettid();
-        int cur;
-
-        errno = 0;
-        cur = getpriority(PRIO_PROCESS, tid);
-        if (errno == 0 && cur + HTTP_NICE_DELTA <= 19)
-            (void)setpriority(PRIO_PROCESS, tid, cur + HTTP_NICE_DELTA);
-        else if (errno == 0)
-            (void)setpriority(PRIO_PROCESS, tid, 19);
-    }
-    return NULL;
-}
-
 static void on_conn_close(const struct mg_connection *conn)
 {
     (void)conn;
@@ -784,7 +756,6 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
     memset(&cb, 0, sizeof(cb));
     cb.init_connection = on_conn_init;
     cb.connection_close = on_conn_close;
-    cb.init_thread = on_thread_init;
     *ctx = hq_mg_start(&cb, data, opts, err, errsz);
     if (!*ctx) return HQ_EIO;
     mg_set_request_handler(*ctx, "/", handler, data);
