@@ -5,7 +5,8 @@
 # A private broker, the peer bench's exchange and classic queue, hookmq-gateway with the peer
 # bench's config plus metrics_listen, then wrk (bench/peers/run.sh, signed unique 1 KiB
 # webhooks) at each connection count. After each load: the stage histograms of /metrics
-# (bench/peers/lib/stages.py), the broker's connection states sampled during the load
+# (bench/peers/lib/stages.py), the broker's connection states sampled during the load (give
+# it --seconds 10 or more: the management API lists a connection after about 5 s)
 # (management API: "running", or "flow" when the broker's credit flow holds a publisher back,
 # "blocked" on an alarm), and, with --broker-window W, the broker's own rate with plain
 # rabbitmq-c at a window of W unconfirmed messages (limit_publish, one connection, no headers)
@@ -86,9 +87,10 @@ for c in $CONNS; do
     gw=$!
     for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
     (
-        sleep 2
-        for _ in $(seq 1 $((SECS * 2 - 4 > 1 ? SECS * 2 - 4 : 1))); do
-            curl -s -u guest:guest "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/connections?columns=state" |
+        # the management API lists a new connection after its first statistics round (5 s)
+        sleep 5
+        for _ in $(seq 1 $((SECS * 2 - 6 > 1 ? SECS * 2 - 6 : 1))); do
+            curl -s --max-time 2 -u guest:guest "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/connections?columns=state" |
                 grep -o '"state":"[a-z]*"' | cut -d'"' -f4 | tr '\n' ' '
             echo
             sleep 0.5
