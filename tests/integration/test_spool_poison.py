@@ -170,6 +170,9 @@ class SpoolPoison(unittest.TestCase):
             gw = Gateway(SOURCES)
             gw.start()
             try:
+                # with the broker connected (before that, any event is spooled: 202)
+                hqtest.wait_for(lambda: metric(gw, "hookmq_gateway_broker_connected") == 1, 60,
+                                what="the fresh gateway's publisher connected")
                 self.assertEqual(post(gw, "push", "%s-big-fresh" % P, 20000), 503)
                 self.assertEqual(post(gw, "push", "%s-small-fresh" % P), 202)
                 self.assertEqual(metric(gw, "hookmq_gateway_spooled_total"), 0)
