@@ -1,8 +1,9 @@
-/* hq_replay: the broker-free logic of `hookmq-replay` (docs/replay.md), kept here so the
- * unit tests can reach it: AMQP topic matching, command-line parsing and normalization, the
+/* hq_replay: the broker-free logic of a replay (docs/replay.md), kept here so the unit tests
+ * can reach it: AMQP topic matching, what a replay was asked to do and its normalization, the
  * replay id, event keys and a key set, the checkpoint file, the message rewrite and a token
- * bucket. The program itself (scans, publishing with pipelined confirms, progress) lives in
- * replay/replay_main.c.
+ * bucket. A whole run (scans, publishing with pipelined confirms, progress) is
+ * hq_replay_run.h, used by hookmq-replay and hookmq-console; hookmq-replay's command line is
+ * replay/replay_args.h.
  *
  * Nothing here is thread-safe unless said otherwise; each object belongs to one thread. */
 #ifndef HQ_REPLAY_H
@@ -25,7 +26,7 @@
  * recursion. */
 bool hq_topic_match(const char *pattern, const char *routing_key);
 
-/* ================================================================ command line */
+/* ================================================================ what to replay */
 
 enum hq_replay_target {
     HQ_REPLAY_TARGET_NONE = 0,
@@ -38,7 +39,8 @@ enum hq_replay_target {
 #define HQ_REPLAY_RATE_MAX 1000000.0   /* --rate upper bound (events per second) */
 #define HQ_REPLAY_ARG_MAX 4096         /* longest accepted option value (bytes) */
 
-/* What `hookmq-replay` was asked to do. Strings are borrowed from argv. */
+/* What a replay was asked to do (hookmq-replay's command line, or the console's request).
+ * Strings are borrowed (from argv, or the caller's copies). */
 struct hq_replay_opts {
     const char *config;                /* -c / --config, NULL = default path */
     const char *from_text, *to_text;   /* --from / --to as given, NULL when unset */
@@ -57,18 +59,6 @@ struct hq_replay_opts {
     const char *checkpoint_dir;        /* --checkpoint-dir, NULL = archive.dir/.replay */
     bool help, version;                /* -h/--help, -V/--version: nothing else is checked */
 };
-
-/* Parse argv[1..argc) into *o (zeroed first). Options: -c/--config FILE, --from T, --to T,
- * --source S, --type GLOB, --id ID, --grep TEXT, --to-consumer NAME, --to-exchange,
- * --ignore-bindings, --rate N, --window N, --dry-run, --restart, --quiet/-q, --no-lifecycle,
- * --checkpoint-dir DIR, -h/--help, -V/--version; "--opt=value" works for options with a
- * value. Names are matched exactly (no abbreviations: "--to" is the time filter). Times go
- * through hq_time_parse(now_ms). Rules: exactly one target; --from or --id required (an
- * unbounded replay is refused); --from before --to; --to without --from needs --id;
- * --ignore-bindings only with --to-consumer; no option twice; no positional arguments;
- * no empty values. HQ_OK, or HQ_EINVAL with a one-line reason in err. */
-HQ_MUST_CHECK int hq_replay_parse_args(int argc, char **argv, int64_t now_ms,
-                                       struct hq_replay_opts *o, char *err, size_t errsz);
 
 /* The normalized description of a replay (what it selects and where it goes), from which
  * the replay id is derived: version, window (absolute times as ms; relative ones as their

@@ -26,4 +26,9 @@ enum hq_status {
 /* Static description of a status; never NULL. */
 const char *hq_strerror(int status);
 
+/* A program's exit code for status (docs/interface.md): 0 for HQ_OK, 2 for a usage or
+ * configuration error (HQ_ECONFIG, HQ_EINVAL), 3 for a topology problem (HQ_ENOTFOUND,
+ * HQ_ECONFLICT), 1 for any other failure. */
+int hq_exit_code(int status);
+
 #endif

@@ -23,3 +23,19 @@ const char *hq_strerror(int status)
     }
     return "unknown status";
 }
+
+int hq_exit_code(int status)
+{
+    switch (status) {
+    case HQ_OK:
+        return 0;
+    case HQ_ECONFIG:
+    case HQ_EINVAL:
+        return 2;
+    case HQ_ENOTFOUND:
+    case HQ_ECONFLICT:
+        return 3;
+    default:
+        return 1;
+    }
+}

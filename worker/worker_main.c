@@ -31,20 +31,10 @@
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
 
+/* The one mapping from a status to an exit code (docs/interface.md). */
 static int exit_code(int status)
 {
-    switch (status) {
-    case HQ_OK:
-        return EXIT_OK;
-    case HQ_ECONFIG:
-    case HQ_EINVAL:
-        return EXIT_USAGE;
-    case HQ_ENOTFOUND:
-    case HQ_ECONFLICT:
-        return EXIT_TOPOLOGY;
-    default:
-        return EXIT_RUNTIME;
-    }
+    return hq_exit_code(status);
 }
 
 static void usage(FILE *f)

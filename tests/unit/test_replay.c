@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "hq_replay.h"
+#include "replay_args.h"
 
 /* ================================================================ topic matching */
 
