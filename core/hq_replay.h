@@ -60,6 +60,33 @@ struct hq_replay_opts {
     bool help, version;                /* -h/--help, -V/--version: nothing else is checked */
 };
 
+/* Zero *o, then the defaults: no window (INT64_MIN, INT64_MAX), window HQ_REPLAY_WINDOW_DEFAULT. */
+void hq_replay_opts_init(struct hq_replay_opts *o);
+
+/* Set the window's start (to = false) or end (to = true) from text, RFC 3339 or relative to
+ * now_ms (hq_time_parse); text is kept (borrowed) for the spec, relative ("-2h", "now") or
+ * not. HQ_OK, or HQ_EINVAL when text is not a time. */
+HQ_MUST_CHECK int hq_replay_set_time(struct hq_replay_opts *o, bool to, const char *text,
+                                     int64_t now_ms);
+
+/* A replay asked for in the console (docs/console.md, "Replay"): the JSON body of POST
+ * /api/replays, {"consumer", "from", "to", "source", "type", "id", "grep", "rate",
+ * "dry_run", "ignore_bindings", "restart"}. o targets the consumer (HQ_REPLAY_TARGET_CONSUMER)
+ * and points into the strings, which are owned: free with hq_replay_req_free(). */
+struct hq_replay_req {
+    struct hq_replay_opts o;
+    char *consumer, *from, *to, *source, *type, *id, *grep;
+};
+
+/* Parse a request (strict JSON; strings 1..HQ_REPLAY_ARG_MAX bytes) with the rules of
+ * hookmq-replay's command line: consumer required (a name), from or id required (an unbounded
+ * replay is refused), from before to, source a name, rate a number from 0 (unlimited) to
+ * HQ_REPLAY_RATE_MAX, the booleans true or false, nothing else. HQ_OK; HQ_EINVAL with a
+ * one-line reason in err; HQ_ENOMEM. core/replay_req.c */
+HQ_MUST_CHECK int hq_replay_req_parse(const char *json, size_t n, int64_t now_ms,
+                                      struct hq_replay_req *out, char *err, size_t errsz);
+void hq_replay_req_free(struct hq_replay_req *r); /* NULL-safe; leaves *r zeroed */
+
 /* The normalized description of a replay (what it selects and where it goes), from which
  * the replay id is derived: version, window (absolute times as ms; relative ones as their
  * text, so re-running the same command maps to the same replay), each filter

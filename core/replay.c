@@ -98,6 +98,36 @@ bool hq_topic_match(const char *pattern, const char *routing_key)
     return p > plen;
 }
 
+/* ================================================================ what to replay */
+
+void hq_replay_opts_init(struct hq_replay_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->from_ms = INT64_MIN;
+    o->to_ms = INT64_MAX;
+    o->window = HQ_REPLAY_WINDOW_DEFAULT;
+}
+
+int hq_replay_set_time(struct hq_replay_opts *o, bool to, const char *text, int64_t now_ms)
+{
+    int64_t ms;
+    bool rel;
+
+    if (!o || !text || hq_time_parse(text, now_ms, &ms) != HQ_OK)
+        return HQ_EINVAL;
+    rel = text[0] == '-' || strcmp(text, "now") == 0;
+    if (to) {
+        o->to_text = text;
+        o->to_ms = ms;
+        o->to_relative = rel;
+    } else {
+        o->from_text = text;
+        o->from_ms = ms;
+        o->from_relative = rel;
+    }
+    return HQ_OK;
+}
+
 static int spec_str(struct hq_buf *b, const char *key, const char *v)
 {
     int rc;

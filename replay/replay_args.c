@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hq_config.h"
 #include "hq_time.h"
 #include "replay_args.h"
 
@@ -20,24 +21,6 @@ static void set_err(char *err, size_t errsz, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errsz, fmt, ap);
     va_end(ap);
-}
-
-static bool valid_name(const char *s)
-{
-    size_t n = 0;
-
-    for (; s[n]; n++) {
-        char c = s[n];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return n >= 1 && n <= 64;
-}
-
-static bool is_relative(const char *s)
-{
-    return s[0] == '-' || strcmp(s, "now") == 0;
 }
 
 /* A positive decimal number (no sign, exponent, hex or inf/nan). */
@@ -143,10 +126,7 @@ int hq_replay_parse_args(int argc, char **argv, int64_t now_ms, struct hq_replay
 
     if (!o)
         return HQ_EINVAL;
-    memset(o, 0, sizeof(*o));
-    o->from_ms = INT64_MIN;
-    o->to_ms = INT64_MAX;
-    o->window = HQ_REPLAY_WINDOW_DEFAULT;
+    hq_replay_opts_init(o);
     if (err && errsz)
         err[0] = '\0';
     for (i = 1; i < argc; i++) {
@@ -194,28 +174,17 @@ int hq_replay_parse_args(int argc, char **argv, int64_t now_ms, struct hq_replay
         case O_CONFIG: o->config = val; break;
         case O_FROM:
         case O_TO: {
-            int64_t ms;
-
-            if (hq_time_parse(val, now_ms, &ms) != HQ_OK) {
+            if (hq_replay_set_time(o, d->id == O_TO, val, now_ms) != HQ_OK) {
                 set_err(err, errsz,
                         "%s: '%.100s' is not a time (RFC 3339 like 2026-11-29T10:00:00Z, or "
                         "relative like -2h, -15m, -7d, now)",
                         d->lng, val);
                 return HQ_EINVAL;
             }
-            if (d->id == O_FROM) {
-                o->from_text = val;
-                o->from_ms = ms;
-                o->from_relative = is_relative(val);
-            } else {
-                o->to_text = val;
-                o->to_ms = ms;
-                o->to_relative = is_relative(val);
-            }
             break;
         }
         case O_SOURCE:
-            if (!valid_name(val)) {
+            if (!hq_name_valid(val)) {
                 set_err(err, errsz, "--source: '%.100s' is not a source name ([a-z0-9_-]{1,64})",
                         val);
                 return HQ_EINVAL;
@@ -226,7 +195,7 @@ int hq_replay_parse_args(int argc, char **argv, int64_t now_ms, struct hq_replay
         case O_ID: o->id = val; break;
         case O_GREP: o->grep = val; break;
         case O_TO_CONSUMER:
-            if (!valid_name(val)) {
+            if (!hq_name_valid(val)) {
                 set_err(err, errsz,
                         "--to-consumer: '%.100s' is not a consumer name ([a-z0-9_-]{1,64})", val);
                 return HQ_EINVAL;

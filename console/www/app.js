@@ -174,5 +174,6 @@ document.addEventListener("DOMContentLoaded", function () {
     else if (page === "event" && window.eventPage) window.eventPage.init();
     else if (page === "consumers" && window.consumersPage) window.consumersPage.init();
     else if (page === "dlq" && window.dlqPage) window.dlqPage.init();
+    else if (page === "replay" && window.replayPage) window.replayPage.init();
   }).catch(function (e) { hq.showError(e.message); });
 });
