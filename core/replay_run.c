@@ -456,7 +456,7 @@ static void discard_queued(struct replay *rp)
 }
 
 /* Block until one more event may be published: a window slot, a token, not blocked.
- * HQ_OK, HQ_ESHUTDOWN (signal) or the fatal status. */
+ * HQ_OK, HQ_ESHUTDOWN (asked to stop) or the fatal status. */
 static int wait_turn(struct replay *rp)
 {
     for (;;) {
@@ -620,7 +620,8 @@ static int pass1(void *arg, const struct hq_arec *r)
     struct look l;
     int rc = first_look(rp, r, F_PASS1, &l);
 
-    rp->p.scanned++;
+    if ((++rp->p.scanned & 1023) == 0)
+        progress(rp, false); /* a long first pass shows too */
     if (rc != HQ_OK || !l.take)
         return rc;
     rp->p.total++;
@@ -781,7 +782,7 @@ static int checkpoint_prepare(struct replay *rp, bool *finished)
     return HQ_OK;
 }
 
-/* Connect, check that the target exists (HQ_ENOTFOUND: exit 3), confirm mode. */
+/* Connect, check that the target exists (HQ_ENOTFOUND: hookmq-replay exits 3), confirm mode. */
 static int connect_target(struct replay *rp)
 {
     const struct hq_replay_opts *o = rp->o;
@@ -903,7 +904,7 @@ static void replay_free(struct replay *rp)
 
     lc_abort(rp);
     if (rp->ckpt && hq_rckpt_close(rp->ckpt) != HQ_OK)
-        hq_warn("checkpoint not synced at exit", "checkpoint=%s", rp->ckpath);
+        hq_warn("checkpoint not synced at the end of the replay", "checkpoint=%s", rp->ckpath);
     rp->ckpt = NULL;
     if (rp->c) {
         hq_consume_detach(rp->c);
@@ -967,6 +968,7 @@ static int run(struct replay *rp)
         rc = rc == HQ_ENOTFOUND ? HQ_EIO : rc;
         goto out;
     }
+    progress(rp, false);
     target_text(rp, tgt, sizeof(tgt));
     if (o->dry_run) {
         say(rp, false, "dry run: %" PRIu64 " events would be replayed to %s as %s (%" PRIu64

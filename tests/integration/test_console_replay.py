@@ -103,6 +103,11 @@ class ConsoleReplay(unittest.TestCase):
         st, _h, b = self.cs.request("POST", "/api/replays", b"{not json",
                                     {"X-CSRF-Token": self.ops.csrf}, session=self.ops)
         self.assertEqual(st, 400, b)
+        st, r = self.start(consumer=self.bill.name, grep="x" * 5000, dry_run=True)
+        self.assertEqual(st, 400, r)
+        self.assertIn("1 to 4096 bytes", r["error"])
+        st, _h, _b = self.cs.post("/api/replays", self.ops, {"grep": "x" * 70000})
+        self.assertEqual(st, 413)
         st, _h, _b = self.cs.request("GET", "/api/replays/999999", session=self.ops)
         self.assertEqual(st, 404)
         st, _h, _b = self.cs.post("/api/replays/x1/stop", self.ops)
