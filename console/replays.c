@@ -192,13 +192,14 @@ static void *job_main(void *arg)
     j->ended_ms = hq_now_ms();
     if (st == ST_FAILED && !j->error[0])
         snprintf(j->error, sizeof(j->error), "%s", hq_strerror(rc));
-    running--;
-    pthread_cond_broadcast(&ended);
-    pthread_mutex_unlock(&mu);
+    /* logged before the job is let go: once mu is released it may be forgotten (free_slot) */
     hq_info("replay ended", "n=%u replay_id=%s user=%s consumer=%s state=%s confirmed=%" PRIu64
             " earlier=%" PRIu64 " failed=%" PRIu64,
             j->n, p.id, j->user, j->req.consumer, state_names[st], p.confirmed, p.earlier,
             p.failed);
+    running--;
+    pthread_cond_broadcast(&ended);
+    pthread_mutex_unlock(&mu);
     return NULL;
 }
 
