@@ -301,14 +301,7 @@ static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *
     /* the audit trail: a log line and a lifecycle record naming the user */
     hq_info("redriven", "user=%s consumer=%s event_id=%s source=%s", x->user, x->consumer, in.id,
             in.source);
-    memset(&r, 0, sizeof(r));
-    r.source = in.source;
-    r.id = in.id;
-    r.consumer = x->consumer;
-    r.attempt = 1;
-    r.verdict = HQ_LC_REDRIVEN;
-    r.at_ms = at;
-    r.by = x->user;
+    hq_dlq_action_record(&in, x->consumer, HQ_LC_REDRIVEN, x->user, NULL, at, &r);
     hq_lc_emit(x->lc, &r);
     return HQ_OK;
 }
@@ -371,80 +364,22 @@ out:
 
 /* ------------------------------------------------------------------ POST .../<id>/edit */
 
-struct edit_ctx {
-    const struct hq_dlq_edit_req *req;
-    const char *consumer, *user, *id, *work;
-    struct hq_lc_emitter *lc;
-    bool found, done;
-    int err;
-    char summary[600];
-};
-
-static int edit_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, bool *stop,
-                      bool *settled)
-{
-    struct edit_ctx *x = ud;
-    struct hq_dlq_info in;
-    struct hq_lc_record r;
-    struct hq_msg copy;
-    int64_t at;
-    int rc;
-
-    hq_dlq_info(d, &in);
-    if (strcmp(in.id, x->id) != 0)
-        return HQ_OK;
-    x->found = true;
-    *stop = true; /* the first parked copy of this id */
-    at = hq_now_ms();
-    rc = hq_dlq_edit_copy(d, x->req->has_body ? x->req->body : NULL, x->req->body_len,
-                          (const char *const *)x->req->keys, (const char *const *)x->req->vals,
-                          x->req->n, x->user, &copy, x->summary, sizeof(x->summary));
-    if (rc != HQ_OK) {
-        x->err = rc;
-        return HQ_OK; /* answered as a bad request; the event stays */
-    }
-    rc = hq_amqp_publish_confirmed(c, "", x->work, &copy, CONFIRM_TIMEOUT_MS);
-    hq_msg_free(&copy);
-    if (rc == HQ_OK)
-        rc = hq_amqp_ack(c, d->tag);
-    if (rc != HQ_OK) {
-        hq_warn("edit failed; the event stays in the DLQ", "user=%s consumer=%s event_id=%s "
-                "error=\"%s\"", x->user, x->consumer, in.id, hq_strerror(rc));
-        x->err = rc;
-        return rc;
-    }
-    *settled = true;
-    x->done = true;
-    hq_info("edited and sent back", "user=%s consumer=%s event_id=%s source=%s summary=\"%s\"",
-            x->user, x->consumer, in.id, in.source, x->summary);
-    memset(&r, 0, sizeof(r));
-    r.source = in.source;
-    r.id = in.id;
-    r.consumer = x->consumer;
-    r.attempt = 1;
-    r.verdict = HQ_LC_EDITED;
-    r.error = x->summary;
-    r.at_ms = at;
-    r.by = x->user;
-    hq_lc_emit(x->lc, &r);
-    return HQ_OK;
-}
-
 void cs_api_edit(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
                  const char *id, const char *user)
 {
     const struct hq_consumer_cfg *cc = hq_config_consumer(cfg, consumer);
     struct hq_buf body = HQ_BUF_INIT(REDRIVE_BODY_MAX * 16), out = HQ_BUF_INIT(4096);
     struct hq_dlq_edit_req req;
-    struct edit_ctx x;
+    struct hq_dlq_edit e;
+    struct hq_dlq_edit_outcome x;
+    struct hq_lc_emitter *lc = NULL;
     struct hq_amqp *c = NULL;
     char queue[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32], err[200];
     uint32_t depth = 0;
-    size_t seen = 0;
     int rc;
 
     memset(&req, 0, sizeof(req));
-    memset(&x, 0, sizeof(x));
+    memset(&e, 0, sizeof(e));
     if (!cc) {
         cs_send_error(conn, 404, "no such consumer in the config");
         goto out;
@@ -461,15 +396,25 @@ void cs_api_edit(struct mg_connection *conn, const struct hq_config *cfg, const 
     if (!open_dlq(conn, cfg, cc->name, "hookmq-console edit", queue, work, sizeof(queue), &depth,
                   &c))
         goto out;
-    if (hq_lc_start(&cfg->broker, "hookmq-console edit (lifecycle)", 64, &x.lc) != HQ_OK)
-        x.lc = NULL;
-    x.req = &req;
-    x.consumer = cc->name;
-    x.user = user;
-    x.id = id;
-    x.work = work;
-    rc = hq_dlq_scan(c, queue, depth < DLQ_SCAN_CAP ? depth : DLQ_SCAN_CAP, edit_visit, &x,
-                     &seen, NULL);
+    if (hq_lc_start(&cfg->broker, "hookmq-console edit (lifecycle)", 64, &lc) != HQ_OK)
+        lc = NULL;
+    e.consumer = cc->name;
+    e.id = id;
+    e.body = req.has_body ? req.body : NULL;
+    e.body_len = req.body_len;
+    e.keys = (const char *const *)req.keys;
+    e.vals = (const char *const *)req.vals;
+    e.n_headers = req.n;
+    e.user = user;
+    e.lc = lc;
+    e.timeout_ms = CONFIRM_TIMEOUT_MS;
+    rc = hq_dlq_edit(c, depth < DLQ_SCAN_CAP ? depth : DLQ_SCAN_CAP, &e, &x);
+    if (x.found && !x.done && x.err != HQ_EINVAL)
+        hq_warn("edit failed; the event stays in the DLQ", "user=%s consumer=%s event_id=%s "
+                "error=\"%s\"", user, cc->name, id, hq_strerror(x.err));
+    if (x.done)
+        hq_info("edited and sent back", "user=%s consumer=%s event_id=%s source=%s summary=\"%s\"",
+                user, cc->name, id, x.source, x.summary);
     if (!x.found)
         cs_send_error(conn, 404, "no parked event with this id in the DLQ");
     else if (x.err == HQ_EINVAL)
@@ -484,7 +429,7 @@ void cs_api_edit(struct mg_connection *conn, const struct hq_config *cfg, const 
         cs_send_json(conn, &out);
 out:
     hq_amqp_close(c);
-    hq_lc_stop(x.lc, 3000);
+    hq_lc_stop(lc, 3000);
     hq_dlq_edit_req_free(&req);
     hq_buf_free(&body);
     hq_buf_free(&out);

@@ -225,13 +225,7 @@ void hq_dlq_emit_redriven(struct hq_lc_emitter *lc, const char *consumer,
     if (!lc || !d)
         return;
     hq_dlq_info(d, &in);
-    memset(&r, 0, sizeof(r));
-    r.source = in.source;
-    r.id = in.id;
-    r.consumer = consumer;
-    r.attempt = 1;
-    r.verdict = HQ_LC_REDRIVEN;
-    r.at_ms = at_ms;
+    hq_dlq_action_record(&in, consumer, HQ_LC_REDRIVEN, NULL, NULL, at_ms, &r);
     hq_lc_emit(lc, &r);
 }
 

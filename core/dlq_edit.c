@@ -1,5 +1,7 @@
-/* dlq_edit: "edit and retry" of a parked event (hq_dlq.h, hq_dlq_edit_copy): the redriven
- * copy with a new body and/or headers, marked with the original's digest and the editor. */
+/* dlq_edit: "edit and retry" of a parked event (hq_dlq.h): the redriven copy with a new body
+ * and/or headers, marked with the original's digest and the editor (hq_dlq_edit_copy), and the
+ * whole action, shared by the console and `hookmq-dlx edit` (hq_dlq_edit): find the event,
+ * send the copy with a confirm, take the original out of the DLQ, record who did it. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +10,8 @@
 
 #include "hq_codec.h"
 #include "hq_dlq.h"
+#include "hq_lifecycle.h"
+#include "hq_time.h"
 
 /* Remove header key from m (all occurrences). */
 static void drop_header(struct hq_msg *m, const char *key)
@@ -99,4 +103,83 @@ int hq_dlq_edit_copy(const struct hq_delivery *d, const unsigned char *body, siz
 fail:
     hq_msg_free(out);
     return rc;
+}
+
+void hq_dlq_action_record(const struct hq_dlq_info *in, const char *consumer,
+                          enum hq_lc_verdict verdict, const char *by, const char *error,
+                          int64_t at_ms, struct hq_lc_record *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->source = in->source;
+    r->id = in->id;
+    r->consumer = consumer;
+    r->attempt = 1;
+    r->verdict = verdict;
+    r->error = error;
+    r->at_ms = at_ms;
+    r->by = by;
+}
+
+struct edit_scan {
+    const struct hq_dlq_edit *e;
+    const char *work;
+    struct hq_dlq_edit_outcome *out;
+};
+
+static int edit_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, bool *stop,
+                      bool *settled)
+{
+    struct edit_scan *x = ud;
+    const struct hq_dlq_edit *e = x->e;
+    struct hq_dlq_edit_outcome *out = x->out;
+    struct hq_dlq_info in;
+    struct hq_lc_record r;
+    struct hq_msg copy;
+    int64_t at;
+    int rc;
+
+    hq_dlq_info(d, &in);
+    if (strcmp(in.id, e->id) != 0)
+        return HQ_OK;
+    out->found = true;
+    *stop = true; /* the first parked copy of this id */
+    snprintf(out->source, sizeof(out->source), "%s", in.source);
+    at = hq_now_ms(); /* before the copy: the record never sorts after what the copy causes */
+    rc = hq_dlq_edit_copy(d, e->body, e->body_len, e->keys, e->vals, e->n_headers, e->user,
+                          &copy, out->summary, sizeof(out->summary));
+    if (rc != HQ_OK) {
+        out->err = rc;
+        return HQ_OK; /* refused (or no memory): the event stays, the scan puts it back */
+    }
+    rc = hq_amqp_publish_confirmed(c, "", x->work, &copy, e->timeout_ms);
+    hq_msg_free(&copy);
+    if (rc == HQ_OK)
+        rc = hq_amqp_ack(c, d->tag);
+    if (rc != HQ_OK) {
+        out->err = rc;
+        snprintf(out->error, sizeof(out->error), "%s", hq_consume_error(c));
+        return rc;
+    }
+    *settled = true;
+    out->done = true;
+    hq_dlq_action_record(&in, e->consumer, HQ_LC_EDITED, e->user, out->summary, at, &r);
+    hq_lc_emit(e->lc, &r);
+    return HQ_OK;
+}
+
+int hq_dlq_edit(struct hq_amqp *c, size_t max, const struct hq_dlq_edit *e,
+                struct hq_dlq_edit_outcome *out)
+{
+    char dlq[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32];
+    struct edit_scan x = {e, work, out};
+    size_t seen = 0;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!e || !e->id || !e->consumer)
+        return HQ_EINVAL;
+    if ((rc = hq_dlq_queue(e->consumer, dlq, sizeof(dlq))) != HQ_OK ||
+        (rc = hq_dlq_work_queue(e->consumer, work, sizeof(work))) != HQ_OK)
+        return rc;
+    return hq_dlq_scan(c, dlq, max, edit_visit, &x, &seen, NULL);
 }

@@ -2,8 +2,10 @@
  * Retries, The event message). What a DLQ message says about its failure (written by the worker as
  * hookmq-consumer / -attempts / -last-error / -failed-at, or by the broker as x-death), the
  * DLQ copy the worker publishes, and the redriven copy that goes back to the work queue.
- * Shared by hookmq-dlx (list/show/redrive/status) and the worker (DLQ copies, automatic
- * redrive). Thread-safe (no shared state); a connection still belongs to one thread. */
+ * Shared by hookmq-dlx (list/show/redrive/edit/status), the console (its DLQ view, redrive
+ * and edit: the same hq_dlq_scan, hq_dlq_select and hq_dlq_edit) and the worker (DLQ copies,
+ * automatic redrive). Thread-safe (no shared state); a connection still belongs to one
+ * thread. */
 #ifndef HQ_DLQ_H
 #define HQ_DLQ_H
 
@@ -13,6 +15,7 @@
 #include "hq_amqp.h"
 #include "hq_consume.h"
 #include "hq_event.h"
+#include "hq_lifecycle.h"
 
 #define HQ_DLQ_LAST_ERROR_MAX 1024 /* hookmq-last-error is cut to this many bytes */
 
@@ -142,6 +145,46 @@ HQ_MUST_CHECK int hq_dlq_edit_copy(const struct hq_delivery *d, const unsigned c
 /* May an edit set header key? Not the hookmq-* headers (hookmq's own), not x-* (the
  * broker's), and only printable ASCII without spaces, 1..128 bytes. */
 bool hq_dlq_edit_header_allowed(const char *key);
+
+/* One "edit and retry" (hq_dlq_edit): the first message of consumer's DLQ with event id id
+ * goes back to its work queue as hq_dlq_edit_copy makes it. */
+struct hq_dlq_edit {
+    const char *consumer;         /* hookmq.NAME.dlq is read, hookmq.NAME gets the copy */
+    const char *id;               /* the event id (message_id) */
+    const unsigned char *body;    /* the new body, or NULL to keep it */
+    size_t body_len;
+    const char *const *keys, *const *vals; /* headers to set (hq_dlq_edit_header_allowed) */
+    size_t n_headers;
+    const char *user;             /* who edits: hookmq-edited-by and the record's "by" */
+    struct hq_lc_emitter *lc;     /* the "edit" lifecycle record goes here; may be NULL */
+    int timeout_ms;               /* for the broker's confirm of the copy */
+};
+struct hq_dlq_edit_outcome {
+    bool found;        /* a message with the id was parked */
+    bool done;         /* its edited copy was confirmed and the original acked */
+    int err;           /* found && !done: HQ_EINVAL the edit was refused (hq_dlq_edit_copy),
+                          HQ_ENOMEM, or the status of the publish or the ack */
+    char source[HQ_NAME_MAX + 1]; /* the event's hookmq-source (for the caller's log line) */
+    char error[256];   /* the broker's text when the publish or the ack failed */
+    char summary[600]; /* hq_dlq_edit_copy's summary, also the lifecycle record's "error" */
+};
+/* Read consumer's DLQ on c (at most max messages, hq_dlq_scan: every other message and a
+ * failed one are put back in order) and edit and retry the first message with event id e->id:
+ * publish the copy to "" / hookmq.NAME with a confirm (up to e->timeout_ms), then ack the
+ * original; only then queue the lifecycle record (HQ_LC_EDITED, "by" = e->user, "error" = the
+ * summary, stamped before the copy was sent) on e->lc. *out says what happened. Returns the
+ * scan's status: HQ_OK also when nothing matched (found false) or the edit was refused (err
+ * HQ_EINVAL); the publish's or ack's status when the broker did not take the copy (the event
+ * stays parked); HQ_EINVAL for missing arguments. The queues are assumed to exist. */
+HQ_MUST_CHECK int hq_dlq_edit(struct hq_amqp *c, size_t max, const struct hq_dlq_edit *e,
+                              struct hq_dlq_edit_outcome *out);
+
+/* The lifecycle record of a person's action on parked event in (HQ_LC_REDRIVEN by the
+ * console, HQ_LC_EDITED): source and id of in (borrowed), consumer, attempt 1, verdict, by,
+ * error (may be NULL) and at_ms; the rest zero. */
+void hq_dlq_action_record(const struct hq_dlq_info *in, const char *consumer,
+                          enum hq_lc_verdict verdict, const char *by, const char *error,
+                          int64_t at_ms, struct hq_lc_record *r);
 
 /* An edit request of the console: {"body": "text"} or {"body_b64": "..."}, and/or
  * {"headers": {"name": "value", ...}} (at most 64, names as hq_dlq_edit_header_allowed,

@@ -1,427 +1,43 @@
-/* dlq: hookmq-dlx list | show | redrive | purge | status (see dlq.h and docs/dlq.md).
+/* dlq: the DLQ subcommands of hookmq-dlx: list, show, redrive, purge and edit (docs/dlq.md;
+ * reading and selecting in scan.c, the command line in main.c).
  *
  * Reading a DLQ never consumes or reorders it: every message is fetched with basic.get
  * without an ack and then returned with one basic.nack (requeue) each, oldest first (see
  * hq_dlq_scan: closing the connection would return them too, but a quorum queue re-enqueues
  * a closed channel's messages in no particular order). Redrive acks only the messages it
- * moved, each after the broker confirmed the copy in the work queue; the others go back the
- * same way.
- *
- * exit_for() is the one mapping from a status to an exit code here. */
+ * moved, each after the broker confirmed the copy in the work queue, and edit the one it
+ * sent back edited (hq_dlq_edit, shared with the console); the others go back the same way. */
 #include <errno.h>
-#include <fnmatch.h>
 #include <inttypes.h>
-#include <stdarg.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-#include "dlq.h"
-#include "hq_amqp.h"
+#include "dlx.h"
 #include "hq_buf.h"
 #include "hq_codec.h"
-#include "hq_config.h"
-#include "hq_consume.h"
 #include "hq_dlq.h"
 #include "hq_json.h"
 #include "hq_lifecycle.h"
-#include "hq_log.h"
-#include "hq_status.h"
 #include "hq_time.h"
-#include "hq_topology.h"
 #include "hq_utf8.h"
 
-#define PROG "hookmq-dlx"
-#define SCAN_CAP 100000u        /* messages read by one list / show / redrive */
-#define CONNECT_TIMEOUT_MS 10000
 #define CONFIRM_TIMEOUT_MS 10000
+#define EDIT_CONFIRM_TIMEOUT_MS 5000
+#define EDIT_BODY_MAX (64u << 20)
 #define ERR_COL_MAX 100         /* last error column of the table */
-
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
-
-/* HQ_ENOTFOUND here always means a missing queue (topology); usage errors are HQ_EINVAL. */
-static int exit_for(int status)
-{
-    switch (status) {
-    case HQ_OK: return EXIT_OK;
-    case HQ_EINVAL:
-    case HQ_ECONFIG: return EXIT_USAGE;
-    case HQ_ENOTFOUND:
-    case HQ_ECONFLICT: return EXIT_TOPOLOGY;
-    default: return EXIT_RUNTIME;
-    }
-}
-
-/* ---------------------------------------------------------------- usage */
-
-void hq_dlx_dlq_usage(FILE *f)
-{
-    fprintf(f,
-            "  status [--policy-managed]       per consumer: queue depths, consumers, DLQ depth,\n"
-            "                                  oldest DLQ message, drift from the config (exit 3)\n"
-            "  list NAME [--json] [--limit N]  the messages in hookmq.NAME.dlq (nothing consumed)\n"
-            "  show NAME ID [--json]           headers and body of the DLQ message with that id\n"
-            "  redrive NAME (--id ID | --type GLOB | --all) [--limit N] [--dry-run] [--reset-steps]\n"
-            "                                  move DLQ messages back to hookmq.NAME (attempt 1)\n"
-            "  purge NAME --yes                delete every message in hookmq.NAME.dlq\n");
-}
-
-static const char *const cmd_help[][2] = {
-    {"status",
-     "usage: " PROG " status [-c FILE] [--policy-managed]\n"
-     "\n"
-     "For every consumer of the config: the depth (ready messages) and attached consumers of\n"
-     "its work queue hookmq.NAME, the depth of each retry queue hookmq.NAME.retry.<delay>, the\n"
-     "depth of its DLQ hookmq.NAME.dlq and the age of the oldest DLQ message (peeked and\n"
-     "returned, never consumed); then the shared exchanges and queues. Each queue and exchange\n"
-     "is checked against the config: missing, or drift (declared with other arguments, found by\n"
-     "declaring it again with the expected ones: the broker's refusal is shown).\n"
-     "\n"
-     "  --policy-managed   the topology was applied with --policy-managed: do not expect\n"
-     "                     the x-arguments that policies set\n"
-     "\n"
-     "Exit status: 0 everything present and as configured, 1 broker unreachable, 2 usage or\n"
-     "configuration error, 3 a queue or exchange is missing or differs from the config.\n"},
-    {"list",
-     "usage: " PROG " list NAME [-c FILE] [--json] [--limit N]\n"
-     "\n"
-     "Every message in hookmq.NAME.dlq, oldest first: event id, type, source, attempts, last\n"
-     "error, failed-at (RFC 3339 UTC) and how many times it was redriven. Messages the broker\n"
-     "dead-lettered itself (a handler that crashed on every delivery) show the x-death reason.\n"
-     "Nothing is consumed or reordered: messages are read without an ack and returned.\n"
-     "\n"
-     "  --json      one JSON object per message and line instead of a table\n"
-     "  --limit N   read at most N messages (default and maximum 100000)\n"
-     "\n"
-     "NAME is a consumer name from the config. Exit status: 0 ok, 1 runtime failure, 2 usage\n"
-     "or configuration error (unknown consumer), 3 the DLQ does not exist (run apply).\n"},
-    {"show",
-     "usage: " PROG " show NAME ID [-c FILE] [--json]\n"
-     "\n"
-     "The properties, every header (sorted; x-death decoded) and the body of the first message\n"
-     "in hookmq.NAME.dlq whose message id is ID. The body is printed as text when it is valid\n"
-     "UTF-8, else in base64. Nothing is consumed or reordered.\n"
-     "\n"
-     "  --json   one JSON object (\"body\" for UTF-8, else \"body_b64\")\n"
-     "\n"
-     "Exit status: 0 shown, 1 no such message (or runtime failure), 2 usage or configuration\n"
-     "error, 3 the DLQ does not exist.\n"},
-    {"redrive",
-     "usage: " PROG " redrive NAME (--id ID | --type GLOB | --all) [--limit N] [--dry-run]\n"
-     "       [--reset-steps]\n"
-     "\n"
-     "Move messages of hookmq.NAME.dlq back to the work queue hookmq.NAME: each is republished\n"
-     "with hookmq-attempt = 1 and hookmq-redriven + 1, without the failure headers\n"
-     "(hookmq-consumer, -attempts, -last-error, -failed-at) and without the broker's (x-death,\n"
-     "x-delivery-count, ...), and acked in the DLQ only after the broker confirmed the copy.\n"
-     "Messages that do not match stay in the DLQ, in order. At most the messages present at\n"
-     "the start are looked at, so events that fail again are not redriven twice in one run.\n"
-     "\n"
-     "  --id ID       messages whose event id (message_id) is ID\n"
-     "  --type GLOB   messages whose hookmq-event-type matches GLOB (fnmatch: * ? [...])\n"
-     "  --all         every message\n"
-     "  --limit N     redrive at most N messages\n"
-     "  --dry-run     only print what would be redriven\n"
-     "  --reset-steps drop the event's saved durable steps (hookmq-steps), so every step runs\n"
-     "                again; by default they are kept (docs/consumers.md, \"Durable steps\")\n"
-     "\n"
-     "Exit status: 0 ok (also when nothing matched), 1 runtime failure (the message being\n"
-     "redriven stays in the DLQ), 2 usage or configuration error, 3 a queue does not exist.\n"},
-    {"purge",
-     "usage: " PROG " purge NAME --yes [-c FILE]\n"
-     "\n"
-     "Delete every (ready) message in hookmq.NAME.dlq. Refuses without --yes (exit 2).\n"
-     "Consider `" PROG " list NAME --json > saved.jsonl` first.\n"},
-};
-
-static const char *help_for(const char *cmd)
-{
-    size_t i;
-
-    for (i = 0; i < sizeof(cmd_help) / sizeof(cmd_help[0]); i++)
-        if (strcmp(cmd_help[i][0], cmd) == 0)
-            return cmd_help[i][1];
-    return NULL;
-}
-
-/* ---------------------------------------------------------------- arguments */
-
-struct dopts {
-    const char *cmd;
-    const char *config;
-    const char *pos[4]; /* positionals after the subcommand */
-    int npos;
-    const char *id;
-    const char *type;
-    bool all, dry_run, yes, json, help, policy_managed, has_limit, reset_steps;
-    long limit;
-};
-
-static int need_value(int argc, char **argv, int *i, const char **out)
-{
-    const char *a = argv[*i];
-    const char *eq = strchr(a, '=');
-
-    if (strncmp(a, "--", 2) == 0 && eq) {
-        *out = eq + 1;
-        return HQ_OK;
-    }
-    if (*i + 1 >= argc) {
-        fprintf(stderr, PROG ": %s needs a value\n", a);
-        return HQ_EINVAL;
-    }
-    *out = argv[++*i];
-    return HQ_OK;
-}
-
-static bool opt_is(const char *a, const char *name)
-{
-    size_t n = strlen(name);
-
-    return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
-}
-
-static int parse(int argc, char **argv, struct dopts *o)
-{
-    int i;
-
-    memset(o, 0, sizeof(*o));
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v;
-
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            o->help = true;
-        } else if (strcmp(a, "-c") == 0 || opt_is(a, "--config")) {
-            if (need_value(argc, argv, &i, &o->config) != HQ_OK)
-                return HQ_EINVAL;
-        } else if (strcmp(a, "--json") == 0) {
-            o->json = true;
-        } else if (strcmp(a, "--all") == 0) {
-            o->all = true;
-        } else if (strcmp(a, "--dry-run") == 0) {
-            o->dry_run = true;
-        } else if (strcmp(a, "--reset-steps") == 0) {
-            o->reset_steps = true;
-        } else if (strcmp(a, "--yes") == 0) {
-            o->yes = true;
-        } else if (strcmp(a, "--policy-managed") == 0) {
-            o->policy_managed = true;
-        } else if (opt_is(a, "--id")) {
-            if (need_value(argc, argv, &i, &o->id) != HQ_OK)
-                return HQ_EINVAL;
-        } else if (opt_is(a, "--type")) {
-            if (need_value(argc, argv, &i, &o->type) != HQ_OK)
-                return HQ_EINVAL;
-        } else if (opt_is(a, "--limit")) {
-            char *end;
-
-            if (need_value(argc, argv, &i, &v) != HQ_OK)
-                return HQ_EINVAL;
-            errno = 0;
-            o->limit = strtol(v, &end, 10);
-            if (errno || end == v || *end != '\0' || o->limit < 1 || o->limit > 1000000000L) {
-                fprintf(stderr, PROG ": --limit takes a number from 1 to 1000000000, not '%s'\n",
-                        v);
-                return HQ_EINVAL;
-            }
-            o->has_limit = true;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            fprintf(stderr, PROG ": unknown option %s\n", a);
-            return HQ_EINVAL;
-        } else if (!o->cmd) {
-            o->cmd = a;
-        } else if (o->npos < 4) {
-            o->pos[o->npos++] = a;
-        } else {
-            fprintf(stderr, PROG ": unexpected argument %s\n", a);
-            return HQ_EINVAL;
-        }
-    }
-    return HQ_OK;
-}
-
-/* Options that do not belong to cmd are errors, not silently ignored. */
-static int check_opts(const struct dopts *o)
-{
-    const char *c = o->cmd;
-    bool red = strcmp(c, "redrive") == 0;
-    int want = strcmp(c, "status") == 0 ? 0 : strcmp(c, "show") == 0 ? 2 : 1;
-    const char *bad = NULL;
-
-    if ((o->id || o->type || o->all || o->dry_run || o->reset_steps) && !red)
-        bad = o->id ? "--id" : o->type ? "--type" : o->all ? "--all" : o->dry_run ? "--dry-run"
-                                                                                  : "--reset-steps";
-    else if (o->has_limit && !red && strcmp(c, "list") != 0)
-        bad = "--limit";
-    else if (o->yes && strcmp(c, "purge") != 0)
-        bad = "--yes";
-    else if (o->json && strcmp(c, "list") != 0 && strcmp(c, "show") != 0)
-        bad = "--json";
-    else if (o->policy_managed && strcmp(c, "status") != 0)
-        bad = "--policy-managed";
-    if (bad) {
-        fprintf(stderr, PROG ": %s does not go with %s (see " PROG " %s --help)\n", bad, c, c);
-        return HQ_EINVAL;
-    }
-    if (o->npos != want) {
-        fprintf(stderr, PROG ": %s takes %s (see " PROG " %s --help)\n", c,
-                want == 0 ? "no NAME" : want == 1 ? "a consumer NAME" : "a consumer NAME and an ID",
-                c);
-        return HQ_EINVAL;
-    }
-    if (red && (o->id != NULL) + (o->type != NULL) + (o->all ? 1 : 0) != 1) {
-        fprintf(stderr, PROG ": redrive needs exactly one of --id ID, --type GLOB, --all\n");
-        return HQ_EINVAL;
-    }
-    return HQ_OK;
-}
-
-/* ---------------------------------------------------------------- helpers */
-
-static int load_config(const struct dopts *o, struct hq_config **cfg)
-{
-    char err[1024];
-    int rc;
-
-    rc = hq_config_load(hq_config_default_path(o->config), cfg, err, sizeof(err));
-    if (rc != HQ_OK) {
-        fprintf(stderr, "%s\n", err);
-        return rc == HQ_ENOMEM ? rc : HQ_ECONFIG;
-    }
-    hq_log_setup(PROG, (*cfg)->log_level < HQ_LOG_WARN ? (*cfg)->log_level : HQ_LOG_WARN,
-                 (*cfg)->log_format);
-    return HQ_OK;
-}
-
-/* The consumer called name, or NULL after printing the configured ones. */
-static const struct hq_consumer_cfg *find_consumer(const struct hq_config *cfg, const char *name)
-{
-    const struct hq_consumer_cfg *cc = hq_config_consumer(cfg, name);
-    size_t i;
-
-    if (cc)
-        return cc;
-    fprintf(stderr, PROG ": unknown consumer '%s' (configured in %s: ", name,
-            cfg->path ? cfg->path : "the config");
-    if (cfg->n_consumers == 0)
-        fprintf(stderr, "none");
-    for (i = 0; i < cfg->n_consumers; i++)
-        fprintf(stderr, "%s%s", i ? ", " : "", cfg->consumers[i].name);
-    fprintf(stderr, ")\nNAME is a consumer name, not a queue name.\n");
-    return NULL;
-}
-
-static int connect_broker(const struct hq_config *cfg, const char *what, struct hq_amqp **c)
-{
-    char err[512], name[64];
-    size_t start = 0;
-    int rc;
-
-    snprintf(name, sizeof(name), PROG " %s", what);
-    rc = hq_amqp_connect_quiet(&cfg->broker, name, CONNECT_TIMEOUT_MS, &start, c, err, sizeof(err));
-    if (rc != HQ_OK) {
-        fprintf(stderr, PROG ": cannot connect to the broker: %s\n", err[0] ? err : hq_strerror(rc));
-        return rc == HQ_EINVAL ? HQ_ECONFIG : rc == HQ_ENOTFOUND ? HQ_EDOWN : rc;
-    }
-    return HQ_OK;
-}
-
-/* Close c: every message read without an ack goes back to its queue. */
-static void disconnect(struct hq_amqp *c)
-{
-    if (!c)
-        return;
-    hq_consume_detach(c);
-    hq_amqp_close(c);
-}
-
-/* queue exists? HQ_OK (with its ready messages), or HQ_ENOTFOUND after saying so. After
- * HQ_ENOTFOUND the connection must not be used for get/consume any more (hq_consume.h). */
-static int need_queue(struct hq_amqp *c, const char *queue, uint32_t *messages)
-{
-    int rc = hq_amqp_queue_exists(c, queue, messages, NULL);
-
-    if (rc == HQ_ENOTFOUND)
-        fprintf(stderr, PROG ": queue '%s' does not exist (run `" PROG " apply`)\n", queue);
-    else if (rc != HQ_OK)
-        fprintf(stderr, PROG ": cannot check queue '%s': %s\n", queue, hq_amqp_error(c));
-    return rc;
-}
-
-/* Copy s for a terminal: control bytes become '?', at most max code points (then "..."). */
-static char *term_str(const char *s, size_t max)
-{
-    size_t n = strlen(s), i, o = 0, cps = 0;
-    char *out = malloc(n + 4);
-
-    if (!out)
-        return NULL;
-    for (i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-
-        if ((ch & 0xC0) != 0x80) {
-            if (max && cps == max) {
-                memcpy(out + o, "...", 3);
-                o += 3;
-                break;
-            }
-            cps++;
-        }
-        out[o++] = (ch < 0x20 || ch == 0x7f) ? '?' : (char)ch;
-    }
-    out[o] = '\0';
-    return out;
-}
-
-static size_t cp_len(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
-static void fmt_time(int64_t ms, char *out, size_t outsz)
-{
-    if (ms <= 0)
-        snprintf(out, outsz, "-");
-    else
-        hq_time_format(ms, out, outsz);
-}
-
-/* "3d4h", "2h13m", "5m2s", "45s", "0s". */
-static void fmt_age(int64_t ms, char *out, size_t outsz)
-{
-    int64_t s = ms > 0 ? ms / 1000 : 0;
-
-    if (s >= 86400)
-        snprintf(out, outsz, "%" PRId64 "d%" PRId64 "h", s / 86400, (s % 86400) / 3600);
-    else if (s >= 3600)
-        snprintf(out, outsz, "%" PRId64 "h%" PRId64 "m", s / 3600, (s % 3600) / 60);
-    else if (s >= 60)
-        snprintf(out, outsz, "%" PRId64 "m%" PRId64 "s", s / 60, s % 60);
-    else
-        snprintf(out, outsz, "%" PRId64 "s", s);
-}
 
 static int json_kv_str(struct hq_buf *b, bool first, const char *k, const char *v)
 {
     int rc;
 
-    if ((rc = hq_buf_appendf(b, "%s\"", first ? "" : ",")) != HQ_OK ||
-        (rc = hq_buf_append_json_str(b, k, strlen(k))) != HQ_OK ||
-        (rc = hq_buf_append(b, "\":", 2)) != HQ_OK)
+    if ((rc = hq_buf_append(b, ",", first ? 0 : 1)) != HQ_OK ||
+        (rc = hq_json_str(b, k, strlen(k))) != HQ_OK || (rc = hq_buf_append(b, ":", 1)) != HQ_OK)
         return rc;
-    if (!v)
-        return hq_buf_append(b, "null", 4);
-    if ((rc = hq_buf_append(b, "\"", 1)) != HQ_OK ||
-        (rc = hq_buf_append_json_str(b, v, strlen(v))) != HQ_OK)
-        return rc;
-    return hq_buf_append(b, "\"", 1);
+    return v ? hq_json_str(b, v, strlen(v)) : hq_buf_append(b, "null", 4);
 }
 
 static int json_kv_long(struct hq_buf *b, bool first, const char *k, int64_t v)
@@ -460,7 +76,7 @@ static int list_json(struct list_ctx *lc, const struct hq_delivery *d, const str
     int rc;
 
     hq_buf_reset(b);
-    fmt_time(in->failed_at_ms, failed, sizeof(failed));
+    dlx_fmt_time(in->failed_at_ms, failed, sizeof(failed));
     if ((rc = hq_buf_append(b, "{", 1)) != HQ_OK ||
         (rc = json_kv_str(b, true, "id", in->id)) != HQ_OK ||
         (rc = json_kv_str(b, false, "type", in->type)) != HQ_OK ||
@@ -509,15 +125,15 @@ static int list_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, 
     }
     row = &lc->rows[lc->n];
     snprintf(buf[0], sizeof(buf[0]), "%" PRId64, in.attempts);
-    fmt_time(in.failed_at_ms, buf[1], sizeof(buf[1]));
+    dlx_fmt_time(in.failed_at_ms, buf[1], sizeof(buf[1]));
     snprintf(buf[2], sizeof(buf[2]), "%" PRId64, in.redriven);
-    (*row)[COL_ID] = term_str(in.id[0] ? in.id : "-", 64);
-    (*row)[COL_TYPE] = term_str(in.type[0] ? in.type : "-", 40);
-    (*row)[COL_SOURCE] = term_str(in.source[0] ? in.source : "-", 24);
-    (*row)[COL_ATT] = term_str(buf[0], 0);
-    (*row)[COL_FAILED] = term_str(buf[1], 0);
-    (*row)[COL_REDRIVEN] = term_str(buf[2], 0);
-    (*row)[COL_ERR] = term_str(in.last_error[0] ? in.last_error : "-", ERR_COL_MAX);
+    (*row)[COL_ID] = dlx_term_str(in.id[0] ? in.id : "-", 64);
+    (*row)[COL_TYPE] = dlx_term_str(in.type[0] ? in.type : "-", 40);
+    (*row)[COL_SOURCE] = dlx_term_str(in.source[0] ? in.source : "-", 24);
+    (*row)[COL_ATT] = dlx_term_str(buf[0], 0);
+    (*row)[COL_FAILED] = dlx_term_str(buf[1], 0);
+    (*row)[COL_REDRIVEN] = dlx_term_str(buf[2], 0);
+    (*row)[COL_ERR] = dlx_term_str(in.last_error[0] ? in.last_error : "-", ERR_COL_MAX);
     lc->n++;
     for (k = 0; k < NCOL; k++)
         if (!(*row)[k])
@@ -535,7 +151,7 @@ static void list_table(const struct list_ctx *lc)
         w[k] = strlen(head[k]);
     for (i = 0; i < lc->n; i++)
         for (k = 0; k < NCOL; k++) {
-            size_t l = cp_len(lc->rows[i][k]);
+            size_t l = dlx_cp_len(lc->rows[i][k]);
             if (l > w[k])
                 w[k] = l;
         }
@@ -545,7 +161,7 @@ static void list_table(const struct list_ctx *lc)
         for (k = 0; k < NCOL; k++) {
             const char *s = lc->rows[i][k];
             /* pad by code points, not bytes */
-            size_t pad = k + 1 < NCOL ? w[k] - cp_len(s) : 0;
+            size_t pad = k + 1 < NCOL ? w[k] - dlx_cp_len(s) : 0;
             printf("%s%*s%s", s, (int)pad, "", k + 1 < NCOL ? "  " : "\n");
         }
 }
@@ -561,14 +177,11 @@ static void list_free(struct list_ctx *lc)
     hq_buf_free(&lc->line);
 }
 
-static int cmd_list(const struct hq_config *cfg, const struct dopts *o)
+int dlx_list(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc = find_consumer(cfg, o->pos[0]);
+    struct dlx_dlq q;
     struct list_ctx lc;
-    struct hq_amqp *c = NULL;
-    char dlq[HQ_NAME_MAX + 32];
     size_t seen = 0;
-    uint32_t depth = 0;
     bool more = false;
     int rc;
 
@@ -576,27 +189,16 @@ static int cmd_list(const struct hq_config *cfg, const struct dopts *o)
     lc.json = o->json;
     lc.limit = o->has_limit ? (size_t)o->limit : SIZE_MAX;
     lc.line = (struct hq_buf)HQ_BUF_INIT(1u << 20);
-    if (!cc)
-        return HQ_EINVAL;
-    if ((rc = hq_dlq_queue(cc->name, dlq, sizeof(dlq))) != HQ_OK)
-        return rc;
-    if ((rc = connect_broker(cfg, "list", &c)) != HQ_OK)
-        return rc;
-    if ((rc = need_queue(c, dlq, &depth)) != HQ_OK)
-        goto out;
-    rc = hq_dlq_scan(c, dlq, SCAN_CAP, list_visit, &lc, &seen, &more);
-    /* return everything to the queue before printing the table */
-    disconnect(c);
-    c = NULL;
-    if (rc != HQ_OK)
+    /* everything is back in the queue before the table is printed */
+    if ((rc = dlx_dlq_read(cfg, o->name, "list", list_visit, &lc, &q, &seen, &more)) != HQ_OK)
         goto out;
     if (!o->json) {
         if (lc.n)
             list_table(&lc);
         if (lc.shown < seen)
-            printf("%zu of %zu%s messages in %s shown\n", lc.shown, seen, more ? "+" : "", dlq);
+            printf("%zu of %zu%s messages in %s shown\n", lc.shown, seen, more ? "+" : "", q.dlq);
         else
-            printf("%zu message%s in %s\n", seen, seen == 1 ? "" : "s", dlq);
+            printf("%zu message%s in %s\n", seen, seen == 1 ? "" : "s", q.dlq);
     } else if (lc.shown < seen) {
         fprintf(stderr, PROG ": note: %zu of %zu%s messages shown (--limit)\n", lc.shown, seen,
                 more ? "+" : "");
@@ -605,11 +207,10 @@ static int cmd_list(const struct hq_config *cfg, const struct dopts *o)
         fprintf(stderr,
                 PROG ": note: %s holds more than %u messages; only the first %u were read (and "
                 "the order of the rest may change)\n",
-                dlq, SCAN_CAP, SCAN_CAP);
+                q.dlq, DLX_SCAN_CAP, DLX_SCAN_CAP);
 out:
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
-    disconnect(c);
     list_free(&lc);
     return rc;
 }
@@ -731,21 +332,21 @@ static int show_text(const struct show_ctx *sc, const struct hq_delivery *d,
     char *s;
 
     hq_dlq_info(d, &in);
-    s = term_str(m->message_id ? m->message_id : "", 0);
+    s = dlx_term_str(m->message_id ? m->message_id : "", 0);
     printf("queue:          %s\nid:             %s\n", sc->queue, s ? s : "");
     free(s);
-    s = term_str(d->routing_key ? d->routing_key : "", 0);
+    s = dlx_term_str(d->routing_key ? d->routing_key : "", 0);
     printf("routing key:    %s (exchange \"%s\")\n", s ? s : "", d->exchange ? d->exchange : "");
     free(s);
-    s = term_str(m->content_type ? m->content_type : "-", 0);
+    s = dlx_term_str(m->content_type ? m->content_type : "-", 0);
     printf("content type:   %s\n", s ? s : "");
     free(s);
-    fmt_time(m->timestamp_s > 0 && m->timestamp_s < INT64_MAX / 1000 ? m->timestamp_s * 1000 : 0,
+    dlx_fmt_time(m->timestamp_s > 0 && m->timestamp_s < INT64_MAX / 1000 ? m->timestamp_s * 1000 : 0,
              t, sizeof(t));
     printf("timestamp:      %s\ndelivery mode:  %u%s\n", t, (unsigned)d->delivery_mode,
            d->delivery_mode == 2 ? " (persistent)" : "");
-    fmt_time(in.failed_at_ms, t, sizeof(t));
-    s = term_str(in.last_error, 0);
+    dlx_fmt_time(in.failed_at_ms, t, sizeof(t));
+    s = dlx_term_str(in.last_error, 0);
     printf("failure:        attempts %" PRId64 ", failed at %s, by the %s: %s\n", in.attempts, t,
            in.by_broker ? "broker" : "worker", s && s[0] ? s : "-");
     free(s);
@@ -758,23 +359,23 @@ static int show_text(const struct show_ctx *sc, const struct hq_delivery *d,
             printf("  x-death =\n");
             for (k = 0; k < d->n_xdeath; k++) {
                 const struct hq_xdeath *x = &d->xdeath[k];
-                fmt_time(x->time_s > 0 && x->time_s < INT64_MAX / 1000 ? x->time_s * 1000 : 0, t,
+                dlx_fmt_time(x->time_s > 0 && x->time_s < INT64_MAX / 1000 ? x->time_s * 1000 : 0, t,
                          sizeof(t));
                 printf("    - queue %s, reason %s, count %" PRId64 ", time %s\n", x->queue,
                        x->reason, x->count, t);
             }
             continue;
         }
-        s = term_str(h->key, 0);
+        s = dlx_term_str(h->key, 0);
         if (h->type == HQ_HDR_LONG) {
             if (time_key(h->key) && h->num > 0 && h->num < INT64_MAX / 2) {
-                fmt_time(h->num, t, sizeof(t));
+                dlx_fmt_time(h->num, t, sizeof(t));
                 printf("  %s = %" PRId64 " (%s)\n", s ? s : "", h->num, t);
             } else {
                 printf("  %s = %" PRId64 "\n", s ? s : "", h->num);
             }
         } else {
-            char *v = term_str(h->str ? h->str : "", 0);
+            char *v = dlx_term_str(h->str ? h->str : "", 0);
             printf("  %s = \"%s\"\n", s ? s : "", v ? v : "");
             free(v);
         }
@@ -832,65 +433,40 @@ static int show_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, 
     return rc;
 }
 
-static int cmd_show(const struct hq_config *cfg, const struct dopts *o)
+int dlx_show(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc = find_consumer(cfg, o->pos[0]);
+    struct dlx_dlq q;
     struct show_ctx sc;
-    struct hq_amqp *c = NULL;
-    char dlq[HQ_NAME_MAX + 32];
     size_t seen = 0;
     bool more = false;
-    uint32_t depth;
     int rc;
 
-    if (!cc)
-        return HQ_EINVAL;
     memset(&sc, 0, sizeof(sc));
-    sc.id = o->pos[1];
+    sc.id = o->id;
     sc.json = o->json;
-    sc.queue = dlq;
-    if ((rc = hq_dlq_queue(cc->name, dlq, sizeof(dlq))) != HQ_OK)
-        return rc;
-    if ((rc = connect_broker(cfg, "show", &c)) != HQ_OK)
-        return rc;
-    if ((rc = need_queue(c, dlq, &depth)) != HQ_OK)
-        goto out;
-    rc = hq_dlq_scan(c, dlq, SCAN_CAP, show_visit, &sc, &seen, &more);
+    sc.queue = q.dlq;
+    rc = dlx_dlq_read(cfg, o->name, "show", show_visit, &sc, &q, &seen, &more);
     if (rc == HQ_OK && !sc.found) {
-        char *s = term_str(sc.id, 0);
+        char *s = dlx_term_str(sc.id, 0);
         fprintf(stderr, PROG ": no message with id '%s' in %s (%zu messages searched%s)\n",
-                s ? s : "", dlq, seen, more ? ", more not searched" : "");
+                s ? s : "", q.dlq, seen, more ? ", more not searched" : "");
         free(s);
         rc = HQ_EBROKER; /* exit 1 */
     }
-out:
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
-    disconnect(c);
     return rc;
 }
 
 /* ---------------------------------------------------------------- redrive */
 
 struct redrive_ctx {
-    const struct dopts *o;
+    const struct dlx_opts *o;
     struct hq_lc_emitter *lc; /* "redriven" lifecycle records */
     const char *consumer, *work;
     size_t matched, moved, limit;
     int err; /* the failure that stopped the run */
 };
-
-static bool redrive_match(const struct dopts *o, const struct hq_delivery *d)
-{
-    const struct hq_hdr *h;
-
-    if (o->all)
-        return true;
-    if (o->id)
-        return d->msg.message_id && strcmp(d->msg.message_id, o->id) == 0;
-    h = hq_msg_header(&d->msg, "hookmq-event-type");
-    return h && h->type == HQ_HDR_STR && h->str && fnmatch(o->type, h->str, 0) == 0;
-}
 
 static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, bool *stop,
                          bool *settled)
@@ -904,12 +480,12 @@ static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *
         *stop = true; /* the rest stays where it is */
         return HQ_OK;
     }
-    if (!redrive_match(rc_->o, d))
+    if (!dlx_selected(rc_->o, d))
         return HQ_OK;
     rc_->matched++;
     hq_dlq_info(d, &in);
-    id = term_str(in.id, 0);
-    type = term_str(in.type[0] ? in.type : "-", 0);
+    id = dlx_term_str(in.id, 0);
+    type = dlx_term_str(in.type[0] ? in.type : "-", 0);
     if (rc_->o->dry_run) {
         printf("would redrive %s (%s, attempts %" PRId64 ", redriven %" PRId64 ")\n",
                id ? id : "", type ? type : "", in.attempts, in.redriven);
@@ -934,376 +510,164 @@ static int redrive_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *
     return rc;
 }
 
-static int cmd_redrive(const struct hq_config *cfg, const struct dopts *o)
+int dlx_redrive(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc = find_consumer(cfg, o->pos[0]);
+    struct dlx_dlq q;
     struct redrive_ctx rx;
-    struct hq_amqp *c = NULL;
-    char dlq[HQ_NAME_MAX + 32], work[HQ_NAME_MAX + 32];
-    uint32_t depth = 0, wdepth = 0;
     size_t seen = 0;
     int rc;
 
-    if (!cc)
-        return HQ_EINVAL;
-    if ((rc = hq_dlq_queue(cc->name, dlq, sizeof(dlq))) != HQ_OK ||
-        (rc = hq_dlq_work_queue(cc->name, work, sizeof(work))) != HQ_OK)
+    if ((rc = dlx_dlq_name(cfg, o->name, &q)) != HQ_OK)
         return rc;
     memset(&rx, 0, sizeof(rx));
     rx.o = o;
-    rx.consumer = cc->name;
-    rx.work = work;
+    rx.consumer = q.cc->name;
+    rx.work = q.work;
     rx.limit = o->has_limit ? (size_t)o->limit : SIZE_MAX;
-    if ((rc = connect_broker(cfg, "redrive", &c)) != HQ_OK)
-        return rc;
-    if ((rc = need_queue(c, dlq, &depth)) != HQ_OK || (rc = need_queue(c, work, &wdepth)) != HQ_OK)
+    if ((rc = dlx_dlq_open(cfg, "redrive", true, &q)) != HQ_OK)
         goto out;
     if (!o->dry_run && hq_lc_start(&cfg->broker, "hookmq-dlx redrive (lifecycle)", 4096,
                                    &rx.lc) != HQ_OK)
         rx.lc = NULL; /* lifecycle records are best effort */
     /* only what is there now: events that fail again meanwhile wait for the next run */
-    rc = hq_dlq_scan(c, dlq, depth < SCAN_CAP ? depth : SCAN_CAP, redrive_visit, &rx, &seen,
-                     NULL);
+    rc = hq_dlq_scan(q.c, q.dlq, q.depth < DLX_SCAN_CAP ? q.depth : DLX_SCAN_CAP, redrive_visit,
+                     &rx, &seen, NULL);
     if (rc != HQ_OK)
         goto out;
     if (o->dry_run)
         printf("dry run: would redrive %zu of %zu (nothing changed in %s)\n", rx.matched,
-               (size_t)depth, dlq);
+               (size_t)q.depth, q.dlq);
     else
-        printf("redriven %zu of %zu (%zu left in %s)\n", rx.moved, (size_t)depth,
-               (size_t)depth - rx.moved, dlq);
+        printf("redriven %zu of %zu (%zu left in %s)\n", rx.moved, (size_t)q.depth,
+               (size_t)q.depth - rx.moved, q.dlq);
 out:
     if (rc != HQ_OK && rx.moved)
         printf("redriven %zu before the failure\n", rx.moved);
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
-    disconnect(c);
+    dlx_dlq_close(&q);
     hq_lc_stop(rx.lc, 3000);
     if (rc == HQ_EBROKER && rx.err == HQ_EBROKER)
-        fprintf(stderr, PROG ": the broker refused the copy (work queue %s full or gone?)\n", work);
+        fprintf(stderr, PROG ": the broker refused the copy (work queue %s full or gone?)\n",
+                q.work);
     return rc == HQ_ENOTFOUND && rx.err ? HQ_EBROKER : rc;
 }
 
 /* ---------------------------------------------------------------- purge */
 
-static int cmd_purge(const struct hq_config *cfg, const struct dopts *o)
+int dlx_purge(const struct hq_config *cfg, const struct dlx_opts *o)
 {
-    const struct hq_consumer_cfg *cc = find_consumer(cfg, o->pos[0]);
-    struct hq_amqp *c = NULL;
-    char dlq[HQ_NAME_MAX + 32];
-    uint32_t depth = 0, purged = 0;
+    struct dlx_dlq q;
+    uint32_t purged = 0;
     int rc;
 
-    if (!cc)
-        return HQ_EINVAL;
-    if ((rc = hq_dlq_queue(cc->name, dlq, sizeof(dlq))) != HQ_OK)
+    if ((rc = dlx_dlq_name(cfg, o->name, &q)) != HQ_OK)
         return rc;
     if (!o->yes) {
         fprintf(stderr,
                 PROG ": purge deletes every message in %s for good; add --yes to do it\n"
                 "(save them first with `" PROG " list %s --json`)\n",
-                dlq, cc->name);
+                q.dlq, q.cc->name);
         return HQ_EINVAL;
     }
-    if ((rc = connect_broker(cfg, "purge", &c)) != HQ_OK)
-        return rc;
-    if ((rc = need_queue(c, dlq, &depth)) != HQ_OK)
+    if ((rc = dlx_dlq_open(cfg, "purge", false, &q)) != HQ_OK)
         goto out;
-    rc = hq_amqp_purge(c, dlq, &purged);
+    rc = hq_amqp_purge(q.c, q.dlq, &purged);
     if (rc != HQ_OK) {
-        fprintf(stderr, PROG ": purge of %s failed: %s\n", dlq, hq_consume_error(c));
+        fprintf(stderr, PROG ": purge of %s failed: %s\n", q.dlq, hq_consume_error(q.c));
         rc = rc == HQ_ENOTFOUND ? HQ_ENOTFOUND : HQ_EBROKER;
         goto out;
     }
-    printf("purged %u message%s from %s\n", purged, purged == 1 ? "" : "s", dlq);
+    printf("purged %u message%s from %s\n", purged, purged == 1 ? "" : "s", q.dlq);
 out:
-    disconnect(c);
+    dlx_dlq_close(&q);
     return rc;
 }
 
-/* ---------------------------------------------------------------- status */
+/* ---------------------------------------------------------------- edit */
 
-struct status_ctx {
-    struct hq_amqp *decl;  /* passive/active declares (amqp.c reopens its channel) */
-    struct hq_amqp *peek;  /* basic.get of the oldest DLQ message (returned on close) */
-    int64_t now_ms;
-    int missing, drifted, peek_failed;
-    struct hq_buf problems; /* one line per missing / drifted object */
-};
-
-static int problem(struct status_ctx *sx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int problem(struct status_ctx *sx, const char *fmt, ...)
+/* The bytes of path ("-": standard input) into b (at most EDIT_BODY_MAX): HQ_OK, HQ_EINVAL
+ * (cannot open, too large) or HQ_EIO, after saying which. */
+static int read_body(const char *path, struct hq_buf *b)
 {
-    char line[1200];
-    va_list ap;
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char chunk[65536];
+    size_t n;
+    int rc = HQ_OK;
 
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
-    return hq_buf_appendf(&sx->problems, "  %s\n", line);
-}
-
-/* Check object o: exists (messages/consumers for queues), and declared as configured.
- * *state gets "ok", "MISSING", "DRIFT" or "LIMIT?" (a queue declared before the upgrade to
- * RabbitMQ 4, see below). HQ_EDOWN stops the run. */
-static int check_obj(struct status_ctx *sx, const struct hq_obj *o, uint32_t *messages,
-                     uint32_t *consumers, const char **state)
-{
-    bool q = o->kind == HQ_OBJ_QUEUE;
-    enum hq_obj_check st;
-    char why[1024];
-    int rc = hq_topology_check(sx->decl, o, messages, consumers, &st, why, sizeof(why));
-
-    *state = "ok";
-    if (rc != HQ_OK) {
-        fprintf(stderr, PROG ": checking %s failed: %s\n", o->name, why);
-        return rc;
+    if (!f) {
+        fprintf(stderr, PROG ": edit: %s: %s\n", path, strerror(errno));
+        return HQ_EINVAL;
     }
-    switch (st) {
-    case HQ_CHECK_OK: return HQ_OK;
-    case HQ_CHECK_MISSING:
-        *state = "MISSING";
-        sx->missing++;
-        return problem(sx, "%s %s is missing (run `" PROG " apply`)", q ? "queue" : "exchange",
-                       o->name);
-    case HQ_CHECK_LIMIT:
-        *state = "LIMIT?";
-        return problem(sx, "queue %s keeps RabbitMQ 4's delivery limit of 20 unless a policy "
-                           "sets delivery-limit -1 (`" PROG " policies --broker-version 4.0`; "
-                           "docs/deploy.md, \"Upgrading to RabbitMQ 4\")", o->name);
-    case HQ_CHECK_DRIFT:
-        *state = "DRIFT";
-        sx->drifted++;
-        return problem(sx, "%s %s differs from the config: %s", q ? "queue" : "exchange", o->name,
-                       why);
-    }
-    return HQ_OK;
-}
-
-struct oldest_ctx {
-    int64_t min_ms;  /* earliest failure time seen, 0 = none */
-    size_t unknown;  /* messages without a failure time */
-};
-
-static int oldest_visit(void *ud, struct hq_amqp *c, const struct hq_delivery *d, bool *stop,
-                        bool *settled)
-{
-    struct oldest_ctx *oc = ud;
-    struct hq_dlq_info in;
-
-    (void)c;
-    (void)stop;
-    (void)settled;
-    hq_dlq_info(d, &in);
-    if (in.failed_at_ms <= 0)
-        oc->unknown++;
-    else if (oc->min_ms == 0 || in.failed_at_ms < oc->min_ms)
-        oc->min_ms = in.failed_at_ms;
-    return HQ_OK;
-}
-
-/* The age of the oldest message of dlq (depth ready messages): every message is read on
- * sx->peek and put back in order (a quorum queue cannot be peeked at its head alone without
- * reordering it once messages have been returned to it before). */
-static void oldest(struct status_ctx *sx, const char *dlq, uint32_t depth, char *out,
-                   size_t outsz)
-{
-    struct oldest_ctx oc = {0, 0};
-    char age[32], t[48];
-    size_t seen = 0;
-    int rc;
-
-    out[0] = '\0';
-    if (!sx->peek)
-        return;
-    if (depth > SCAN_CAP) {
-        snprintf(out, outsz, "oldest: not computed (over %u messages)", SCAN_CAP);
-        return;
-    }
-    rc = hq_dlq_scan(sx->peek, dlq, SCAN_CAP, oldest_visit, &oc, &seen, NULL);
-    if (rc != HQ_OK) {
-        sx->peek_failed++;
-        snprintf(out, outsz, "oldest: ? (%s)", hq_consume_error(sx->peek));
-        disconnect(sx->peek);
-        sx->peek = NULL;
-        return;
-    }
-    if (oc.min_ms > 0) {
-        fmt_age(sx->now_ms - oc.min_ms, age, sizeof(age));
-        fmt_time(oc.min_ms, t, sizeof(t));
-        snprintf(out, outsz, "oldest %s (failed %s)", age, t);
-    } else if (seen) {
-        snprintf(out, outsz, "oldest: failure time unknown");
-    }
-}
-
-static void status_row(const char *name, const char *kind, uint32_t messages, uint32_t consumers,
-                       bool counts, const char *state, const char *extra)
-{
-    if (counts)
-        printf("  %-44s %-9s %9u %9u  %s%s%s\n", name, kind, messages, consumers, state,
-               extra && extra[0] ? "  " : "", extra ? extra : "");
-    else
-        printf("  %-44s %-9s %9s %9s  %s\n", name, kind, "-", "-", state);
-}
-
-static int cmd_status(const struct hq_config *cfg, const struct dopts *o)
-{
-    struct status_ctx sx;
-    struct hq_topology t = {NULL, 0};
-    size_t i, k;
-    int rc;
-
-    memset(&sx, 0, sizeof(sx));
-    sx.problems = (struct hq_buf)HQ_BUF_INIT(1u << 20);
-    sx.now_ms = hq_now_ms();
-    if ((rc = hq_topology_build(cfg, &t)) != HQ_OK) {
-        fprintf(stderr, PROG ": cannot derive the topology from %s: %s\n",
-                cfg->path ? cfg->path : "the config", hq_strerror(rc));
-        goto out;
-    }
-    if (o->policy_managed)
-        hq_topology_strip_policy_args(&t);
-    if ((rc = connect_broker(cfg, "status", &sx.decl)) != HQ_OK)
-        goto out;
-    {
-        int major, minor;
-
-        /* the arguments apply declared on this broker (x-delivery-limit = -1 on 4.x) */
-        if (hq_amqp_server_version(sx.decl, &major, &minor) == HQ_OK)
-            hq_topology_target(&t, major);
-    }
-    if (connect_broker(cfg, "status peek", &sx.peek) != HQ_OK)
-        sx.peek = NULL; /* depths and drift still work */
-
-    printf("  %-44s %-9s %9s %9s  %s\n", "QUEUE / EXCHANGE", "KIND", "MESSAGES", "CONSUMERS",
-           "STATE");
-    for (k = 0; k < cfg->n_consumers; k++) {
-        const char *name = cfg->consumers[k].name;
-
-        printf("consumer %s\n", name);
-        for (i = 0; i < t.n; i++) {
-            const struct hq_obj *ob = &t.objs[i];
-            uint32_t messages = 0, consumers = 0;
-            const char *state, *kind;
-            char extra[600] = "";
-
-            if (ob->kind != HQ_OBJ_QUEUE || !ob->owner || strcmp(ob->owner, name) != 0)
-                continue;
-            if ((rc = check_obj(&sx, ob, &messages, &consumers, &state)) != HQ_OK)
-                goto out;
-            kind = hq_topology_queue_kind(name, ob->name);
-            if (strcmp(kind, "dlq") == 0 && strcmp(state, "MISSING") != 0 && messages > 0)
-                oldest(&sx, ob->name, messages, extra, sizeof(extra));
-            status_row(ob->name, kind, messages, consumers, strcmp(state, "MISSING") != 0, state,
-                       extra);
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        if ((rc = hq_buf_append(b, chunk, n)) != HQ_OK) {
+            fprintf(stderr, PROG ": edit: %s: larger than 64 MiB\n", path);
+            rc = HQ_EINVAL;
+            break;
         }
+    if (rc == HQ_OK && ferror(f)) {
+        fprintf(stderr, PROG ": edit: reading %s failed\n", path);
+        rc = HQ_EIO;
     }
-    printf("shared\n");
-    for (i = 0; i < t.n; i++) {
-        const struct hq_obj *ob = &t.objs[i];
-        uint32_t messages = 0, consumers = 0;
-        const char *state;
-        bool mine = false;
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
 
-        if (ob->kind == HQ_OBJ_BINDING)
-            continue;
-        for (k = 0; k < cfg->n_consumers && ob->kind == HQ_OBJ_QUEUE; k++)
-            if (ob->owner && strcmp(ob->owner, cfg->consumers[k].name) == 0)
-                mine = true;
-        if (mine)
-            continue;
-        if ((rc = check_obj(&sx, ob, &messages, &consumers, &state)) != HQ_OK)
-            goto out;
-        status_row(ob->name, ob->kind == HQ_OBJ_QUEUE ? "queue" : ob->type ? ob->type : "exchange",
-                   messages, consumers, ob->kind == HQ_OBJ_QUEUE && strcmp(state, "MISSING") != 0,
-                   state, NULL);
-    }
-    if (sx.problems.len)
-        printf("problems:\n%s", (const char *)sx.problems.data);
-    if (sx.missing || sx.drifted) {
-        printf("status: %d missing, %d differing from the config (`" PROG
-               " apply` creates what is missing and explains each difference)\n",
-               sx.missing, sx.drifted);
-        rc = HQ_ECONFLICT;
+/* Edit and retry one parked event, as the console does (docs/dlq.md, docs/console.md): the
+ * first message of hookmq.NAME.dlq with event id ID goes back to hookmq.NAME with the new body
+ * and/or headers (hq_dlq_edit: hookmq-edited-from = the original body's SHA-256,
+ * hookmq-edited-by = the OS user), confirmed before it leaves the DLQ; a lifecycle record of
+ * kind "edit" names the user. */
+int dlx_edit(const struct hq_config *cfg, const struct dlx_opts *o)
+{
+    struct dlx_dlq q;
+    struct hq_buf body = HQ_BUF_INIT(EDIT_BODY_MAX);
+    struct passwd *pw = getpwuid(geteuid());
+    struct hq_dlq_edit e;
+    struct hq_dlq_edit_outcome x;
+    struct hq_lc_emitter *lc = NULL;
+    int rc;
+
+    if ((rc = dlx_dlq_name(cfg, o->name, &q)) != HQ_OK)
+        return rc;
+    if (o->body_file && (rc = read_body(o->body_file, &body)) != HQ_OK)
+        goto out;
+    if ((rc = dlx_dlq_open(cfg, "edit", true, &q)) != HQ_OK)
+        goto out;
+    if (hq_lc_start(&cfg->broker, PROG " edit (lifecycle)", 64, &lc) != HQ_OK)
+        lc = NULL; /* lifecycle records are best effort */
+    memset(&e, 0, sizeof(e));
+    e.consumer = q.cc->name;
+    e.id = o->id;
+    e.body = o->body_file ? body.data : NULL;
+    e.body_len = body.len;
+    e.keys = (const char *const *)o->keys;
+    e.vals = (const char *const *)o->vals;
+    e.n_headers = o->n_headers;
+    e.user = pw && pw->pw_name && pw->pw_name[0] ? pw->pw_name : "unknown";
+    e.lc = lc;
+    e.timeout_ms = EDIT_CONFIRM_TIMEOUT_MS;
+    rc = hq_dlq_edit(q.c, q.depth < DLX_SCAN_CAP ? q.depth : DLX_SCAN_CAP, &e, &x);
+    if (!x.found) {
+        char *s = dlx_term_str(o->id, 0);
+        fprintf(stderr, PROG ": edit: no message with event id '%s' in %s\n", s ? s : "", q.dlq);
+        free(s);
+        rc = HQ_EBROKER; /* exit 1, as show */
+    } else if (!x.done) {
+        fprintf(stderr, PROG ": edit: sending the edited event failed (%s)%s%s; it stays in the "
+                        "DLQ\n", hq_strerror(x.err), x.error[0] ? ": " : "", x.error);
+        rc = HQ_EBROKER;
+    } else if (rc != HQ_OK) {
+        rc = HQ_EBROKER; /* sent; putting the others back failed (logged) */
     } else {
-        printf("status: every queue and exchange present and as configured "
-               "(bindings are not checked: `" PROG " apply` re-declares them)\n");
-        rc = HQ_OK;
+        printf("edited %s -> %s (%s)\n", o->id, q.work, x.summary);
     }
 out:
     if (fflush(stdout) != 0 && rc == HQ_OK)
         rc = HQ_EIO;
-    disconnect(sx.peek);
-    disconnect(sx.decl);
-    hq_topology_free(&t);
-    hq_buf_free(&sx.problems);
+    dlx_dlq_close(&q);
+    hq_lc_stop(lc, 3000);
+    hq_buf_free(&body);
     return rc;
-}
-
-/* ---------------------------------------------------------------- dispatch */
-
-static const char *subcommand(int argc, char **argv)
-{
-    int i;
-
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i];
-
-        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
-            i++;
-            continue;
-        }
-        if (a[0] == '-' && a[1] != '\0')
-            continue;
-        return a;
-    }
-    return NULL;
-}
-
-bool hq_dlx_dlq_dispatch(int argc, char **argv, int *exit_code)
-{
-    static const char *const mine[] = {"list", "show", "redrive", "purge", "status", NULL};
-    const char *sub = subcommand(argc, argv);
-    struct hq_config *cfg = NULL;
-    struct dopts o;
-    size_t i;
-    int rc;
-
-    if (!sub)
-        return false;
-    for (i = 0; mine[i] && strcmp(mine[i], sub) != 0; i++)
-        ;
-    if (!mine[i])
-        return false;
-    rc = parse(argc, argv, &o);
-    if (rc == HQ_OK && o.help) {
-        fputs(help_for(o.cmd), stdout);
-        *exit_code = EXIT_OK;
-        return true;
-    }
-    if (rc != HQ_OK || (rc = check_opts(&o)) != HQ_OK) {
-        const char *h = help_for(sub);
-        fprintf(stderr, "%.*s\n", (int)strcspn(h, "\n"), h); /* the usage line */
-        *exit_code = EXIT_USAGE;
-        return true;
-    }
-    hq_log_setup(PROG, HQ_LOG_WARN, HQ_LOG_TEXT);
-    rc = load_config(&o, &cfg);
-    if (rc == HQ_OK) {
-        if (strcmp(o.cmd, "list") == 0)
-            rc = cmd_list(cfg, &o);
-        else if (strcmp(o.cmd, "show") == 0)
-            rc = cmd_show(cfg, &o);
-        else if (strcmp(o.cmd, "redrive") == 0)
-            rc = cmd_redrive(cfg, &o);
-        else if (strcmp(o.cmd, "purge") == 0)
-            rc = cmd_purge(cfg, &o);
-        else
-            rc = cmd_status(cfg, &o);
-    }
-    hq_config_free(cfg);
-    *exit_code = exit_for(rc);
-    return true;
 }

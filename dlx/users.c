@@ -194,15 +194,12 @@ static int rx_hookmq(char *out, size_t outsz, const char *exchange, bool default
 /* Append a string literal. */
 #define lit(b, s) hq_buf_append((b), (s), sizeof(s) - 1)
 
-static int json_str(struct hq_buf *b, const char *s)
+/* One member of an object: sep, "key": and v as a JSON string. */
+static int member(struct hq_buf *b, const char *sep, const char *key, const char *v)
 {
-    int rc = lit(b, "\"");
+    int rc = hq_buf_appendf(b, "%s\"%s\": ", sep, key);
 
-    if (rc == HQ_OK)
-        rc = hq_buf_append_json_str(b, s, strlen(s));
-    if (rc == HQ_OK)
-        rc = lit(b, "\"");
-    return rc;
+    return rc == HQ_OK ? hq_json_str(b, v, strlen(v)) : rc;
 }
 
 struct user {
@@ -218,14 +215,9 @@ static int emit(struct hq_buf *out, const struct user *u, size_t n, const char *
 
     for (i = 0; rc == HQ_OK && i < n; i++) {
         const char *p = pw_find(pw, u[i].name);
-        rc = lit(out, "    {\"name\": ");
-        if (rc == HQ_OK)
-            rc = json_str(out, u[i].name);
-        if (rc == HQ_OK && p) {
-            rc = lit(out, ", \"password\": ");
-            if (rc == HQ_OK)
-                rc = json_str(out, p);
-        }
+        rc = member(out, "    {", "name", u[i].name);
+        if (rc == HQ_OK && p)
+            rc = member(out, ", ", "password", p);
         if (!p)
             (*nopw)++;
         if (rc == HQ_OK)
@@ -234,25 +226,15 @@ static int emit(struct hq_buf *out, const struct user *u, size_t n, const char *
     if (rc == HQ_OK)
         rc = lit(out, "  ],\n  \"permissions\": [\n");
     for (i = 0; rc == HQ_OK && i < n; i++) {
-        rc = lit(out, "    {\"user\": ");
+        rc = member(out, "    {", "user", u[i].name);
         if (rc == HQ_OK)
-            rc = json_str(out, u[i].name);
+            rc = member(out, ", ", "vhost", vhost);
         if (rc == HQ_OK)
-            rc = lit(out, ", \"vhost\": ");
+            rc = member(out, ", ", "configure", u[i].configure);
         if (rc == HQ_OK)
-            rc = json_str(out, vhost);
+            rc = member(out, ", ", "write", u[i].write);
         if (rc == HQ_OK)
-            rc = lit(out, ", \"configure\": ");
-        if (rc == HQ_OK)
-            rc = json_str(out, u[i].configure);
-        if (rc == HQ_OK)
-            rc = lit(out, ", \"write\": ");
-        if (rc == HQ_OK)
-            rc = json_str(out, u[i].write);
-        if (rc == HQ_OK)
-            rc = lit(out, ", \"read\": ");
-        if (rc == HQ_OK)
-            rc = json_str(out, u[i].read);
+            rc = member(out, ", ", "read", u[i].read);
         if (rc == HQ_OK)
             rc = hq_buf_appendf(out, "}%s\n", i + 1 < n ? "," : "");
     }
@@ -261,12 +243,25 @@ static int emit(struct hq_buf *out, const struct user *u, size_t n, const char *
     return rc;
 }
 
+/* u: the user name with permissions matching exactly the names (NULL-terminated lists). */
+static int user_of(struct user *u, const char *name, const char *const *configure,
+                   const char *const *write, const char *const *read)
+{
+    int rc;
+
+    snprintf(u->name, sizeof(u->name), "%s", name);
+    if ((rc = rx_names(u->configure, RX_MAX, configure)) != HQ_OK ||
+        (rc = rx_names(u->write, RX_MAX, write)) != HQ_OK)
+        return rc;
+    return rx_names(u->read, RX_MAX, read);
+}
+
 int hq_dlx_users(const struct hq_config *cfg, const char *password_file, struct hq_buf *out,
                  size_t *n_without_password)
 {
     struct pwlist pw = {NULL, 0};
     struct user *u = NULL;
-    const char *ex = cfg->broker.exchange;
+    const char *ex = cfg->broker.exchange, *none[] = {NULL};
     char vhost[256];
     size_t n = 0, i;
     int rc;
@@ -283,49 +278,35 @@ int hq_dlx_users(const struct hq_config *cfg, const char *password_file, struct 
 
     /* gateway: write to the events exchange, nothing else */
     {
-        const char *w[] = {ex, NULL}, *none[] = {NULL};
-        snprintf(u[n].name, sizeof(u[n].name), "hookmq-gateway");
-        if ((rc = rx_names(u[n].configure, RX_MAX, none)) != HQ_OK ||
-            (rc = rx_names(u[n].write, RX_MAX, w)) != HQ_OK ||
-            (rc = rx_names(u[n].read, RX_MAX, none)) != HQ_OK)
+        const char *w[] = {ex, NULL};
+        if ((rc = user_of(&u[n++], "hookmq-gateway", none, w, none)) != HQ_OK)
             goto out;
-        n++;
     }
     /* one user per consumer: its work queue (and DLQ with redrive) */
     for (i = 0; i < cfg->n_consumers; i++) {
         const struct hq_consumer_cfg *c = &cfg->consumers[i];
         char work[HQ_NAME_MAX + 16], dlq[HQ_NAME_MAX + 20];
-        const char *w[] = {"amq.default", HQ_LIFECYCLE_EXCHANGE, NULL}, *none[] = {NULL};
+        const char *w[] = {"amq.default", HQ_LIFECYCLE_EXCHANGE, NULL};
         const char *r[] = {work, c->redrive ? dlq : NULL, NULL};
+        char name[sizeof(u->name)];
 
         snprintf(work, sizeof(work), "hookmq.%s", c->name);
         snprintf(dlq, sizeof(dlq), "hookmq.%s.dlq", c->name);
-        hq_dlx_worker_user(c->name, u[n].name, sizeof(u[n].name));
-        if ((rc = rx_names(u[n].configure, RX_MAX, none)) != HQ_OK ||
-            (rc = rx_names(u[n].write, RX_MAX, w)) != HQ_OK ||
-            (rc = rx_names(u[n].read, RX_MAX, r)) != HQ_OK)
+        hq_dlx_worker_user(c->name, name, sizeof(name));
+        if ((rc = user_of(&u[n++], name, none, w, r)) != HQ_OK)
             goto out;
-        n++;
     }
     /* archive: consume hookmq.archive */
     {
-        const char *r[] = {"hookmq.archive", NULL}, *none[] = {NULL};
-        snprintf(u[n].name, sizeof(u[n].name), "hookmq-archive");
-        if ((rc = rx_names(u[n].configure, RX_MAX, none)) != HQ_OK ||
-            (rc = rx_names(u[n].write, RX_MAX, none)) != HQ_OK ||
-            (rc = rx_names(u[n].read, RX_MAX, r)) != HQ_OK)
+        const char *r[] = {"hookmq.archive", NULL};
+        if ((rc = user_of(&u[n++], "hookmq-archive", none, none, r)) != HQ_OK)
             goto out;
-        n++;
     }
     /* replay: publish to the events exchange or a work queue, lifecycle records */
     {
-        const char *w[] = {"amq.default", ex, HQ_LIFECYCLE_EXCHANGE, NULL}, *none[] = {NULL};
-        snprintf(u[n].name, sizeof(u[n].name), "hookmq-replay");
-        if ((rc = rx_names(u[n].configure, RX_MAX, none)) != HQ_OK ||
-            (rc = rx_names(u[n].write, RX_MAX, w)) != HQ_OK ||
-            (rc = rx_names(u[n].read, RX_MAX, none)) != HQ_OK)
+        const char *w[] = {"amq.default", ex, HQ_LIFECYCLE_EXCHANGE, NULL};
+        if ((rc = user_of(&u[n++], "hookmq-replay", none, w, none)) != HQ_OK)
             goto out;
-        n++;
     }
     /* the operator: everything hookmq, nothing else */
     snprintf(u[n].name, sizeof(u[n].name), "hookmq-dlx");

@@ -13,6 +13,7 @@
 #include "hq__amqp_inc.h"
 #include "hq_consume.h"
 #include "hq_dlq.h"
+#include "hq_lifecycle.h"
 #include "hq_topology.h"
 
 /* ---------------------------------------------------------------- table builders */
@@ -554,6 +555,74 @@ static void test_edit_copy(void **state)
     hq_delivery_free(&d);
 }
 
+/* the lifecycle record of a person's action on a parked event (the console's redrive and the
+ * edit of the console and hookmq-dlx): who, what and when, encoded with "by" */
+static void test_action_record(void **state)
+{
+    struct hq_delivery d;
+    struct hq_dlq_info in;
+    struct hq_lc_record r;
+    struct hq_msg m;
+    char body[1024];
+
+    (void)state;
+    dlq_delivery(&d, true);
+    hq_dlq_info(&d, &in);
+    hq_dlq_action_record(&in, "billing", HQ_LC_EDITED, "ops", "edited by ops from sha256:ab: "
+                         "header k", 1795936000000LL, &r);
+    assert_string_equal(r.id, "evt_1");
+    assert_string_equal(r.source, in.source);
+    assert_string_equal(r.consumer, "billing");
+    assert_int_equal(r.attempt, 1);
+    assert_int_equal(r.verdict, HQ_LC_EDITED);
+    assert_string_equal(r.by, "ops");
+    assert_true(r.at_ms == 1795936000000LL);
+    assert_null(r.tier);
+    assert_null(r.step);
+    assert_int_equal(hq_lc_encode(&r, &m), HQ_OK);
+    assert_string_equal(m.routing_key, "billing.edit");
+    assert_true(m.body_len < sizeof(body));
+    memcpy(body, m.body, m.body_len);
+    body[m.body_len] = '\0';
+    assert_non_null(strstr(body, "\"verdict\":\"edit\""));
+    assert_non_null(strstr(body, "\"by\":\"ops\""));
+    assert_non_null(strstr(body, "\"error\":\"edited by ops from sha256:ab: header k\""));
+    hq_msg_free(&m);
+    /* the worker's and hookmq-dlx's redrive: nobody named, no error */
+    hq_dlq_action_record(&in, "billing", HQ_LC_REDRIVEN, NULL, NULL, 5, &r);
+    assert_null(r.by);
+    assert_null(r.error);
+    assert_int_equal(hq_lc_encode(&r, &m), HQ_OK);
+    assert_string_equal(m.routing_key, "billing.redriven");
+    memcpy(body, m.body, m.body_len);
+    body[m.body_len] = '\0';
+    assert_null(strstr(body, "\"by\""));
+    hq_msg_free(&m);
+    hq_delivery_free(&d);
+}
+
+/* hq_dlq_edit refuses what it cannot name before it touches the connection */
+static void test_edit_arguments(void **state)
+{
+    struct hq_dlq_edit e;
+    struct hq_dlq_edit_outcome out;
+    char longname[200];
+
+    (void)state;
+    memset(&e, 0, sizeof(e));
+    e.consumer = "billing";
+    assert_int_equal(hq_dlq_edit(NULL, 10, &e, &out), HQ_EINVAL); /* no id */
+    assert_false(out.found);
+    assert_false(out.done);
+    assert_int_equal(hq_dlq_edit(NULL, 10, NULL, &out), HQ_EINVAL);
+    memset(longname, 'a', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    e.consumer = longname;
+    e.id = "evt_1";
+    assert_int_equal(hq_dlq_edit(NULL, 10, &e, &out), HQ_ETOOBIG);
+    assert_false(out.found);
+}
+
 static void test_dead_copy(void **state)
 {
     struct hq_delivery d;
@@ -605,6 +674,8 @@ int main(void)
         cmocka_unit_test(test_dlq_info_long_error),
         cmocka_unit_test(test_redrive_copy),
         cmocka_unit_test(test_edit_copy),
+        cmocka_unit_test(test_action_record),
+        cmocka_unit_test(test_edit_arguments),
         cmocka_unit_test(test_dead_copy),
         cmocka_unit_test(test_queue_names),
     };
