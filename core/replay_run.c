@@ -690,25 +690,27 @@ static void summary(const struct replay *rp, int rc, double secs)
     uint64_t done = rp->p.earlier + rp->p.confirmed;
 
     target_text(rp, tgt, sizeof(tgt));
-    say(rp, false, "replay %s %s: %" PRIu64 " of %" PRIu64 " events replayed to %s (%" PRIu64
-           " this run, %" PRIu64 " confirmed by earlier runs)",
-           rp->id,
-           rc == HQ_OK ? "complete" : rc == HQ_ESHUTDOWN ? "interrupted" : "FAILED", done,
-           rp->p.total + rp->p.extra, tgt, rp->p.confirmed, rp->p.earlier);
-    say(rp, false, "  %" PRIu64 " published, %" PRIu64 " confirmed, %" PRIu64
-           " failed (nacked/returned), %" PRIu64 " unsendable records skipped, %" PRIu64
-           " archive duplicates collapsed, %" PRIu64 " not matching the bindings; %.1f s, %.0f/s",
-           rp->p.published, rp->p.confirmed, rp->p.failed, rp->p.invalid, rp->p.dups,
-           rp->p.skipped_bindings, secs, secs > 0 ? (double)rp->p.confirmed / secs : 0.0);
+    say(rp, false,
+        "replay %s %s: %" PRIu64 " of %" PRIu64 " events replayed to %s (%" PRIu64
+        " this run, %" PRIu64 " confirmed by earlier runs)",
+        rp->id, rc == HQ_OK ? "complete" : rc == HQ_ESHUTDOWN ? "interrupted" : "FAILED", done,
+        rp->p.total + rp->p.extra, tgt, rp->p.confirmed, rp->p.earlier);
+    say(rp, false,
+        "  %" PRIu64 " published, %" PRIu64 " confirmed, %" PRIu64 " failed (nacked/returned), %"
+        PRIu64 " unsendable records skipped, %" PRIu64 " archive duplicates collapsed, %" PRIu64
+        " not matching the bindings; %.1f s, %.0f/s",
+        rp->p.published, rp->p.confirmed, rp->p.failed, rp->p.invalid, rp->p.dups,
+        rp->p.skipped_bindings, secs, secs > 0 ? (double)rp->p.confirmed / secs : 0.0);
     if (rp->lc_used) {
         ls = rp->lc_stats;
-        say(rp, false, "  lifecycle records: %" PRIu64 " published, %" PRIu64 " dropped, %" PRIu64
-               " unconfirmed (best effort)",
-               ls.published, ls.dropped, ls.unconfirmed);
+        say(rp, false,
+            "  lifecycle records: %" PRIu64 " published, %" PRIu64 " dropped, %" PRIu64
+            " unconfirmed (best effort)",
+            ls.published, ls.dropped, ls.unconfirmed);
     }
     if (rc != HQ_OK)
-        say(rp, false, "  run the same command again to resume (already confirmed events are not sent "
-               "again)");
+        say(rp, false, "  run the same command again to resume (already confirmed events are "
+                       "not sent again)");
 }
 
 /* Find the checkpoint of this replay and lock it (not for --dry-run). *finished is set when
@@ -731,13 +733,14 @@ static int checkpoint_prepare(struct replay *rp, bool *finished)
     if (!o->dry_run) {
         rc = hq_rckpt_lock(rp->lockpath, &rp->lock_fd);
         if (rc == HQ_EBLOCKED) {
-            say(rp, true, "replay %s is already running (lock %s held)", rp->id,
-                    rp->lockpath);
+            say(rp, true, "replay %s is already running (lock %s held)", rp->id, rp->lockpath);
             return rc;
         }
         if (rc != HQ_OK) {
-            say(rp, true, "cannot create the checkpoint lock %s (is the directory "
-                            "writable? see --checkpoint-dir)", rp->lockpath);
+            say(rp, true,
+                "cannot create the checkpoint lock %s (is the directory writable? see "
+                "--checkpoint-dir)",
+                rp->lockpath);
             return rc;
         }
     }
@@ -750,8 +753,7 @@ static int checkpoint_prepare(struct replay *rp, bool *finished)
         return HQ_OK;
     }
     if (rc == HQ_EINVAL) {
-        say(rp, true, "checkpoint %s is damaged; use --restart to start over",
-                rp->ckpath);
+        say(rp, true, "checkpoint %s is damaged; use --restart to start over", rp->ckpath);
         return HQ_EIO;
     }
     if (rc != HQ_OK) {
@@ -759,14 +761,16 @@ static int checkpoint_prepare(struct replay *rp, bool *finished)
         return rc;
     }
     if (strcmp(rp->info.spec_sha, rp->spec_sha) != 0) {
-        say(rp, true, "checkpoint %s belongs to another replay; use --restart to "
-                        "replace it", rp->ckpath);
+        say(rp, true, "checkpoint %s belongs to another replay; use --restart to replace it",
+            rp->ckpath);
         return HQ_EIO;
     }
     if (rp->info.done) {
         hq_time_format(rp->info.done_ms, when, sizeof(when));
-        say(rp, false, "replay %s already completed at %s (%" PRIu64 " events); use --restart to "
-               "replay again\n", rp->id, when, rp->info.done_events);
+        say(rp, false,
+            "replay %s already completed at %s (%" PRIu64 " events); use --restart to replay "
+            "again",
+            rp->id, when, rp->info.done_events);
         *finished = true;
         return HQ_OK;
     }
@@ -775,10 +779,9 @@ static int checkpoint_prepare(struct replay *rp, bool *finished)
     rp->filter.from_ms = rp->info.from_ms;
     rp->filter.to_ms = rp->info.to_ms;
     hq_time_format(rp->info.started_ms, when, sizeof(when));
-    say(rp, true, "resuming replay %s (started %s): %" PRIu64
-                    " events already confirmed%s",
-            rp->id, when, rp->info.confirmed,
-            rp->info.torn ? " (a torn last checkpoint line was ignored)" : "");
+    say(rp, true, "resuming replay %s (started %s): %" PRIu64 " events already confirmed%s",
+        rp->id, when, rp->info.confirmed,
+        rp->info.torn ? " (a torn last checkpoint line was ignored)" : "");
     return HQ_OK;
 }
 
@@ -812,9 +815,9 @@ static int connect_target(struct replay *rp)
         rc = hq_amqp_exchange_exists(rp->c, rp->exchange);
     if (rc == HQ_ENOTFOUND) {
         say(rp, true, "%s %s does not exist on the broker: run `hookmq-dlx apply -c %s`",
-                o->target == HQ_REPLAY_TARGET_CONSUMER ? "queue" : "exchange",
-                o->target == HQ_REPLAY_TARGET_CONSUMER ? rp->queue : rp->exchange,
-                rp->cfg->path ? rp->cfg->path : "FILE");
+            o->target == HQ_REPLAY_TARGET_CONSUMER ? "queue" : "exchange",
+            o->target == HQ_REPLAY_TARGET_CONSUMER ? rp->queue : rp->exchange,
+            rp->cfg->path ? rp->cfg->path : "FILE");
         return rc;
     }
     if (rc == HQ_OK)
@@ -893,7 +896,7 @@ static int publish_all(struct replay *rp)
         say(rp, true, "%s", rp->fatal_msg);
     else if (rc != HQ_OK && rc != HQ_ESHUTDOWN)
         say(rp, true, "%s",
-                rp->p.failed ? "some events were refused by the broker" : hq_strerror(rc));
+            rp->p.failed ? "some events were refused by the broker" : hq_strerror(rc));
     summary(rp, rc, t_end - rp->p.t0);
     return rc;
 }
@@ -964,22 +967,26 @@ static int run(struct replay *rp)
     }
     if (rc != HQ_OK) {
         say(rp, true, "cannot read the archive in %s: %s", rp->cfg->archive.dir,
-                rc == HQ_ENOTFOUND ? "no such directory" : hq_strerror(rc));
+            rc == HQ_ENOTFOUND ? "no such directory" : hq_strerror(rc));
         rc = rc == HQ_ENOTFOUND ? HQ_EIO : rc;
         goto out;
     }
     progress(rp, false);
     target_text(rp, tgt, sizeof(tgt));
     if (o->dry_run) {
-        say(rp, false, "dry run: %" PRIu64 " events would be replayed to %s as %s (%" PRIu64
-               " already confirmed by an earlier run, %" PRIu64 " archive duplicates collapsed, %"
-               PRIu64 " not matching the bindings)",
-               rp->p.total - rp->p.earlier, tgt, rp->id, rp->p.earlier, rp->p.dups, rp->p.skipped_bindings);
+        say(rp, false,
+            "dry run: %" PRIu64 " events would be replayed to %s as %s (%" PRIu64
+            " already confirmed by an earlier run, %" PRIu64 " archive duplicates collapsed, %"
+            PRIu64 " not matching the bindings)",
+            rp->p.total - rp->p.earlier, tgt, rp->id, rp->p.earlier, rp->p.dups,
+            rp->p.skipped_bindings);
         goto out;
     }
     if (rp->p.total == 0 && !rp->resume) {
-        say(rp, false, "nothing to replay: no archived event matches (%" PRIu64 " duplicates, %" PRIu64
-               " not matching the bindings)", rp->p.dups, rp->p.skipped_bindings);
+        say(rp, false,
+            "nothing to replay: no archived event matches (%" PRIu64 " duplicates, %" PRIu64
+            " not matching the bindings)",
+            rp->p.dups, rp->p.skipped_bindings);
         goto out;
     }
     rc = connect_target(rp);
