@@ -211,6 +211,7 @@ struct sample {
     size_t n;
     int rc;
     char error[512];
+    char note[512]; /* what hookmq-replay would print: the count, or "already completed" */
 };
 
 static void sample_match(void *arg, const struct hq_arec *r)
@@ -238,6 +239,8 @@ static void sample_message(void *arg, bool err, const char *line)
 
     if (err)
         snprintf(s->error, sizeof(s->error), "%s", line);
+    else if (!s->note[0])
+        snprintf(s->note, sizeof(s->note), "%s", line);
 }
 
 /* A dry run, in the request's thread: the count and a sample, nothing published. */
@@ -245,7 +248,7 @@ static void dry_run(struct mg_connection *conn, const struct hq_config *cfg,
                     struct hq_replay_req *req, const char *user)
 {
     struct hq_buf b = HQ_BUF_INIT(1u << 20), smp = HQ_BUF_INIT(1u << 20);
-    struct sample s = {&smp, 0, HQ_OK, ""};
+    struct sample s = {&smp, 0, HQ_OK, "", ""};
     struct hq_replay_hooks h;
     struct hq_replay_progress p;
     int rc;
@@ -267,6 +270,8 @@ static void dry_run(struct mg_connection *conn, const struct hq_config *cfg,
             req->consumer, p.total - p.earlier);
     rc = hq_buf_appendf(&b, "{\"dry_run\":true,\"replay_id\":\"%s\",\"count\":%" PRIu64, p.id,
                         p.total - p.earlier);
+    if (rc == HQ_OK)
+        rc = kv_str(&b, "message", s.note);
     if (rc == HQ_OK)
         rc = spec_json(&b, req);
     if (rc == HQ_OK)

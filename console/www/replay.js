@@ -28,7 +28,8 @@ window.replayPage = {
       document.getElementById("dry-count").textContent = r.count + " event" + (r.count === 1 ? "" : "s") +
         " would be replayed to " + r.consumer + " as " + r.replay_id +
         (r.earlier ? " (" + r.earlier + " already confirmed by an earlier run)" : "") +
-        (r.not_matching_bindings ? "; " + r.not_matching_bindings + " not matching its bindings" : "");
+        (r.not_matching_bindings ? "; " + r.not_matching_bindings + " not matching its bindings" : "") +
+        (/already completed/.test(r.message || "") ? ". " + r.message : "");
       var tbody = document.querySelector("#sample tbody");
       tbody.replaceChildren();
       r.sample.forEach(function (ev) {

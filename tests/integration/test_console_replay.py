@@ -146,6 +146,7 @@ class ConsoleReplay(unittest.TestCase):
         self.assertEqual(cli.returncode, 0, cli.stderr)
         self.assertIn("dry run: %d events would be replayed" % N_INVOICE, cli.stdout)
         self.assertIn(r["replay_id"], cli.stdout)
+        self.assertIn(r["message"], cli.stdout)  # the same line
         # nothing was published
         self.assertEqual(self.s.depth(self.bill.queue), 0)
 
@@ -179,6 +180,9 @@ class ConsoleReplay(unittest.TestCase):
         self.assertEqual((r2["state"], r2["replay_id"], r2["confirmed"]),
                          ("done", r["replay_id"], 0), r2)
         self.assertTrue(any("already completed" in m for m in r2["messages"]), r2)
+        st, dry = self.start(consumer=self.bill.name, dry_run=True)
+        self.assertEqual((st, dry["count"]), (200, 0), dry)
+        self.assertIn("already completed", dry["message"])
         self.assertEqual(len(self.s.peek(self.bill.queue, 100)), N_INVOICE)
         self.assertIn("replay started", self.cs.output())
 
