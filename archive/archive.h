@@ -13,8 +13,6 @@
 
 #define AR_PROG "hookmq-archive"
 
-enum { AR_EXIT_OK = 0, AR_EXIT_RUNTIME = 1, AR_EXIT_USAGE = 2, AR_EXIT_TOPOLOGY = 3 };
-
 enum ar_cmd { AR_RUN = 0, AR_QUERY, AR_HISTORY, AR_STATS };
 enum ar_format { AR_FMT_DEFAULT = 0, AR_FMT_JSON, AR_FMT_TABLE };
 
@@ -31,10 +29,6 @@ struct ar_args {
     uint64_t limit;          /* 0 = no limit */
     bool verbose;
 };
-
-/* One function maps a status to an exit code (docs/interface.md: 0 ok, 1 runtime, 2 usage/config,
- * 3 topology). */
-int ar_exit_code(int status);
 
 /* archive_run.c: `hookmq-archive [run]`. cfg is owned by the caller. */
 int ar_run(struct hq_config *cfg, const char *config_path, const struct ar_args *a);

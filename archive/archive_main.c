@@ -25,18 +25,6 @@
 #include "hq_amqp.h"
 #include "hq_log.h"
 
-int ar_exit_code(int status)
-{
-    switch (status) {
-    case HQ_OK: return AR_EXIT_OK;
-    case HQ_ECONFIG:
-    case HQ_EINVAL: return AR_EXIT_USAGE;
-    case HQ_ENOTFOUND:
-    case HQ_ECONFLICT: return AR_EXIT_TOPOLOGY;
-    default: return AR_EXIT_RUNTIME;
-    }
-}
-
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -256,9 +244,9 @@ int main(int argc, char **argv)
     int rc, status;
 
     if (parse_args(argc, argv, &a, &done, &check, &print_broker) != HQ_OK)
-        return AR_EXIT_USAGE;
+        return HQ_EXIT_USAGE;
     if (done)
-        return AR_EXIT_OK;
+        return HQ_EXIT_OK;
     path = hq_config_default_path(a.config);
     if (a.cmd != AR_RUN && a.dir && !a.config) {
         /* reading a copy of an archive: no config needed */
@@ -267,7 +255,7 @@ int main(int argc, char **argv)
         rc = hq_config_load(path, &cfg, err, sizeof(err));
         if (rc != HQ_OK) {
             fprintf(stderr, "%s\n", err);
-            return ar_exit_code(HQ_ECONFIG);
+            return hq_exit_code(HQ_ECONFIG);
         }
         if (print_broker) {
             size_t i;
@@ -281,19 +269,19 @@ int main(int argc, char **argv)
                     HQ_OK) {
                     fprintf(stderr, AR_PROG ": broker.uris[%zu] does not parse\n", i);
                     hq_config_free(cfg);
-                    return AR_EXIT_USAGE;
+                    return HQ_EXIT_USAGE;
                 }
                 printf("%s %d\n", host, port);
             }
             hq_config_free(cfg);
-            return AR_EXIT_OK;
+            return HQ_EXIT_OK;
         }
         if (check) {
             /* archive.dir is always set: the loader defaults it and refuses an empty one */
             printf("%s: ok (archive.dir %s, keep_days %d)\n", path, cfg->archive.dir,
                    cfg->archive.keep_days);
             hq_config_free(cfg);
-            return AR_EXIT_OK;
+            return HQ_EXIT_OK;
         }
         /* queries: warnings (torn lines) always reach stderr, info logs are the logger's */
         hq_log_setup(AR_PROG,

@@ -162,14 +162,14 @@ int ar_query(const char *dir, const struct ar_args *a)
     int rc;
 
     if (make_filter(a, &f) != HQ_OK)
-        return AR_EXIT_USAGE;
+        return HQ_EXIT_USAGE;
     if (check_dir(dir) != HQ_OK)
-        return AR_EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     memset(&q, 0, sizeof(q));
     q.a = a;
     q.seen = hq_aseen_new();
     if (!q.seen)
-        return AR_EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
     if (a->format == AR_FMT_TABLE)
         printf("%-24s  %-20s  %-32s  %-36s  %10s\n", "TIME", "SOURCE", "TYPE", "ID", "SIZE");
@@ -183,13 +183,13 @@ int ar_query(const char *dir, const struct ar_args *a)
     }
     if (q.error) {
         fprintf(stderr, AR_PROG ": %s\n", hq_strerror(q.error));
-        return AR_EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     }
     if (rc < 0) { /* > 0: stopped at --limit */
         fprintf(stderr, AR_PROG ": reading %s: %s\n", dir, hq_strerror(rc));
-        return AR_EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     }
-    return AR_EXIT_OK;
+    return HQ_EXIT_OK;
 }
 
 /* ------------------------------------------------------------------ history */
@@ -270,22 +270,22 @@ int ar_history(const char *dir, const struct ar_args *a)
     struct hq_ascan_stats st;
     struct hq_ahistory h;
     size_t i;
-    int rc, status = AR_EXIT_OK;
+    int rc, status = HQ_EXIT_OK;
 
     if (check_dir(dir) != HQ_OK)
-        return AR_EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     rc = hq_archive_history(dir, a->id, a->source, &h, &st);
     if (a->verbose)
         print_scan_stats(&st);
     if (rc != HQ_OK) {
         fprintf(stderr, AR_PROG ": reading %s: %s\n", dir, hq_strerror(rc));
-        status = AR_EXIT_RUNTIME;
+        status = HQ_EXIT_RUNTIME;
         goto out;
     }
     if (h.n == 0) {
         fprintf(stderr, AR_PROG ": no record of event '%s'%s%s in %s\n", a->id,
                 a->source ? " from source " : "", a->source ? a->source : "", dir);
-        status = AR_EXIT_RUNTIME;
+        status = HQ_EXIT_RUNTIME;
         goto out;
     }
     if (a->format == AR_FMT_JSON) {
@@ -311,19 +311,19 @@ int ar_stats(const char *dir, const struct ar_args *a)
     int rc;
 
     if (make_filter(a, &f) != HQ_OK)
-        return AR_EXIT_USAGE;
+        return HQ_EXIT_USAGE;
     if (a->source || a->type || a->id || a->grep || a->kind) {
         fprintf(stderr, AR_PROG ": stats takes only --from and --to\n");
-        return AR_EXIT_USAGE;
+        return HQ_EXIT_USAGE;
     }
     if (check_dir(dir) != HQ_OK)
-        return AR_EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     rc = hq_archive_stats(dir, f.from_ms, f.to_ms, &rows, &n, &st);
     if (a->verbose)
         print_scan_stats(&st);
     if (rc != HQ_OK) {
         fprintf(stderr, AR_PROG ": reading %s: %s\n", dir, hq_strerror(rc));
-        return AR_EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     }
     if (a->format != AR_FMT_JSON)
         printf("%-17s  %-20s  %10s  %10s\n", "HOUR (UTC)", "SOURCE", "EVENTS", "LIFECYCLE");
@@ -353,5 +353,5 @@ int ar_stats(const char *dir, const struct ar_args *a)
         printf("%-17s  %-20s  %10llu  %10llu\n", "total", "", (unsigned long long)te,
                (unsigned long long)tl);
     hq_astat_free(rows, n);
-    return AR_EXIT_OK;
+    return HQ_EXIT_OK;
 }

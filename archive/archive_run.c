@@ -635,7 +635,7 @@ int ar_run(struct hq_config *cfg, const char *config_path, const struct ar_args 
     bool comp_started = false, cons_started = false;
     sigset_t set;
     char err[1024];
-    int rc, status = AR_EXIT_RUNTIME;
+    int rc, status = HQ_EXIT_RUNTIME;
 
     memset(&ar, 0, sizeof(ar));
     ar.cfg = cfg;
@@ -665,11 +665,11 @@ int ar_run(struct hq_config *cfg, const char *config_path, const struct ar_args 
     }
     rc = startup_check(&ar, &set);
     if (rc == HQ_ESHUTDOWN) {
-        status = AR_EXIT_OK;
+        status = HQ_EXIT_OK;
         goto out;
     }
     if (rc != HQ_OK) {
-        status = ar_exit_code(rc);
+        status = hq_exit_code(rc);
         goto out;
     }
     rc = hq_metrics_http_start(cfg->archive.metrics_listen, ar.metrics, before_render, &ar, err,
@@ -717,14 +717,14 @@ stop:
         pthread_join(comp, NULL);
     }
     hq_metrics_http_stop();
-    status = atomic_load(&ar.fatal) || !cons_started ? AR_EXIT_RUNTIME : AR_EXIT_OK;
+    status = atomic_load(&ar.fatal) || !cons_started ? HQ_EXIT_RUNTIME : HQ_EXIT_OK;
 out:
     hq_awriter_close(ar.w);
     while (ar.qn)
         free(ar.queue[--ar.qn]);
     free(ar.queue);
     hq_metrics_free(ar.metrics);
-    if (status == AR_EXIT_OK)
+    if (status == HQ_EXIT_OK)
         hq_info("stopped", "dir=%s", cfg->archive.dir);
     return status;
 }

@@ -77,6 +77,10 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
 void cs_api_event(struct mg_connection *conn, const struct hq_config *cfg, const char *id,
                   const char *query);
 
+/* ---- sources.c: GET /api/sources[?from=&to=] (the gateway's metrics, else the archive) */
+
+void cs_api_sources(struct mg_connection *conn, const struct hq_config *cfg, const char *query);
+
 /* ---- consumers.c: GET /api/consumers */
 
 void cs_api_consumers(struct mg_connection *conn, const struct hq_config *cfg);

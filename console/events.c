@@ -10,6 +10,8 @@
  * Without an id filter the archive is read in windows that end at the upper bound and grow
  * (1 h, then 8 times longer each time) until the page is full or the window reaches `from`,
  * so the first page reads only the last hour's segments.
+ * Live tail: `after=CURSOR` (the key of the newest event shown, in the cursor's form) answers
+ * only the events above that key (newest first, at most `limit`), reading from its time on.
  * The status of each event comes from its lifecycle records (the last verdict per consumer):
  * parked (dead-lettered for some consumer), retrying (a retry is scheduled or it was
  * redriven/replayed and has no outcome yet), processed, else received.
@@ -30,6 +32,7 @@
 #include "hq_json.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
+#include "hq_scheme.h"
 #include "hq_time.h"
 
 #define FILTER_MAX 256          /* bytes of one filter value */
@@ -60,11 +63,16 @@ struct pent {
 struct params {
     char source[FILTER_MAX + 1], type[FILTER_MAX + 1], id[FILTER_MAX + 1], grep[FILTER_MAX + 1];
     char from[FILTER_MAX + 1], to[FILTER_MAX + 1], cursor[CURSOR_MAX + 1];
+    char after[CURSOR_MAX + 1];
     unsigned limit;
     /* the cursor, decoded */
     bool has_cursor;
     int64_t c_at;
     char c_source[HQ_NAME_MAX + FILTER_MAX + 1], c_id[FILTER_MAX + 1];
+    /* live tail: only events above this key (after=CURSOR) */
+    bool has_after;
+    int64_t a_at;
+    char a_source[HQ_NAME_MAX + FILTER_MAX + 1], a_id[FILTER_MAX + 1];
 };
 
 /* ------------------------------------------------------------------ parameters */
@@ -124,10 +132,11 @@ static bool unhex(const char *s, size_t n, char *out, size_t outsz)
     return true;
 }
 
-/* "v1.<ms>.<hex source>.<hex id>" */
-static bool parse_cursor(struct params *p)
+/* "v1.<ms>.<hex source>.<hex id>" into *at, src and id */
+static bool parse_cursor(const char *s, int64_t *at_out, char *src, size_t srcsz, char *id,
+                         size_t idsz)
 {
-    const char *s = p->cursor, *d1, *d2;
+    const char *d1, *d2;
     char *end;
     long long at;
 
@@ -143,11 +152,10 @@ static bool parse_cursor(struct params *p)
     d2 = strchr(d1, '.');
     if (!d2 || strchr(d2 + 1, '.'))
         return false;
-    if (d2 == d1 || !unhex(d1, (size_t)(d2 - d1), p->c_source, sizeof(p->c_source)) ||
-        !d2[1] || !unhex(d2 + 1, strlen(d2 + 1), p->c_id, sizeof(p->c_id)))
+    if (d2 == d1 || !unhex(d1, (size_t)(d2 - d1), src, srcsz) || !d2[1] ||
+        !unhex(d2 + 1, strlen(d2 + 1), id, idsz))
         return false;
-    p->c_at = at;
-    p->has_cursor = true;
+    *at_out = at;
     return true;
 }
 
@@ -165,6 +173,7 @@ static bool get_params(struct mg_connection *conn, const char *q, struct params 
         !param(conn, q, "from", p->from, sizeof(p->from)) ||
         !param(conn, q, "to", p->to, sizeof(p->to)) ||
         !param(conn, q, "cursor", p->cursor, sizeof(p->cursor)) ||
+        !param(conn, q, "after", p->after, sizeof(p->after)) ||
         !param(conn, q, "limit", limit, sizeof(limit)))
         return false;
     p->limit = LIMIT_DEFAULT;
@@ -176,9 +185,17 @@ static bool get_params(struct mg_connection *conn, const char *q, struct params 
         }
         p->limit = (unsigned)v;
     }
-    if (p->cursor[0] && !parse_cursor(p)) {
+    if (p->cursor[0] && !(p->has_cursor = parse_cursor(p->cursor, &p->c_at, p->c_source,
+                                                       sizeof(p->c_source), p->c_id,
+                                                       sizeof(p->c_id)))) {
         cs_send_error(conn, 400, "bad cursor: pass the \"next\" value of the previous page "
                                  "unchanged");
+        return false;
+    }
+    if (p->after[0] && !(p->has_after = parse_cursor(p->after, &p->a_at, p->a_source,
+                                                     sizeof(p->a_source), p->a_id,
+                                                     sizeof(p->a_id)))) {
+        cs_send_error(conn, 400, "bad after: the key of an event, in the form of a cursor");
         return false;
     }
     return true;
@@ -296,6 +313,10 @@ static int page_rec(void *arg, const struct hq_arec *r)
     if (p->has_cursor && key_cmp(r->received_at, r->source, r->id, &(struct pent){
                                      .at = p->c_at, .source = (char *)p->c_source,
                                      .id = (char *)p->c_id}) >= 0)
+        return 0;
+    if (p->has_after && key_cmp(r->received_at, r->source, r->id, &(struct pent){
+                                    .at = p->a_at, .source = (char *)p->a_source,
+                                    .id = (char *)p->a_id}) <= 0)
         return 0;
     if (pg->n == pg->cap && key_cmp(r->received_at, r->source, r->id, pg->heap[0]) <= 0)
         return 0;
@@ -457,6 +478,55 @@ static int cursor_of(struct hq_buf *b, const struct pent *e)
     return rc;
 }
 
+#define HOUR_MS 3600000LL
+#define SPAN_MIN_MS 60000LL
+#define SPAN_ALL (41LL * 365 * 86400 * 1000) /* the growth loop's last window */
+
+/* The first window to read back from base for a page of need events: the archive's counts
+ * per hour and source (hq_archive_stats over whole hours: the closed segments' indexes, no
+ * record read) are summed from base down until they reach need, assuming the events of an
+ * hour spread evenly over it; the span back to the newest hour that has events, plus twice
+ * the rest (at least a minute), or SPAN_ALL when the archive holds fewer. The counts know the source filter only: when the other filters leave
+ * the page short, the loop reads 8 times further back each time. 1 h when they cannot be
+ * read. */
+static int64_t first_span(const char *dir, const struct hq_afilter *f, int64_t base,
+                          int64_t lower, size_t need)
+{
+    int64_t from = lower == INT64_MIN ? INT64_MIN : lower / HOUR_MS * HOUR_MS - HOUR_MS;
+    int64_t to = (base + HOUR_MS - 1) / HOUR_MS * HOUR_MS, span = SPAN_ALL, top = INT64_MIN;
+    struct hq_astat *rows = NULL;
+    double cum = 0;
+    size_t n = 0, i = 0;
+
+    if (base < 0 || hq_archive_stats(dir, from, to, &rows, &n, NULL) != HQ_OK)
+        return HOUR_MS;
+    for (i = n; i > 0;) {
+        int64_t h = rows[i - 1].hour_ms, h_end = h + HOUR_MS < base ? h + HOUR_MS : base;
+        double c = 0;
+
+        for (; i > 0 && rows[i - 1].hour_ms == h; i--)
+            if (!f->source || strcmp(rows[i - 1].source, f->source) == 0)
+                c += (double)rows[i - 1].events;
+        if (h_end <= h || c == 0)
+            continue;
+        if (h + HOUR_MS > base) /* the part of the hour before base */
+            c = c * (double)(base - h) / HOUR_MS;
+        if (top == INT64_MIN)
+            top = h_end;
+        if (cum + c >= (double)need) {
+            int64_t start = h_end - (int64_t)((double)(h_end - h) * ((double)need - cum) / c);
+
+            /* twice the part that holds events (from the newest hour that has any) */
+            span = 2 * (top - start) < SPAN_MIN_MS ? SPAN_MIN_MS : 2 * (top - start);
+            span += base - top;
+            break;
+        }
+        cum += c;
+    }
+    hq_astat_free(rows, n);
+    return span;
+}
+
 static int sort_desc(const void *a, const void *b)
 {
     return -pent_cmp(*(struct pent *const *)a, *(struct pent *const *)b);
@@ -469,7 +539,9 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
     struct page pg;
     struct hq_buf out = HQ_BUF_INIT(OUT_MAX);
     struct lcscan ls;
-    int64_t upper, lower, span = 3600 * 1000LL, now = hq_now_ms(), min_at = INT64_MAX;
+    int64_t upper, lower, base, open_from, span = 3600 * 1000LL, now = hq_now_ms(),
+                                           min_at = INT64_MAX;
+    bool planned;
     size_t i, shown;
     int rc = HQ_OK;
 
@@ -478,6 +550,10 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
         return;
     if (p.has_cursor && p.c_at < f.to_ms)
         f.to_ms = p.c_at + 1;
+    if (p.has_after && p.a_at > f.from_ms)
+        f.from_ms = p.a_at;
+    if (f.from_ms >= f.to_ms)
+        f.to_ms = f.from_ms; /* an empty window: an empty page */
     pg.p = &p;
     pg.cap = (size_t)p.limit + 1;
     if (!(pg.heap = calloc(pg.cap, sizeof(*pg.heap)))) {
@@ -486,9 +562,16 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
     }
     upper = f.to_ms;
     lower = f.from_ms;
+    base = upper == INT64_MAX ? now : upper;
+    /* The current hour's segment is open: it has no index, and counting it would parse all
+     * of it. Inside it the windows grow from a minute (the time of a line is checked before
+     * it is parsed); past it, the closed hours' counts size the window. */
+    open_from = now / HOUR_MS * HOUR_MS;
+    planned = f.id || base <= open_from;
+    if (!f.id)
+        span = planned ? first_span(cfg->archive.dir, &f, base, lower, pg.cap) : SPAN_MIN_MS;
     for (;;) {
         struct hq_afilter w = f;
-        int64_t base = upper == INT64_MAX ? now : upper;
 
         if (!f.id && base - span > lower)
             w.from_ms = base - span;
@@ -502,10 +585,15 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
             rc = pg.error;
         if (rc != HQ_OK || pg.n == pg.cap || w.from_ms == lower)
             break;
-        if (span > 40LL * 365 * 86400 * 1000) {
+        if (span >= SPAN_ALL)
             break;
+        if (!planned && base - 8 * span <= open_from) {
+            planned = true;
+            span = first_span(cfg->archive.dir, &f, open_from, lower, pg.cap - pg.n);
+            span = span >= SPAN_ALL - (base - open_from) ? SPAN_ALL : span + (base - open_from);
+        } else {
+            span = span >= SPAN_ALL / 8 ? SPAN_ALL : span * 8;
         }
-        span *= 8;
     }
     if (rc != HQ_OK) {
         hq_error("reading the archive failed", "dir=%s error=\"%s\"", cfg->archive.dir,
@@ -556,6 +644,7 @@ void cs_api_events(struct mg_connection *conn, const struct hq_config *cfg, cons
         rc = hq_buf_append(&out, "],\"next\":", 9);
     if (rc == HQ_OK)
         rc = pg.n > p.limit ? cursor_of(&out, pg.heap[p.limit - 1]) : hq_buf_append(&out, "null", 4);
+
     if (rc == HQ_OK)
         rc = hq_buf_append(&out, "}\n", 2);
     if (rc != HQ_OK)
@@ -570,24 +659,30 @@ out:
 
 /* ------------------------------------------------------------------ one event */
 
-/* Signature headers are shown redacted: the copies of the providers' signature headers
- * (docs/message-format.md: every one has "signature" or "hmac" in its name) and, for a source
- * of scheme hmac, its configured header. */
+/* Signature headers are shown redacted. The copies of the provider's headers are stored as
+ * "http-<name>" (docs/message-format.md). Redacted: the headers the source's scheme signs with
+ * (the scheme table's signature_headers, or the source's configured `header`:
+ * hq_scheme_signature_header), those of every other scheme too (the event may come from a
+ * source no longer in the config), and, as a safety net, every header whose name contains
+ * "signature", "hmac", "authorization" or "token". */
 static bool redact_header(void *arg, const char *name)
 {
     const struct hq_source_cfg *src = arg;
+    const char *h = strncasecmp(name, "http-", 5) == 0 ? name + 5 : name;
     char low[160];
     size_t i;
+    int s;
 
+    if (src && hq_scheme_signature_header(src->scheme, src->header, h))
+        return true;
+    for (s = 0; s < HQ_SCHEME__COUNT; s++)
+        if (hq_scheme_signature_header((enum hq_scheme)s, NULL, h))
+            return true;
     for (i = 0; name[i] && i + 1 < sizeof(low); i++)
         low[i] = (char)tolower((unsigned char)name[i]);
     low[i] = '\0';
-    if (strstr(low, "signature") || strstr(low, "hmac") || strstr(low, "authorization") ||
-        strstr(low, "token"))
-        return true;
-    if (src && src->header && strncmp(low, "http-", 5) == 0 && strcasecmp(low + 5, src->header) == 0)
-        return true;
-    return false;
+    return strstr(low, "signature") || strstr(low, "hmac") || strstr(low, "authorization") ||
+           strstr(low, "token");
 }
 
 static int history_json(struct hq_buf *b, const struct hq_ahistory *h, const char *source)

@@ -274,7 +274,8 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
     if (post) {
         if (!is_action(path)) {
             cs_send_error(conn, strcmp(path, "/api/session") == 0 ||
-                                        strncmp(path, "/api/events", 11) == 0
+                                        strncmp(path, "/api/events", 11) == 0 ||
+                                        strcmp(path, "/api/sources") == 0
                                     ? 405
                                     : 404,
                           "no such action");
@@ -330,6 +331,8 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
         cs_api_events(conn, cfg, ri->query_string);
     else if (strncmp(path, "/api/events/", 12) == 0 && path[12])
         cs_api_event(conn, cfg, path + 12, ri->query_string);
+    else if (strcmp(path, "/api/sources") == 0)
+        cs_api_sources(conn, cfg, ri->query_string);
     else if (strcmp(path, "/api/consumers") == 0)
         cs_api_consumers(conn, cfg);
     else if (strcmp(path, "/api/replays") == 0 || strncmp(path, "/api/replays/", 13) == 0)
@@ -397,6 +400,10 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     }
     if (get && strncmp(path, "/events/", 8) == 0 && path[8]) {
         send_asset(conn, 200, "event.html");
+        return 1;
+    }
+    if (get && strcmp(path, "/sources") == 0) {
+        send_asset(conn, 200, "sources.html");
         return 1;
     }
     if (get && strcmp(path, "/consumers") == 0) {

@@ -4,7 +4,7 @@
  *   hookmq-console hash-password      (password on standard input, hash on standard output)
  *
  * Exit codes (docs/interface.md): 0 ok, 1 runtime failure, 2 usage or configuration error.
- * exit_code() is the only mapping from a status to an exit code. */
+ * core's hq_exit_code() maps a status to an exit code. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,18 +16,6 @@
 #include "hq_log.h"
 #include "hq_passwd.h"
 #include "hq_signals.h"
-
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
-
-static int exit_code(int status)
-{
-    switch (status) {
-    case HQ_OK: return EXIT_OK;
-    case HQ_ECONFIG:
-    case HQ_EINVAL: return EXIT_USAGE;
-    default: return EXIT_RUNTIME;
-    }
-}
 
 static void usage(FILE *f)
 {
@@ -68,16 +56,16 @@ static int hash_password(void)
                                 "input (no NUL byte)\n",
                 HQ_PASSWD_MAX);
         memset(pw, 0, sizeof(pw));
-        return exit_code(HQ_EINVAL);
+        return hq_exit_code(HQ_EINVAL);
     }
     rc = hq_passwd_hash(pw, n, out, sizeof(out));
     memset(pw, 0, sizeof(pw));
     if (rc != HQ_OK) {
         fprintf(stderr, CS_PROG ": hash-password: %s\n", hq_strerror(rc));
-        return exit_code(rc);
+        return hq_exit_code(rc);
     }
     printf("%s\n", out);
-    return EXIT_OK;
+    return HQ_EXIT_OK;
 }
 
 int main(int argc, char **argv)
@@ -100,20 +88,20 @@ int main(int argc, char **argv)
             hash = true;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
-            return EXIT_OK;
+            return HQ_EXIT_OK;
         } else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
             printf(CS_PROG " %s\n", HQ_VERSION);
-            return EXIT_OK;
+            return HQ_EXIT_OK;
         } else {
             fprintf(stderr, CS_PROG ": unknown argument '%s'\n", argv[i]);
             usage(stderr);
-            return exit_code(HQ_EINVAL);
+            return hq_exit_code(HQ_EINVAL);
         }
     }
     if (hash) {
         if (check || cli_path) {
             fprintf(stderr, CS_PROG ": hash-password takes no other argument\n");
-            return exit_code(HQ_EINVAL);
+            return hq_exit_code(HQ_EINVAL);
         }
         return hash_password();
     }
@@ -121,7 +109,7 @@ int main(int argc, char **argv)
     rc = hq_config_load(path, &cfg, err, sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, "%s\n", err);
-        return exit_code(rc == HQ_ENOMEM ? rc : HQ_ECONFIG);
+        return hq_exit_code(rc == HQ_ENOMEM ? rc : HQ_ECONFIG);
     }
     if (cfg->console.n_users == 0) {
         fprintf(stderr,
@@ -129,13 +117,13 @@ int main(int argc, char **argv)
                 CS_PROG " hash-password`, role; docs/config.md)\n",
                 path);
         hq_config_free(cfg);
-        return exit_code(HQ_ECONFIG);
+        return hq_exit_code(HQ_ECONFIG);
     }
     if (check) {
         printf("%s: ok (console on %s, %zu users%s)\n", path, cfg->console.listen,
                cfg->console.n_users, cfg->console.read_only ? ", read-only" : "");
         hq_config_free(cfg);
-        return EXIT_OK;
+        return HQ_EXIT_OK;
     }
     hq_log_setup(CS_PROG, cfg->log_level, cfg->log_format);
     hq_signals_block(&set);
@@ -144,7 +132,7 @@ int main(int argc, char **argv)
     if (rc != HQ_OK) {
         fprintf(stderr, CS_PROG ": %s\n", err);
         hq_config_free(cfg);
-        return exit_code(rc);
+        return hq_exit_code(rc);
     }
     hq_info("started", "listen=%s users=%zu read_only=%s archive=%s version=%s",
             cfg->console.listen, cfg->console.n_users, cfg->console.read_only ? "true" : "false",
@@ -166,5 +154,5 @@ int main(int argc, char **argv)
     cs_replays_shutdown();
     hq_config_free(cfg);
     hq_info("stopped", "%s", "");
-    return EXIT_OK;
+    return HQ_EXIT_OK;
 }

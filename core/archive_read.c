@@ -289,6 +289,33 @@ static bool quick_received_at(const char *line, size_t len, int64_t *out)
     return true;
 }
 
+/* The kinds f asks for (hq_afilter_match's mask). */
+static unsigned kinds_wanted(const struct hq_afilter *f)
+{
+    unsigned mask = f->kinds ? f->kinds : (1u << HQ_AREC_EVENT) | (1u << HQ_AREC_LIFECYCLE);
+
+    return f->events_only ? mask & (1u << HQ_AREC_EVENT) : mask;
+}
+
+/* The kind as the writer puts it first on the line ({"kind":"event",...}); -1 when it is not
+ * found there (then the full parse decides). */
+static int quick_kind(const char *line, size_t len)
+{
+    static const struct {
+        const char *text;
+        size_t n;
+        int kind;
+    } k[] = {{"{\"kind\":\"event\",", 16, HQ_AREC_EVENT},
+             {"{\"kind\":\"lifecycle\",", 20, HQ_AREC_LIFECYCLE},
+             {"{\"kind\":\"trace\",", 16, HQ_AREC_TRACE}};
+    size_t i;
+
+    for (i = 0; i < sizeof(k) / sizeof(k[0]); i++)
+        if (len >= k[i].n && memcmp(line, k[i].text, k[i].n) == 0)
+            return k[i].kind;
+    return -1;
+}
+
 static int on_line(void *arg, const char *line, size_t len)
 {
     struct reader *rd = arg;
@@ -306,6 +333,9 @@ static int on_line(void *arg, const char *line, size_t len)
     }
     if (quick_received_at(line, len, &at) && (at < rd->f->from_ms || at >= rd->f->to_ms))
         return 0;
+    if (rd->f->kinds && (at = quick_kind(line, len)) >= 0 &&
+        !(kinds_wanted(rd->f) & (1u << at)))
+        return 0; /* a kind not asked for (e.g. the events when only lifecycle is) */
     if (rd->id_frag && !memmem(line, len, rd->id_frag, rd->id_frag_len))
         return 0;
     rd->st->records_parsed++;
@@ -618,7 +648,14 @@ static int scan_zst(struct reader *rd, const char *base, bool has_idx)
         bool skip;
 
         rd->st->indexes_read++;
-        skip = (!x.has_range || !overlaps(x.min_at, x.max_at, f->from_ms, f->to_ms)) &&
+        unsigned want = kinds_wanted(f);
+
+        skip = (!x.has_range || !overlaps(x.min_at, x.max_at, f->from_ms, f->to_ms) ||
+                /* none of the kinds asked for (the header counts them) */
+                ((want & (1u << HQ_AREC_EVENT) ? x.events : 0) +
+                     (want & (1u << HQ_AREC_LIFECYCLE) ? x.lifecycle : 0) +
+                     (want & (1u << HQ_AREC_TRACE) ? x.trace : 0) ==
+                 0)) &&
                x.invalid == 0;
         hq__aidx_free(&x);
         if (skip)

@@ -81,9 +81,19 @@ struct hq_scheme_ops {
     const char *type_header;
     enum hq_type_style type_style;
     const char *sample_headers;
+    /* The headers the scheme signs with (a MAC, or the secret itself), NULL-ended; empty for
+     * none and mailgun (it signs in the body) and for hmac, whose header is the source's
+     * `header` (token's too, when set). Shown redacted wherever hookmq shows headers (the
+     * console: hq_scheme_signature_header). */
+    const char *const *signature_headers;
 };
 
 /* The row of s, or NULL when s is not a scheme. */
 const struct hq_scheme_ops *hq_scheme_ops(enum hq_scheme s);
+
+/* Does a source of scheme s whose configured `header` is configured (may be NULL) sign with
+ * the header called name (ASCII case-insensitive)? Its row's signature_headers, or
+ * configured. false when s is not a scheme. */
+bool hq_scheme_signature_header(enum hq_scheme s, const char *configured, const char *name);
 
 #endif

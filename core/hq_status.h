@@ -26,9 +26,13 @@ enum hq_status {
 /* Static description of a status; never NULL. */
 const char *hq_strerror(int status);
 
-/* A program's exit code for status (docs/interface.md): 0 for HQ_OK, 2 for a usage or
- * configuration error (HQ_ECONFIG, HQ_EINVAL), 3 for a topology problem (HQ_ENOTFOUND,
- * HQ_ECONFLICT), 1 for any other failure. */
+/* The exit codes of every program (docs/interface.md): 0 ok, 1 a runtime failure, 2 a usage
+ * or configuration error, 3 the topology: a broker object missing or differing from the
+ * config. */
+enum hq_exit { HQ_EXIT_OK = 0, HQ_EXIT_RUNTIME = 1, HQ_EXIT_USAGE = 2, HQ_EXIT_TOPOLOGY = 3 };
+
+/* The one mapping from a status to an exit code: HQ_OK 0; HQ_ECONFIG and HQ_EINVAL 2;
+ * HQ_ENOTFOUND and HQ_ECONFLICT 3; anything else 1. */
 int hq_exit_code(int status);
 
 #endif

@@ -3,9 +3,10 @@
  * Each row says everything hookmq knows about a provider: its configuration name (also the
  * first field of its replay keys: never rename one), the default tolerance of its signed
  * timestamp, the verify and sign functions (core/sig_<name>.c), the default event type and id
- * selectors, its handshake, the headers kept on the message and how hookmq-send shapes a
- * sample request. Adding a provider: docs/signatures.md, "Adding a provider". */
+ * selectors, its handshake, the headers kept on the message, how hookmq-send shapes a
+ * sample request and the headers it signs with (redacted where headers are shown). Adding a provider: docs/signatures.md, "Adding a provider". */
 #include <string.h>
+#include <strings.h>
 
 #include "hq__scheme.h"
 
@@ -40,6 +41,22 @@ static const char *const keep_zoom[] = {"x-zm-request-timestamp", "x-zm-signatur
                                         "x-zm-trackingid", NULL};
 static const char *const keep_nothing[] = {NULL};
 
+/* the headers each scheme signs with (tests/unit/test_scheme.c checks every signed header
+ * is listed) */
+static const char *const sig_stripe[] = {"Stripe-Signature", NULL};
+static const char *const sig_github[] = {"X-Hub-Signature-256", "X-Hub-Signature", NULL};
+static const char *const sig_standard[] = {"webhook-signature", "svix-signature", NULL};
+static const char *const sig_shopify[] = {"X-Shopify-Hmac-Sha256", "shopify-hmac-sha256", NULL};
+static const char *const sig_slack[] = {"X-Slack-Signature", NULL};
+static const char *const sig_gitlab[] = {"X-Gitlab-Token", NULL};
+static const char *const sig_twilio[] = {"X-Twilio-Signature", NULL};
+static const char *const sig_paddle[] = {"Paddle-Signature", NULL};
+static const char *const sig_square[] = {"x-square-hmacsha256-signature", "x-square-signature",
+                                         NULL};
+static const char *const sig_zoom[] = {"x-zm-signature", NULL};
+static const char *const sig_authorization[] = {"Authorization", NULL};
+static const char *const sig_linear[] = {"Linear-Signature", NULL};
+
 #define FNS(s) .verify = hq__verify_##s, .sign = hq__sign_##s
 #define GENERIC_EVENT .event_type = {"const:event"}, .keep_headers = keep_nothing
 
@@ -52,7 +69,8 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                           .id_required = true,
                           .keep_headers = keep_stripe,
                           .id_prefix = "evt_",
-                          .id_hex = 24},
+                          .id_hex = 24,
+                          .signature_headers = sig_stripe},
     [HQ_SCHEME_GITHUB] = {.name = "github",
                           FNS(github),
                           .event_type = {"header:X-GitHub-Event"},
@@ -61,7 +79,8 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                           .keep_headers = keep_github,
                           .type_header = "X-GitHub-Event",
                           .sample_headers = "X-GitHub-Hook-ID: 421337001\n"
-                                            "X-GitHub-Hook-Installation-Target-Type: repository"},
+                                            "X-GitHub-Hook-Installation-Target-Type: repository",
+                          .signature_headers = sig_github},
     [HQ_SCHEME_STANDARD] = {.name = "standard",
                             .tolerance_s = 300,
                             .both_directions = true,
@@ -71,7 +90,8 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                             .id_required = true,
                             .keep_headers = keep_standard,
                             .id_prefix = "msg_",
-                            .id_hex = 24},
+                            .id_hex = 24,
+                            .signature_headers = sig_standard},
     [HQ_SCHEME_SHOPIFY] = {.name = "shopify",
                            FNS(shopify),
                            .event_type = {"header:X-Shopify-Topic", "header:shopify-topic"},
@@ -82,7 +102,8 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                            .type_style = HQ_TYPE_TOPIC,
                            .sample_headers = "X-Shopify-Shop-Domain: example.myshopify.com\n"
                                              "X-Shopify-API-Version: 2024-01\n"
-                                             "X-Shopify-Triggered-At: {{iso_time}}"},
+                                             "X-Shopify-Triggered-At: {{iso_time}}",
+                           .signature_headers = sig_shopify},
     [HQ_SCHEME_SLACK] = {.name = "slack",
                          .tolerance_s = 300,
                          .both_directions = true,
@@ -93,7 +114,8 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                          .keep_headers = keep_slack,
                          .id_prefix = "Ev",
                          .id_hex = 12,
-                         .id_upper = true},
+                         .id_upper = true,
+                         .signature_headers = sig_slack},
     [HQ_SCHEME_GITLAB] = {.name = "gitlab",
                           FNS(gitlab),
                           .event_type = {"header:X-Gitlab-Event"},
@@ -102,12 +124,14 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                           .keep_headers = keep_gitlab,
                           .type_header = "X-Gitlab-Event",
                           .type_style = HQ_TYPE_HOOK_TITLE,
-                          .sample_headers = "X-Gitlab-Instance: https://gitlab.example.com"},
+                          .sample_headers = "X-Gitlab-Instance: https://gitlab.example.com",
+                          .signature_headers = sig_gitlab},
     [HQ_SCHEME_TWILIO] = {.name = "twilio",
                           FNS(twilio),
                           .event_type = {"const:event"},
                           .url = true,
-                          .keep_headers = keep_twilio},
+                          .keep_headers = keep_twilio,
+                          .signature_headers = sig_twilio},
     [HQ_SCHEME_PADDLE] = {.name = "paddle",
                           .tolerance_s = 5,
                           FNS(paddle),
@@ -116,21 +140,24 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                           .id_required = true,
                           .keep_headers = keep_paddle,
                           .id_prefix = "evt_",
-                          .id_hex = 24},
+                          .id_hex = 24,
+                          .signature_headers = sig_paddle},
     [HQ_SCHEME_SQUARE] = {.name = "square",
                           FNS(square),
                           .event_type = {"json:/type"},
                           .event_id = {"json:/event_id"},
                           .id_required = true,
                           .url = true,
-                          .keep_headers = keep_square},
+                          .keep_headers = keep_square,
+                          .signature_headers = sig_square},
     [HQ_SCHEME_ZOOM] = {.name = "zoom",
                         .tolerance_s = 300,
                         .both_directions = true,
                         FNS(zoom),
                         .event_type = {"json:/event"},
                         .handshake = hq__handshake_zoom,
-                        .keep_headers = keep_zoom},
+                        .keep_headers = keep_zoom,
+                        .signature_headers = sig_zoom},
     [HQ_SCHEME_MAILGUN] = {.name = "mailgun",
                            .tolerance_s = 300,
                            .both_directions = true,
@@ -138,11 +165,15 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                            .event_type = {"json:/event-data/event"},
                            .event_id = {"json:/event-data/id"},
                            .id_required = true,
-                           .keep_headers = keep_nothing},
-    [HQ_SCHEME_HMAC] = {.name = "hmac", FNS(hmac), GENERIC_EVENT},
-    [HQ_SCHEME_TOKEN] = {.name = "token", FNS(token), GENERIC_EVENT},
-    [HQ_SCHEME_BASIC] = {.name = "basic", FNS(basic), GENERIC_EVENT},
-    [HQ_SCHEME_NONE] = {.name = "none", GENERIC_EVENT},
+                           .keep_headers = keep_nothing,
+                           .signature_headers = keep_nothing},
+    [HQ_SCHEME_HMAC] = {.name = "hmac", FNS(hmac), GENERIC_EVENT,
+                        .signature_headers = keep_nothing}, /* the source's `header` */
+    [HQ_SCHEME_TOKEN] = {.name = "token", FNS(token), GENERIC_EVENT,
+                         .signature_headers = sig_authorization}, /* or the source's `header` */
+    [HQ_SCHEME_BASIC] = {.name = "basic", FNS(basic), GENERIC_EVENT,
+                         .signature_headers = sig_authorization},
+    [HQ_SCHEME_NONE] = {.name = "none", GENERIC_EVENT, .signature_headers = keep_nothing},
     [HQ_SCHEME_LINEAR] = {.name = "linear",
                           .tolerance_s = 60,
                           .both_directions = true,
@@ -151,13 +182,26 @@ static const struct hq_scheme_ops schemes[HQ_SCHEME__COUNT] = {
                           .event_id = {"header:Linear-Delivery"},
                           .id_required = true,
                           .keep_headers = (const char *const[]){"Linear-Event", "Linear-Delivery",
-                                                                "Linear-Signature", NULL}},
+                                                                "Linear-Signature", NULL},
+                          .signature_headers = sig_linear},
 };
 
 const struct hq_scheme_ops *hq_scheme_ops(enum hq_scheme s)
 {
     if ((int)s < 0 || s >= HQ_SCHEME__COUNT || !schemes[s].name) return NULL;
     return &schemes[s];
+}
+
+bool hq_scheme_signature_header(enum hq_scheme s, const char *configured, const char *name)
+{
+    const struct hq_scheme_ops *ops = hq_scheme_ops(s);
+    size_t i;
+
+    if (!ops || !name) return false;
+    if (configured && *configured && strcasecmp(configured, name) == 0) return true;
+    for (i = 0; ops->signature_headers && ops->signature_headers[i]; i++)
+        if (strcasecmp(ops->signature_headers[i], name) == 0) return true;
+    return false;
 }
 
 const char *hq_scheme_name(enum hq_scheme s)

@@ -1,4 +1,4 @@
-/* status: descriptions of enum hq_status. */
+/* status: descriptions of enum hq_status, and the exit code of each. */
 #include "hq_status.h"
 
 const char *hq_strerror(int status)
@@ -27,15 +27,11 @@ const char *hq_strerror(int status)
 int hq_exit_code(int status)
 {
     switch (status) {
-    case HQ_OK:
-        return 0;
+    case HQ_OK: return HQ_EXIT_OK;
     case HQ_ECONFIG:
-    case HQ_EINVAL:
-        return 2;
+    case HQ_EINVAL: return HQ_EXIT_USAGE;
     case HQ_ENOTFOUND:
-    case HQ_ECONFLICT:
-        return 3;
-    default:
-        return 1;
+    case HQ_ECONFLICT: return HQ_EXIT_TOPOLOGY;
+    default: return HQ_EXIT_RUNTIME;
     }
 }

@@ -6,7 +6,7 @@
  * The topology subcommands (topology.c): apply, definitions (--users: users.c), policies,
  * status. The DLQ subcommands (dlq.c, reading and selecting in scan.c): list, show, redrive,
  * purge, edit. Each is a row of `commands` below: its options, its positionals and its help.
- * parse_args() is the one parser of the command line and exit_code() the one mapping from a
+ * parse_args() is the one parser of the command line; core's hq_exit_code() maps a
  * status to an exit code (docs/dlq.md, docs/man/hookmq-dlx.1): 0 ok, 1 runtime failure, 2
  * usage or configuration error, 3 topology: a conflict, drift, or a missing queue. */
 #include <errno.h>
@@ -19,21 +19,6 @@
 #include "hq_dlq.h"
 #include "hq_log.h"
 #include "hq_topology.h"
-
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
-
-/* The subcommands return HQ_ENOTFOUND only for a missing queue (dlx.h). */
-static int exit_code(int status)
-{
-    switch (status) {
-    case HQ_OK: return EXIT_OK;
-    case HQ_ECONFIG:
-    case HQ_EINVAL: return EXIT_USAGE;
-    case HQ_ENOTFOUND:
-    case HQ_ECONFLICT: return EXIT_TOPOLOGY;
-    default: return EXIT_RUNTIME;
-    }
-}
 
 /* ---------------------------------------------------------------- options */
 
@@ -497,5 +482,5 @@ int main(int argc, char **argv)
 out:
     hq_config_free(cfg);
     opts_free(&o);
-    return exit_code(rc);
+    return hq_exit_code(rc);
 }

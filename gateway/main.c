@@ -18,8 +18,6 @@
 #include "hq_signals.h"
 #include "hq_time.h"
 
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
-
 #define PUB_WINDOW 256
 
 static void usage(FILE *f)
@@ -77,19 +75,6 @@ static struct gw_snap *snap_new(struct hq_config *cfg)
     return s;
 }
 
-/* Map a status to an exit code: the one place that does. */
-static int exit_code(int status)
-{
-    switch (status) {
-    case HQ_OK: return EXIT_OK;
-    case HQ_ECONFIG:
-    case HQ_EINVAL: return EXIT_USAGE;
-    case HQ_ENOTFOUND:
-    case HQ_ECONFLICT: return EXIT_TOPOLOGY;
-    default: return EXIT_RUNTIME;
-    }
-}
-
 /* At start-up: is the events exchange there? HQ_OK, HQ_ENOTFOUND, or HQ_EDOWN (the broker
  * is away: start anyway, the spool takes over). */
 static int check_exchange(const struct hq_config *cfg)
@@ -116,24 +101,24 @@ static int spool_command(const struct hq_config *cfg, int cmd)
 
     if (!cfg->gateway.spool_dir) {
         fprintf(stderr, "hookmq-gateway: no gateway.spool_dir in the config\n");
-        return EXIT_USAGE;
+        return HQ_EXIT_USAGE;
     }
     if (cmd == 3) {
         rc = gw_spool_retry_quarantine(cfg->gateway.spool_dir, &n, err, sizeof(err));
         if (rc != HQ_OK) {
             fprintf(stderr, "hookmq-gateway: %s\n", err);
-            return EXIT_RUNTIME;
+            return HQ_EXIT_RUNTIME;
         }
         fprintf(stderr, "%zu records given back to the drainer\n", n);
-        return EXIT_OK;
+        return HQ_EXIT_OK;
     }
     rc = gw_spool_list(cfg->gateway.spool_dir, cmd == 2, stdout, &n);
     if (rc != HQ_OK) {
         fprintf(stderr, "hookmq-gateway: %s: %s\n", cfg->gateway.spool_dir, hq_strerror(rc));
-        return EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     }
     fprintf(stderr, "%zu records\n", n);
-    return EXIT_OK;
+    return HQ_EXIT_OK;
 }
 
 static void reload(struct gw *g, const char *path)
@@ -173,7 +158,7 @@ int main(int argc, char **argv)
     int spool_cmd = 0; /* 1 --spool-list, 2 --spool-quarantine, 3 --spool-retry-quarantine */
     char err[512];
     sigset_t set;
-    int i, rc, status = EXIT_RUNTIME;
+    int i, rc, status = HQ_EXIT_RUNTIME;
 
     memset(&g, 0, sizeof(g));
     for (i = 1; i < argc; i++) {
@@ -189,26 +174,26 @@ int main(int argc, char **argv)
             spool_cmd = 3;
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage(stdout);
-            return EXIT_OK;
+            return HQ_EXIT_OK;
         } else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
             printf("hookmq-gateway %s\n", HQ_VERSION);
-            return EXIT_OK;
+            return HQ_EXIT_OK;
         } else {
             fprintf(stderr, "hookmq-gateway: unknown argument '%s'\n", argv[i]);
             usage(stderr);
-            return EXIT_USAGE;
+            return HQ_EXIT_USAGE;
         }
     }
     path = hq_config_default_path(cli_path);
     rc = hq_config_load(path, &cfg, err, sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, "%s\n", err);
-        return exit_code(HQ_ECONFIG);
+        return hq_exit_code(HQ_ECONFIG);
     }
     if (check) {
         printf("%s: ok (%zu sources, %zu consumers)\n", path, cfg->n_sources, cfg->n_consumers);
         hq_config_free(cfg);
-        return EXIT_OK;
+        return HQ_EXIT_OK;
     }
     if (spool_cmd) {
         status = spool_command(cfg, spool_cmd);
@@ -231,7 +216,7 @@ int main(int argc, char **argv)
                 "topology with: hookmq-dlx apply -c %s\n",
                 cfg->broker.exchange, path);
         hq_config_free(cfg);
-        return exit_code(HQ_ENOTFOUND);
+        return hq_exit_code(HQ_ENOTFOUND);
     }
     if (rc != HQ_OK)
         hq_warn("broker not reachable at start-up; events go to the spool until it is",
@@ -245,7 +230,7 @@ int main(int argc, char **argv)
     if (!g.snap) {
         hq_config_free(cfg);
         fprintf(stderr, "hookmq-gateway: out of memory\n");
-        return EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     }
     /* g.boot (listen, broker) must outlive reloads: hold the first snapshot too */
     boot_snap = g.snap;
@@ -312,7 +297,7 @@ int main(int argc, char **argv)
             usleep(20 * 1000);
     }
     gw_http_stop(&g);
-    status = EXIT_OK;
+    status = HQ_EXIT_OK;
 out:
     if (g.spool)
         gw_spool_close(g.spool); /* stops the drainer before the publishers go */
@@ -321,7 +306,7 @@ out:
     gw_snap_put(g.snap);
     gw_snap_put(boot_snap);
     hq_metrics_free(g.metrics);
-    if (status == EXIT_OK)
+    if (status == HQ_EXIT_OK)
         hq_info("stopped", "%s", "");
     return status;
 }

@@ -34,8 +34,6 @@
 
 #define PROG "hookmq-replay"
 
-enum { EXIT_OK = 0 };
-
 static atomic_int stop_signal; /* lock-free: set by the signal handler */
 static volatile sig_atomic_t hup_signal;
 
@@ -53,7 +51,7 @@ static void on_hup(int sig)
 /* An interrupted replay exits 0 (it resumes); the rest as every program (hq_exit_code). */
 static int exit_code(int status)
 {
-    return status == HQ_ESHUTDOWN ? EXIT_OK : hq_exit_code(status);
+    return status == HQ_ESHUTDOWN ? HQ_EXIT_OK : hq_exit_code(status);
 }
 
 static void usage(FILE *f)
@@ -349,11 +347,11 @@ int main(int argc, char **argv)
     }
     if (o.help) {
         usage(stdout);
-        return EXIT_OK;
+        return HQ_EXIT_OK;
     }
     if (o.version) {
         printf(PROG " %s\n", HQ_VERSION);
-        return EXIT_OK;
+        return HQ_EXIT_OK;
     }
     return exit_code(run(&o, hq_config_default_path(o.config)));
 }

@@ -11,7 +11,7 @@
  * 1 runtime failure (or SIGTERM's stop timeout ran out with a handler still running),
  * 2 usage or configuration error (unknown consumer, handler plugin that cannot be loaded or
  * whose init fails), 3 topology missing (work queue, retry queues or DLQ: run
- * `hookmq-dlx apply`). exit_code() is the one mapping from a status to an exit code. */
+ * `hookmq-dlx apply`). core's hq_exit_code() maps a status to an exit code. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,14 +28,6 @@
 #include "worker.h"
 
 #define PROG "hookmq-worker"
-
-enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2, EXIT_TOPOLOGY = 3 };
-
-/* The one mapping from a status to an exit code (docs/interface.md). */
-static int exit_code(int status)
-{
-    return hq_exit_code(status);
-}
 
 static void usage(FILE *f)
 {
@@ -345,32 +337,32 @@ int main(int argc, char **argv)
     sigset_t set;
     char err[1024];
     bool done, states = false, clean;
-    int i, rc, status = EXIT_RUNTIME;
+    int i, rc, status = HQ_EXIT_RUNTIME;
 
-    if (parse_args(argc, argv, &a, &done) != HQ_OK) return EXIT_USAGE;
-    if (done) return EXIT_OK;
+    if (parse_args(argc, argv, &a, &done) != HQ_OK) return HQ_EXIT_USAGE;
+    if (done) return HQ_EXIT_OK;
     w.config_path = hq_config_default_path(a.config);
     rc = hq_config_load(w.config_path, &cfg, err, sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, "%s\n", err);
-        return exit_code(HQ_ECONFIG);
+        return hq_exit_code(HQ_ECONFIG);
     }
     if (a.check && !a.consumer) {
         printf("%s: ok (%zu consumers)\n", w.config_path, cfg->n_consumers);
         hq_config_free(cfg);
-        return EXIT_OK;
+        return HQ_EXIT_OK;
     }
     con = hq_config_consumer(cfg, a.consumer);
     if (!con) {
         fprintf(stderr, PROG ": %s: unknown consumer '%s'\n", w.config_path, a.consumer);
         print_consumers(cfg);
         hq_config_free(cfg);
-        return exit_code(HQ_EINVAL);
+        return hq_exit_code(HQ_EINVAL);
     }
     if (a.check) {
         rc = check_handler(w.config_path, con);
         hq_config_free(cfg);
-        return exit_code(rc);
+        return hq_exit_code(rc);
     }
     hq_log_setup(PROG, cfg->log_level, cfg->log_format);
 
@@ -383,7 +375,7 @@ int main(int argc, char **argv)
     if (!w.snap) {
         hq_config_free(cfg);
         fprintf(stderr, PROG ": out of memory\n");
-        return EXIT_RUNTIME;
+        return HQ_EXIT_RUNTIME;
     }
     w.boot_snap = w.snap; /* the boot config outlives reloads: hold it too */
     atomic_fetch_add(&w.boot_snap->refs, 1);
@@ -399,7 +391,7 @@ int main(int argc, char **argv)
     rc = hq_plugin_load(con->handler, &w.plugin, err, sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": consumer '%s': handler %s\n", con->name, err);
-        status = EXIT_USAGE;
+        status = HQ_EXIT_USAGE;
         goto out;
     }
     wk_host_api_init(&w);
@@ -419,18 +411,18 @@ int main(int argc, char **argv)
     rc = wk_init_states(&w, err, sizeof(err));
     if (rc != HQ_OK) {
         fprintf(stderr, PROG ": consumer '%s': %s\n", con->name, err);
-        status = EXIT_USAGE;
+        status = HQ_EXIT_USAGE;
         goto out;
     }
     states = true;
 
     rc = startup_check(&w, &set);
     if (rc == HQ_ESHUTDOWN) {
-        status = EXIT_OK;
+        status = HQ_EXIT_OK;
         goto out;
     }
     if (rc != HQ_OK) {
-        status = exit_code(rc);
+        status = hq_exit_code(rc);
         goto out;
     }
 
@@ -518,9 +510,9 @@ int main(int argc, char **argv)
                  "consumer=%s", con->name);
         /* the hung handler threads still use their states and the plugin: exit now */
         fflush(stderr);
-        _exit(EXIT_RUNTIME);
+        _exit(HQ_EXIT_RUNTIME);
     }
-    status = EXIT_OK;
+    status = HQ_EXIT_OK;
 out:
     if (states) {
         for (i = 0; i < w.n_slots; i++) {
@@ -541,6 +533,6 @@ out:
     wk_rate_destroy(&w.rate);
     wk_snap_put(w.snap);
     wk_snap_put(w.boot_snap);
-    if (status == EXIT_OK) hq_info("stopped", "consumer=%s", a.consumer);
+    if (status == HQ_EXIT_OK) hq_info("stopped", "consumer=%s", a.consumer);
     return status;
 }

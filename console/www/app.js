@@ -89,6 +89,7 @@ var events = {
 
   row: function (ev) {
     var tr = document.createElement("tr");
+    tr.dataset.key = events.key(ev);
     tr.appendChild(hq.el("td", ev.received_at));
     tr.appendChild(hq.el("td", ev.source));
     tr.appendChild(hq.el("td", ev.type));
@@ -102,6 +103,31 @@ var events = {
   },
 
   key: function (ev) { return ev.source + "\u0000" + ev.id; },
+
+  hex: function (s) {
+    return Array.from(new TextEncoder().encode(s), function (b) {
+      return (b < 16 ? "0" : "") + b.toString(16);
+    }).join("");
+  },
+
+  /* the key of ev in the form of a cursor (console/events.c): the live tail's "after" */
+  cursorOf: function (ev) {
+    return "v1." + ev.received_at_ms + "." + events.hex(ev.source) + "." + events.hex(ev.id);
+  },
+
+  /* the newest of evs (they come newest first) above the current top */
+  raiseTop: function (evs) {
+    if (evs.length && (!events.topEv || events.cmp(evs[0], events.topEv) > 0)) events.topEv = evs[0];
+    events.top = events.topEv ? events.cursorOf(events.topEv) : null;
+  },
+
+  cmp: function (a, b) {
+    if (a.received_at_ms !== b.received_at_ms) return a.received_at_ms < b.received_at_ms ? -1 : 1;
+    var x = events.hex(a.source), y = events.hex(b.source);
+    if (x !== y) return x < y ? -1 : 1;
+    x = events.hex(a.id); y = events.hex(b.id);
+    return x < y ? -1 : x > y ? 1 : 0;
+  },
 
   load: function (append) {
     var q = events.params(append ? events.next : null);
@@ -124,15 +150,36 @@ var events = {
         events.rows++;
       });
       events.next = r.next;
+      if (!append) {
+        events.topEv = null;
+        events.raiseTop(r.events);
+      }
       document.getElementById("more").hidden = !r.next;
       document.getElementById("empty").hidden = events.rows > 0;
     }).catch(function (e) { hq.showError(e.message); });
   },
 
-  /* live tail: poll the first page every 5 s and put new events on top (at most MAX_ROWS) */
+  /* live tail: ask for the events above the newest one shown (after=top) every POLL_MS, one
+   * request at a time, backing off to BACKOFF_MAX_MS after errors, paused while the tab is
+   * hidden; new rows go on top and the table keeps at most MAX_ROWS */
+  top: null,
+  topEv: null,
+  busy: false,
+  delay: 0,
+  POLL_MS: 2000,
+  BACKOFF_MAX_MS: 60000,
+
   poll: function () {
+    events.timer = null;
+    if (!document.getElementById("live").checked) return;
+    if (document.hidden) return; /* visibilitychange starts it again */
+    if (events.busy) return;
+    events.busy = true;
+    var q = events.params(null);
+    if (events.top) q.set("after", events.top);
+    q.set("limit", "100");
     var tbody = document.querySelector("#events tbody");
-    hq.api("GET", "/api/events?" + events.params(null).toString()).then(function (r) {
+    hq.api("GET", "/api/events?" + q.toString()).then(function (r) {
       var fresh = r.events.filter(function (ev) { return !events.keys[events.key(ev)]; });
       fresh.reverse().forEach(function (ev) {
         events.keys[events.key(ev)] = true;
@@ -141,12 +188,29 @@ var events = {
         tbody.insertBefore(tr, tbody.firstChild);
         events.rows++;
       });
+      events.raiseTop(r.events);
       while (events.rows > events.MAX_ROWS && tbody.lastChild) {
+        delete events.keys[tbody.lastChild.dataset.key];
         tbody.removeChild(tbody.lastChild);
         events.rows--;
       }
       document.getElementById("empty").hidden = events.rows > 0;
-    }).catch(function (e) { hq.showError(e.message); });
+      events.delay = events.POLL_MS;
+      hq.showError("");
+    }).catch(function (e) {
+      events.delay = Math.min(Math.max(events.delay, events.POLL_MS) * 2, events.BACKOFF_MAX_MS);
+      hq.showError("Live tail: " + e.message);
+    }).then(function () {
+      events.busy = false;
+      events.schedule();
+    });
+  },
+
+  schedule: function () {
+    if (events.timer) clearTimeout(events.timer);
+    events.timer = null;
+    if (document.getElementById("live").checked && !document.hidden)
+      events.timer = setTimeout(events.poll, events.delay || events.POLL_MS);
   },
 
   init: function () {
@@ -159,9 +223,13 @@ var events = {
       events.load(false);
     });
     document.getElementById("more").addEventListener("click", function () { events.load(true); });
-    document.getElementById("live").addEventListener("change", function (e) {
-      if (events.timer) clearInterval(events.timer);
-      events.timer = e.target.checked ? setInterval(events.poll, 5000) : null;
+    document.getElementById("live").addEventListener("change", function () {
+      events.delay = events.POLL_MS;
+      events.schedule();
+    });
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) events.delay = 1;
+      events.schedule();
     });
     events.load(false);
   }
@@ -173,6 +241,7 @@ document.addEventListener("DOMContentLoaded", function () {
     if (page === "events") events.init();
     else if (page === "event" && window.eventPage) window.eventPage.init();
     else if (page === "consumers" && window.consumersPage) window.consumersPage.init();
+    else if (page === "sources" && window.sourcesPage) window.sourcesPage.init();
     else if (page === "dlq" && window.dlqPage) window.dlqPage.init();
     else if (page === "replay" && window.replayPage) window.replayPage.init();
   }).catch(function (e) { hq.showError(e.message); });

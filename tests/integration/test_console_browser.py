@@ -49,6 +49,19 @@ HOSTILE_BODY = ('{"note":"<img src=x onerror=\\"window.__pwned_img=1\\">",'
 HOSTILE_TYPE = "<b>bold</b><script>window.__pwned_type=1</script>"
 
 
+def chromium(workdir):
+    """A headless chromium driven by chromedriver, its profile under workdir."""
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+              "--window-size=1280,900", "--no-first-run", "--disable-extensions",
+              "--user-data-dir=" + os.path.join(workdir, "chromium")):
+        opts.add_argument(a)
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(WAIT)
+    return driver
+
+
 class ConsoleBrowser(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -76,14 +89,7 @@ class ConsoleBrowser(unittest.TestCase):
                                 hqtest.sign_github(SECRET, HOSTILE_BODY, HOSTILE_TYPE, cls.eid))
         assert st == 202, (st, b)
         cls.ar.wait_count(4, "--source", cls.src, timeout=90)
-        opts = webdriver.ChromeOptions()
-        opts.binary_location = CHROMIUM
-        for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                  "--window-size=1280,900", "--no-first-run", "--disable-extensions",
-                  "--user-data-dir=" + os.path.join(cls.cs.workdir, "chromium")):
-            opts.add_argument(a)
-        cls.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
-        cls.driver.set_page_load_timeout(WAIT)
+        cls.driver = chromium(cls.cs.workdir)
         cls.shots = os.environ.get("HQ_CONSOLE_SCREENSHOTS")
 
     @classmethod

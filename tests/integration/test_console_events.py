@@ -212,6 +212,31 @@ class ConsoleEvents(unittest.TestCase):
         r2 = self.events(source=self.src2, cursor=r["next"])
         self.assertIsInstance(r2["events"], list)
 
+    def test_after_live_tail(self):
+        """after=KEY (the live tail): only the events above that key, newest first."""
+        def key(e):
+            return "v1.%d.%s.%s" % (e["received_at_ms"], e["source"].encode().hex(),
+                                     e["id"].encode().hex())
+        all7 = self.events(source=self.src)["events"]
+        r = self.events(source=self.src, after=key(all7[0]))
+        self.assertEqual(r, {"events": [], "next": None})
+        r = self.events(source=self.src, after=key(all7[3]))
+        self.assertEqual([e["id"] for e in r["events"]], [e["id"] for e in all7[:3]])
+        r = self.events(source=self.src, after=key(all7[3]), limit=2)
+        self.assertEqual([e["id"] for e in r["events"]], [e["id"] for e in all7[:2]])
+        # a new event of another source shows up above the newest key of all sources
+        top = self.events(limit=1)["events"][0]
+        src = "%s-none" % self.prefix
+        st, _h, b = self.gw.post(src, b'{"tail":1}', {"Content-Type": "application/json",
+                                                      "X-Event-Id": "tail-1"})
+        self.assertEqual(st, 202, b)
+        hqtest.wait_for(lambda: self.events(after=key(top))["events"], 60,
+                        what="the new event above the top")
+        got = self.events(after=key(top))["events"]
+        self.assertEqual([e["source"] for e in got], [src])
+        for c in ["garbage", "v1.123.61", "v2.1.61.61"]:
+            self.bad("after=" + urllib.parse.quote(c), "bad after")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -978,6 +978,19 @@ static void test_scan_time_boundaries(void **state)
         assert_int_equal(rows[2].events, 3);
         hq_astat_free(rows, n);
     }
+    /* only lifecycle records asked for, and there are none: the closed segments are skipped
+     * on their index's counts, and the open one's event lines are not parsed */
+    hq_afilter_init(&f);
+    f.kinds = 1u << HQ_AREC_LIFECYCLE;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(hq_archive_scan_ex(dir, &f, collect_fn, &c, &st), HQ_OK);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(st.segments_opened, 1);
+    assert_int_equal(st.records_parsed, 0);
+    f.kinds = 1u << HQ_AREC_EVENT;
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(hq_archive_scan_ex(dir, &f, collect_fn, &c, &st), HQ_OK);
+    assert_int_equal(c.n, 12);
     rm_rf(dir);
 }
 

@@ -179,6 +179,33 @@ static void hexkey(const unsigned char *k, char out[2 * HQ_REPLAY_KEY_LEN + 1])
     hq_hex_encode(k, HQ_REPLAY_KEY_LEN, out);
 }
 
+/* The source of case c, signing with secret (free with free_src). */
+static void make_src(const struct rt_case *c, const char *secret, struct hq_source_cfg *src,
+                     struct hq_secret *sec)
+{
+    memset(src, 0, sizeof(*src));
+    snprintf(src->name, sizeof(src->name), "t");
+    src->scheme = c->scheme;
+    src->tolerance_s = -1;
+    src->algorithm = HQ_ALG_SHA256;
+    src->encoding = HQ_ENC_HEX;
+    sec->data = (unsigned char *)xstrdup(secret);
+    sec->len = strlen(secret);
+    src->secrets = sec;
+    src->n_secrets = 1;
+    src->header = xstrdup(c->header);
+    src->prefix = xstrdup(c->prefix);
+    src->url = xstrdup(c->url);
+}
+
+static void free_src(struct hq_source_cfg *src, struct hq_secret *sec)
+{
+    free(sec->data);
+    free(src->header);
+    free(src->prefix);
+    free(src->url);
+}
+
 static void round_trip(const struct rt_case *c, char key_hex[2 * HQ_REPLAY_KEY_LEN + 1])
 {
     struct hq_source_cfg src;
@@ -190,19 +217,7 @@ static void round_trip(const struct rt_case *c, char key_hex[2 * HQ_REPLAY_KEY_L
     size_t n;
 
     assert_non_null(out);
-    memset(&src, 0, sizeof(src));
-    snprintf(src.name, sizeof(src.name), "t");
-    src.scheme = c->scheme;
-    src.tolerance_s = -1;
-    src.algorithm = HQ_ALG_SHA256;
-    src.encoding = HQ_ENC_HEX;
-    sec.data = (unsigned char *)xstrdup(c->secret);
-    sec.len = strlen(c->secret);
-    src.secrets = &sec;
-    src.n_secrets = 1;
-    src.header = xstrdup(c->header);
-    src.prefix = xstrdup(c->prefix);
-    src.url = xstrdup(c->url);
+    make_src(c, c->secret, &src, &sec);
 
     assert_int_equal(hq_sig_sign(&src, (const unsigned char *)body, strlen(body), c->url,
                                  c->content_type, c->event_id, NOW, out, OUT_MAX),
@@ -225,10 +240,7 @@ static void round_trip(const struct rt_case *c, char key_hex[2 * HQ_REPLAY_KEY_L
         assert_int_not_equal(hq_sig_verify(&src, &req, NOW, &res), HQ_OK);
     free(out);
     free(body);
-    free(sec.data);
-    free(src.header);
-    free(src.prefix);
-    free(src.url);
+    free_src(&src, &sec);
 }
 
 /* The replay keys of the round trips above, in cases[] order (hex SHA-256), as the code before
@@ -275,6 +287,75 @@ static void test_sign_verify_round_trip(void **state)
         assert_true(covered[s] || s == HQ_SCHEME_NONE);
 }
 
+#ifndef HQ_TEST_OLD_CORE
+/* Every header whose value depends on the secret (signed twice, with two secrets: the headers
+ * that differ) is one the scheme's row lists in signature_headers (or the source's `header`),
+ * so the console redacts it (console/events.c). */
+static void test_signature_headers_listed(void **state)
+{
+    size_t i, j, k;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const struct rt_case *c = &cases[i];
+        char *out[2], *body = c->body ? xstrdup(c->body) : mailgun_body(c->secret);
+        struct hq_header hdrs[2][HDRS_MAX + 1];
+        size_t n[2], differ = 0;
+
+        if (c->scheme == HQ_SCHEME_MAILGUN) { /* it signs in the body: no header to list */
+            assert_null(hq_scheme_ops(c->scheme)->signature_headers[0]);
+            free(body);
+            continue;
+        }
+        for (k = 0; k < 2; k++) {
+            struct hq_source_cfg src;
+            struct hq_secret sec;
+            char secret[128], *flip;
+
+            /* the other secret: one letter's case flipped after the last '_' (standard's
+             * "whsec_" + base64 stays valid base64) */
+            snprintf(secret, sizeof(secret), "%s", c->secret);
+            flip = strrchr(secret, '_') ? strrchr(secret, '_') + 1 : secret;
+            while (*flip && !((*flip >= 'a' && *flip <= 'z') || (*flip >= 'A' && *flip <= 'Z')))
+                flip++;
+            assert_true(*flip != '\0');
+            if (k)
+                *flip ^= 0x20;
+            make_src(c, secret, &src, &sec);
+            out[k] = malloc(OUT_MAX);
+            assert_non_null(out[k]);
+            assert_int_equal(hq_sig_sign(&src, (const unsigned char *)body, strlen(body), c->url,
+                                         c->content_type, c->event_id, NOW, out[k], OUT_MAX),
+                             HQ_OK);
+            n[k] = split_lines(out[k], hdrs[k]);
+            free_src(&src, &sec);
+        }
+        assert_int_equal(n[0], n[1]);
+        for (j = 0; j < n[0]; j++) {
+            assert_string_equal(hdrs[0][j].name, hdrs[1][j].name);
+            if (strcmp(hdrs[0][j].value, hdrs[1][j].value) == 0)
+                continue;
+            differ++;
+            if (!hq_scheme_signature_header(c->scheme, c->header, hdrs[0][j].name))
+                fail_msg("%s signs with %s, which its row's signature_headers does not list",
+                         hq_scheme_name(c->scheme), hdrs[0][j].name);
+        }
+        assert_true(differ > 0); /* each of these signs in a header */
+        free(out[0]);
+        free(out[1]);
+        free(body);
+    }
+    /* case-insensitive; event headers are not signature headers; the configured header */
+    assert_true(hq_scheme_signature_header(HQ_SCHEME_GITHUB, NULL, "x-hub-signature-256"));
+    assert_false(hq_scheme_signature_header(HQ_SCHEME_GITHUB, NULL, "X-GitHub-Event"));
+    assert_false(hq_scheme_signature_header(HQ_SCHEME_HMAC, NULL, "X-Signature"));
+    assert_true(hq_scheme_signature_header(HQ_SCHEME_HMAC, "X-Signature", "x-signature"));
+    assert_false(hq_scheme_signature_header(HQ_SCHEME__COUNT, "X-Signature", "X-Signature"));
+    for (i = 0; i < HQ_SCHEME__COUNT; i++)
+        assert_non_null(hq_scheme_ops((enum hq_scheme)i)->signature_headers);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -283,6 +364,9 @@ int main(void)
         cmocka_unit_test(test_tolerance_comes_from_the_table),
 #endif
         cmocka_unit_test(test_sign_verify_round_trip),
+#ifndef HQ_TEST_OLD_CORE
+        cmocka_unit_test(test_signature_headers_listed),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
