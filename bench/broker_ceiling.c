@@ -36,6 +36,7 @@ struct cfg {
     int window, conns, seconds;
     long count;
     bool declare, keep, event_headers;
+    int n_headers; /* with event_headers: the first n of the seven (default 7) */
 };
 
 struct worker {
@@ -175,7 +176,9 @@ static void *run(void *arg)
             if (values[k])
                 hdr[k].value.value.bytes = amqp_cstring_bytes(values[k]);
         }
-        props.headers.num_entries = 7;
+        props.headers.num_entries = c->n_headers;
+        if (c->n_headers == 0)
+            props._flags &= ~(amqp_flags_t)AMQP_BASIC_HEADERS_FLAG;
         props.headers.entries = hdr;
     }
 
@@ -329,13 +332,14 @@ static void usage(void)
     fprintf(stderr, "usage: hq_broker_ceiling [--uri URI] [--exchange NAME] [--queue NAME]\n"
                     "         [--queue-type quorum|classic] [--size BYTES] [--window W]\n"
                     "         [--connections C] [--seconds S | --count N] [--no-declare] [--keep]\n"
-                    "         [--routing-key KEY]   (default bench.ceiling) [--event-headers]\n");
+                    "         [--routing-key KEY]   (default bench.ceiling) [--event-headers]\n"
+                    "         [--headers N]   (the event's timestamp and first N of its 7 headers)\n");
 }
 
 int main(int argc, char **argv)
 {
     struct cfg c = {"amqp://guest:guest@127.0.0.1:5672/%2f", "hookmq.bench", "hookmq.bench.ceiling",
-                    "quorum", "bench.ceiling", 1024, 512, 1, 10, 0, true, false, false};
+                    "quorum", "bench.ceiling", 1024, 512, 1, 10, 0, true, false, false, 7};
     struct worker *w;
     long confirmed = 0, nacked = 0;
     double t0, dt;
@@ -362,6 +366,18 @@ int main(int argc, char **argv)
         if (!v) {
             usage();
             return 2;
+        }
+        if (strcmp(a, "--headers") == 0) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (*end || n < 0 || n > 7) {
+                fprintf(stderr, "hq_broker_ceiling: --headers takes 0..7\n");
+                return 2;
+            }
+            c.event_headers = true;
+            c.n_headers = (int)n;
+            i++;
+            continue;
         }
         i++;
         if (strcmp(a, "--uri") == 0)

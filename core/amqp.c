@@ -589,11 +589,12 @@ static int after_declare(struct hq_amqp *c, int rc)
     return rc;
 }
 
-int hq_amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *type, bool passive,
-                              const struct hq_targ *args, size_t n)
+/* What a declare does first: check the arguments, open channel 1 if need be, and build the
+ * table of args into entries and *t (an empty one when passive). */
+static int declare_begin(struct hq_amqp *c, const char *name, bool passive,
+                         const struct hq_targ *args, size_t n, amqp_table_entry_t entries[8],
+                         amqp_table_t *t)
 {
-    amqp_table_entry_t entries[8];
-    amqp_table_t t;
     int rc;
 
     if (!c || !name || n > 8)
@@ -601,7 +602,19 @@ int hq_amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *ty
     rc = ensure_channel(c);
     if (rc != HQ_OK)
         return rc;
-    args_table(args, passive ? 0 : n, entries, &t);
+    args_table(args, passive ? 0 : n, entries, t);
+    return HQ_OK;
+}
+
+int hq_amqp_exchange_declare(struct hq_amqp *c, const char *name, const char *type, bool passive,
+                              const struct hq_targ *args, size_t n)
+{
+    amqp_table_entry_t entries[8];
+    amqp_table_t t;
+    int rc;
+
+    if ((rc = declare_begin(c, name, passive, args, n, entries, &t)) != HQ_OK)
+        return rc;
     (void)amqp_exchange_declare(c->st, c->ch, amqp_cstring_bytes(name),
                                 amqp_cstring_bytes(type ? type : "topic"), passive, 1, 0, 0, t);
     rc = hq__amqp_reply(c, amqp_get_rpc_reply(c->st), "exchange.declare", false);
@@ -617,12 +630,8 @@ int hq_amqp_queue_declare(struct hq_amqp *c, const char *name, bool passive,
     amqp_queue_declare_ok_t *ok;
     int rc;
 
-    if (!c || !name || n > 8)
-        return HQ_EINVAL;
-    rc = ensure_channel(c);
-    if (rc != HQ_OK)
+    if ((rc = declare_begin(c, name, passive, args, n, entries, &t)) != HQ_OK)
         return rc;
-    args_table(args, passive ? 0 : n, entries, &t);
     ok = amqp_queue_declare(c->st, c->ch, amqp_cstring_bytes(name), passive, 1, 0, 0, t);
     rc = hq__amqp_reply(c, amqp_get_rpc_reply(c->st), "queue.declare", false);
     if (rc == HQ_OK && ok) {
@@ -929,6 +938,20 @@ static int ev_closed(struct hq_amqp *c, struct hq_amqp_ev *ev, int rc)
     return rc;
 }
 
+/* The broker closed the channel or the connection (what) with code and text: say so in *ev
+ * and c. The caller answers the close and marks what is gone. */
+static void ev_broker_close(struct hq_amqp *c, struct hq_amqp_ev *ev, const char *what, int code,
+                            amqp_bytes_t text)
+{
+    ev->type = HQ_AMQP_EV_CLOSED;
+    ev->reply_code = code;
+    c->reply_code = code;
+    copy_text(ev->text, sizeof(ev->text), text);
+    set_err(c, "%s closed by the broker: %d %.*s", what, code, bytes_len(text, 400),
+            (const char *)text.bytes);
+    c->cs.down = true;
+}
+
 int hq__amqp_dispatch(struct hq_amqp *c, amqp_frame_t *f, struct hq_amqp_ev *ev)
 {
     memset(ev, 0, sizeof(*ev));
@@ -1004,12 +1027,7 @@ int hq__amqp_dispatch(struct hq_amqp *c, amqp_frame_t *f, struct hq_amqp_ev *ev)
         amqp_channel_close_t *m = f->payload.method.decoded;
         amqp_channel_close_ok_t ok = {0};
 
-        ev->type = HQ_AMQP_EV_CLOSED;
-        ev->reply_code = m->reply_code;
-        c->reply_code = m->reply_code;
-        copy_text(ev->text, sizeof(ev->text), m->reply_text);
-        set_err(c, "channel closed by the broker: %d %.*s", m->reply_code,
-                bytes_len(m->reply_text, 400), (const char *)m->reply_text.bytes);
+        ev_broker_close(c, ev, "channel", m->reply_code, m->reply_text);
         if (amqp_send_method(c->st, f->channel, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) !=
             AMQP_STATUS_OK)
             c->dead = true;
@@ -1017,23 +1035,16 @@ int hq__amqp_dispatch(struct hq_amqp *c, amqp_frame_t *f, struct hq_amqp_ev *ev)
             c->ch_open = false;
             c->confirm = false;
         }
-        c->cs.down = true;
         break;
     }
     case AMQP_CONNECTION_CLOSE_METHOD: {
         amqp_connection_close_t *m = f->payload.method.decoded;
         amqp_connection_close_ok_t ok = {0};
 
-        ev->type = HQ_AMQP_EV_CLOSED;
-        ev->reply_code = m->reply_code;
-        c->reply_code = m->reply_code;
-        copy_text(ev->text, sizeof(ev->text), m->reply_text);
-        set_err(c, "connection closed by the broker: %d %.*s", m->reply_code,
-                bytes_len(m->reply_text, 400), (const char *)m->reply_text.bytes);
+        ev_broker_close(c, ev, "connection", m->reply_code, m->reply_text);
         (void)amqp_send_method(c->st, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
         c->dead = true;
         c->ch_open = false;
-        c->cs.down = true;
         break;
     }
     case AMQP_CONNECTION_BLOCKED_METHOD: {

@@ -33,61 +33,7 @@
 #define TRACE_EXCHANGE "amq.rabbitmq.trace"
 #define REC_DEPTH 8 /* record: object > headers > {"b64"} */
 
-/* ================================================================== hashing */
-
-static uint64_t load64le(const unsigned char *p)
-{
-    return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
-           (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 |
-           (uint64_t)p[7] << 56;
-}
-
-uint64_t hq__hash64(uint64_t seed, const void *key, size_t len)
-{
-    const uint64_t m = 0xc6a4a7935bd1e995ULL;
-    const int r = 47;
-    const unsigned char *p = key;
-    uint64_t h = seed ^ ((uint64_t)len * m);
-    size_t i, nb = len / 8;
-
-    for (i = 0; i < nb; i++, p += 8) {
-        uint64_t k = load64le(p);
-        k *= m;
-        k ^= k >> r;
-        k *= m;
-        h ^= k;
-        h *= m;
-    }
-    switch (len & 7) {
-    case 7: h ^= (uint64_t)p[6] << 48; /* fall through */
-    case 6: h ^= (uint64_t)p[5] << 40; /* fall through */
-    case 5: h ^= (uint64_t)p[4] << 32; /* fall through */
-    case 4: h ^= (uint64_t)p[3] << 24; /* fall through */
-    case 3: h ^= (uint64_t)p[2] << 16; /* fall through */
-    case 2: h ^= (uint64_t)p[1] << 8;  /* fall through */
-    case 1:
-        h ^= (uint64_t)p[0];
-        h *= m;
-        break;
-    default: break;
-    }
-    h ^= h >> r;
-    h *= m;
-    h ^= h >> r;
-    return h;
-}
-
-uint64_t hq__fnv1a64(uint64_t h, const void *p, size_t n)
-{
-    const unsigned char *s = p;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ULL;
-    }
-    return h;
-}
+/* ================================================================== a set of (source, id) keys */
 
 static void key128(const char *source, const char *id, uint64_t *a, uint64_t *b)
 {
@@ -96,14 +42,14 @@ static void key128(const char *source, const char *id, uint64_t *a, uint64_t *b)
 
     if (!buf) {
         /* no memory for the joined key: hash the parts (still deterministic) */
-        *a = hq__hash64(hq__hash64(1, source, ls), id, li);
-        *b = hq__hash64(hq__hash64(2, source, ls), id, li);
+        *a = hq_murmur64a(hq_murmur64a(1, source, ls), id, li);
+        *b = hq_murmur64a(hq_murmur64a(2, source, ls), id, li);
     } else {
         memcpy(buf, source, ls);
         buf[ls] = '\0';
         memcpy(buf + ls + 1, id, li);
-        *a = hq__hash64(0x9e3779b97f4a7c15ULL, buf, n);
-        *b = hq__hash64(0xc2b2ae3d27d4eb4fULL, buf, n);
+        *a = hq_murmur64a(0x9e3779b97f4a7c15ULL, buf, n);
+        *b = hq_murmur64a(0xc2b2ae3d27d4eb4fULL, buf, n);
         if (buf != stack)
             free(buf);
     }
@@ -168,6 +114,30 @@ void hq__hset_free(struct hq__hset *s)
     memset(s, 0, sizeof(*s));
 }
 
+int hq__aslots_reserve(size_t **slots, size_t *nslots, size_t n,
+                       uint64_t (*hash)(const void *arg, size_t i), const void *arg)
+{
+    size_t ns, i, *s;
+
+    if ((n + 1) * 2 <= *nslots)
+        return HQ_OK;
+    ns = *nslots ? *nslots * 2 : 256;
+    s = calloc(ns, sizeof(*s));
+    if (!s)
+        return HQ_ENOMEM;
+    for (i = 0; i < n; i++) {
+        size_t j = (size_t)hash(arg, i) & (ns - 1);
+
+        while (s[j])
+            j = (j + 1) & (ns - 1);
+        s[j] = i + 1;
+    }
+    free(*slots);
+    *slots = s;
+    *nslots = ns;
+    return HQ_OK;
+}
+
 struct hq_aseen {
     struct hq__hset set;
 };
@@ -210,23 +180,6 @@ static int json_cstr(struct hq_buf *b, const char *s)
     return hq_json_str(b, s ? s : "", s ? strlen(s) : 0);
 }
 
-/* base64 of p[0..n) appended in chunks (no temporary copy of the whole body). */
-static int append_b64(struct hq_buf *b, const unsigned char *p, size_t n)
-{
-    char out[4 * 1024 + 8];
-    size_t off = 0;
-    int rc = HQ_OK;
-
-    while (off < n && rc == HQ_OK) {
-        size_t chunk = n - off < 3 * 1024 ? n - off : 3 * 1024;
-        size_t len = hq_b64_encode(p + off, chunk, out);
-
-        rc = hq_buf_append(b, out, len);
-        off += chunk;
-    }
-    return rc;
-}
-
 /* A value that must keep its exact bytes: a JSON string when valid UTF-8, else {"b64":".."}. */
 static int json_exact(struct hq_buf *b, const char *s, size_t n)
 {
@@ -235,46 +188,17 @@ static int json_exact(struct hq_buf *b, const char *s, size_t n)
     if (hq_utf8_valid((const unsigned char *)s, n))
         return hq_json_str(b, s, n);
     if ((rc = hq_buf_append(b, "{\"b64\":\"", 8)) != HQ_OK ||
-        (rc = append_b64(b, (const unsigned char *)s, n)) != HQ_OK)
+        (rc = hq_b64_append(b, s, n)) != HQ_OK)
         return rc;
     return hq_buf_append(b, "\"}", 2);
 }
 
-/* ================================================================== time, files, lines */
-
-int64_t hq__hour_of(int64_t t)
-{
-    int64_t h = t / HQ__HOUR_MS;
-
-    if (t < 0 && t % HQ__HOUR_MS)
-        h--;
-    return h * HQ__HOUR_MS;
-}
-
-bool hq__segment_hour(int year, int month, int day, int hour, int64_t *hour_ms)
-{
-    struct tm tm, back;
-    time_t t;
-
-    if (year < 1970 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31 ||
-        hour < 0 || hour > 23)
-        return false;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    t = timegm(&tm);
-    if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_mday != day || back.tm_mon != month - 1)
-        return false;
-    *hour_ms = (int64_t)t * 1000;
-    return true;
-}
+/* ================================================================== segment names */
 
 int hq_archive_segment_base(const char *dir, int64_t t_ms, unsigned seq, char *out, size_t outsz)
 {
     struct tm tm;
-    time_t t = (time_t)(hq__hour_of(t_ms) / 1000);
+    time_t t = (time_t)(hq_hour_start(t_ms) / 1000);
     int n;
 
     if (!dir || !out || !gmtime_r(&t, &tm))
@@ -286,25 +210,6 @@ int hq_archive_segment_base(const char *dir, int64_t t_ms, unsigned seq, char *o
         n = snprintf(out, outsz, "%s/%04d/%02d/%02d/%02d", dir, tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour);
     return n < 0 || (size_t)n >= outsz ? HQ_ETOOBIG : HQ_OK;
-}
-
-int hq__lines(const char *p, size_t n, hq__line_fn fn, void *arg, const char **rest,
-              size_t *rest_len)
-{
-    const char *end = p + n, *nl;
-    int rc;
-
-    while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-        rc = fn(arg, p, (size_t)(nl - p));
-        p = nl + 1;
-        if (rc)
-            return rc;
-    }
-    if (rest)
-        *rest = p;
-    if (rest_len)
-        *rest_len = (size_t)(end - p);
-    return 0;
 }
 
 /* ================================================================== encode */
@@ -494,7 +399,7 @@ int hq_arec_encode_msg(enum hq_arec_kind kind, const struct hq_msg *m, uint8_t d
             goto out;
     } else {
         if ((rc = hq_buf_append(out, ",\"body_b64\":\"", 13)) != HQ_OK ||
-            (rc = append_b64(out, m->body, m->body_len)) != HQ_OK ||
+            (rc = hq_b64_append(out, m->body, m->body_len)) != HQ_OK ||
             (rc = hq_buf_append(out, "\"", 1)) != HQ_OK)
             goto out;
     }
@@ -589,14 +494,13 @@ void hq_arec_free(struct hq_arec *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* A string member without NUL bytes, copied. */
-static int get_cstr(json_object *o, const char *key, char **out)
+/* The JSON string v without NUL bytes, copied. */
+static int string_copy(json_object *v, char **out)
 {
-    json_object *v;
     const char *s;
     int n;
 
-    if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+    if (!json_object_is_type(v, json_type_string))
         return HQ_EINVAL;
     s = json_object_get_string(v);
     n = json_object_get_string_len(v);
@@ -604,6 +508,16 @@ static int get_cstr(json_object *o, const char *key, char **out)
         return HQ_EINVAL;
     *out = strndup(s, (size_t)n);
     return *out ? HQ_OK : HQ_ENOMEM;
+}
+
+/* A string member without NUL bytes, copied. */
+static int get_cstr(json_object *o, const char *key, char **out)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v))
+        return HQ_EINVAL;
+    return string_copy(v, out);
 }
 
 static int obj_text(json_object *o, const char *key, char **out)
@@ -688,25 +602,18 @@ int hq_arec_parse(const char *line, size_t n, struct hq_arec *out)
         out->body[len] = '\0';
         out->body_len = (size_t)len;
     } else {
-        const char *s;
         int len;
-        size_t cap;
 
         if (!json_object_is_type(b64, json_type_string))
             goto out;
-        s = json_object_get_string(b64);
         len = json_object_get_string_len(b64);
         if (len < 0)
             goto out;
-        cap = (size_t)len / 4 * 3 + 3;
-        out->body = malloc(cap + 1);
-        if (!out->body) {
-            rc = HQ_ENOMEM;
+        rc = hq_b64_decode_alloc(json_object_get_string(b64), (size_t)len, &out->body,
+                                 &out->body_len);
+        if (rc != HQ_OK)
             goto out;
-        }
-        if (hq_b64_decode(s, (size_t)len, 0, out->body, cap, &out->body_len) != HQ_OK)
-            goto out;
-        out->body[out->body_len] = '\0';
+        rc = HQ_EINVAL;
     }
     out->line = strndup(line, n);
     if (!out->line) {
@@ -726,41 +633,31 @@ out:
 /* A {"b64"} or string value as exact bytes (NUL-terminated copy; NUL inside refused). */
 static int exact_value(json_object *v, char **out)
 {
-    const char *s;
     int len;
 
     *out = NULL;
-    if (json_object_is_type(v, json_type_string)) {
-        s = json_object_get_string(v);
-        len = json_object_get_string_len(v);
-        if (len < 0 || memchr(s, '\0', (size_t)len))
-            return HQ_EINVAL;
-        *out = strndup(s, (size_t)len);
-        return *out ? HQ_OK : HQ_ENOMEM;
-    }
+    if (json_object_is_type(v, json_type_string))
+        return string_copy(v, out);
     if (json_object_is_type(v, json_type_object)) {
         json_object *b;
-        size_t cap, got;
-        char *buf;
+        unsigned char *buf;
+        size_t got;
+        int rc;
 
         if (json_object_object_length(v) != 1 || !json_object_object_get_ex(v, "b64", &b) ||
             !json_object_is_type(b, json_type_string))
             return HQ_EINVAL;
-        s = json_object_get_string(b);
         len = json_object_get_string_len(b);
         if (len < 0)
             return HQ_EINVAL;
-        cap = (size_t)len / 4 * 3 + 3;
-        buf = malloc(cap + 1);
-        if (!buf)
-            return HQ_ENOMEM;
-        if (hq_b64_decode(s, (size_t)len, 0, (unsigned char *)buf, cap, &got) != HQ_OK ||
-            memchr(buf, '\0', got)) {
+        rc = hq_b64_decode_alloc(json_object_get_string(b), (size_t)len, &buf, &got);
+        if (rc != HQ_OK)
+            return rc;
+        if (memchr(buf, '\0', got)) {
             free(buf);
             return HQ_EINVAL;
         }
-        buf[got] = '\0';
-        *out = buf;
+        *out = (char *)buf;
         return HQ_OK;
     }
     return HQ_EINVAL;
@@ -945,13 +842,6 @@ static void seg_close(struct hq_awriter *w, char *closed, size_t closedsz)
     w->base[0] = '\0';
 }
 
-static bool exists(const char *path)
-{
-    struct stat st;
-
-    return stat(path, &st) == 0;
-}
-
 static bool disk_full(int e)
 {
     return e == ENOSPC || e == EDQUOT;
@@ -972,7 +862,7 @@ static int seg_take(struct hq_awriter *w, struct stat *st, bool *claimed)
 
     *claimed = false;
     snprintf(zst, sizeof(zst), "%s.jsonl.zst", w->base);
-    if (exists(zst)) {
+    if (hq_path_exists(zst)) {
         *claimed = true;
         return -1;
     }
@@ -996,7 +886,7 @@ static int seg_take(struct hq_awriter *w, struct stat *st, bool *claimed)
         return -1;
     }
     same = stat(w->path, &pst) == 0 && pst.st_ino == st->st_ino && pst.st_dev == st->st_dev;
-    if (!same || exists(zst)) {
+    if (!same || hq_path_exists(zst)) {
         /* compressed and deleted meanwhile; a file this open just created beside the
          * .jsonl.zst is empty and goes again */
         if (same && st->st_size == 0)
@@ -1082,7 +972,7 @@ bool hq_awriter_tick(struct hq_awriter *w, int64_t now_ms, char *closed, size_t 
 {
     if (closed && closedsz)
         closed[0] = '\0';
-    if (!w || w->fd < 0 || hq__hour_of(now_ms) == w->hour)
+    if (!w || w->fd < 0 || hq_hour_start(now_ms) == w->hour)
         return false;
     seg_close(w, closed, closedsz);
     return true;
@@ -1096,9 +986,7 @@ const char *hq_awriter_current(const struct hq_awriter *w)
 int hq_awriter_append(struct hq_awriter *w, int64_t now_ms, const void *data, size_t n,
                       char *closed, size_t closedsz, double *fsync_s)
 {
-    const char *p = data;
-    size_t done = 0;
-    int64_t hour = hq__hour_of(now_ms);
+    int64_t hour = hq_hour_start(now_ms);
     int rc;
 
     if (closed && closedsz)
@@ -1116,23 +1004,17 @@ int hq_awriter_append(struct hq_awriter *w, int64_t now_ms, const void *data, si
                  strerror(e));
         return rc == HQ_EIO && disk_full(e) ? HQ_EFULL : rc;
     }
-    while (done < n) {
-        ssize_t r = write(w->fd, p + done, n - done);
+    errno = 0; /* a write that writes nothing leaves it: not a full disk */
+    if (hq_write_all(w->fd, data, n) != HQ_OK) {
+        int e = errno;
 
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            int e = errno;
-
-            hq_error("archive write failed", "segment=%s error=\"%s\"", w->path, strerror(e));
-            /* take the partial batch back out: it is not acked and will be redelivered */
-            if (ftruncate(w->fd, w->size) != 0) {
-                close(w->fd);
-                w->fd = -1;
-            }
-            return r < 0 && disk_full(e) ? HQ_EFULL : HQ_EIO;
+        hq_error("archive write failed", "segment=%s error=\"%s\"", w->path, strerror(e));
+        /* take the partial batch back out: it is not acked and will be redelivered */
+        if (ftruncate(w->fd, w->size) != 0) {
+            close(w->fd);
+            w->fd = -1;
         }
-        done += (size_t)r;
+        return disk_full(e) ? HQ_EFULL : HQ_EIO;
     }
     {
         struct timespec a, b;

@@ -50,16 +50,14 @@ static int history_rec(void *arg, const struct hq_arec *r)
                 h->v[i].copies++;
         return 0;
     }
-    if (h->n == c->cap) {
-        size_t nc = c->cap ? c->cap * 2 : 32;
-        struct hq_ahist_entry *nv = realloc(h->v, nc * sizeof(*nv));
+    {
+        struct hq_ahist_entry *nv = hq_array_grow(h->v, &c->cap, h->n, sizeof(*nv), 32);
 
         if (!nv) {
             c->error = HQ_ENOMEM;
             return 1;
         }
         h->v = nv;
-        c->cap = nc;
     }
     e = &h->v[h->n];
     memset(e, 0, sizeof(*e));

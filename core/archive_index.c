@@ -40,30 +40,16 @@ struct cmap {
 static uint64_t count_hash(int64_t hour, enum hq_arec_kind kind, const char *source,
                            const char *type)
 {
-    uint64_t h = hq__hash64((uint64_t)hour ^ ((uint64_t)kind << 56), source, strlen(source));
+    uint64_t h = hq_murmur64a((uint64_t)hour ^ ((uint64_t)kind << 56), source, strlen(source));
 
-    return hq__hash64(h, type, strlen(type));
+    return hq_murmur64a(h, type, strlen(type));
 }
 
-static int cmap_rehash(struct cmap *m)
+static uint64_t cmap_entry_hash(const void *arg, size_t i)
 {
-    size_t ns = m->nslots ? m->nslots * 2 : 256, i;
-    size_t *s = calloc(ns, sizeof(*s));
+    const struct hq__acount *c = &((const struct cmap *)arg)->v[i];
 
-    if (!s)
-        return HQ_ENOMEM;
-    for (i = 0; i < m->n; i++) {
-        const struct hq__acount *c = &m->v[i];
-        size_t j = (size_t)count_hash(c->hour_ms, c->kind, c->source, c->type) & (ns - 1);
-
-        while (s[j])
-            j = (j + 1) & (ns - 1);
-        s[j] = i + 1;
-    }
-    free(m->slots);
-    m->slots = s;
-    m->nslots = ns;
-    return HQ_OK;
+    return count_hash(c->hour_ms, c->kind, c->source, c->type);
 }
 
 /* The entry for the key, created with zero counts. NULL on ENOMEM. */
@@ -72,7 +58,7 @@ static struct hq__acount *cmap_get(struct cmap *m, int64_t hour, enum hq_arec_ki
 {
     size_t j;
 
-    if ((m->n + 1) * 2 > m->nslots && cmap_rehash(m) != HQ_OK)
+    if (hq__aslots_reserve(&m->slots, &m->nslots, m->n, cmap_entry_hash, m) != HQ_OK)
         return NULL;
     for (j = (size_t)count_hash(hour, kind, source, type) & (m->nslots - 1); m->slots[j];
          j = (j + 1) & (m->nslots - 1)) {
@@ -82,17 +68,13 @@ static struct hq__acount *cmap_get(struct cmap *m, int64_t hour, enum hq_arec_ki
             strcmp(c->type, type) == 0)
             return c;
     }
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 64;
-        struct hq__acount *nv = realloc(m->v, nc * sizeof(*nv));
+    {
+        struct hq__acount *c, *nv = hq_array_grow(m->v, &m->cap, m->n, sizeof(*nv), 64);
 
         if (!nv)
             return NULL;
         m->v = nv;
-        m->cap = nc;
-    }
-    {
-        struct hq__acount *c = &m->v[m->n];
+        c = &m->v[m->n];
 
         memset(c, 0, sizeof(*c));
         c->hour_ms = hour;
@@ -165,16 +147,12 @@ struct builder {
 
 static int add_id(struct builder *b, const char *id, uint32_t frame)
 {
-    if (b->n_ids == b->cap_ids) {
-        size_t nc = b->cap_ids ? b->cap_ids * 2 : 4096;
-        struct idpair *n = realloc(b->ids, nc * sizeof(*n));
+    struct idpair *n = hq_array_grow(b->ids, &b->cap_ids, b->n_ids, sizeof(*n), 4096);
 
-        if (!n)
-            return HQ_ENOMEM;
-        b->ids = n;
-        b->cap_ids = nc;
-    }
-    b->ids[b->n_ids].hash = hq__hash64(0, id, strlen(id));
+    if (!n)
+        return HQ_ENOMEM;
+    b->ids = n;
+    b->ids[b->n_ids].hash = hq_murmur64a(0, id, strlen(id));
     b->ids[b->n_ids].frame = frame;
     b->n_ids++;
     return HQ_OK;
@@ -228,7 +206,7 @@ static int index_line(void *arg, const char *line, size_t len)
             return 1;
         }
     }
-    c = cmap_get(&b->counts, hq__hour_of(r.received_at), r.kind, r.source, r.type);
+    c = cmap_get(&b->counts, hq_hour_start(r.received_at), r.kind, r.source, r.type);
     if (!c) {
         b->rc = HQ_ENOMEM;
         hq_arec_free(&r);
@@ -245,6 +223,7 @@ static int index_line(void *arg, const char *line, size_t len)
 static int flush_frame(struct builder *b, ZSTD_CCtx *cctx, struct hq_buf *fb, struct hq_buf *cb,
                        int zfd, uint64_t *offset)
 {
+    struct hq__aframe *nf;
     size_t bound, csize;
     int rc;
 
@@ -266,15 +245,10 @@ static int flush_frame(struct builder *b, ZSTD_CCtx *cctx, struct hq_buf *fb, st
     }
     if ((rc = hq_write_all(zfd, cb->data, csize)) != HQ_OK)
         return rc;
-    if (b->x.n_frames == b->cap_frames) {
-        size_t nc = b->cap_frames ? b->cap_frames * 2 : 64;
-        struct hq__aframe *nf = realloc(b->x.frames, nc * sizeof(*nf));
-
-        if (!nf)
-            return HQ_ENOMEM;
-        b->x.frames = nf;
-        b->cap_frames = nc;
-    }
+    nf = hq_array_grow(b->x.frames, &b->cap_frames, b->x.n_frames, sizeof(*nf), 64);
+    if (!nf)
+        return HQ_ENOMEM;
+    b->x.frames = nf;
     b->cur.offset = *offset;
     b->cur.csize = csize;
     b->cur.usize = fb->len;
@@ -363,17 +337,10 @@ static int index_bytes(struct builder *b, struct hq_buf *out)
         rc = hq_buf_append(out, rec, HQ__AIDX_ID_BYTES);
     }
     if (rc == HQ_OK) {
-        hq_put_le64(sum, hq__fnv1a64(HQ__FNV_INIT, out->data, out->len));
+        hq_put_le64(sum, hq_fnv1a64(HQ_FNV1A64_INIT, out->data, out->len));
         rc = hq_buf_append(out, sum, 8);
     }
     return rc;
-}
-
-static bool exists(const char *path)
-{
-    struct stat st;
-
-    return stat(path, &st) == 0;
 }
 
 void (*hq__acompress_hook)(void *arg, const char *base);
@@ -413,7 +380,7 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
     if (in < 0) {
         int e = errno;
 
-        if (e == ENOENT && exists(zst))
+        if (e == ENOENT && hq_path_exists(zst))
             return HQ_OK; /* finished before */
         snprintf(err, errsz, "cannot open %s: %s", jsonl, strerror(e));
         return e == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
@@ -433,10 +400,10 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
             held.st_dev != named.st_dev) {
             /* compressed (and deleted) by another call between the open and the flock */
             close(in);
-            return exists(zst) ? HQ_OK : HQ_ENOTFOUND;
+            return hq_path_exists(zst) ? HQ_OK : HQ_ENOTFOUND;
         }
     }
-    if (exists(zst)) {
+    if (hq_path_exists(zst)) {
         /* finished before: only the source may be left over */
         if (unlink(jsonl) == 0 && hq_fsync_dir(jsonl, false) != HQ_OK)
             hq_warn("cannot fsync the segment directory", "segment=%s", base);
@@ -750,7 +717,7 @@ int hq__aidx_parse(const char *p, size_t n, bool header_only, bool with_counts, 
     if (memcmp(bin, HQ__AIDX_MAGIC, 4) != 0 || hq_get_le32(bin + 4) != HQ__AIDX_VERSION ||
         hq_get_le32(bin + 8) != x->n_frames || hq_get_le64(bin + 16) != x->n_ids)
         goto fail;
-    if (hq_get_le64((const unsigned char *)p + n - 8) != hq__fnv1a64(HQ__FNV_INIT, p, n - 8))
+    if (hq_get_le64((const unsigned char *)p + n - 8) != hq_fnv1a64(HQ_FNV1A64_INIT, p, n - 8))
         goto fail;
     bin += HQ__AIDX_FIXED_BYTES;
     if (x->n_frames) {
@@ -865,7 +832,7 @@ int hq__aidx_load(const char *path, bool header_only, bool with_counts, uint64_t
 
 size_t hq__aidx_lookup(const struct hq__aidx *x, const char *id, uint32_t *out, size_t outcap)
 {
-    uint64_t h = hq__hash64(0, id, strlen(id));
+    uint64_t h = hq_murmur64a(0, id, strlen(id));
     size_t lo = 0, hi, n = 0, i;
 
     if (!x->ids || x->n_ids == 0)
@@ -896,7 +863,7 @@ int hq_archive_pending(const char *dir, int64_t now_ms, const char *current,
 {
     struct hq__aseg *segs = NULL;
     size_t n = 0, i;
-    int64_t hour = hq__hour_of(now_ms);
+    int64_t hour = hq_hour_start(now_ms);
     int rc;
 
     rc = hq__aseg_list(dir, &segs, &n);
@@ -927,46 +894,36 @@ int hq_archive_pending(const char *dir, int64_t now_ms, const char *current,
     return HQ_OK;
 }
 
+/* Remove the empty directories below dir, levels deep, whose names at each level have the
+ * lengths widths[0], widths[1], ... (the archive's YYYY/MM/DD tree). rmdir only succeeds on an
+ * empty directory, so anything with a segment in it stays. */
+static void rmdir_empty_below(const char *dir, const size_t *widths, size_t levels)
+{
+    DIR *d;
+    struct dirent *e;
+    char p[PATH_MAX];
+
+    if (!levels)
+        return;
+    d = opendir(dir);
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (strlen(e->d_name) != widths[0] || e->d_name[0] == '.')
+            continue;
+        if (snprintf(p, sizeof(p), "%s/%s", dir, e->d_name) >= (int)sizeof(p))
+            continue;
+        rmdir_empty_below(p, widths + 1, levels - 1);
+        (void)rmdir(p);
+    }
+    closedir(d);
+}
+
 static void rmdir_empty(const char *dir)
 {
-    DIR *y, *m, *d;
-    struct dirent *ey, *em;
-    char py[PATH_MAX], pm[PATH_MAX], pd[PATH_MAX];
+    static const size_t widths[] = {4, 2, 2};
 
-    y = opendir(dir);
-    if (!y)
-        return;
-    while ((ey = readdir(y)) != NULL) {
-        if (strlen(ey->d_name) != 4 || ey->d_name[0] == '.')
-            continue;
-        if (snprintf(py, sizeof(py), "%s/%s", dir, ey->d_name) >= (int)sizeof(py))
-            continue;
-        m = opendir(py);
-        if (!m)
-            continue;
-        while ((em = readdir(m)) != NULL) {
-            struct dirent *ed;
-
-            if (strlen(em->d_name) != 2 || em->d_name[0] == '.')
-                continue;
-            if (snprintf(pm, sizeof(pm), "%s/%s", py, em->d_name) >= (int)sizeof(pm))
-                continue;
-            d = opendir(pm);
-            if (!d)
-                continue;
-            while ((ed = readdir(d)) != NULL) {
-                if (strlen(ed->d_name) != 2 || ed->d_name[0] == '.')
-                    continue;
-                if (snprintf(pd, sizeof(pd), "%s/%s", pm, ed->d_name) < (int)sizeof(pd))
-                    (void)rmdir(pd); /* only succeeds when empty */
-            }
-            closedir(d);
-            (void)rmdir(pm);
-        }
-        closedir(m);
-        (void)rmdir(py);
-    }
-    closedir(y);
+    rmdir_empty_below(dir, widths, sizeof(widths) / sizeof(widths[0]));
 }
 
 int hq_archive_retention(const char *dir, int keep_days, int64_t now_ms, unsigned *deleted)
@@ -981,7 +938,7 @@ int hq_archive_retention(const char *dir, int keep_days, int64_t now_ms, unsigne
         *deleted = 0;
     if (keep_days <= 0)
         return HQ_OK;
-    cutoff = now_ms - (int64_t)keep_days * 24 * HQ__HOUR_MS;
+    cutoff = now_ms - (int64_t)keep_days * 24 * HQ_HOUR_MS;
     rc = hq__aseg_list(dir, &segs, &n);
     if (rc == HQ_ENOTFOUND)
         return HQ_OK;
@@ -993,7 +950,7 @@ int hq_archive_retention(const char *dir, int keep_days, int64_t now_ms, unsigne
                                           ".idx.tmp"};
         size_t k;
 
-        if (s->hour_ms + HQ__HOUR_MS > cutoff)
+        if (s->hour_ms + HQ_HOUR_MS > cutoff)
             continue;
         for (k = 0; k < sizeof(ext) / sizeof(ext[0]); k++) {
             char p[PATH_MAX];

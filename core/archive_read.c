@@ -84,7 +84,7 @@ struct seglist {
 static void seg_add(struct seglist *l, int64_t hour_ms, unsigned seq, const char *dirpath, int hh,
                     int ext)
 {
-    struct hq__aseg *s;
+    struct hq__aseg *s, *nv;
     char base[PATH_MAX];
 
     if (l->rc != HQ_OK)
@@ -92,17 +92,12 @@ static void seg_add(struct seglist *l, int64_t hour_ms, unsigned seq, const char
     if ((seq ? snprintf(base, sizeof(base), "%s/%02d.%u", dirpath, hh, seq)
              : snprintf(base, sizeof(base), "%s/%02d", dirpath, hh)) >= (int)sizeof(base))
         return; /* cannot be named: not ours */
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 256;
-        struct hq__aseg *nv = realloc(l->v, nc * sizeof(*nv));
-
-        if (!nv) {
-            l->rc = HQ_ENOMEM;
-            return;
-        }
-        l->v = nv;
-        l->cap = nc;
+    nv = hq_array_grow(l->v, &l->cap, l->n, sizeof(*nv), 256);
+    if (!nv) {
+        l->rc = HQ_ENOMEM;
+        return;
     }
+    l->v = nv;
     s = &l->v[l->n];
     memset(s, 0, sizeof(*s));
     s->hour_ms = hour_ms;
@@ -196,7 +191,7 @@ int hq__aseg_list(const char *dir, struct hq__aseg **out, size_t *n)
 
                     if (!parse_name(e->d_name, &hh, &seq, &ext))
                         continue;
-                    if (!hq__segment_hour(years[a], months[b], days[c], hh, &hour_ms))
+                    if (!hq_utc_hour(years[a], months[b], days[c], hh, &hour_ms))
                         continue;
                     seg_add(&l, hour_ms, seq, pd, hh, ext);
                 }
@@ -386,7 +381,7 @@ static int feed(struct reader *rd, const char *p, size_t n)
         n -= (size_t)(nl - p) + 1;
         p = nl + 1;
     }
-    if (hq__lines(p, n, on_line, rd, &rest, &rest_len))
+    if (hq_lines(p, n, on_line, rd, &rest, &rest_len))
         return 1;
     if (rest_len && hq_buf_append(&rd->carry, rest, rest_len) != HQ_OK) {
         rd->stop = HQ_ETOOBIG;
@@ -694,7 +689,7 @@ static int scan_segment(struct reader *rd, const struct hq__aseg *s)
     char path[PATH_MAX + 16];
     int rc;
 
-    if (s->hour_ms + HQ__HOUR_MS + HQ_ARCHIVE_SKEW_MS <= f->from_ms)
+    if (s->hour_ms + HQ_HOUR_MS + HQ_ARCHIVE_SKEW_MS <= f->from_ms)
         return HQ_OK; /* nothing in it can be that recent */
     if (!s->zst && !s->jsonl)
         return HQ_OK; /* an index or temporary files alone: no data */
@@ -828,44 +823,33 @@ struct smap {
 
 static uint64_t srow_hash(int64_t hour, const char *source)
 {
-    return hq__hash64((uint64_t)hour, source, strlen(source));
+    return hq_murmur64a((uint64_t)hour, source, strlen(source));
+}
+
+static uint64_t smap_entry_hash(const void *arg, size_t i)
+{
+    const struct srow *r = &((const struct smap *)arg)->v[i];
+
+    return srow_hash(r->hour, r->source);
 }
 
 static struct srow *smap_get(struct smap *m, int64_t hour, const char *source)
 {
+    struct srow *nv;
     size_t j;
 
-    if ((m->n + 1) * 2 > m->nslots) {
-        size_t ns = m->nslots ? m->nslots * 2 : 256, i;
-        size_t *s = calloc(ns, sizeof(*s));
-
-        if (!s)
-            return NULL;
-        for (i = 0; i < m->n; i++) {
-            j = (size_t)srow_hash(m->v[i].hour, m->v[i].source) & (ns - 1);
-            while (s[j])
-                j = (j + 1) & (ns - 1);
-            s[j] = i + 1;
-        }
-        free(m->slots);
-        m->slots = s;
-        m->nslots = ns;
-    }
+    if (hq__aslots_reserve(&m->slots, &m->nslots, m->n, smap_entry_hash, m) != HQ_OK)
+        return NULL;
     for (j = (size_t)srow_hash(hour, source) & (m->nslots - 1); m->slots[j];
          j = (j + 1) & (m->nslots - 1)) {
         struct srow *r = &m->v[m->slots[j] - 1];
         if (r->hour == hour && strcmp(r->source, source) == 0)
             return r;
     }
-    if (m->n == m->cap) {
-        size_t nc = m->cap ? m->cap * 2 : 64;
-        struct srow *nv = realloc(m->v, nc * sizeof(*nv));
-
-        if (!nv)
-            return NULL;
-        m->v = nv;
-        m->cap = nc;
-    }
+    nv = hq_array_grow(m->v, &m->cap, m->n, sizeof(*nv), 64);
+    if (!nv)
+        return NULL;
+    m->v = nv;
     m->v[m->n].hour = hour;
     m->v[m->n].source = strdup(source);
     m->v[m->n].events = m->v[m->n].lifecycle = 0;
@@ -889,7 +873,7 @@ static int stats_rec(void *arg, const struct hq_arec *r)
     if (r->kind == HQ_AREC_EVENT && r->id[0] &&
         hq__hset_add(&ss->seen, r->source, r->id, &added) != HQ_OK)
         return HQ_ENOMEM;
-    row = smap_get(ss->m, hq__hour_of(r->received_at), r->source);
+    row = smap_get(ss->m, hq_hour_start(r->received_at), r->source);
     if (!row)
         return HQ_ENOMEM;
     if (r->kind == HQ_AREC_EVENT) {

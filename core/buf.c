@@ -1,5 +1,6 @@
-/* buf: capped growable byte buffers. */
+/* buf: capped growable byte buffers, growing arrays, splitting lines (hq_buf.h). */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,4 +77,38 @@ void hq_buf_free(struct hq_buf *b)
     free(b->data);
     b->data = NULL;
     b->len = b->alloc = 0;
+}
+
+int hq_lines(const char *p, size_t n, hq_line_fn fn, void *arg, const char **rest,
+             size_t *rest_len)
+{
+    const char *end = p + n, *nl;
+    int rc;
+
+    while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        rc = fn(arg, p, (size_t)(nl - p));
+        p = nl + 1;
+        if (rc)
+            return rc;
+    }
+    if (rest)
+        *rest = p;
+    if (rest_len)
+        *rest_len = (size_t)(end - p);
+    return 0;
+}
+
+void *hq_array_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
+{
+    size_t nc;
+
+    if (n < *cap)
+        return v;
+    nc = *cap ? *cap * 2 : first;
+    if (nc <= *cap || elem == 0 || nc > SIZE_MAX / elem)
+        return NULL;
+    v = realloc(v, nc * elem);
+    if (v)
+        *cap = nc;
+    return v;
 }

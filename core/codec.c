@@ -2,7 +2,8 @@
  *
  * The decoders accept only their alphabet: no whitespace, no URL-safe base64, no data after
  * padding, and base64 whose unused trailing bits are zero (RFC 4648 section 3.5), so that every
- * byte string has exactly one accepted encoding. Thread-safe, no allocation.
+ * byte string has exactly one accepted encoding. Thread-safe; only the _alloc and _append
+ * helpers allocate.
  *
  * Base64 encoding is OpenSSL's (EVP_EncodeBlock). Decoding stays here: EVP_DecodeBlock
  * skips leading and trailing whitespace, requires padding (no unpadded mode), does not
@@ -10,6 +11,7 @@
  * caller would have to subtract the padding itself); none of that is the strict decoding
  * that signature headers need (tests/unit/test_codec.c). */
 #include <stdint.h>
+#include <stdlib.h>
 
 #include <openssl/evp.h>
 
@@ -166,4 +168,41 @@ int hq_sha256(const void *const *p, const size_t *len, size_t n, unsigned char o
     ok = ok && EVP_DigestFinal_ex(c, out, &dl) && dl == 32;
     EVP_MD_CTX_free(c);
     return ok ? HQ_OK : HQ_ENOMEM;
+}
+
+int hq_b64_append(struct hq_buf *b, const void *p, size_t n)
+{
+    char out[4 * 1024 + 8];
+    const unsigned char *in = p;
+    size_t off = 0;
+    int rc = HQ_OK;
+
+    while (off < n && rc == HQ_OK) {
+        size_t chunk = n - off < 3 * 1024 ? n - off : 3 * 1024;
+        size_t len = hq_b64_encode(in + off, chunk, out);
+
+        rc = hq_buf_append(b, out, len);
+        off += chunk;
+    }
+    return rc;
+}
+
+int hq_b64_decode_alloc(const char *in, size_t n, unsigned char **out, size_t *outlen)
+{
+    size_t cap = n / 4 * 3 + 3;
+    unsigned char *buf;
+
+    *out = NULL;
+    *outlen = 0;
+    buf = malloc(cap + 1);
+    if (!buf)
+        return HQ_ENOMEM;
+    if (hq_b64_decode(in, n, 0, buf, cap, outlen) != HQ_OK) {
+        free(buf);
+        *outlen = 0;
+        return HQ_EINVAL;
+    }
+    buf[*outlen] = '\0';
+    *out = buf;
+    return HQ_OK;
 }

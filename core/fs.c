@@ -1,4 +1,4 @@
-/* hq_fs: write-all, read a whole file, mkdir -p, fsync a directory (core/hq_fs.h). */
+/* hq_fs: write-all, read a whole file, mkdir -p, fsync a directory, exists (core/hq_fs.h). */
 #include "hq_fs.h"
 
 #include <errno.h>
@@ -172,4 +172,11 @@ int hq_mkdirs(const char *path)
             p[i] = '/';
     }
     return HQ_OK;
+}
+
+bool hq_path_exists(const char *path)
+{
+    struct stat st;
+
+    return stat(path, &st) == 0;
 }

@@ -12,7 +12,7 @@
  *   2. binary, little-endian: "HQAI", u32 version (1), u32 frames, u32 0, u64 ids;
  *      frames x {u64 offset, u64 csize, u64 usize, i64 min_at, i64 max_at, u32 records,
  *                u32 invalid} (offsets into base.jsonl.zst, contiguous from 0);
- *      ids x {u64 hash of the event id (hq__hash64 seed 0), u32 frame, u32 0}, sorted by
+ *      ids x {u64 hash of the event id (hq_murmur64a seed 0), u32 frame, u32 0}, sorted by
  *      (hash, frame), no duplicates;
  *      u64 FNV-1a 64 of every byte before it (header line included). */
 #ifndef HQ__ARCHIVE_H
@@ -22,7 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "hq_archive.h"
+#include "hq_buf.h"
 #include "hq_fs.h"
+#include "hq_hash.h"
+#include "hq_time.h"
 
 #define HQ__AIDX_MAGIC "HQAI"
 #define HQ__AIDX_VERSION 1u
@@ -31,16 +34,14 @@
 #define HQ__AIDX_ID_BYTES 16u
 #define HQ__AIDX_FIXED_BYTES 24u /* magic .. n_ids */
 #define HQ__AREC_LINE_MAX (512u << 20) /* longest record line read back */
-#define HQ__HOUR_MS 3600000LL
 
-/* ---- hashing (archive.c) */
+/* Hashes (hq_murmur64a, hq_fnv1a64): core/hq_hash.h. Hours and UTC calendar hours
+ * (hq_hour_start, hq_utc_hour, HQ_HOUR_MS): core/hq_time.h. Lines of a buffer (hq_lines):
+ * core/hq_buf.h. Reading a file, fsyncing a directory and mkdir -p: core/hq_fs.h. */
 
-/* MurmurHash64A of p[0..n) with seed. */
-uint64_t hq__hash64(uint64_t seed, const void *p, size_t n);
-uint64_t hq__fnv1a64(uint64_t h, const void *p, size_t n);
-#define HQ__FNV_INIT 0xcbf29ce484222325ULL
+/* ---- a set of (source, id) keys (archive.c) */
 
-/* A set of 128-bit keys (two hq__hash64 of "source\0id"), open addressing. */
+/* A set of 128-bit keys (two hq_murmur64a of "source\0id"), open addressing. */
 struct hq__hset {
     uint64_t *slots; /* 2 words per slot; (0, 0) = empty */
     size_t cap;      /* slots, power of two */
@@ -51,23 +52,13 @@ HQ_MUST_CHECK int hq__hset_add(struct hq__hset *s, const char *source, const cha
                                bool *added);
 void hq__hset_free(struct hq__hset *s);
 
-/* ---- time (archive.c) */
-
-/* Hour start (ms) of t; floor for negative values too. */
-int64_t hq__hour_of(int64_t t_ms);
-/* Parse "YYYY", "MM", "DD" directory names and an "HH[.seq]" segment stem into the hour's
- * start; false when they do not form a valid UTC hour. */
-bool hq__segment_hour(int year, int month, int day, int hour, int64_t *hour_ms);
-
-/* ---- line reading (archive.c) */
-
-/* Call fn for every '\n'-terminated line of p[0..n); the unterminated rest (if any) is
- * returned in *rest and *rest_len (not passed to fn). fn returns non-zero to stop (returned). */
-typedef int (*hq__line_fn)(void *arg, const char *line, size_t len);
-int hq__lines(const char *p, size_t n, hq__line_fn fn, void *arg, const char **rest,
-              size_t *rest_len);
-
-/* Reading a file, fsyncing a directory and mkdir -p: core/hq_fs.h. */
+/* An open-addressing index over the n entries of an array (the index's counts, the stats'
+ * rows): slots[j] holds an entry's position + 1, 0 when empty; nslots is a power of two. Make
+ * room for one more entry: once it would be over half full, the slots are rebuilt, twice as
+ * many (256 at first), with hash(arg, i) giving entry i's hash. HQ_OK / HQ_ENOMEM (the index
+ * unchanged). */
+HQ_MUST_CHECK int hq__aslots_reserve(size_t **slots, size_t *nslots, size_t n,
+                                     uint64_t (*hash)(const void *arg, size_t i), const void *arg);
 
 /* ---- the index (archive_index.c) */
 

@@ -28,7 +28,7 @@ HQ__SCHEME_FNS(twilio);   /* sig_twilio.c */
 HQ__SCHEME_FNS(mailgun);  /* sig_mailgun.c */
 HQ__SCHEME_FNS(linear);   /* sig_linear.c */
 
-/* Handshakes (core/event.c, which owns the request's parsed JSON). */
+/* Handshakes (core/event_extract.c, which owns the request's parsed JSON). */
 int hq__handshake_slack(struct hq__ex_ctx *c, const struct hq_secret *secret,
                         struct hq_event_meta *meta, const char **reason);
 int hq__handshake_zoom(struct hq__ex_ctx *c, const struct hq_secret *secret,

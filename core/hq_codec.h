@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "hq_buf.h"
 #include "hq_status.h"
 
 /* Lower-case hex of n bytes into out (>= 2n+1 bytes, NUL-terminated). */
@@ -19,6 +20,14 @@ HQ_MUST_CHECK int hq_hex_decode(const char *in, size_t n, unsigned char *out, si
                                 size_t *outlen);
 HQ_MUST_CHECK int hq_b64_decode(const char *in, size_t n, int allow_unpadded, unsigned char *out,
                                 size_t outsz, size_t *outlen);
+/* Standard padded base64 of p[0..n) appended to b, in pieces (no copy of the whole input).
+ * HQ_ETOOBIG past b's cap (b then holds part of it), HQ_ENOMEM. */
+HQ_MUST_CHECK int hq_b64_append(struct hq_buf *b, const void *p, size_t n);
+/* hq_b64_decode of padded in[0..n) into a new buffer: on HQ_OK *out is malloc'd (caller frees),
+ * NUL-terminated (the NUL not counted in *outlen). HQ_EINVAL when in is not base64, HQ_ENOMEM;
+ * *out is NULL and *outlen 0 then. */
+HQ_MUST_CHECK int hq_b64_decode_alloc(const char *in, size_t n, unsigned char **out,
+                                      size_t *outlen);
 
 static inline void hq_put_le32(unsigned char *p, uint32_t v)
 {

@@ -86,8 +86,9 @@ HQ_MUST_CHECK int hq_dlq_return(struct hq_amqp *c, const char *queue, const uint
  * (nacked or unroutable: the work queue is missing), HQ_ETIMEDOUT, HQ_EDOWN leave d unacked. */
 HQ_MUST_CHECK int hq_dlq_redrive_one(struct hq_amqp *c, const char *consumer,
                                      const struct hq_delivery *d, int timeout_ms);
-/* Addition: the same, and when reset_steps is set without the event's saved durable steps
- * (the hookmq-steps header), so every step runs again (`hookmq-dlx redrive --reset-steps`). */
+/* hq_dlq_redrive_one, and with reset_steps set the copy goes without the event's saved durable
+ * steps (the hookmq-steps header), so every step runs again (`hookmq-dlx redrive
+ * --reset-steps`). */
 HQ_MUST_CHECK int hq_dlq_redrive_one_ex(struct hq_amqp *c, const char *consumer,
                                         const struct hq_delivery *d, int timeout_ms,
                                         bool reset_steps);

@@ -1,5 +1,6 @@
-/* hq_event: the event envelope (what the gateway publishes and consumers receive), event
- * type/id extraction, routing keys, UUIDv7, and the binary encoding used by the spool. */
+/* hq_event: the event envelope (what the gateway publishes and consumers receive) and
+ * routing keys (core/event.c), its binary encoding used by the spool (core/event_codec.c),
+ * UUIDv7 (core/uuid7.c), and event type/id extraction (core/event_extract.c). */
 #ifndef HQ_EVENT_H
 #define HQ_EVENT_H
 

@@ -1,7 +1,7 @@
 /* hq_fs: small file-system helpers shared by every program (write-all, read a whole file,
- * mkdir -p, fsync a directory). The one home of these; do not copy them into a module.
+ * mkdir -p, fsync a directory, exists). The one home of these; do not copy them into a module.
  *
- * Every function returns an hq_status (HQ_OK = 0, negative = error). On HQ_EIO and
+ * Every function but hq_path_exists returns an hq_status (HQ_OK = 0, negative = error). On HQ_EIO and
  * HQ_ENOTFOUND errno holds the cause of the failed system call. */
 #ifndef HQ_FS_H
 #define HQ_FS_H
@@ -37,5 +37,9 @@ HQ_MUST_CHECK int hq_fsync_dir(const char *path, bool is_dir);
  * first). An existing directory is fine. HQ_EINVAL: empty or longer than PATH_MAX; HQ_EIO:
  * mkdir or the fsync failed, or a component exists and is not a directory (errno ENOTDIR). */
 HQ_MUST_CHECK int hq_mkdirs(const char *path);
+
+/* Does path name something stat(2) can see (following a symlink)? false when not (errno says
+ * why). */
+bool hq_path_exists(const char *path);
 
 #endif

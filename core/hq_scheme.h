@@ -16,7 +16,7 @@ struct hq_request_view;
 struct hq_verify_result;
 struct hq_event_meta;
 struct hq_sig_out; /* the headers a sign function produces (core/hq__sig.h) */
-struct hq__ex_ctx; /* the event extractor's request context (core/event.c) */
+struct hq__ex_ctx; /* the event extractor's request context (core/event_extract.c) */
 
 /* What a sign function gets: all borrowed for the duration of the call. */
 struct hq_sign_req {

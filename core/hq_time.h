@@ -2,6 +2,7 @@
 #ifndef HQ_TIME_H
 #define HQ_TIME_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 #include "hq_status.h"
@@ -19,5 +20,14 @@ void hq_duration_format(uint64_t ms, char *out, size_t outsz);
 HQ_MUST_CHECK int hq_time_parse(const char *s, int64_t now_ms, int64_t *ms_out);
 /* Format ms since the epoch as RFC 3339 UTC with milliseconds. */
 void hq_time_format(int64_t ms, char *out, size_t outsz);
+
+#define HQ_HOUR_MS 3600000LL
+/* The start (ms since the epoch) of the hour that holds t_ms; the floor for negative values
+ * too. */
+int64_t hq_hour_start(int64_t t_ms);
+/* The start (ms since the epoch) of the UTC hour year-month-day hour:00 into *hour_ms; false
+ * when they do not form a valid UTC hour (month 1..12, a day that month has, hour 0..23,
+ * year 1970..9999). */
+bool hq_utc_hour(int year, int month, int day, int hour, int64_t *hour_ms);
 
 #endif

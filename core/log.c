@@ -228,6 +228,19 @@ static int format_fields(struct hq_buf *b, const char *fmt, va_list ap)
 }
 #pragma GCC diagnostic pop
 
+/* Append the member ,"k[0..kn)":"v[0..vn)" to b. */
+static int json_member(struct hq_buf *b, const char *k, size_t kn, const char *v, size_t vn)
+{
+    int rc;
+
+    if ((rc = hq_buf_append(b, ",\"", 2)) != HQ_OK ||
+        (rc = hq_buf_append_json_str(b, k, kn)) != HQ_OK ||
+        (rc = hq_buf_append(b, "\":\"", 3)) != HQ_OK ||
+        (rc = hq_buf_append_json_str(b, v, vn)) != HQ_OK)
+        return rc;
+    return hq_buf_append(b, "\"", 1);
+}
+
 /* Turn "k=v k2=\"a b\"" into JSON members appended to b. */
 static int fields_to_json(struct hq_buf *b, const char *f)
 {
@@ -244,11 +257,7 @@ static int fields_to_json(struct hq_buf *b, const char *f)
         eq = strchr(k, '=');
         if (!eq || memchr(k, ' ', (size_t)(eq - k))) {
             /* not a pair: keep the rest as text */
-            rc = hq_buf_append(b, ",\"extra\":\"", 10);
-            if (rc == HQ_OK)
-                rc = hq_buf_append_json_str(b, k, strlen(k));
-            if (rc == HQ_OK)
-                rc = hq_buf_append(b, "\"", 1);
+            rc = json_member(b, "extra", 5, k, strlen(k));
             break;
         }
         v = eq + 1;
@@ -277,15 +286,8 @@ static int fields_to_json(struct hq_buf *b, const char *f)
             }
             f = *ve ? ve + 1 : ve;
             if (rc == HQ_OK)
-                rc = hq_buf_append(b, ",\"", 2);
-            if (rc == HQ_OK)
-                rc = hq_buf_append_json_str(b, k, (size_t)(eq - k));
-            if (rc == HQ_OK)
-                rc = hq_buf_append(b, "\":\"", 3);
-            if (rc == HQ_OK)
-                rc = hq_buf_append_json_str(b, u.data ? (const char *)u.data : "", u.len);
-            if (rc == HQ_OK)
-                rc = hq_buf_append(b, "\"", 1);
+                rc = json_member(b, k, (size_t)(eq - k), u.data ? (const char *)u.data : "",
+                                 u.len);
             hq_buf_free(&u);
             continue;
         } else {
@@ -294,15 +296,7 @@ static int fields_to_json(struct hq_buf *b, const char *f)
                 ve = v + strlen(v);
             f = ve;
         }
-        rc = hq_buf_append(b, ",\"", 2);
-        if (rc == HQ_OK)
-            rc = hq_buf_append_json_str(b, k, (size_t)(eq - k));
-        if (rc == HQ_OK)
-            rc = hq_buf_append(b, "\":\"", 3);
-        if (rc == HQ_OK)
-            rc = hq_buf_append_json_str(b, v, (size_t)(ve - v));
-        if (rc == HQ_OK)
-            rc = hq_buf_append(b, "\"", 1);
+        rc = json_member(b, k, (size_t)(eq - k), v, (size_t)(ve - v));
     }
     return rc;
 }

@@ -67,6 +67,7 @@ struct pub_job {
     bool returned;               /* basic.return seen: the ack that follows means failure */
     int result;
     uint64_t tag;
+    struct hq_pub_timing tm; /* monotonic microseconds of each step (hq_pub_publish_timed) */
     char *exchange;
     struct hq_msg msg; /* all pointers into this allocation */
 };
@@ -108,6 +109,7 @@ struct hq_pub {
     int callers;     /* threads inside hq_pub_publish */
     bool stopping, quit;
     uint64_t published, confirmed, nacked, returned, reconnects;
+    uint64_t batches, confirm_frames; /* publish rounds; ack/nack frames that settled >= 1 */
     atomic_size_t max_body; /* the broker's max_message_size, learnt from a close; 0 unknown */
     atomic_bool mandatory;  /* publish with the mandatory flag (hq_pub_set_mandatory) */
 
@@ -135,6 +137,14 @@ static void cv_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadl
     struct timespec ts = mono_ts(deadline_ms);
 
     (void)pthread_cond_timedwait(cv, mu, &ts);
+}
+
+int64_t hq_pub_mono_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static char *dup_or_null(const char *s, bool *fail)
@@ -357,9 +367,12 @@ static void settle(struct pub_slot *s, uint64_t tag, bool multiple, bool ack)
 {
     struct hq_pub *p = s->p;
     uint64_t t, from;
+    int64_t now_us;
 
     if (tag >= s->next || tag < s->lo)
         return; /* not ours or already settled */
+    now_us = hq_pub_mono_us();
+    p->confirm_frames++;
     from = multiple ? s->lo : tag;
     for (t = from; t <= tag; t++) {
         struct pub_job **slot = &s->ring[t % (uint64_t)p->window];
@@ -368,6 +381,7 @@ static void settle(struct pub_slot *s, uint64_t tag, bool multiple, bool ack)
         if (!j || j->tag != t)
             continue;
         *slot = NULL;
+        j->tm.settled_us = now_us;
         s->outstanding--;
         p->inflight--;
         if (ack && !j->returned) {
@@ -559,13 +573,21 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
             pthread_mutex_unlock(&p->mu);
             return HQ_ESHUTDOWN;
         }
-        if (!s->blocked) {
+        if (!s->blocked && p->qhead) {
+            int64_t now_us = hq_pub_mono_us();
+
             while (nb < PUB_BATCH && p->qhead && s->next + nb - s->lo < (uint64_t)p->window) {
                 struct pub_job *j = p->qhead;
                 q_remove(p, j);
                 j->state = JOB_INFLIGHT;
+                j->tm.taken_us = now_us;
+                j->tm.batch = 0;
                 batch[nb++] = j;
             }
+            if (nb > 0)
+                p->batches++;
+            for (i = 0; i < nb; i++)
+                batch[i]->tm.batch = (int)nb;
         }
         idle = nb == 0 && s->next == s->lo;
         /* Nothing taken but room in the window: be woken when a job is queued. Registered
@@ -610,10 +632,14 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
         }
         if (nb > 0) {
             size_t k, sent = 0;
+            int64_t now_us = hq_pub_mono_us();
 
             for (k = 0; k < i; k++)
                 sent += batch[k] != NULL;
             pthread_mutex_lock(&p->mu);
+            for (k = 0; k < i; k++)
+                if (batch[k] && batch[k]->state == JOB_INFLIGHT && !batch[k]->abandoned)
+                    batch[k]->tm.sent_us = now_us;
             s->outstanding += sent;
             p->inflight += sent;
             p->published += sent;
@@ -911,6 +937,12 @@ static int admit_locked(const struct hq_pub *p)
 int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *m,
                    int64_t deadline_mono_ms)
 {
+    return hq_pub_publish_timed(p, exchange, m, deadline_mono_ms, NULL);
+}
+
+int hq_pub_publish_timed(struct hq_pub *p, const char *exchange, const struct hq_msg *m,
+                         int64_t deadline_mono_ms, struct hq_pub_timing *tm)
+{
     struct pub_job *j = NULL;
     int rc;
 
@@ -943,12 +975,17 @@ int hq_pub_publish(struct hq_pub *p, const char *exchange, const struct hq_msg *
         return rc;
     }
     p->callers++;
+    j->tm.queued_us = hq_pub_mono_us();
     q_push_back(p, j);
     wake_publishers(p, false);
     while (j->state != JOB_DONE && hq_mono_ms() < deadline_mono_ms)
         cv_wait_until(&j->cv, &p->mu, deadline_mono_ms);
     if (j->state == JOB_DONE) {
         rc = j->result;
+        if (tm) {
+            *tm = j->tm;
+            tm->woken_us = hq_pub_mono_us();
+        }
     } else {
         rc = HQ_ETIMEDOUT;
         if (j->state == JOB_QUEUED) {
@@ -1014,6 +1051,8 @@ void hq_pub_get_stats(struct hq_pub *p, struct hq_pub_stats *st)
     st->nacked = p->nacked;
     st->returned = p->returned;
     st->reconnects = p->reconnects;
+    st->batches = p->batches;
+    st->confirm_frames = p->confirm_frames;
     pthread_mutex_unlock(&p->mu);
 }
 

@@ -183,3 +183,32 @@ void hq_time_format(int64_t ms, char *out, size_t outsz)
     snprintf(out, outsz, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)rem);
 }
+
+int64_t hq_hour_start(int64_t t)
+{
+    int64_t h = t / HQ_HOUR_MS;
+
+    if (t < 0 && t % HQ_HOUR_MS)
+        h--;
+    return h * HQ_HOUR_MS;
+}
+
+bool hq_utc_hour(int year, int month, int day, int hour, int64_t *hour_ms)
+{
+    struct tm tm, back;
+    time_t t;
+
+    if (year < 1970 || year > 9999 || month < 1 || month > 12 || day < 1 || day > 31 ||
+        hour < 0 || hour > 23)
+        return false;
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    t = timegm(&tm);
+    if (t == (time_t)-1 || !gmtime_r(&t, &back) || back.tm_mday != day || back.tm_mon != month - 1)
+        return false;
+    *hour_ms = (int64_t)t * 1000;
+    return true;
+}

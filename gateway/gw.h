@@ -43,6 +43,8 @@ struct gw {
     struct hq_metric *m_in_flight, *m_confirm_latency, *m_broker_up, *m_broker_blocked,
         *m_spooled, *m_replay_hits, *m_spool_events, *m_spool_bytes, *m_drained, *m_http_busy,
         *m_http_threads, *m_http_exhausted;
+    /* where a request's time goes (docs/performance.md, "Where 128 connections wait") */
+    struct hq_metric *m_stage[5], *m_pub_batch, *m_pub_batches, *m_pub_frames;
 };
 
 struct gw_snap *gw_snap_get(struct gw *g);

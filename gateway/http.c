@@ -25,6 +25,18 @@ static struct gw *http_gw; /* for the connection callbacks; set before the conte
 
 static const double latency_bounds[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                         0.1,   0.25,   0.5,   1,    2.5,   5};
+static const double stage_bounds[] = {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                      0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1};
+static const double batch_bounds[] = {1, 2, 4, 8, 16, 32, 64};
+
+/* The stages of an accepted request (hookmq_gateway_request_stage_seconds{stage=...}). */
+enum { ST_PREPARE, ST_HANDOFF, ST_SEND, ST_CONFIRM, ST_WAKE, ST_N };
+static const char *const stage_names[ST_N] = {"prepare", "handoff", "send", "confirm", "wake"};
+
+static void observe_us(struct hq_metric *m, int64_t us)
+{
+    hq_metric_observe(m, us > 0 ? (double)us / 1e6 : 0.0);
+}
 
 /* One answer. body may be NULL (an empty JSON object is sent). */
 struct answer {
@@ -331,7 +343,7 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     unsigned char rkey[HQ_REPLAY_KEY_LEN];
     uint64_t ticket = 0;
     const char *reason = NULL, *log_source = "_unknown";
-    int64_t t0 = hq_mono_ms(), now_ms = hq_now_ms();
+    int64_t t0 = hq_mono_ms(), now_ms = hq_now_ms(), t0_us = hq_pub_mono_us();
     bool admitted = false;
     int i, rc;
 
@@ -481,10 +493,19 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     }
     {
         int64_t p0 = hq_mono_ms();
-        rc = hq_pub_publish(g->pub, g->boot->broker.exchange, &msg,
-                            p0 + cfg->gateway.confirm_timeout_ms);
-        if (rc == HQ_OK)
+        struct hq_pub_timing tm = {0};
+
+        rc = hq_pub_publish_timed(g->pub, g->boot->broker.exchange, &msg,
+                                  p0 + cfg->gateway.confirm_timeout_ms, &tm);
+        if (rc == HQ_OK) {
             hq_metric_observe(g->m_confirm_latency, (double)(hq_mono_ms() - p0) / 1000.0);
+            observe_us(g->m_stage[ST_PREPARE], tm.queued_us - t0_us);
+            observe_us(g->m_stage[ST_HANDOFF], tm.taken_us - tm.queued_us);
+            observe_us(g->m_stage[ST_SEND], tm.sent_us - tm.taken_us);
+            observe_us(g->m_stage[ST_CONFIRM], tm.settled_us - tm.sent_us);
+            observe_us(g->m_stage[ST_WAKE], tm.woken_us - tm.settled_us);
+            hq_metric_observe(g->m_pub_batch, tm.batch);
+        }
     }
     if (rc != HQ_OK) {
         int prc = rc;
@@ -600,6 +621,20 @@ static void refresh_gauges(void *arg)
         gw_spool_counts(g->spool, &ev, &bytes);
     hq_metric_set(g->m_spool_events, (int64_t)ev);
     hq_metric_set(g->m_spool_bytes, (int64_t)bytes);
+    {
+        /* the pool's running totals as counters: add what is new since the last render */
+        static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+        static uint64_t last_batches, last_frames;
+
+        pthread_mutex_lock(&mu);
+        if (st.batches >= last_batches && st.confirm_frames >= last_frames) {
+            hq_metric_add(g->m_pub_batches, (int64_t)(st.batches - last_batches));
+            hq_metric_add(g->m_pub_frames, (int64_t)(st.confirm_frames - last_frames));
+        }
+        last_batches = st.batches;
+        last_frames = st.confirm_frames;
+        pthread_mutex_unlock(&mu);
+    }
 }
 
 /* CivetWeb serves each connection on one thread for as long as it stays open, idle
@@ -665,6 +700,27 @@ static void register_metrics(struct gw *g)
     g->m_http_threads = hq_gauge(g->metrics, "hookmq_gateway_http_threads",
                                  "HTTP threads (gateway.threads)", "");
     hq_metric_set(g->m_http_threads, g->boot->gateway.threads);
+    for (int i = 0; i < ST_N; i++) {
+        char labels[32];
+
+        snprintf(labels, sizeof(labels), "stage=\"%s\"", stage_names[i]);
+        g->m_stage[i] = hq_histogram(
+            g->metrics, "hookmq_gateway_request_stage_seconds",
+            "Time of each stage of a request confirmed by the broker: prepare (headers parsed "
+            "to handed to a publisher), handoff (queued to taken by a publisher thread), send "
+            "(taken to written with its batch), confirm (written to the broker's ack read), "
+            "wake (ack read to the HTTP thread running again)",
+            labels, stage_bounds, sizeof(stage_bounds) / sizeof(stage_bounds[0]));
+    }
+    g->m_pub_batch = hq_histogram(g->metrics, "hookmq_gateway_publish_batch_size",
+                                  "Publishes written back to back with each confirmed request's "
+                                  "(observed per request)",
+                                  "", batch_bounds, sizeof(batch_bounds) / sizeof(batch_bounds[0]));
+    g->m_pub_batches = hq_counter(g->metrics, "hookmq_gateway_publish_batches_total",
+                                  "Publish rounds: jobs taken off the queue and written back to "
+                                  "back by a publisher thread", "");
+    g->m_pub_frames = hq_counter(g->metrics, "hookmq_gateway_confirm_frames_total",
+                                 "Broker ack/nack frames that settled at least one publish", "");
     g->m_http_exhausted =
         hq_counter(g->metrics, "hookmq_gateway_http_threads_exhausted_total",
                    "Connections taken while every HTTP thread held one (later ones waited)", "");

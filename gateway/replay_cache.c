@@ -279,18 +279,27 @@ out:
     return st;
 }
 
+/* The pending entry of ticket (source, key), or NULL when it was evicted meanwhile. Under
+ * r->lock. */
+static struct entry *pending(struct gw_replay *r, const char *source, const unsigned char *key,
+                             uint64_t ticket)
+{
+    struct src_state *s = source_state(r, source);
+    struct entry *e = s ? *find(r, s, key) : NULL;
+
+    return e && e->ticket == ticket ? e : NULL;
+}
+
 void gw_replay_commit(struct gw_replay *r, const char *source, const unsigned char *key,
                       uint64_t ticket, int64_t expires_ms)
 {
-    struct src_state *s;
     struct entry *e;
 
     if (!ticket)
         return;
     pthread_mutex_lock(&r->lock);
-    s = source_state(r, source);
-    e = s ? *find(r, s, key) : NULL;
-    if (e && e->ticket == ticket) {
+    e = pending(r, source, key, ticket);
+    if (e) {
         e->ticket = 0;
         e->expires_ms = expires_ms;
     }
@@ -302,15 +311,13 @@ void gw_replay_commit(struct gw_replay *r, const char *source, const unsigned ch
 void gw_replay_abort(struct gw_replay *r, const char *source, const unsigned char *key,
                      uint64_t ticket)
 {
-    struct src_state *s;
     struct entry *e;
 
     if (!ticket)
         return;
     pthread_mutex_lock(&r->lock);
-    s = source_state(r, source);
-    e = s ? *find(r, s, key) : NULL;
-    if (e && e->ticket == ticket)
+    e = pending(r, source, key, ticket);
+    if (e)
         remove_entry(r, e);
     pthread_cond_broadcast(&r->done);
     pthread_mutex_unlock(&r->lock);

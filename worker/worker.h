@@ -1,5 +1,6 @@
 /* worker.h: internals of hookmq-worker (the consumer runtime), shared by worker_main.c,
- * worker.c, worker_msg.c, dedupe.c, worker_inflight.c, ratelimit.c and redrive.c. Not an
+ * worker.c, worker_msg.c, worker_steps.c, dedupe.c, worker_inflight.c, ratelimit.c and
+ * redrive.c. Not an
  * installed interface (handlers see only hookmq/handler.h).
  *
  * Threads of one worker process:

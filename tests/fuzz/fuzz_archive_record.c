@@ -115,7 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             int k;
 
             memcpy(copy, data, size);
-            h = hq__fnv1a64(HQ__FNV_INIT, copy, size - 8);
+            h = hq_fnv1a64(HQ_FNV1A64_INIT, copy, size - 8);
             for (k = 0; k < 8; k++)
                 copy[size - 8 + (size_t)k] = (char)(h >> (8 * k));
             index_file(copy, size);

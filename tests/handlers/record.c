@@ -1,9 +1,11 @@
 /* Test plugin "record": appends "<consumer> <id> <attempt>\n" to the file named by option
- * file (O_APPEND, one write, fsync), then answers:
+ * file (O_APPEND, one write, fsync), with option stamp = 1 "<consumer> <id> <attempt> <ms>\n"
+ * where ms is the wall clock (Unix ms) when the handler was called, then answers:
  *   - RETRY while attempt < fail_until (option, default 0 = never), else
  *   - the verdict named by option verdict: ack (default) | retry | reject.
  * A failed append is a RETRY. */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <unistd.h>
 
 #include "tp.h"
@@ -11,6 +13,7 @@
 struct st {
     char *file;
     long long fail_until;
+    bool stamp;
     enum hq_verdict verdict;
 };
 
@@ -39,6 +42,7 @@ static int init(const struct hq_host_api *api, const struct hq_handler_opt *opts
     if (!(s->file = strdup(file)))
         goto fail;
     s->fail_until = tp_opt_num(opts, n, "fail_until", 0);
+    s->stamp = tp_opt_num(opts, n, "stamp", 0) == 1;
     if (s->fail_until < 0) {
         api->log(HQ_HLOG_ERROR, "record: option fail_until: expected a number");
         goto fail;
@@ -66,9 +70,16 @@ static enum hq_verdict handle(void *state, const struct hq_event *ev, struct hq_
     char line[1024];
     int len, fd;
     ssize_t w;
+    struct timespec now;
 
-    len = snprintf(line, sizeof(line), "%s %s %u\n", ev->consumer ? ev->consumer : "-",
-                   ev->id ? ev->id : "-", (unsigned)ev->attempt);
+    clock_gettime(CLOCK_REALTIME, &now);
+    if (s->stamp)
+        len = snprintf(line, sizeof(line), "%s %s %u %lld\n", ev->consumer ? ev->consumer : "-",
+                       ev->id ? ev->id : "-", (unsigned)ev->attempt,
+                       (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000);
+    else
+        len = snprintf(line, sizeof(line), "%s %s %u\n", ev->consumer ? ev->consumer : "-",
+                       ev->id ? ev->id : "-", (unsigned)ev->attempt);
     if (len < 0 || (size_t)len >= sizeof(line)) {
         snprintf(err->message, sizeof(err->message), "record: line too long");
         return HQ_VERDICT_REJECT;

@@ -5,18 +5,7 @@
 static int init(const struct hq_host_api *api, const struct hq_handler_opt *opts, size_t n,
                 void **state)
 {
-    long long *after_ms = malloc(sizeof(*after_ms));
-
-    if (!after_ms)
-        return -1;
-    *after_ms = tp_opt_num(opts, n, "retry_after_ms", 0);
-    if (*after_ms < 0) {
-        api->log(HQ_HLOG_ERROR, "retry: option retry_after_ms: expected a number");
-        free(after_ms);
-        return -1;
-    }
-    *state = after_ms;
-    return 0;
+    return tp_init_num(api, opts, n, state, "retry", "retry_after_ms", 0);
 }
 
 static enum hq_verdict handle(void *state, const struct hq_event *ev, struct hq_error *err)
@@ -29,9 +18,4 @@ static enum hq_verdict handle(void *state, const struct hq_event *ev, struct hq_
     return HQ_VERDICT_RETRY;
 }
 
-static void fini(void *state)
-{
-    free(state);
-}
-
-TP_HANDLER("retry", init, handle, fini)
+TP_HANDLER("retry", init, handle, tp_fini_free)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "hookmq/handler.h"
 
@@ -36,6 +37,39 @@ static inline long long tp_opt_num(const struct hq_handler_opt *opts, size_t n, 
     if (errno || end == s || *end || v < 0)
         return -1;
     return v;
+}
+
+/* init for plugins whose state is one number option key (>= 0, def when absent): *state is a
+ * malloc'd long long (fini: tp_fini_free). A malformed value is logged as "<plugin>: option
+ * <key>: expected a number" and fails the init. */
+static inline int tp_init_num(const struct hq_host_api *api, const struct hq_handler_opt *opts,
+                              size_t n, void **state, const char *plugin, const char *key,
+                              long long def)
+{
+    long long *v = malloc(sizeof(*v));
+
+    if (!v)
+        return -1;
+    *v = tp_opt_num(opts, n, key, def);
+    if (*v < 0) {
+        api->log(HQ_HLOG_ERROR, "%s: option %s: expected a number", plugin, key);
+        free(v);
+        return -1;
+    }
+    *state = v;
+    return 0;
+}
+
+static inline void tp_fini_free(void *state)
+{
+    free(state);
+}
+
+/* Sleep for ts, through signals. */
+static inline void tp_sleep(struct timespec ts)
+{
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }
 
 /* A handler table with the given functions, exported through hq_handler_get. */

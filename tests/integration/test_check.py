@@ -16,17 +16,11 @@ import tempfile
 import unittest
 
 import hqtest
+from wkfixture import plugin
 
 EXAMPLE = os.path.join(hqtest.SRC, "conf", "hookmq.conf.example")
 PROGRAMS = ("hookmq-gateway", "hookmq-worker", "hookmq-archive", "hookmq-replay", "hookmq-dlx",
             "hookmq-send")
-
-
-def plugin(name):
-    p = os.path.join(hqtest.BUILD, "tests", "handlers", "hq_handler_%s.so" % name)
-    if not os.path.exists(p):
-        raise FileNotFoundError(p)
-    return p
 
 
 def closed_port():

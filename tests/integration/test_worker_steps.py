@@ -100,6 +100,17 @@ class DowngradeHandler(http.server.BaseHTTPRequestHandler):
 
 
 class WorkerSteps(wkfixture.SetupCase):
+    def check_downgrade_ran_once(self, w, log, eid):
+        """The downgrade example's event eid, whose send-email step fails twice: once acked,
+        each step ran once except send-email (3 runs), over the verdicts retry, retry, ack.
+        Returns the event's log lines in time order."""
+        hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
+                        30, what="the event processed")
+        self.assertEqual(runs(log, eid), {"load-user": 1, "downgrade-user": 1, "send-email": 3})
+        ev = sorted((e for e in w.events() if e["event_id"] == eid), key=lambda e: e["ts"])
+        self.assertEqual([e["verdict"] for e in ev], ["retry", "retry", "ack"])
+        return ev
+
     def lifecycle_queue(self, s, c):
         """A queue of this test bound to hookmq.lifecycle for the consumer's records."""
         name = "%s.lc" % s.prefix
@@ -129,12 +140,7 @@ class WorkerSteps(wkfixture.SetupCase):
         w = s.worker(c)
         try:
             eid = s.publish('{"user":"u1"}', msg_id="%s-1" % s.prefix)
-            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
-                            30, what="the event processed")
-            self.assertEqual(runs(log, eid),
-                             {"load-user": 1, "downgrade-user": 1, "send-email": 3})
-            ev = sorted((e for e in w.events() if e["event_id"] == eid), key=lambda e: e["ts"])
-            self.assertEqual([e["verdict"] for e in ev], ["retry", "retry", "ack"])
+            ev = self.check_downgrade_ran_once(w, log, eid)
             self.assertEqual(w.metric("hookmq_worker_verdicts_total", verdict="retry"), 2)
             # lifecycle: the steps each attempt completed (name and size, never the content)
             recs = hqtest.wait_for(
@@ -230,12 +236,7 @@ class WorkerSteps(wkfixture.SetupCase):
         w = s.worker(c, env={"PATH": path, "TMPDIR": tmp})
         try:
             eid = s.publish('{"user":"u4"}', msg_id="%s-4" % s.prefix)
-            hqtest.wait_for(lambda: w.metric("hookmq_worker_verdicts_total", verdict="ack") == 1,
-                            30, what="the event processed")
-            self.assertEqual(runs(log, eid),
-                             {"load-user": 1, "downgrade-user": 1, "send-email": 3})
-            ev = sorted((e for e in w.events() if e["event_id"] == eid), key=lambda e: e["ts"])
-            self.assertEqual([e["verdict"] for e in ev], ["retry", "retry", "ack"])
+            ev = self.check_downgrade_ran_once(w, log, eid)
             self.assertIn("mail server unavailable (run 1 of send-email)", ev[0]["error"])
             # every run's steps directory removed (the worker keeps its crash ledger there)
             self.assertEqual([f for f in os.listdir(tmp) if f.startswith("hookmq-steps-")], [])

@@ -699,8 +699,8 @@ static void test_segment_names(void **state)
     assert_int_equal(hq_archive_segment_base("/a", T0 + H(14), 2, b, sizeof(b)), HQ_OK);
     assert_string_equal(b, "/a/2026/11/30/00.2");
     assert_int_equal(hq_archive_segment_base("/a", T0, 0, b, 8), HQ_ETOOBIG);
-    assert_int_equal(hq__hour_of(T0 + 3599999), T0);
-    assert_int_equal(hq__hour_of(-1), -3600000);
+    assert_int_equal(hq_hour_start(T0 + 3599999), T0);
+    assert_int_equal(hq_hour_start(-1), -3600000);
 }
 
 static void test_writer_torn_line(void **state)

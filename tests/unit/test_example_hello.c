@@ -13,49 +13,16 @@
 
 #include "plugin.h"
 
-static char log_buf[8192];
+#define HQTEST_LOG_LEVELS
+#include "hqtest_handler.h"
 
-static void test_log(enum hq_handler_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void test_log(enum hq_handler_log_level level, const char *fmt, ...)
-{
-    va_list ap;
-    size_t used = strlen(log_buf);
-
-    va_start(ap, fmt);
-    if (used < sizeof(log_buf) - 8) {
-        used += (size_t)snprintf(log_buf + used, sizeof(log_buf) - used, "%d ", (int)level);
-        vsnprintf(log_buf + used, sizeof(log_buf) - used - 1, fmt, ap);
-        used = strlen(log_buf);
-        log_buf[used] = '\n';
-        log_buf[used + 1] = '\0';
-    }
-    va_end(ap);
-}
-
-static const struct hq_host_api api = {
-    .struct_size = sizeof(struct hq_host_api),
-    .host_version = "test",
-    .consumer = "demo",
-    .log = test_log,
-};
+static const struct hq_host_api api = HQTEST_HOST_API("demo");
 
 static struct hq_event make_event(const char *id, const char *source)
 {
-    struct hq_event ev;
-
-    memset(&ev, 0, sizeof(ev));
-    ev.struct_size = sizeof(ev);
-    ev.id = id;
-    ev.source = source;
-    ev.type = "push";
-    ev.routing_key = "x.push";
-    ev.consumer = "demo";
-    ev.body = (const unsigned char *)"{}";
-    ev.body_len = 2;
-    ev.attempt = 1;
-    ev.received_at_ms = 1700000000000;
-    return ev;
+    return HQTEST_EVENT(.id = id, .source = source, .type = "push", .routing_key = "x.push",
+                        .consumer = "demo", .body = (const unsigned char *)"{}", .body_len = 2,
+                        .attempt = 1, .received_at_ms = 1700000000000);
 }
 
 static void test_hello_counts_and_retries(void **state)
@@ -74,7 +41,7 @@ static void test_hello_counts_and_retries(void **state)
     assert_string_equal(p.h->name, "hello");
     assert_string_equal(p.h->version, "1.0.0");
     assert_int_equal(p.h->init(&api, opts, 2, &st), 0);
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
 
     ev = make_event("e1", "github");
     assert_int_equal(p.h->handle(st, &ev, &err), HQ_VERDICT_ACK);
@@ -82,7 +49,7 @@ static void test_hello_counts_and_retries(void **state)
     assert_int_equal(p.h->handle(st, &ev, &err), HQ_VERDICT_ACK);
     ev = make_event("e3", "shop");
     assert_int_equal(p.h->handle(st, &ev, &err), HQ_VERDICT_ACK);
-    assert_string_equal(log_buf,
+    assert_string_equal(hqtest_log_buf,
                         "2 hi event id=e1 source=github count=1 attempt=1 bytes=2\n"
                         "2 hi event id=e2 source=github count=2 attempt=1 bytes=2\n"
                         "2 hi event id=e3 source=shop count=1 attempt=1 bytes=2\n");
@@ -98,9 +65,9 @@ static void test_hello_counts_and_retries(void **state)
     ev.struct_size = 8;
     assert_int_equal(p.h->handle(st, &ev, &err), HQ_VERDICT_RETRY);
 
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     p.h->fini(st);
-    assert_string_equal(log_buf, "2 hi total source=github count=2\n"
+    assert_string_equal(hqtest_log_buf, "2 hi total source=github count=2\n"
                                  "2 hi total source=shop count=1\n");
     hq_plugin_unload(&p);
 }
@@ -116,13 +83,13 @@ static void test_hello_defaults_and_bad_option(void **state)
 
     (void)state;
     assert_int_equal(hq_plugin_load(HQ_HELLO_SO, &p, msg, sizeof(msg)), HQ_OK);
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_not_equal(p.h->init(&api, &bad, 1, &st), 0);
-    assert_string_equal(log_buf, "0 hello: bad option greting (known: greeting, retry_source)\n");
+    assert_string_equal(hqtest_log_buf, "0 hello: bad option greting (known: greeting, retry_source)\n");
     assert_int_equal(p.h->init(&api, NULL, 0, &st), 0);
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_equal(p.h->handle(st, &ev, &err), HQ_VERDICT_ACK);
-    assert_string_equal(log_buf, "2 hello event id=e1 source=stripe count=1 attempt=1 bytes=2\n");
+    assert_string_equal(hqtest_log_buf, "2 hello event id=e1 source=stripe count=1 attempt=1 bytes=2\n");
     p.h->fini(st);
     hq_plugin_unload(&p);
 }

@@ -23,59 +23,20 @@
 
 #include "hq_time.h"
 #include "plugin.h"
+#include "hqtest_handler.h"
 
 extern char **environ;
 
 static char self_exe[4096];
 static char tmpdir[] = "/tmp/hq-exec-test-XXXXXX";
-static char log_buf[16384];
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void test_log(enum hq_handler_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void test_log(enum hq_handler_log_level level, const char *fmt, ...)
-{
-    va_list ap;
-    size_t used;
-
-    (void)level;
-    pthread_mutex_lock(&log_mu);
-    used = strlen(log_buf);
-    va_start(ap, fmt);
-    if (used < sizeof(log_buf) - 2) {
-        vsnprintf(log_buf + used, sizeof(log_buf) - used - 1, fmt, ap);
-        used = strlen(log_buf);
-        log_buf[used] = '\n';
-        log_buf[used + 1] = '\0';
-    }
-    va_end(ap);
-    pthread_mutex_unlock(&log_mu);
-}
-
-static const struct hq_host_api api = {
-    .struct_size = sizeof(struct hq_host_api),
-    .host_version = "test",
-    .consumer = "c1",
-    .log = test_log,
-};
+static const struct hq_host_api api = HQTEST_HOST_API("c1");
 
 static struct hq_event make_event(const void *body, size_t len)
 {
-    struct hq_event ev;
-
-    memset(&ev, 0, sizeof(ev));
-    ev.struct_size = sizeof(ev);
-    ev.id = "evt-42";
-    ev.source = "shop";
-    ev.type = "products/create now";
-    ev.routing_key = "shop.products.create_now";
-    ev.content_type = "application/json";
-    ev.consumer = "c1";
-    ev.body = body;
-    ev.body_len = len;
-    ev.attempt = 2;
-    ev.received_at_ms = 1700000000123;
-    return ev;
+    return HQTEST_EVENT(.id = "evt-42", .source = "shop", .type = "products/create now",
+                        .routing_key = "shop.products.create_now",
+                        .content_type = "application/json", .consumer = "c1", .body = body,
+                        .body_len = len, .attempt = 2, .received_at_ms = 1700000000123);
 }
 
 /* Options are built from NULL-terminated lists: scalar "key=value", array "key[]=a|b|c". */
@@ -110,7 +71,7 @@ static enum hq_verdict run(const struct optset *s, const struct hq_event *ev,
     enum hq_verdict v;
 
     if (hq_builtin_exec.init(&api, s->o, s->n, &st) != 0)
-        fail_msg("init failed: %s", log_buf);
+        fail_msg("init failed: %s", hqtest_log_buf);
     memset(err, 0x7f, sizeof(*err));
     v = hq_builtin_exec.handle(st, ev, err);
     hq_builtin_exec.fini(st);
@@ -591,10 +552,10 @@ static void expect_init_fails(struct optset *s, const char *want)
 {
     void *st = NULL;
 
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_not_equal(hq_builtin_exec.init(&api, s->o, s->n, &st), 0);
-    if (!strstr(log_buf, want))
-        fail_msg("log \"%s\" lacks \"%s\"", log_buf, want);
+    if (!strstr(hqtest_log_buf, want))
+        fail_msg("log \"%s\" lacks \"%s\"", hqtest_log_buf, want);
 }
 
 static void test_option_errors(void **state)

@@ -17,24 +17,8 @@
 #include <cmocka.h>
 
 #include "hq_fs.h"
-
-static char tmpdir[256];
-
-static int setup_tmp(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/hq-test-fs-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmp(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#define HQTEST_DIR_NAME "fs"
+#include "hqtest.h"
 
 static void put_file(const char *path, const void *p, size_t n)
 {
@@ -119,7 +103,7 @@ static void test_read_file(void **state)
     size_t n = 99;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/f", tmpdir);
+    snprintf(path, sizeof(path), "%s/f", hqtest_dir);
     put_file(path, "abc\0def", 7);
     assert_int_equal(hq_read_file(path, 7, &buf, &n), HQ_OK); /* exactly the cap */
     assert_int_equal(n, 7);
@@ -141,7 +125,7 @@ static void test_read_file_over_cap(void **state)
     size_t n = 99;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/big", tmpdir);
+    snprintf(path, sizeof(path), "%s/big", hqtest_dir);
     put_file(path, "12345678", 8);
     assert_int_equal(hq_read_file(path, 7, &buf, &n), HQ_ETOOBIG);
     assert_null(buf);
@@ -154,7 +138,7 @@ static void test_read_file_missing(void **state)
     size_t n = 99;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/no-such-file", tmpdir);
+    snprintf(path, sizeof(path), "%s/no-such-file", hqtest_dir);
     errno = 0;
     assert_int_equal(hq_read_file(path, 100, &buf, &n), HQ_ENOTFOUND);
     assert_int_equal(errno, ENOENT);
@@ -162,7 +146,7 @@ static void test_read_file_missing(void **state)
     assert_int_equal(n, 0);
     /* a directory is not a file: read fails, errno says why */
     errno = 0;
-    assert_int_equal(hq_read_file(tmpdir, 100, &buf, &n), HQ_EIO);
+    assert_int_equal(hq_read_file(hqtest_dir, 100, &buf, &n), HQ_EIO);
     assert_int_equal(errno, EISDIR);
     assert_null(buf);
 }
@@ -216,15 +200,15 @@ static void test_mkdirs_nested_and_existing(void **state)
 
     (void)state;
     umask(um);
-    snprintf(path, sizeof(path), "%s/a/b/c", tmpdir);
+    snprintf(path, sizeof(path), "%s/a/b/c", hqtest_dir);
     assert_int_equal(hq_mkdirs(path), HQ_OK);
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(st.st_mode & 0777, 0750 & ~um);
     assert_int_equal(hq_mkdirs(path), HQ_OK); /* existing: fine */
-    snprintf(path, sizeof(path), "%s/a/b/c/", tmpdir);
+    snprintf(path, sizeof(path), "%s/a/b/c/", hqtest_dir);
     assert_int_equal(hq_mkdirs(path), HQ_OK); /* trailing slash */
-    snprintf(path, sizeof(path), "%s/a/b/d", tmpdir);
+    snprintf(path, sizeof(path), "%s/a/b/d", hqtest_dir);
     assert_int_equal(hq_mkdirs(path), HQ_OK); /* beside an existing one */
     assert_int_equal(stat(path, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
@@ -237,7 +221,7 @@ static void test_mkdirs_component_is_file(void **state)
     struct stat st;
 
     (void)state;
-    snprintf(file, sizeof(file), "%s/plain", tmpdir);
+    snprintf(file, sizeof(file), "%s/plain", hqtest_dir);
     put_file(file, "x", 1);
     snprintf(path, sizeof(path), "%s/sub", file);
     errno = 0;
@@ -255,13 +239,13 @@ static void test_fsync_dir(void **state)
     char path[PATH_MAX];
 
     (void)state;
-    assert_int_equal(hq_fsync_dir(tmpdir, true), HQ_OK);
-    snprintf(path, sizeof(path), "%s/entry", tmpdir);
-    assert_int_equal(hq_fsync_dir(path, false), HQ_OK); /* its parent: tmpdir */
+    assert_int_equal(hq_fsync_dir(hqtest_dir, true), HQ_OK);
+    snprintf(path, sizeof(path), "%s/entry", hqtest_dir);
+    assert_int_equal(hq_fsync_dir(path, false), HQ_OK); /* its parent: hqtest_dir */
     assert_int_equal(hq_fsync_dir("relative", false), HQ_OK); /* "." */
-    snprintf(path, sizeof(path), "%s/missing/entry", tmpdir);
+    snprintf(path, sizeof(path), "%s/missing/entry", hqtest_dir);
     assert_int_equal(hq_fsync_dir(path, false), HQ_EIO);
-    snprintf(path, sizeof(path), "%s/missing", tmpdir);
+    snprintf(path, sizeof(path), "%s/missing", hqtest_dir);
     assert_int_equal(hq_fsync_dir(path, true), HQ_EIO);
 }
 
@@ -279,5 +263,5 @@ int main(void)
         cmocka_unit_test(test_fsync_dir),
     };
 
-    return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
+    return cmocka_run_group_tests(tests, hqtest_dir_setup, hqtest_dir_teardown);
 }

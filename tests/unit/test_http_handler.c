@@ -21,6 +21,7 @@
 
 #include "hq_time.h"
 #include "plugin.h"
+#include "hqtest_handler.h"
 
 #define REC_MAX_HEADERS 64
 #define REC_BODY_MAX (4 * 1024 * 1024)
@@ -42,32 +43,8 @@ static struct {
 
 static struct mg_context *server;
 static int port;
-static char log_buf[8192];
 
-static void test_log(enum hq_handler_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void test_log(enum hq_handler_log_level level, const char *fmt, ...)
-{
-    va_list ap;
-    size_t used = strlen(log_buf);
-
-    (void)level;
-    va_start(ap, fmt);
-    if (used < sizeof(log_buf) - 2) {
-        vsnprintf(log_buf + used, sizeof(log_buf) - used - 1, fmt, ap);
-        used = strlen(log_buf);
-        log_buf[used] = '\n';
-        log_buf[used + 1] = '\0';
-    }
-    va_end(ap);
-}
-
-static const struct hq_host_api api = {
-    .struct_size = sizeof(struct hq_host_api),
-    .host_version = "test",
-    .consumer = "c1",
-    .log = test_log,
-};
+static const struct hq_host_api api = HQTEST_HOST_API("c1");
 
 static void http_date(time_t t, char *out, size_t outsz)
 {
@@ -236,21 +213,11 @@ static int teardown_server(void **state)
 
 static struct hq_event make_event(const void *body, size_t len)
 {
-    struct hq_event ev;
-
-    memset(&ev, 0, sizeof(ev));
-    ev.struct_size = sizeof(ev);
-    ev.id = "evt-1";
-    ev.source = "gh";
-    ev.type = "pull_request";
-    ev.routing_key = "gh.pull_request";
-    ev.content_type = "application/json; charset=utf-8";
-    ev.consumer = "c1";
-    ev.body = body;
-    ev.body_len = len;
-    ev.attempt = 3;
-    ev.received_at_ms = 1700000000123;
-    return ev;
+    return HQTEST_EVENT(.id = "evt-1", .source = "gh", .type = "pull_request",
+                        .routing_key = "gh.pull_request",
+                        .content_type = "application/json; charset=utf-8", .consumer = "c1",
+                        .body = body, .body_len = len, .attempt = 3,
+                        .received_at_ms = 1700000000123);
 }
 
 static void url_for(char *out, size_t outsz, const char *path)
@@ -271,7 +238,7 @@ static void *open_state(const char *path, const char *timeout)
     if (timeout)
         o[n++] = (struct hq_handler_opt){.key = "timeout", .value = timeout};
     if (hq_builtin_http.init(&api, o, n, &st) != 0)
-        fail_msg("init failed: %s", log_buf);
+        fail_msg("init failed: %s", hqtest_log_buf);
     return st;
 }
 
@@ -358,7 +325,7 @@ static enum hq_verdict post_retry_statuses(const char *path, const char *const *
     o[0] = (struct hq_handler_opt){.key = "url", .value = url};
     o[1] = (struct hq_handler_opt){.key = "retry_statuses", .values = values, .n_values = n};
     if (hq_builtin_http.init(&api, o, 2, &st) != 0)
-        fail_msg("init failed: %s", log_buf);
+        fail_msg("init failed: %s", hqtest_log_buf);
     memset(err, 0x7f, sizeof(*err));
     v = hq_builtin_http.handle(st, &ev, err);
     hq_builtin_http.fini(st);
@@ -648,10 +615,10 @@ static void expect_init_fails(const struct hq_handler_opt *o, size_t n, const ch
 {
     void *st = NULL;
 
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_not_equal(hq_builtin_http.init(&api, o, n, &st), 0);
-    if (!strstr(log_buf, want))
-        fail_msg("log \"%s\" lacks \"%s\"", log_buf, want);
+    if (!strstr(hqtest_log_buf, want))
+        fail_msg("log \"%s\" lacks \"%s\"", hqtest_log_buf, want);
 }
 
 static void test_option_errors(void **state)

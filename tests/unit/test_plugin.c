@@ -20,32 +20,9 @@
 #include "hq_time.h"
 #include "plugin.h"
 
-static char log_buf[8192];
+#include "hqtest_handler.h"
 
-static void test_log(enum hq_handler_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void test_log(enum hq_handler_log_level level, const char *fmt, ...)
-{
-    va_list ap;
-    size_t used = strlen(log_buf);
-
-    (void)level;
-    va_start(ap, fmt);
-    if (used < sizeof(log_buf) - 2) {
-        vsnprintf(log_buf + used, sizeof(log_buf) - used - 1, fmt, ap);
-        used = strlen(log_buf);
-        log_buf[used] = '\n';
-        log_buf[used + 1] = '\0';
-    }
-    va_end(ap);
-}
-
-static const struct hq_host_api api = {
-    .struct_size = sizeof(struct hq_host_api),
-    .host_version = "test",
-    .consumer = "c1",
-    .log = test_log,
-};
+static const struct hq_host_api api = HQTEST_HOST_API("c1");
 
 static void plugin_path(char *out, size_t outsz, const char *name)
 {
@@ -265,9 +242,9 @@ static void test_slow_and_hang(void **state)
 
     plugin_path(path, sizeof(path), "slow");
     assert_int_equal(hq_plugin_load(path, &p, msg, sizeof(msg)), HQ_OK);
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_not_equal(p.h->init(&api, &bad, 1, &st), 0);
-    assert_non_null(strstr(log_buf, "slow: option ms"));
+    assert_non_null(strstr(hqtest_log_buf, "slow: option ms"));
     hq_plugin_unload(&p);
 }
 
@@ -345,11 +322,11 @@ static void test_record_needs_file(void **state)
     (void)state;
     plugin_path(path, sizeof(path), "record");
     assert_int_equal(hq_plugin_load(path, &p, msg, sizeof(msg)), HQ_OK);
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_not_equal(p.h->init(&api, NULL, 0, &st), 0);
-    assert_non_null(strstr(log_buf, "record: option file is required"));
+    assert_non_null(strstr(hqtest_log_buf, "record: option file is required"));
     assert_int_not_equal(p.h->init(&api, bad, 2, &st), 0);
-    assert_non_null(strstr(log_buf, "record: option verdict"));
+    assert_non_null(strstr(hqtest_log_buf, "record: option verdict"));
     hq_plugin_unload(&p);
 }
 
@@ -423,9 +400,9 @@ static void test_builtin_log(void **state)
 
     (void)state;
     assert_int_equal(hq_builtin_log.init(&api, opts, 2, &st), 0);
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_equal(hq_builtin_log.handle(st, &ev, &err), HQ_VERDICT_ACK);
-    assert_string_equal(log_buf,
+    assert_string_equal(hqtest_log_buf,
                         "event consumer=\"c1\" id=\"id\\\"x\\x0a\\\\y\" source=\"gh\" "
                         "type=\"push\" routing_key=\"gh.push\" attempt=1 "
                         "content_type=\"application/json\" body_bytes=23\n"
@@ -436,26 +413,26 @@ static void test_builtin_log(void **state)
     longid[sizeof(longid) - 1] = '\0';
     ev.id = longid;
     ev.content_type = NULL;
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_equal(hq_builtin_log.handle(st, &ev, &err), HQ_VERDICT_ACK);
-    assert_non_null(strstr(log_buf, "aaa...\" source="));
-    assert_non_null(strstr(log_buf, "content_type=\"\""));
-    assert_true(strlen(log_buf) < 700);
+    assert_non_null(strstr(hqtest_log_buf, "aaa...\" source="));
+    assert_non_null(strstr(hqtest_log_buf, "content_type=\"\""));
+    assert_true(strlen(hqtest_log_buf) < 700);
     hq_builtin_log.fini(st);
 
     assert_int_equal(hq_builtin_log.init(&api, &none, 1, &st), 0);
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_equal(hq_builtin_log.handle(st, &ev, &err), HQ_VERDICT_ACK);
-    assert_null(strstr(log_buf, "body="));
+    assert_null(strstr(hqtest_log_buf, "body="));
     hq_builtin_log.fini(st);
 
-    log_buf[0] = '\0';
+    hqtest_log_buf[0] = '\0';
     assert_int_not_equal(hq_builtin_log.init(&api, &bad_level, 1, &st), 0);
-    assert_non_null(strstr(log_buf, "log: option level"));
+    assert_non_null(strstr(hqtest_log_buf, "log: option level"));
     assert_int_not_equal(hq_builtin_log.init(&api, &bad_bytes, 1, &st), 0);
-    assert_non_null(strstr(log_buf, "log: option body_bytes: expected 0..4096"));
+    assert_non_null(strstr(hqtest_log_buf, "log: option body_bytes: expected 0..4096"));
     assert_int_not_equal(hq_builtin_log.init(&api, &unknown, 1, &st), 0);
-    assert_non_null(strstr(log_buf, "log: unknown option format"));
+    assert_non_null(strstr(hqtest_log_buf, "log: unknown option format"));
 }
 
 int main(void)

@@ -18,6 +18,9 @@
 
 #include "hq_replay.h"
 #include "replay_args.h"
+#define HQTEST_DIR_NAME "replay"
+#define HQTEST_FSYNC_RECORDER
+#include "hqtest.h"
 
 /* ================================================================ topic matching */
 
@@ -529,24 +532,6 @@ static void test_keys_and_set(void **state)
 
 /* ================================================================ checkpoint */
 
-static char tmpdir[256];
-
-static int setup_tmp(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/hq-test-replay-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_tmp(void **state)
-{
-    char cmd[512];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -575,7 +560,7 @@ static void test_checkpoint(void **state)
     int i, fd1 = -1, fd2 = -1;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/sub/dir/rpl-0123456789abcdef.ckpt", tmpdir);
+    snprintf(path, sizeof(path), "%s/sub/dir/rpl-0123456789abcdef.ckpt", hqtest_dir);
     assert_int_equal(hq_rckpt_load(path, &got, NULL, 0), HQ_ENOTFOUND);
     memset(&info, 0, sizeof(info));
     memcpy(info.id, "rpl-0123456789abcdef", HQ_REPLAY_ID_LEN + 1);
@@ -649,43 +634,13 @@ static void test_checkpoint(void **state)
     assert_false(got.done);
 
     /* one run per replay */
-    snprintf(lock, sizeof(lock), "%s/locks/x.lock", tmpdir);
+    snprintf(lock, sizeof(lock), "%s/locks/x.lock", hqtest_dir);
     assert_int_equal(hq_rckpt_lock(lock, &fd1), 0);
     assert_int_equal(hq_rckpt_lock(lock, &fd2), HQ_EBLOCKED);
     assert_int_equal(fd2, -1);
     close(fd1);
     assert_int_equal(hq_rckpt_lock(lock, &fd2), 0);
     close(fd2);
-}
-
-/* Many keys: the buffer spills to the file by itself; every key comes back. */
-/* fsync() of this program (hqcore is linked in statically): records what was fsync'd, then
- * syncs. */
-static char fsynced[32][PATH_MAX];
-static int n_fsynced;
-
-int fsync(int fd)
-{
-    char link[64], target[PATH_MAX];
-    ssize_t n;
-
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    n = readlink(link, target, sizeof(target) - 1);
-    if (n > 0 && n_fsynced < 32) {
-        target[n] = '\0';
-        snprintf(fsynced[n_fsynced++], PATH_MAX, "%s", target);
-    }
-    return (int)syscall(SYS_fsync, fd);
-}
-
-static bool was_fsynced(const char *path)
-{
-    int i;
-
-    for (i = 0; i < n_fsynced; i++)
-        if (strcmp(fsynced[i], path) == 0)
-            return true;
-    return false;
 }
 
 /* The directories the checkpoint's mkdir -p creates are durable: the directory that holds each
@@ -698,28 +653,28 @@ static void test_checkpoint_fsyncs_new_directories(void **state)
     int fd = -1;
 
     (void)state;
-    assert_non_null(realpath(tmpdir, base));
+    assert_non_null(realpath(hqtest_dir, base));
     snprintf(path, sizeof(path), "%s/new1/new2/rpl-0123456789abcdef.ckpt", base);
     memset(&info, 0, sizeof(info));
     memcpy(info.id, "rpl-0123456789abcdef", HQ_REPLAY_ID_LEN + 1);
     memset(info.spec_sha, 'a', 64);
-    n_fsynced = 0;
+    hqtest_n_fsynced = 0;
     assert_int_equal(hq_rckpt_create(path, &info, NULL, &c), HQ_OK);
     assert_int_equal(hq_rckpt_close(c), HQ_OK);
-    assert_true(was_fsynced(base)); /* holds new1 */
+    assert_true(hqtest_was_fsynced(base)); /* holds new1 */
     snprintf(dir, sizeof(dir), "%s/new1", base);
-    assert_true(was_fsynced(dir)); /* holds new2 */
+    assert_true(hqtest_was_fsynced(dir)); /* holds new2 */
     snprintf(dir, sizeof(dir), "%s/new1/new2", base);
-    assert_true(was_fsynced(dir)); /* holds the checkpoint */
+    assert_true(hqtest_was_fsynced(dir)); /* holds the checkpoint */
 
     /* the lock file's directories too */
-    n_fsynced = 0;
+    hqtest_n_fsynced = 0;
     snprintf(path, sizeof(path), "%s/lock1/lock2/x.lock", base);
     assert_int_equal(hq_rckpt_lock(path, &fd), HQ_OK);
     close(fd);
-    assert_true(was_fsynced(base)); /* holds lock1 */
+    assert_true(hqtest_was_fsynced(base)); /* holds lock1 */
     snprintf(dir, sizeof(dir), "%s/lock1", base);
-    assert_true(was_fsynced(dir)); /* holds lock2 */
+    assert_true(hqtest_was_fsynced(dir)); /* holds lock2 */
 
     /* a path component that is a file: a clear error, nothing created */
     snprintf(path, sizeof(path), "%s/new1/new2/rpl-0123456789abcdef.ckpt/x.ckpt", base);
@@ -727,6 +682,7 @@ static void test_checkpoint_fsyncs_new_directories(void **state)
     assert_null(c);
 }
 
+/* Many keys: the buffer spills to the file by itself; every key comes back. */
 static void test_checkpoint_many(void **state)
 {
     char path[512];
@@ -736,7 +692,7 @@ static void test_checkpoint_many(void **state)
     uint32_t i;
 
     (void)state;
-    snprintf(path, sizeof(path), "%s/many.ckpt", tmpdir);
+    snprintf(path, sizeof(path), "%s/many.ckpt", hqtest_dir);
     memset(&info, 0, sizeof(info));
     memcpy(info.id, "rpl-0000000000000000", HQ_REPLAY_ID_LEN + 1);
     memset(info.spec_sha, 'b', 64);
@@ -869,10 +825,11 @@ int main(void)
         cmocka_unit_test(test_replay_id),
         cmocka_unit_test(test_console_request),
         cmocka_unit_test(test_keys_and_set),
-        cmocka_unit_test_setup_teardown(test_checkpoint, setup_tmp, teardown_tmp),
-        cmocka_unit_test_setup_teardown(test_checkpoint_many, setup_tmp, teardown_tmp),
-        cmocka_unit_test_setup_teardown(test_checkpoint_fsyncs_new_directories, setup_tmp,
-                                        teardown_tmp),
+        cmocka_unit_test_setup_teardown(test_checkpoint, hqtest_dir_setup, hqtest_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_many, hqtest_dir_setup,
+                                        hqtest_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_fsyncs_new_directories, hqtest_dir_setup,
+                                        hqtest_dir_teardown),
         cmocka_unit_test(test_prepare_msg),
         cmocka_unit_test(test_tbucket),
     };

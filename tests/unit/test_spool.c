@@ -17,24 +17,8 @@
 
 #include "gw.h"
 #include "hq_time.h"
-
-static char dir[256];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof(dir), "/tmp/hq-spool-test-XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    char cmd[300];
-
-    (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
+#define HQTEST_DIR_NAME "spool"
+#include "hqtest.h"
 
 static void make_msg(struct hq_msg *m, int i)
 {
@@ -53,10 +37,10 @@ static void make_msg(struct hq_msg *m, int i)
     assert_int_equal(hq_msg_add_long(m, "hookmq-received-at", 1700000000000LL + i), HQ_OK);
 }
 
-/* The path of the only non-empty segment in dir. */
+/* The path of the only non-empty segment in hqtest_dir. */
 static void segment_path(char *out, size_t outsz)
 {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(hqtest_dir);
     struct dirent *e;
 
     out[0] = '\0';
@@ -66,7 +50,7 @@ static void segment_path(char *out, size_t outsz)
         long n;
         if (strncmp(e->d_name, "seg-", 4) != 0)
             continue;
-        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        snprintf(p, sizeof(p), "%s/%s", hqtest_dir, e->d_name);
         f = fopen(p, "rb");
         fseek(f, 0, SEEK_END);
         n = ftell(f);
@@ -82,7 +66,7 @@ static struct gw_spool *open_spool(uint64_t max)
     struct gw_spool *s = NULL;
     char err[256];
 
-    assert_int_equal(gw_spool_open(dir, max, &s, err, sizeof(err)), HQ_OK);
+    assert_int_equal(gw_spool_open(hqtest_dir, max, &s, err, sizeof(err)), HQ_OK);
     return s;
 }
 
@@ -94,7 +78,7 @@ static char *listing(bool quarantine, size_t *count)
     FILE *f = open_memstream(&text, &len);
 
     assert_non_null(f);
-    assert_int_equal(gw_spool_list(dir, quarantine, f, count), HQ_OK);
+    assert_int_equal(gw_spool_list(hqtest_dir, quarantine, f, count), HQ_OK);
     fclose(f);
     return text;
 }
@@ -254,7 +238,7 @@ static void test_format1_segment_still_read(void **state)
     /* a torn record (its length runs past the end) followed by a forged one */
     assert_int_equal(hq_buf_append(&seg, "HQSP\xff\x00\x00\x00\x01\x02\x03\x04", 12), HQ_OK);
     forged_record(&seg);
-    snprintf(path, sizeof(path), "%s/seg-0000000000000001.hqs", dir);
+    snprintf(path, sizeof(path), "%s/seg-0000000000000001.hqs", hqtest_dir);
     f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(seg.data, 1, seg.len, f), seg.len);
@@ -345,7 +329,7 @@ static int io_setup(void **state)
     gw__spool_io.fdatasync = hook_fdatasync;
     gw__spool_io.ftruncate = hook_ftruncate;
     gw__spool_io.write = hook_write;
-    return setup(state);
+    return hqtest_dir_setup(state);
 }
 
 static int io_teardown(void **state)
@@ -353,7 +337,7 @@ static int io_teardown(void **state)
     gw__spool_io.fdatasync = fdatasync;
     gw__spool_io.ftruncate = ftruncate;
     gw__spool_io.write = write;
-    return teardown(state);
+    return hqtest_dir_teardown(state);
 }
 
 static int append_i(struct gw_spool *s, int i)
@@ -508,7 +492,7 @@ static void test_undecodable_record_is_quarantined(void **state)
             c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
     }
     le32(rec + 8, c ^ 0xffffffffu);
-    snprintf(path, sizeof(path), "%s/seg-0000000000000001.hqs", dir);
+    snprintf(path, sizeof(path), "%s/seg-0000000000000001.hqs", hqtest_dir);
     f = fopen(path, "wb");
     assert_non_null(f);
     assert_int_equal(fwrite(hdr, 1, 24, f), 24);
@@ -543,7 +527,7 @@ static void test_second_open_is_refused(void **state)
     char err[256] = "";
 
     (void)state;
-    assert_int_equal(gw_spool_open(dir, 1 << 20, &s2, err, sizeof(err)), HQ_ECONFLICT);
+    assert_int_equal(gw_spool_open(hqtest_dir, 1 << 20, &s2, err, sizeof(err)), HQ_ECONFLICT);
     assert_null(s2);
     assert_non_null(strstr(err, "in use"));
     gw_spool_close(s);
@@ -665,21 +649,28 @@ static void test_open_fails_on_unusable_dir(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_append_survives_reopen, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_tail_is_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_corrupt_record_is_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_spool_refuses, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_record_in_body_cannot_steer_recovery, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_format1_segment_still_read, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_survives_reopen,
+                                        hqtest_dir_setup, hqtest_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_torn_tail_is_skipped,
+                                        hqtest_dir_setup, hqtest_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_record_is_skipped,
+                                        hqtest_dir_setup, hqtest_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_full_spool_refuses,
+                                        hqtest_dir_setup, hqtest_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_record_in_body_cannot_steer_recovery, hqtest_dir_setup,
+                                        hqtest_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_format1_segment_still_read,
+                                        hqtest_dir_setup, hqtest_dir_teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_closes_segment, io_setup, io_teardown),
         cmocka_unit_test_setup_teardown(test_fsync_failure_fails_every_unsynced_append, io_setup,
                                         io_teardown),
         cmocka_unit_test_setup_teardown(test_fsync_and_truncate_failure_counts_from_file,
                                         io_setup, io_teardown),
         cmocka_unit_test_setup_teardown(test_offsets_come_from_the_file, io_setup, io_teardown),
-        cmocka_unit_test_setup_teardown(test_undecodable_record_is_quarantined, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_second_open_is_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_undecodable_record_is_quarantined,
+                                        hqtest_dir_setup, hqtest_dir_teardown),
+        cmocka_unit_test_setup_teardown(test_second_open_is_refused,
+                                        hqtest_dir_setup, hqtest_dir_teardown),
         cmocka_unit_test(test_open_fails_on_unusable_dir),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -18,6 +18,9 @@
 
 #include "hq_time.h"
 #include "worker.h"
+#define HQTEST_DIR_NAME "worker"
+#define HQTEST_FSYNC_RECORDER
+#include "hqtest.h"
 
 #define S(x) (x * 1000ULL)
 
@@ -137,24 +140,6 @@ static void ledger_keys(void **st)
     assert_false(wk_ledger_key("s", big, k, sizeof(k)));
 }
 
-static char tmpdir[256];
-
-static int make_tmpdir(void **st)
-{
-    (void)st;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/hq-test-worker-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int remove_tmpdir(void **st)
-{
-    char cmd[300];
-
-    (void)st;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -184,7 +169,7 @@ static void dedupe_ledger(void **st)
     long long now = (long long)hq_now_ms();
 
     (void)st;
-    snprintf(path, sizeof(path), "%s/sub/dir/ledger", tmpdir); /* parents are created */
+    snprintf(path, sizeof(path), "%s/sub/dir/ledger", hqtest_dir); /* parents are created */
     assert_int_equal(wk_dedupe_open(path, 3600 * 1000, &d, err, sizeof(err)), HQ_OK);
     assert_string_equal(wk_dedupe_path(d), path);
     assert_false(wk_dedupe_seen(d, "shop", "x"));
@@ -246,7 +231,7 @@ static void dedupe_window(void **st)
     struct wk_dedupe *d = NULL;
 
     (void)st;
-    snprintf(path, sizeof(path), "%s/win", tmpdir);
+    snprintf(path, sizeof(path), "%s/win", hqtest_dir);
     snprintf(text, sizeof(text), "s a %lld\n", (long long)hq_now_ms() - 1500);
     write_file(path, text);
     assert_int_equal(wk_dedupe_open(path, 1000, &d, err, sizeof(err)), HQ_OK);
@@ -281,7 +266,7 @@ static void dedupe_expires_while_running(void **st)
     if (access("/dev/shm", W_OK) == 0)
         snprintf(path, sizeof(path), "/dev/shm/hq-dedupe-exp-%d/ledger", (int)getpid());
     else
-        snprintf(path, sizeof(path), "%s/exp/ledger", tmpdir);
+        snprintf(path, sizeof(path), "%s/exp/ledger", hqtest_dir);
     assert_int_equal(wk_dedupe_open(path, WINDOW_MS, &d, err, sizeof(err)), HQ_OK);
     fake_now_ms = hq_now_ms();
     wk_dedupe_set_clock(d, fake_clock);
@@ -332,33 +317,6 @@ static void dedupe_expires_while_running(void **st)
     }
 }
 
-/* fsync() of this program (dedupe.c is linked in): records what was fsync'd, then syncs. */
-static char fsynced[32][PATH_MAX];
-static int n_fsynced;
-
-int fsync(int fd)
-{
-    char link[64], target[PATH_MAX];
-    ssize_t n;
-
-    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-    n = readlink(link, target, sizeof(target) - 1);
-    if (n > 0 && n_fsynced < 32) {
-        target[n] = '\0';
-        snprintf(fsynced[n_fsynced++], PATH_MAX, "%s", target);
-    }
-    return (int)syscall(SYS_fsync, fd);
-}
-
-static bool was_fsynced(const char *path)
-{
-    int i;
-
-    for (i = 0; i < n_fsynced; i++)
-        if (strcmp(fsynced[i], path) == 0) return true;
-    return false;
-}
-
 /* The directories the ledger's mkdir -p creates are durable: the parent of each is fsync'd. */
 static void dedupe_fsyncs_new_directories(void **st)
 {
@@ -366,16 +324,16 @@ static void dedupe_fsyncs_new_directories(void **st)
     struct wk_dedupe *d = NULL;
 
     (void)st;
-    assert_non_null(realpath(tmpdir, base));
+    assert_non_null(realpath(hqtest_dir, base));
     snprintf(path, sizeof(path), "%s/new1/new2/ledger", base);
-    n_fsynced = 0;
+    hqtest_n_fsynced = 0;
     assert_int_equal(wk_dedupe_open(path, 1000, &d, err, sizeof(err)), HQ_OK);
     wk_dedupe_close(d);
-    assert_true(was_fsynced(base));                    /* holds new1 */
+    assert_true(hqtest_was_fsynced(base));                    /* holds new1 */
     snprintf(dir, sizeof(dir), "%s/new1", base);
-    assert_true(was_fsynced(dir));                     /* holds new2 */
+    assert_true(hqtest_was_fsynced(dir));                     /* holds new2 */
     snprintf(dir, sizeof(dir), "%s/new1/new2", base);
-    assert_true(was_fsynced(dir));                     /* holds the ledger */
+    assert_true(hqtest_was_fsynced(dir));                     /* holds the ledger */
 }
 
 static void crash_ledger(void **st)
@@ -385,7 +343,7 @@ static void crash_ledger(void **st)
     int i;
 
     (void)st;
-    snprintf(path, sizeof(path), "%s/crash.inflight", tmpdir);
+    snprintf(path, sizeof(path), "%s/crash.inflight", hqtest_dir);
     snprintf(slots, sizeof(slots), "%s.slots", path);
     for (i = 1; i <= 3; i++) {
         /* a run that dies with "s poison" in slot 1 (close without end = the process died) */
@@ -430,7 +388,7 @@ static void crash_ledger_bounded(void **st)
     int i;
 
     (void)st;
-    snprintf(path, sizeof(path), "%s/bounded.inflight", tmpdir);
+    snprintf(path, sizeof(path), "%s/bounded.inflight", hqtest_dir);
     /* 10,000 keys, all expired, then one crash of a new event */
     out = fopen(path, "w");
     assert_non_null(out);
@@ -542,5 +500,5 @@ int main(void)
         cmocka_unit_test(log_safe),
         cmocka_unit_test(redrive_interval),
     };
-    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+    return cmocka_run_group_tests(tests, hqtest_dir_setup, hqtest_dir_teardown);
 }
