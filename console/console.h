@@ -98,6 +98,19 @@ void cs_api_edit(struct mg_connection *conn, const struct hq_config *cfg, const 
 void cs_api_dlq(struct mg_connection *conn, const struct hq_config *cfg, const char *consumer,
                 const char *query);
 
+/* ---- replays.c: the replays (docs/console.md, "Replay"); the permission checks are done */
+
+/* POST /api/replays for user: a dry run answers the count and a sample; a real run starts in
+ * a thread of its own (202; 409 when one runs for that consumer, 429 past the cap). */
+void cs_api_replay_start(struct mg_connection *conn, const struct hq_config *cfg,
+                         const char *user);
+/* GET /api/replays (rest "") or /api/replays/<n> (rest "/<n>"). */
+void cs_api_replays_get(struct mg_connection *conn, const char *rest);
+/* POST /api/replays/<n>/stop (n_stop "<n>/stop") for user. */
+void cs_api_replay_stop(struct mg_connection *conn, const char *n_stop, const char *user);
+/* At exit: ask every replay to stop and wait (bounded) for them to settle. */
+void cs_replays_shutdown(void);
+
 /* ---- assets.c (generated from console/www/ at build time) */
 
 struct cs_asset {

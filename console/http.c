@@ -315,11 +315,13 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
             cs_api_edit(conn, cfg, consumer, id, s->user);
             return;
         }
-        /* replays come in a later slice of docs/console.md */
-        cs_send_error(conn, 501, "not available in this version of hookmq-console");
+        if (strcmp(path, "/api/replays") == 0)
+            cs_api_replay_start(conn, cfg, s->user);
+        else
+            cs_api_replay_stop(conn, path + 13, s->user); /* "/api/replays/<n>/stop" */
         return;
     }
-    if (is_action(path)) {
+    if (is_action(path) && strcmp(path, "/api/replays") != 0) { /* GET lists the replays */
         cs_send_error(conn, 405, "actions take POST");
         return;
     }
@@ -333,6 +335,8 @@ static void api(struct mg_connection *conn, const struct mg_request_info *ri, co
         cs_api_sources(conn, cfg, ri->query_string);
     else if (strcmp(path, "/api/consumers") == 0)
         cs_api_consumers(conn, cfg);
+    else if (strcmp(path, "/api/replays") == 0 || strncmp(path, "/api/replays/", 13) == 0)
+        cs_api_replays_get(conn, path + 12);
     else if (strncmp(path, "/api/dlq/", 9) == 0 && path[9] && !strchr(path + 9, '/'))
         cs_api_dlq(conn, cfg, path + 9, ri->query_string);
     else
@@ -404,6 +408,10 @@ static int on_request(struct mg_connection *conn, void *cbdata)
     }
     if (get && strcmp(path, "/consumers") == 0) {
         send_asset(conn, 200, "consumers.html");
+        return 1;
+    }
+    if (get && strcmp(path, "/replay") == 0) {
+        send_asset(conn, 200, "replay.html");
         return 1;
     }
     if (get && strncmp(path, "/dlq/", 5) == 0 && path[5] && !strchr(path + 5, '/')) {

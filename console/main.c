@@ -151,6 +151,7 @@ int main(int argc, char **argv)
         break;
     }
     cs_http_stop();
+    cs_replays_shutdown();
     hq_config_free(cfg);
     hq_info("stopped", "%s", "");
     return HQ_EXIT_OK;

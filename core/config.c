@@ -631,7 +631,7 @@ static bool has_ctl(const char *s)
     return false;
 }
 
-static bool valid_name(const char *s)
+bool hq_name_valid(const char *s)
 {
     size_t n = 0;
 
@@ -1002,7 +1002,7 @@ static int parse_value(struct ctx *c, const config_setting_t *s, const struct ks
     case V_NAME:
         if (!(v = get_str(c, s)))
             return c->rc;
-        if (!valid_name(v))
+        if (!hq_name_valid(v))
             return cfail(c, s, NULL, "invalid name \"%s\": use 1 to %d characters of a-z, 0-9, "
                                      "'_' and '-'",
                          shown(v, b, sizeof(b)), HQ_NAME_MAX);

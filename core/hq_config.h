@@ -15,6 +15,9 @@
 
 #define HQ_NAME_MAX 64 /* [a-z0-9_-]{1,64} for sources and consumers */
 
+/* Is s a source or consumer name ([a-z0-9_-]{1,64})? */
+bool hq_name_valid(const char *s);
+
 enum hq_queue_type { HQ_QUEUE_QUORUM = 0, HQ_QUEUE_CLASSIC };
 
 enum hq_scheme {

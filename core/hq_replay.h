@@ -1,8 +1,9 @@
-/* hq_replay: the broker-free logic of `hookmq-replay` (docs/replay.md), kept here so the
- * unit tests can reach it: AMQP topic matching, command-line parsing and normalization, the
+/* hq_replay: the broker-free logic of a replay (docs/replay.md), kept here so the unit tests
+ * can reach it: AMQP topic matching, what a replay was asked to do and its normalization, the
  * replay id, event keys and a key set, the checkpoint file, the message rewrite and a token
- * bucket. The program itself (scans, publishing with pipelined confirms, progress) lives in
- * replay/replay_main.c.
+ * bucket. A whole run (scans, publishing with pipelined confirms, progress) is
+ * hq_replay_run.h, used by hookmq-replay and hookmq-console; hookmq-replay's command line is
+ * replay/replay_args.h.
  *
  * Nothing here is thread-safe unless said otherwise; each object belongs to one thread. */
 #ifndef HQ_REPLAY_H
@@ -25,7 +26,7 @@
  * recursion. */
 bool hq_topic_match(const char *pattern, const char *routing_key);
 
-/* ================================================================ command line */
+/* ================================================================ what to replay */
 
 enum hq_replay_target {
     HQ_REPLAY_TARGET_NONE = 0,
@@ -38,7 +39,8 @@ enum hq_replay_target {
 #define HQ_REPLAY_RATE_MAX 1000000.0   /* --rate upper bound (events per second) */
 #define HQ_REPLAY_ARG_MAX 4096         /* longest accepted option value (bytes) */
 
-/* What `hookmq-replay` was asked to do. Strings are borrowed from argv. */
+/* What a replay was asked to do (hookmq-replay's command line, or the console's request).
+ * Strings are borrowed (from argv, or the caller's copies). */
 struct hq_replay_opts {
     const char *config;                /* -c / --config, NULL = default path */
     const char *from_text, *to_text;   /* --from / --to as given, NULL when unset */
@@ -58,17 +60,32 @@ struct hq_replay_opts {
     bool help, version;                /* -h/--help, -V/--version: nothing else is checked */
 };
 
-/* Parse argv[1..argc) into *o (zeroed first). Options: -c/--config FILE, --from T, --to T,
- * --source S, --type GLOB, --id ID, --grep TEXT, --to-consumer NAME, --to-exchange,
- * --ignore-bindings, --rate N, --window N, --dry-run, --restart, --quiet/-q, --no-lifecycle,
- * --checkpoint-dir DIR, -h/--help, -V/--version; "--opt=value" works for options with a
- * value. Names are matched exactly (no abbreviations: "--to" is the time filter). Times go
- * through hq_time_parse(now_ms). Rules: exactly one target; --from or --id required (an
- * unbounded replay is refused); --from before --to; --to without --from needs --id;
- * --ignore-bindings only with --to-consumer; no option twice; no positional arguments;
- * no empty values. HQ_OK, or HQ_EINVAL with a one-line reason in err. */
-HQ_MUST_CHECK int hq_replay_parse_args(int argc, char **argv, int64_t now_ms,
-                                       struct hq_replay_opts *o, char *err, size_t errsz);
+/* Zero *o, then the defaults: no window (INT64_MIN, INT64_MAX), window HQ_REPLAY_WINDOW_DEFAULT. */
+void hq_replay_opts_init(struct hq_replay_opts *o);
+
+/* Set the window's start (to = false) or end (to = true) from text, RFC 3339 or relative to
+ * now_ms (hq_time_parse); text is kept (borrowed) for the spec, relative ("-2h", "now") or
+ * not. HQ_OK, or HQ_EINVAL when text is not a time. */
+HQ_MUST_CHECK int hq_replay_set_time(struct hq_replay_opts *o, bool to, const char *text,
+                                     int64_t now_ms);
+
+/* A replay asked for in the console (docs/console.md, "Replay"): the JSON body of POST
+ * /api/replays, {"consumer", "from", "to", "source", "type", "id", "grep", "rate",
+ * "dry_run", "ignore_bindings", "restart"}. o targets the consumer (HQ_REPLAY_TARGET_CONSUMER)
+ * and points into the strings, which are owned: free with hq_replay_req_free(). */
+struct hq_replay_req {
+    struct hq_replay_opts o;
+    char *consumer, *from, *to, *source, *type, *id, *grep;
+};
+
+/* Parse a request (strict JSON; strings 1..HQ_REPLAY_ARG_MAX bytes) with the rules of
+ * hookmq-replay's command line: consumer required (a name), from or id required (an unbounded
+ * replay is refused), from before to, source a name, rate a number from 0 (unlimited) to
+ * HQ_REPLAY_RATE_MAX, the booleans true or false, nothing else. HQ_OK; HQ_EINVAL with a
+ * one-line reason in err; HQ_ENOMEM. core/replay_req.c */
+HQ_MUST_CHECK int hq_replay_req_parse(const char *json, size_t n, int64_t now_ms,
+                                      struct hq_replay_req *out, char *err, size_t errsz);
+void hq_replay_req_free(struct hq_replay_req *r); /* NULL-safe; leaves *r zeroed */
 
 /* The normalized description of a replay (what it selects and where it goes), from which
  * the replay id is derived: version, window (absolute times as ms; relative ones as their

@@ -98,279 +98,32 @@ bool hq_topic_match(const char *pattern, const char *routing_key)
     return p > plen;
 }
 
-/* ================================================================ command line */
+/* ================================================================ what to replay */
 
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errsz, const char *fmt, ...)
+void hq_replay_opts_init(struct hq_replay_opts *o)
 {
-    va_list ap;
-
-    if (!err || !errsz)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errsz, fmt, ap);
-    va_end(ap);
-}
-
-static bool valid_name(const char *s)
-{
-    size_t n = 0;
-
-    for (; s[n]; n++) {
-        char c = s[n];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return false;
-    }
-    return n >= 1 && n <= 64;
-}
-
-static bool is_relative(const char *s)
-{
-    return s[0] == '-' || strcmp(s, "now") == 0;
-}
-
-/* A positive decimal number (no sign, exponent, hex or inf/nan). */
-static bool parse_rate(const char *s, double *out)
-{
-    char *end = NULL;
-    const char *p;
-    double v;
-    bool digit = false, dot = false;
-
-    for (p = s; *p; p++) {
-        if (*p >= '0' && *p <= '9')
-            digit = true;
-        else if (*p == '.' && !dot)
-            dot = true;
-        else
-            return false;
-    }
-    if (!digit)
-        return false;
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno || !end || *end || !(v > 0) || v > HQ_REPLAY_RATE_MAX)
-        return false;
-    *out = v;
-    return true;
-}
-
-static bool parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end = NULL;
-    long v;
-
-    if (!s[0] || s[0] == '-' || s[0] == '+' || s[0] == ' ')
-        return false;
-    errno = 0;
-    v = strtol(s, &end, 10);
-    if (errno || !end || *end || v < lo || v > hi)
-        return false;
-    *out = (int)v;
-    return true;
-}
-
-enum opt_id {
-    O_CONFIG, O_FROM, O_TO, O_SOURCE, O_TYPE, O_ID, O_GREP, O_TO_CONSUMER, O_TO_EXCHANGE,
-    O_IGNORE_BINDINGS, O_RATE, O_WINDOW, O_DRY_RUN, O_RESTART, O_QUIET, O_NO_LIFECYCLE,
-    O_CKPT_DIR, O_HELP, O_VERSION, O__COUNT
-};
-
-struct opt_def {
-    const char *lng;  /* "--from" */
-    const char *shrt; /* "-c" or NULL */
-    bool arg;
-    enum opt_id id;
-};
-
-static const struct opt_def opt_defs[] = {
-    {"--config", "-c", true, O_CONFIG},
-    {"--from", NULL, true, O_FROM},
-    {"--to", NULL, true, O_TO},
-    {"--source", NULL, true, O_SOURCE},
-    {"--type", NULL, true, O_TYPE},
-    {"--id", NULL, true, O_ID},
-    {"--grep", NULL, true, O_GREP},
-    {"--to-consumer", NULL, true, O_TO_CONSUMER},
-    {"--to-exchange", NULL, false, O_TO_EXCHANGE},
-    {"--ignore-bindings", NULL, false, O_IGNORE_BINDINGS},
-    {"--rate", NULL, true, O_RATE},
-    {"--window", NULL, true, O_WINDOW},
-    {"--dry-run", NULL, false, O_DRY_RUN},
-    {"--restart", NULL, false, O_RESTART},
-    {"--quiet", "-q", false, O_QUIET},
-    {"--no-lifecycle", NULL, false, O_NO_LIFECYCLE},
-    {"--checkpoint-dir", NULL, true, O_CKPT_DIR},
-    {"--help", "-h", false, O_HELP},
-    {"--version", "-V", false, O_VERSION},
-};
-
-static const struct opt_def *find_opt(const char *a, const char **inline_val)
-{
-    size_t i;
-
-    *inline_val = NULL;
-    for (i = 0; i < sizeof(opt_defs) / sizeof(opt_defs[0]); i++) {
-        const struct opt_def *d = &opt_defs[i];
-        size_t n = strlen(d->lng);
-
-        if (strcmp(a, d->lng) == 0 || (d->shrt && strcmp(a, d->shrt) == 0))
-            return d;
-        if (d->arg && strncmp(a, d->lng, n) == 0 && a[n] == '=') {
-            *inline_val = a + n + 1;
-            return d;
-        }
-    }
-    return NULL;
-}
-
-int hq_replay_parse_args(int argc, char **argv, int64_t now_ms, struct hq_replay_opts *o,
-                         char *err, size_t errsz)
-{
-    bool seen[O__COUNT] = {false};
-    int i;
-
-    if (!o)
-        return HQ_EINVAL;
     memset(o, 0, sizeof(*o));
     o->from_ms = INT64_MIN;
     o->to_ms = INT64_MAX;
     o->window = HQ_REPLAY_WINDOW_DEFAULT;
-    if (err && errsz)
-        err[0] = '\0';
-    for (i = 1; i < argc; i++) {
-        const char *a = argv[i], *val = NULL;
-        const struct opt_def *d = find_opt(a, &val);
+}
 
-        if (!d) {
-            if (a[0] == '-' && a[1])
-                set_err(err, errsz, "unknown option %s", a);
-            else
-                set_err(err, errsz, "unexpected argument '%.200s'", a);
-            return HQ_EINVAL;
-        }
-        if (d->id == O_HELP) {
-            o->help = true;
-            return HQ_OK;
-        }
-        if (d->id == O_VERSION) {
-            o->version = true;
-            return HQ_OK;
-        }
-        if (seen[d->id]) {
-            set_err(err, errsz, "%s given more than once", d->lng);
-            return HQ_EINVAL;
-        }
-        seen[d->id] = true;
-        if (d->arg && !val) {
-            if (i + 1 >= argc) {
-                set_err(err, errsz, "%s needs a value", d->lng);
-                return HQ_EINVAL;
-            }
-            val = argv[++i];
-        }
-        if (d->arg) {
-            if (!val[0]) {
-                set_err(err, errsz, "%s: empty value", d->lng);
-                return HQ_EINVAL;
-            }
-            if (strlen(val) > HQ_REPLAY_ARG_MAX) {
-                set_err(err, errsz, "%s: value longer than 4096 bytes", d->lng);
-                return HQ_EINVAL;
-            }
-        }
-        switch (d->id) {
-        case O_CONFIG: o->config = val; break;
-        case O_FROM:
-        case O_TO: {
-            int64_t ms;
+int hq_replay_set_time(struct hq_replay_opts *o, bool to, const char *text, int64_t now_ms)
+{
+    int64_t ms;
+    bool rel;
 
-            if (hq_time_parse(val, now_ms, &ms) != HQ_OK) {
-                set_err(err, errsz,
-                        "%s: '%.100s' is not a time (RFC 3339 like 2026-11-29T10:00:00Z, or "
-                        "relative like -2h, -15m, -7d, now)",
-                        d->lng, val);
-                return HQ_EINVAL;
-            }
-            if (d->id == O_FROM) {
-                o->from_text = val;
-                o->from_ms = ms;
-                o->from_relative = is_relative(val);
-            } else {
-                o->to_text = val;
-                o->to_ms = ms;
-                o->to_relative = is_relative(val);
-            }
-            break;
-        }
-        case O_SOURCE:
-            if (!valid_name(val)) {
-                set_err(err, errsz, "--source: '%.100s' is not a source name ([a-z0-9_-]{1,64})",
-                        val);
-                return HQ_EINVAL;
-            }
-            o->source = val;
-            break;
-        case O_TYPE: o->type_glob = val; break;
-        case O_ID: o->id = val; break;
-        case O_GREP: o->grep = val; break;
-        case O_TO_CONSUMER:
-            if (!valid_name(val)) {
-                set_err(err, errsz,
-                        "--to-consumer: '%.100s' is not a consumer name ([a-z0-9_-]{1,64})", val);
-                return HQ_EINVAL;
-            }
-            o->consumer = val;
-            break;
-        case O_TO_EXCHANGE: break;
-        case O_IGNORE_BINDINGS: o->ignore_bindings = true; break;
-        case O_RATE:
-            if (!parse_rate(val, &o->rate)) {
-                set_err(err, errsz, "--rate: '%.100s' is not a number of events per second "
-                                    "(> 0, <= 1000000)", val);
-                return HQ_EINVAL;
-            }
-            break;
-        case O_WINDOW:
-            if (!parse_int(val, 1, HQ_REPLAY_WINDOW_MAX, &o->window)) {
-                set_err(err, errsz, "--window: '%.100s' is not a number from 1 to 4096", val);
-                return HQ_EINVAL;
-            }
-            break;
-        case O_DRY_RUN: o->dry_run = true; break;
-        case O_RESTART: o->restart = true; break;
-        case O_QUIET: o->quiet = true; break;
-        case O_NO_LIFECYCLE: o->no_lifecycle = true; break;
-        case O_CKPT_DIR: o->checkpoint_dir = val; break;
-        default: break;
-        }
-    }
-    if (seen[O_TO_CONSUMER] && seen[O_TO_EXCHANGE]) {
-        set_err(err, errsz, "give one target: --to-consumer NAME or --to-exchange, not both");
+    if (!o || !text || hq_time_parse(text, now_ms, &ms) != HQ_OK)
         return HQ_EINVAL;
-    }
-    if (!seen[O_TO_CONSUMER] && !seen[O_TO_EXCHANGE]) {
-        set_err(err, errsz, "a target is required: --to-consumer NAME or --to-exchange");
-        return HQ_EINVAL;
-    }
-    o->target = seen[O_TO_CONSUMER] ? HQ_REPLAY_TARGET_CONSUMER : HQ_REPLAY_TARGET_EXCHANGE;
-    if (o->ignore_bindings && o->target != HQ_REPLAY_TARGET_CONSUMER) {
-        set_err(err, errsz, "--ignore-bindings applies only to --to-consumer");
-        return HQ_EINVAL;
-    }
-    if (!o->from_text && !o->id) {
-        set_err(err, errsz,
-                "refusing an unbounded replay: give --from TIME (and usually --to TIME), or --id "
-                "ID for one event");
-        return HQ_EINVAL;
-    }
-    if (o->from_text && o->to_text && o->from_ms >= o->to_ms) {
-        set_err(err, errsz, "--from (%.100s) must be before --to (%.100s)", o->from_text,
-                o->to_text);
-        return HQ_EINVAL;
+    rel = text[0] == '-' || strcmp(text, "now") == 0;
+    if (to) {
+        o->to_text = text;
+        o->to_ms = ms;
+        o->to_relative = rel;
+    } else {
+        o->from_text = text;
+        o->from_ms = ms;
+        o->from_relative = rel;
     }
     return HQ_OK;
 }
@@ -788,28 +541,35 @@ static int ckpt_new(int fd, struct hq_rckpt **out)
     return HQ_OK;
 }
 
+/* mkdir -p of the directory path is in (nothing when path has no directory part). */
+static int mkdir_parent(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n;
+
+    if (!slash || slash == path)
+        return HQ_OK;
+    n = (size_t)(slash - path);
+    if (n >= sizeof(dir))
+        return HQ_EINVAL;
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    return hq_mkdirs(dir);
+}
+
 int hq_rckpt_create(const char *path, const struct hq_rckpt_info *info, const char *about,
                     struct hq_rckpt **out)
 {
     struct hq_buf b = HQ_BUF_INIT(CKPT_HEADER_MAX);
-    char tmp[PATH_MAX], dir[PATH_MAX];
-    const char *slash;
+    char tmp[PATH_MAX];
     int fd = -1, rc;
 
     if (!path || !info || !out)
         return HQ_EINVAL;
     *out = NULL;
-    slash = strrchr(path, '/');
-    if (slash && slash != path) {
-        size_t n = (size_t)(slash - path);
-
-        if (n >= sizeof(dir))
-            return HQ_EINVAL;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-        if ((rc = hq_mkdirs(dir)) != HQ_OK)
-            return rc;
-    }
+    if ((rc = mkdir_parent(path)) != HQ_OK)
+        return rc;
     if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
         return HQ_EINVAL;
     rc = hq_buf_appendf(&b, CKPT_MAGIC "\nid %s\nspec %s\nwindow %lld %lld\nstarted %lld\n",
@@ -968,24 +728,13 @@ int hq_rckpt_close(struct hq_rckpt *c)
 
 int hq_rckpt_lock(const char *path, int *fd)
 {
-    char dir[PATH_MAX];
-    const char *slash;
-    int f;
+    int f, rc;
 
     if (!path || !fd)
         return HQ_EINVAL;
     *fd = -1;
-    slash = strrchr(path, '/');
-    if (slash && slash != path) {
-        size_t n = (size_t)(slash - path);
-
-        if (n >= sizeof(dir))
-            return HQ_EINVAL;
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-        if (hq_mkdirs(dir) != HQ_OK)
-            return HQ_EIO;
-    }
+    if ((rc = mkdir_parent(path)) != HQ_OK)
+        return rc == HQ_EINVAL ? rc : HQ_EIO;
     f = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (f < 0)
         return HQ_EIO;

@@ -243,5 +243,6 @@ document.addEventListener("DOMContentLoaded", function () {
     else if (page === "consumers" && window.consumersPage) window.consumersPage.init();
     else if (page === "sources" && window.sourcesPage) window.sourcesPage.init();
     else if (page === "dlq" && window.dlqPage) window.dlqPage.init();
+    else if (page === "replay" && window.replayPage) window.replayPage.init();
   }).catch(function (e) { hq.showError(e.message); });
 });

@@ -95,7 +95,8 @@ window.eventPage = {
     document.getElementById("detail").hidden = false;
   },
 
-  /* operators: a redrive button per consumer whose last outcome was dead-lettering */
+  /* operators: a redrive button per consumer whose last outcome was dead-lettering, and a link
+   * to replay the event */
   actions: function (r, source) {
     var id = document.getElementById("ev-id").textContent;
     var last = {};
@@ -118,6 +119,11 @@ window.eventPage = {
       p.appendChild(b);
       p.appendChild(document.createTextNode(" "));
     });
+    /* replay this one event (id and source) to a consumer picked on the replay page */
+    var rl = hq.el("a", "Replay to a consumer");
+    rl.id = "replay-link";
+    rl.href = "/replay?id=" + encodeURIComponent(id) + "&source=" + encodeURIComponent(source);
+    p.appendChild(rl);
     document.getElementById("actions").hidden = !p.firstChild;
   },
 

@@ -1,8 +1,9 @@
 """hookmq-console in a real browser (Debian's chromium and chromium-driver, driven headless by
 Debian's python3-selenium; `scripts/dev deps` installs them): log in, find an event by id, open
-its page, and prove that HTML and a <script> inside an event (body and type) are shown as text
-and never run. With HQ_CONSOLE_SCREENSHOTS=DIR it also saves screenshots of the pages there
-(docs/console/ holds the committed ones).
+its page, redrive and edit parked events, run a replay dry run and then a replay, and prove
+that HTML and a <script> inside an event (body and type) are shown as text and never run. With
+HQ_CONSOLE_SCREENSHOTS=DIR it also saves screenshots of the pages there (docs/console/ holds the
+committed ones).
 
 The test needs /usr/bin/python3 (Debian's python3 sees python3-selenium); started by another
 python3 it runs itself again with that one. Without chromium, chromedriver or selenium it exits
@@ -261,6 +262,51 @@ class ConsoleBrowser(unittest.TestCase):
         self.wait(EC.text_to_be_present_in_element((By.ID, "result"), "redriven to " + c.name))
         got = hqtest.get_messages(c.queue)
         self.assertEqual([m["properties"]["message_id"] for m in got], [eid])
+
+    def test_replay(self):
+        """From an event's page to the replay page (its id filled in), a dry run of one event;
+        then a dry run of a window (count and sample), the replay itself with its progress to
+        the end, and the events in the consumer's work queue."""
+        c = self.c
+        eid = "%s-evt-0" % self.prefix
+        hqtest.purge(c.queue)
+        d = self.driver
+        self.login()
+        d.get(self.url("/events/%s?source=%s" % (eid, self.src)))
+        self.wait(EC.element_to_be_clickable((By.ID, "replay-link"))).click()
+        self.wait(EC.url_contains("/replay?id="))
+        self.wait(lambda drv: drv.find_element(By.ID, "r-id").get_attribute("value") == eid)
+        self.assertEqual(d.find_element(By.ID, "r-source").get_attribute("value"), self.src)
+        d.find_element(By.ID, "r-consumer").send_keys(c.name)
+        d.find_element(By.ID, "dry-run").click()
+        self.wait(EC.text_to_be_present_in_element(
+            (By.ID, "dry-count"), "1 event would be replayed to " + c.name))
+        self.assertEqual([td.text for td in d.find_elements(By.CSS_SELECTOR, "#sample tbody td:nth-child(4)")],
+                         [eid])
+
+        # a window: the four events of the source
+        d.find_element(By.ID, "r-id").clear()
+        d.find_element(By.ID, "r-from").send_keys("-1h")
+        d.find_element(By.ID, "r-rate").send_keys("50")
+        d.find_element(By.ID, "dry-run").click()
+        self.wait(EC.text_to_be_present_in_element(
+            (By.ID, "dry-count"), "4 events would be replayed to " + c.name))
+        self.wait(lambda drv: len(drv.find_elements(By.CSS_SELECTOR, "#sample tbody tr")) == 4)
+        self.assertIn(HOSTILE_TYPE, d.find_element(By.CSS_SELECTOR, "#sample tbody").text)
+        self.not_pwned()
+        d.find_element(By.ID, "start").click()
+        self.wait(EC.text_to_be_present_in_element((By.ID, "cur-state"), "done"))
+        summary = d.find_element(By.ID, "summary").text
+        self.assertIn("4 / 4", summary)
+        self.assertIn("ops", summary)
+        self.wait(lambda drv: c.name in drv.find_element(By.CSS_SELECTOR, "#replays tbody").text)
+        self.shot("replay.png")
+        self.not_pwned()
+        # exactly the four, once each: the dry runs published nothing
+        got = hqtest.get_messages(c.queue)
+        self.assertEqual(sorted(m["properties"]["message_id"] for m in got),
+                         sorted(["%s-evt-%d" % (self.prefix, i) for i in range(3)] + [self.eid]))
+        self.assertIn("replay started", self.cs.output())
 
 
 if __name__ == "__main__":

@@ -341,6 +341,8 @@ class ReplayTest(unittest.TestCase):
         self.assertEqual(r2.returncode, 0, r2.stderr)
         self.assertIn("already completed", r2.stdout)
         self.assertEqual(replay_id_of(r2.stdout), rid)
+        self.assertRegex(r2.stdout, r"\Areplay rpl-[0-9a-f]{16} already completed at \S+ "
+                                    r"\(\d+ events\); use --restart to replay again\n\Z")
         # the same window written differently is the same replay
         r3 = replay("--to-consumer", BILL, "--to", rfc3339(WINDOW_TO).replace("Z", "+00:00"),
                     "--from", rfc3339(WINDOW_FROM))

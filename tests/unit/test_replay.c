@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "hq_replay.h"
+#include "replay_args.h"
 #define HQTEST_DIR_NAME "replay"
 #define HQTEST_FSYNC_RECORDER
 #include "hqtest.h"
@@ -406,6 +407,78 @@ static void test_replay_id(void **state)
 
 /* ================================================================ keys and the set */
 
+
+/* The console's request (hq_replay_req_parse): the same replay id as the equivalent command
+ * line, so a replay begun in one resumes in the other. */
+static int req(struct hq_replay_req *r, const char *json, char *err, size_t errsz)
+{
+    return hq_replay_req_parse(json, strlen(json), NOW, r, err, errsz);
+}
+
+static void test_console_request(void **state)
+{
+    struct hq_replay_req r;
+    struct hq_buf b = HQ_BUF_INIT(1 << 16);
+    char a[HQ_REPLAY_ID_LEN + 1], c[HQ_REPLAY_ID_LEN + 1], err[512];
+
+    (void)state;
+    assert_int_equal(req(&r, "{\"consumer\":\"billing\",\"from\":\"2026-11-29T10:00:00Z\","
+                             "\"to\":\"-2h\",\"source\":\"stripe\",\"type\":\"invoice.*\","
+                             "\"grep\":\"cus_1\",\"rate\":50,\"dry_run\":true}",
+                         err, sizeof(err)),
+                     0);
+    assert_int_equal(r.o.target, HQ_REPLAY_TARGET_CONSUMER);
+    assert_string_equal(r.o.consumer, "billing");
+    assert_int_equal(r.o.from_ms, 1795946400000LL);
+    assert_true(r.o.to_relative);
+    assert_int_equal(r.o.to_ms, NOW - 2 * 3600 * 1000LL);
+    assert_true(r.o.dry_run);
+    assert_true(r.o.rate == 50.0);
+    assert_int_equal(r.o.window, HQ_REPLAY_WINDOW_DEFAULT);
+    assert_int_equal(hq_replay_spec(&r.o, &b), 0);
+    hq_replay_id(b.data, b.len, a, NULL);
+    hq_replay_req_free(&r);
+    assert_null(r.consumer);
+    id_of(c, NOW, "--to-consumer", "billing", "--type", "invoice.*", "--source", "stripe",
+          "--grep", "cus_1", "--from", "2026-11-29T11:00:00+01:00", "--to", "-2h", NULL);
+    assert_string_equal(a, c);
+    hq_buf_free(&b);
+
+    /* one event by id; rate 0 and null are unlimited */
+    assert_int_equal(req(&r, "{\"consumer\":\"billing\",\"id\":\"evt_1\",\"rate\":null,"
+                             "\"ignore_bindings\":true,\"restart\":false}", err, sizeof(err)), 0);
+    assert_string_equal(r.o.id, "evt_1");
+    assert_true(r.o.ignore_bindings && !r.o.restart && r.o.rate == 0);
+    hq_replay_req_free(&r);
+
+    /* refused, each with its reason */
+    static const struct {
+        const char *json, *why;
+    } bad[] = {
+        {"", "JSON object"},
+        {"[1]", "JSON object"},
+        {"{\"from\":\"-1h\"}", "consumer"},
+        {"{\"consumer\":\"Bad Name\",\"from\":\"-1h\"}", "consumer"},
+        {"{\"consumer\":\"b\"}", "unbounded"},
+        {"{\"consumer\":\"b\",\"from\":\"yesterday\"}", "not a time"},
+        {"{\"consumer\":\"b\",\"from\":\"-1h\",\"to\":\"-2h\"}", "before"},
+        {"{\"consumer\":\"b\",\"from\":\"-1h\",\"source\":\"<x>\"}", "source"},
+        {"{\"consumer\":\"b\",\"from\":\"-1h\",\"rate\":-1}", "rate"},
+        {"{\"consumer\":\"b\",\"from\":\"-1h\",\"rate\":\"5\"}", "rate"},
+        {"{\"consumer\":\"b\",\"from\":\"-1h\",\"dry_run\":1}", "true or false"},
+        {"{\"consumer\":\"b\",\"from\":\"-1h\",\"grep\":\"\"}", "1 to 4096"},
+        {"{\"consumer\":\"b\",\"from\":\"-1h\",\"to_exchange\":true}", "unknown member"},
+        {"{\"consumer\":\"b\",\"from\":\"-1h\"} x", "JSON object"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(req(&r, bad[i].json, err, sizeof(err)), HQ_EINVAL);
+        if (!strstr(err, bad[i].why))
+            fail_msg("%s: '%s' does not say '%s'", bad[i].json, err, bad[i].why);
+        assert_null(r.consumer);
+    }
+}
+
 static void test_keys_and_set(void **state)
 {
     struct hq_rset *s = NULL;
@@ -750,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_args_ok),
         cmocka_unit_test(test_args_errors),
         cmocka_unit_test(test_replay_id),
+        cmocka_unit_test(test_console_request),
         cmocka_unit_test(test_keys_and_set),
         cmocka_unit_test_setup_teardown(test_checkpoint, hqtest_dir_setup, hqtest_dir_teardown),
         cmocka_unit_test_setup_teardown(test_checkpoint_many, hqtest_dir_setup,
