@@ -97,8 +97,8 @@ static void test_hostile_lines_are_skipped(void **state)
         "hookmq_gateway_requests_total{source=gh} 1\n",
         "hookmq_gateway_requests_total{=\"gh\"} 1\n",
         "hookmq_gateway_requests_total{source=\"gh\"}1\n",
-        "hookmq_gateway_requests_total{a=\"1\",b=\"1\",c=\"1\",d=\"1\",e=\"1\",f=\"1\",g=\"1\","
-        "h=\"1\",i=\"1\"} 1\n",
+        ("hookmq_gateway_requests_total{a=\"1\",b=\"1\",c=\"1\",d=\"1\",e=\"1\",f=\"1\",g=\"1\","
+         "h=\"1\",i=\"1\"} 1\n"), /* nine labels: one too many */
     };
     struct got g;
     size_t i;
