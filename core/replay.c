@@ -470,7 +470,10 @@ static int ckpt_line(const char *line, size_t n, struct hq_rckpt_info *info, uns
 int hq_rckpt_load(const char *path, struct hq_rckpt_info *info, struct hq_rset *set,
                   unsigned char flag)
 {
-    char buf[64 * 1024];
+    /* on the heap: the console loads checkpoints on CivetWeb's threads, whose stacks are
+     * small (an ASan build overflowed one with this buffer on the stack) */
+    enum { READ_SIZE = 64 * 1024 };
+    char *buf;
     struct hq_buf line = HQ_BUF_INIT(CKPT_HEADER_MAX);
     unsigned have = 0;
     int fd, rc = HQ_OK;
@@ -479,11 +482,17 @@ int hq_rckpt_load(const char *path, struct hq_rckpt_info *info, struct hq_rset *
     if (!path || !info)
         return HQ_EINVAL;
     memset(info, 0, sizeof(*info));
+    if (!(buf = malloc(READ_SIZE)))
+        return HQ_ENOMEM;
     fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
+    if (fd < 0) {
+        int e = errno;
+
+        free(buf);
+        return e == ENOENT ? HQ_ENOTFOUND : HQ_EIO;
+    }
     for (;;) {
-        ssize_t r = read(fd, buf, sizeof(buf));
+        ssize_t r = read(fd, buf, READ_SIZE);
         const char *p = buf, *end;
 
         if (r < 0 && errno == EINTR)
@@ -524,6 +533,7 @@ int hq_rckpt_load(const char *path, struct hq_rckpt_info *info, struct hq_rset *
 out:
     hq_buf_free(&line);
     close(fd);
+    free(buf);
     return rc;
 }
 

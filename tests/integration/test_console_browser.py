@@ -98,10 +98,11 @@ class ConsoleBrowser(unittest.TestCase):
             cls.driver.quit()
         finally:
             out = cls.cs.output()
-            assert cls.cs.stop() == 0, out
-            cls.ar.stop()
-            cls.gw.stop()
+            rc = cls.cs.stop()
+            cls.ar.stop()  # the others stop also when the console failed (an archive left
+            cls.gw.stop()  # consuming would starve the next test's archive)
             cls.wk.cleanup()
+            assert rc == 0, out
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.cs.port, path)

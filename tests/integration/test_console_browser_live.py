@@ -57,9 +57,10 @@ class ConsoleLive(unittest.TestCase):
             cls.driver.quit()
         finally:
             out = cls.cs.output()
-            assert cls.cs.stop() == 0, out
-            cls.ar.stop()
+            rc = cls.cs.stop()
+            cls.ar.stop()  # also when the console failed
             cls.gw.stop()
+            assert rc == 0, out
 
     def login(self):
         d = self.driver

@@ -59,9 +59,10 @@ class ConsoleEvents(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         out = cls.cs.output()
-        assert cls.cs.stop() == 0, out
-        cls.ar.stop()
+        rc = cls.cs.stop()
+        cls.ar.stop()  # also when the console failed
         cls.gw.stop()
+        assert rc == 0, out
 
     def events(self, **q):
         return self.cs.get_json("/api/events?" + urllib.parse.urlencode(q), self.ops)

@@ -74,8 +74,9 @@ class ConsoleSources(unittest.TestCase):
         for s in cls.servers:
             s.shutdown()
         out = cls.cs.output()
-        assert cls.cs.stop() == 0, out
-        cls.gw.stop()
+        rc = cls.cs.stop()
+        cls.gw.stop()  # also when the console failed
+        assert rc == 0, out
 
     def sources(self, cs=None, query=""):
         return (cs or self.cs).get_json("/api/sources" + query, self.ops if cs is None else

@@ -58,6 +58,25 @@ __attribute__((visibility("default"))) void free(void *p)
     __libc_free(p);
 }
 
+/* strdup and strndup too: glibc's would reach malloc above anyway, but a sanitizer's
+ * interceptors allocate from the sanitizer's heap, whose blocks free() above cannot take. */
+__attribute__((visibility("default"))) char *strndup(const char *s, size_t n)
+{
+    size_t len = strnlen(s, n);
+    char *p = malloc(len + 1);
+
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+__attribute__((visibility("default"))) char *strdup(const char *s)
+{
+    return strndup(s, strlen(s));
+}
+
 static void arm(long n)
 {
     alloc_count = 0;
