@@ -621,20 +621,9 @@ static void refresh_gauges(void *arg)
         gw_spool_counts(g->spool, &ev, &bytes);
     hq_metric_set(g->m_spool_events, (int64_t)ev);
     hq_metric_set(g->m_spool_bytes, (int64_t)bytes);
-    {
-        /* the pool's running totals as counters: add what is new since the last render */
-        static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-        static uint64_t last_batches, last_frames;
-
-        pthread_mutex_lock(&mu);
-        if (st.batches >= last_batches && st.confirm_frames >= last_frames) {
-            hq_metric_add(g->m_pub_batches, (int64_t)(st.batches - last_batches));
-            hq_metric_add(g->m_pub_frames, (int64_t)(st.confirm_frames - last_frames));
-        }
-        last_batches = st.batches;
-        last_frames = st.confirm_frames;
-        pthread_mutex_unlock(&mu);
-    }
+    /* the pool's running totals (one pool for the process's life: they never go back) */
+    hq_metric_set(g->m_pub_batches, (int64_t)st.batches);
+    hq_metric_set(g->m_pub_frames, (int64_t)st.confirm_frames);
 }
 
 /* CivetWeb serves each connection on one thread for as long as it stays open, idle
