@@ -8,12 +8,14 @@
  *
  *   hq_broker_ceiling [--uri URI] [--exchange NAME] [--queue NAME] [--queue-type quorum|classic]
  *                     [--size BYTES] [--window W] [--connections C] [--seconds S | --count N]
- *                     [--no-declare] [--keep] [--event-headers]
+ *                     [--no-declare] [--keep] [--event-headers] [--steps N]
  *
  * --event-headers gives every message what hookmq-gateway puts on a GitHub event (a timestamp
  * and the seven headers hookmq-source, hookmq-event-type, hookmq-received-at, hookmq-scheme,
  * http-x-github-event, http-x-github-delivery, http-x-hub-signature-256, with realistic
- * values): the broker's ceiling for the messages the gateway actually publishes.
+ * values): the broker's ceiling for the messages the gateway actually publishes. --steps N adds
+ * what a worker's retry copy carries after N durable steps of 1 KiB: a `hookmq-steps` field
+ * table of N entries (step name -> 1 KiB of bytes).
  *
  * By default it declares the exchange (topic, durable) and the queue (durable, of the given
  * type) bound with "#", and deletes the queue at the end (--keep leaves it). Keep runs short
@@ -37,7 +39,11 @@ struct cfg {
     long count;
     bool declare, keep, event_headers;
     int n_headers; /* with event_headers: the first n of the seven (default 7) */
+    int n_steps;   /* a hookmq-steps table of n_steps entries of STEP_BYTES */
 };
+
+#define MAX_STEPS 8
+#define STEP_BYTES 1024
 
 struct worker {
     const struct cfg *cfg;
@@ -128,7 +134,8 @@ static void *run(void *arg)
     amqp_basic_properties_t props;
     amqp_bytes_t body;
     char *payload = NULL, mid[64], sig[80];
-    amqp_table_entry_t hdr[7];
+    amqp_table_entry_t hdr[8], steps[MAX_STEPS];
+    static char step_names[MAX_STEPS][16], step_val[STEP_BYTES];
     uint64_t next = 1, lo = 1; /* unconfirmed tags: [lo, next) */
     long seq = 0;
     bool draining = false;
@@ -177,7 +184,22 @@ static void *run(void *arg)
                 hdr[k].value.value.bytes = amqp_cstring_bytes(values[k]);
         }
         props.headers.num_entries = c->n_headers;
-        if (c->n_headers == 0)
+        if (c->n_steps > 0) {
+            memset(step_val, 's', sizeof(step_val));
+            for (k = 0; k < c->n_steps; k++) {
+                snprintf(step_names[k], sizeof(step_names[k]), "step-%d", k);
+                steps[k].key = amqp_cstring_bytes(step_names[k]);
+                steps[k].value.kind = AMQP_FIELD_KIND_BYTES;
+                steps[k].value.value.bytes.bytes = step_val;
+                steps[k].value.value.bytes.len = sizeof(step_val);
+            }
+            hdr[c->n_headers].key = amqp_cstring_bytes("hookmq-steps");
+            hdr[c->n_headers].value.kind = AMQP_FIELD_KIND_TABLE;
+            hdr[c->n_headers].value.value.table.num_entries = c->n_steps;
+            hdr[c->n_headers].value.value.table.entries = steps;
+            props.headers.num_entries++;
+        }
+        if (props.headers.num_entries == 0)
             props._flags &= ~(amqp_flags_t)AMQP_BASIC_HEADERS_FLAG;
         props.headers.entries = hdr;
     }
@@ -333,13 +355,14 @@ static void usage(void)
                     "         [--queue-type quorum|classic] [--size BYTES] [--window W]\n"
                     "         [--connections C] [--seconds S | --count N] [--no-declare] [--keep]\n"
                     "         [--routing-key KEY]   (default bench.ceiling) [--event-headers]\n"
-                    "         [--headers N]   (the event's timestamp and first N of its 7 headers)\n");
+                    "         [--headers N]   (the event's timestamp and first N of its 7 headers)\n"
+                    "         [--steps N]     (and a hookmq-steps table of N steps of 1 KiB)\n");
 }
 
 int main(int argc, char **argv)
 {
     struct cfg c = {"amqp://guest:guest@127.0.0.1:5672/%2f", "hookmq.bench", "hookmq.bench.ceiling",
-                    "quorum", "bench.ceiling", 1024, 512, 1, 10, 0, true, false, false, 7};
+                    "quorum", "bench.ceiling", 1024, 512, 1, 10, 0, true, false, false, 7, 0};
     struct worker *w;
     long confirmed = 0, nacked = 0;
     double t0, dt;
@@ -376,6 +399,12 @@ int main(int argc, char **argv)
             }
             c.event_headers = true;
             c.n_headers = (int)n;
+            i++;
+            continue;
+        }
+        if (strcmp(a, "--steps") == 0) {
+            c.n_steps = (int)parse_long(v, 0, MAX_STEPS, "--steps");
+            c.event_headers = true;
             i++;
             continue;
         }

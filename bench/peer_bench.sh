@@ -12,11 +12,14 @@
 # Then the issue's table: per-round ratios hookmq / Node, medians over the rounds.
 #
 # usage: bench/peer_bench.sh [--rounds N] [--seconds S] [--conns "32 128"]
-#                            [--targets node,python,hookmq] [--limits] [--keep]
+#                            [--targets node,python,hookmq] [--limits] [--pin] [--keep]
 #   --rounds   interleaved rounds (default 3; the ratios' median needs >= 3)
 #   --seconds  wrk load per connection count (default 10)
 #   --targets  any of node,python,hookmq,http-ceiling (default node,python,hookmq)
 #   --limits   also measure the broker's publish ceiling (limit_publish) in every round
+#   --pin      split the cores: the broker on CPU 0, the targets and wrk on CPU 1 (as with the
+#              broker on a host of its own; needs 2+ CPUs and taskset; the peers then see one
+#              CPU: Node runs one worker process)
 #   --keep     keep the work directory (configs, logs, wrk output, rows.jsonl)
 # Environment: HQ_BUILD_DIR (default <repo>/build), HQ_PEER_GATEWAY_CONF_EXTRA (lines added to
 # the gateway group of hookmq's config, e.g. "publishers = 4;"), HQ_PEER_BROKER_PORT (5790;
@@ -30,7 +33,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 peers=$top/bench/peers
 BUILD=${HQ_BUILD_DIR:-$top/build}
-ROUNDS=3 SECONDS_PER=10 CONNS="32 128" TARGETS=node,python,hookmq LIMITS=0 KEEP=0
+ROUNDS=3 SECONDS_PER=10 CONNS="32 128" TARGETS=node,python,hookmq LIMITS=0 KEEP=0 PIN=0
 while (($#)); do
     case $1 in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -38,8 +41,9 @@ while (($#)); do
     --conns) CONNS=$2; shift 2 ;;
     --targets) TARGETS=$2; shift 2 ;;
     --limits) LIMITS=1; shift ;;
+    --pin) PIN=1; shift ;;
     --keep) KEEP=1; shift ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "peer_bench: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -115,6 +119,16 @@ timeout 120 "$top/scripts/broker" start >"$work/broker.log" 2>&1 ||
     { echo "peer_bench: the broker did not start: $(tail -3 "$work/broker.log")" >&2; exit 1; }
 export BENCH_BROKER_PID
 BENCH_BROKER_PID=$(cat "$HQ_BROKER_DIR/rabbitmq.pid")
+pin=()
+if [ "$PIN" = 1 ]; then
+    [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null ||
+        { echo "peer_bench: --pin needs 2 CPUs and taskset" >&2; exit 2; }
+    # every thread of this broker's Erlang VM and its child processes on CPU 0
+    for t in /proc/"$BENCH_BROKER_PID"/task/*; do taskset -p -c 0 "${t##*/}" >/dev/null; done
+    for c in $(pgrep -P "$BENCH_BROKER_PID" || true); do taskset -a -p -c 0 "$c" >/dev/null 2>&1 || true; done
+    pin=(taskset -c 1)
+    echo "peer_bench: cores split: the broker on CPU 0, the targets and wrk on CPU 1" >&2
+fi
 
 # ---- hookmq's config: what the shared harness's README gives it, on our ports
 cat >"$work/hookmq.conf" <<CONF
@@ -129,7 +143,7 @@ limits=(--no-limits)
 [ "$LIMITS" = 1 ] && limits=()
 echo "peer_bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg) before the run" >&2
 rc=0
-"$peers/compare.sh" --repeats "$ROUNDS" --targets "$targets" --conns "$CONNS" --load-s "$SECONDS_PER" \
+"${pin[@]}" "$peers/compare.sh" --repeats "$ROUNDS" --targets "$targets" --conns "$CONNS" --load-s "$SECONDS_PER" \
     "${limits[@]}" --out "$work/results" --product-name hookmq \
     --product-cmd "$GATEWAY -c $work/hookmq.conf" >&2 || rc=1
 python3 "$peers/lib/issue_table.py" "$work/results/rows.jsonl" || rc=1

@@ -12,7 +12,8 @@
 #   stepsb  the same retry path with durable steps: a plugin that saves 3 steps of 1 KiB each
 #           (tests/handlers steps), then answers RETRY (the copy carries them in hookmq-steps);
 #           retryb and stepsb run in HQ_BENCH_ROUNDS interleaved rounds too (the median
-#           round's ratio is the verdict)
+#           round's ratio is the verdict); "lc" counts the lifecycle messages each path put in
+#           hookmq.archive (a step record per step and a retry_scheduled record per event)
 #   execb   hookmq-worker with the built-in exec handler running `cat >/dev/null`
 # Rates come from the worker's own /metrics (verdict counters), from the first to the last
 # settled event. Bounded: N events per queue and round (default 100000, 3 rounds), a few
@@ -123,6 +124,13 @@ raw_round() {
     raw_rate=$(echo "$raw_line" | sed -E 's/.*\(([0-9.]+) msg\/s\).*/\1/')
 }
 
+# lc_count: drain hookmq.archive and print how many messages were there (after a worker stopped:
+# the lifecycle messages its sender had confirmed)
+lc_count() {
+    "$BUILD/bench/hq_drain" --port "$HQ_BROKER_PORT" --queue hookmq.archive --idle-ms 1000 2>&1 |
+        sed -nE 's/^hq_drain: ([0-9]+) messages in.*/\1/p'
+}
+
 # run a worker until `count` verdicts matching `pattern`, print events/s between the first
 # and the last settled event (bench/rate_poll.py: one keep-alive connection polling /metrics
 # every 10 ms, so the measurement forks nothing while the worker runs)
@@ -157,8 +165,7 @@ for r in $(seq 1 "$ROUNDS"); do
     # what the lifecycle stream cost the broker: the messages it put in hookmq.archive
     # (emptied before the round), counted by draining them; the worker has stopped, so
     # everything its sender had confirmed is there
-    lc_msgs=$("$BUILD/bench/hq_drain" --port "$HQ_BROKER_PORT" --queue hookmq.archive \
-        --idle-ms 1000 2>&1 | sed -nE 's/^hq_drain: ([0-9]+) messages in.*/\1/p')
+    lc_msgs=$(lc_count)
     rounds+="$raw_rate $ack_rate $raw_cpu $(cat "$work/cpu-bench") $(cat "$work/lc-bench") ${lc_msgs:-?}"$'\n'
 done
 # The retry path without and with durable steps, in interleaved rounds (the order alternates),
@@ -167,10 +174,12 @@ retry_one() {
     case $1 in
     retryb)
         say "round $2: hookmq-worker, retry path (RETRY -> tier queue with confirm -> ack)"
-        retry_rate=$(run_worker retryb 19802 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY") ;;
+        retry_rate=$(run_worker retryb 19802 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY")
+        lc_retry=$(lc_count) ;;
     stepsb)
         say "round $2: hookmq-worker, retry path with 3 durable steps of 1 KiB each"
-        steps_rate=$(run_worker stepsb 19804 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY") ;;
+        steps_rate=$(run_worker stepsb 19804 'hookmq_worker_verdicts_total\{.*verdict="retry"' "$NRETRY")
+        lc_steps=$(lc_count) ;;
     esac
 }
 srounds=""
@@ -178,24 +187,25 @@ for r in $(seq 1 "$ROUNDS"); do
     for q in retryb stepsb; do
         mgmt -X DELETE "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/queues/%2f/hookmq.$q.retry.1h/contents" || true
     done
-    mgmt -X DELETE "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/queues/%2f/hookmq.archive/contents" || true
     fill retry.event "$NRETRY"
     fill steps.event "$NRETRY"
+    # the archive queue holds a copy of every event filled: only the lifecycle messages count
+    mgmt -X DELETE "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api/queues/%2f/hookmq.archive/contents" || true
     settle
     if [ $((r % 2)) -eq 1 ]; then first=retryb second=stepsb; else first=stepsb second=retryb; fi
     retry_one $first "$r"
     settle
     retry_one $second "$r"
     settle
-    srounds+="$retry_rate $steps_rate $(cat "$work/cpu-retryb") $(cat "$work/cpu-stepsb")"$'\n'
+    srounds+="$retry_rate $steps_rate $(cat "$work/cpu-retryb") $(cat "$work/cpu-stepsb") ${lc_retry:-?} ${lc_steps:-?}"$'\n'
 done
-printf '\n%-8s %12s %16s %8s %14s %14s\n' "round" "retry/s" "retry+steps/s" "ratio" \
-    "cpu% w/b retry" "cpu% w/b steps" >&2
+printf '\n%-8s %12s %16s %8s %14s %14s %10s %10s\n' "round" "retry/s" "retry+steps/s" "ratio" \
+    "cpu% w/b retry" "cpu% w/b steps" "lc retry" "lc steps" >&2
 printf '%s' "$srounds" | python3 -c '
 import sys
 rows = [l.split() for l in sys.stdin if l.strip()]
-for i, (a, b, ca, cb) in enumerate(rows, 1):
-    print("%-8d %12s %16s %8.2f %14s %14s" % (i, a, b, float(b) / float(a), ca, cb),
+for i, (a, b, ca, cb, la, lb) in enumerate(rows, 1):
+    print("%-8d %12s %16s %8.2f %14s %14s %10s %10s" % (i, a, b, float(b) / float(a), ca, cb, la, lb),
           file=sys.stderr)
 rows.sort(key=lambda r: float(r[1]) / float(r[0]))
 m = rows[len(rows) // 2]

@@ -112,3 +112,39 @@ void *hq_array_grow(void *v, size_t *cap, size_t n, size_t elem, size_t first)
         *cap = nc;
     return v;
 }
+
+size_t hq_ring_take_if(void *ring, size_t elem, size_t cap, size_t *head, size_t *len, void *out,
+                       size_t max, size_t scan,
+                       enum hq_ring_pick (*pick)(const void *x, void *arg), void *arg)
+{
+    unsigned char *r = ring, *o = out;
+    size_t i, n = 0, kept = 0, limit = *len < scan ? *len : scan;
+
+#define AT(k) (r + ((*head + (k)) % cap) * elem)
+    /* oldest first: taken ones go to out, kept ones close up towards the head */
+    for (i = 0; i < limit && n < max; i++) {
+        enum hq_ring_pick d = pick(AT(i), arg);
+
+        if (d == HQ_RING_STOP)
+            break;
+        if (d == HQ_RING_TAKE) {
+            memcpy(o + n++ * elem, AT(i), elem);
+        } else {
+            if (kept != i)
+                memcpy(AT(kept), AT(i), elem);
+            kept++;
+        }
+    }
+    /* the kept ones now sit in [0, kept), the gap in [kept, i): move them up against the
+     * elements not looked at, last first, so that the gap ends up at the head */
+    if (n) {
+        while (kept--)
+            memcpy(AT(kept + n), AT(kept), elem);
+        for (i = 0; i < n; i++)
+            memset(AT(i), 0, elem);
+        *head = (*head + n) % cap;
+        *len -= n;
+    }
+#undef AT
+    return n;
+}

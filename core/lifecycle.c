@@ -10,11 +10,13 @@
  * and the sender waits; when the ring fills, further records are dropped and counted. A
  * record whose connection is lost before its confirm is dropped (best effort).
  *
- * Records queued back to back with the same routing key (<consumer>.<verdict>: under load,
- * mostly "processed") leave as one message of up to LC_BATCH records, one JSON object per
- * line (hq_lc_batch). Every record costs the broker a quorum-queue write in hookmq.archive;
- * batched, a busy worker's lifecycle stream costs it a few percent of its events' instead of
- * doubling its load. The archive logger splits batches back into one record each. */
+ * Records waiting in the ring with the same routing key (<consumer>.<verdict>: under load,
+ * mostly "processed"; the sender lingers LC_LINGER_MS for them) leave as one message of up to
+ * LC_BATCH records, one JSON object per line (hq_lc_batch), also when records of other keys
+ * wait between them; the records of one key keep their order. Every record costs the broker a
+ * quorum-queue write in hookmq.archive; batched, a busy worker's lifecycle stream costs it a
+ * few percent of its events' instead of doubling its load. The archive logger splits batches
+ * back into one record each. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +26,7 @@
 #include <json-c/json.h>
 
 #include "hq__archive.h"
+#include "hq_buf.h"
 #include "hq_json.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
@@ -41,6 +44,10 @@
 #define LC_BATCH 256                /* records per message at most */
 #define LC_BATCH_BYTES (128 * 1024) /* body bytes per message at most (one record may exceed) */
 #define LC_LINGER_MS 5              /* a record waits this long for others to share its message */
+/* How far behind the head a batch gathers its routing key's records: a handler that saves
+ * durable steps queues "step", "step", "step", "retry_scheduled" for every event, and taking
+ * only the run at the head sent two messages per event (bench/worker_bench.sh). */
+#define LC_SCAN (4 * LC_BATCH)
 
 const char *hq_lc_verdict_name(enum hq_lc_verdict v)
 {
@@ -398,25 +405,43 @@ static void cv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
-/* Take the head record and those behind it with the same routing key (up to LC_BATCH records
- * and LC_BATCH_BYTES) off the ring into v (e->mu held). Returns how many. */
+/* The next message's records: the head record's routing key, LC_BATCH_BYTES of body at most. */
+struct lc_pick {
+    bool started;
+    enum hq_lc_verdict verdict;
+    const char *consumer;
+    size_t bytes;
+};
+
+static enum hq_ring_pick lc_pick(const void *x, void *arg)
+{
+    const struct lc_item *m = x;
+    struct lc_pick *p = arg;
+
+    if (!p->started) {
+        p->started = true;
+        p->verdict = m->verdict;
+        p->consumer = m->consumer; /* owned by m->mem, which moves with the item */
+        p->bytes = m->size;
+        return HQ_RING_TAKE;
+    }
+    if (m->verdict != p->verdict || strcmp(m->consumer, p->consumer) != 0)
+        return HQ_RING_SKIP;
+    if (p->bytes + m->size > LC_BATCH_BYTES)
+        return HQ_RING_STOP;
+    p->bytes += m->size;
+    return HQ_RING_TAKE;
+}
+
+/* Take the head record and the records queued behind it with the same routing key (up to
+ * LC_BATCH records and LC_BATCH_BYTES) off the ring into v; records of other keys in between
+ * stay, in their order (e->mu held). Returns how many. */
 static size_t take(struct hq_lc_emitter *e, struct lc_item *v)
 {
-    size_t n = 0, bytes = 0;
+    struct lc_pick p = {0};
 
-    while (e->len && n < LC_BATCH) {
-        struct lc_item *m = &e->ring[e->head];
-
-        if (n && (bytes + m->size > LC_BATCH_BYTES || m->verdict != v[0].verdict ||
-                  strcmp(m->consumer, v[0].consumer) != 0))
-            break;
-        bytes += m->size;
-        v[n++] = *m;
-        memset(m, 0, sizeof(*m));
-        e->head = (e->head + 1) % e->cap;
-        e->len--;
-    }
-    return n;
+    return hq_ring_take_if(e->ring, sizeof(*e->ring), e->cap, &e->head, &e->len, v, LC_BATCH,
+                           LC_SCAN, lc_pick, &p);
 }
 
 /* Put v[0..n) back at the head of the ring, in order, as far as there is room (e->mu held);

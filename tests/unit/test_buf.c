@@ -1,6 +1,7 @@
-/* Unit tests: core/buf.c (capped buffers, JSON string escaping). */
+/* Unit tests: core/buf.c (capped buffers, JSON string escaping, taking from a ring). */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -86,6 +87,122 @@ static void test_json_escape_respects_cap(void **state)
     hq_buf_free(&b);
 }
 
+/* hq_ring_take_if: ints in a ring; pick takes the values equal to the first one seen, stops at
+ * a negative value. */
+struct pick_arg {
+    bool started;
+    int key, calls;
+};
+
+static enum hq_ring_pick pick_same(const void *x, void *arg)
+{
+    struct pick_arg *a = arg;
+    int v = *(const int *)x;
+
+    a->calls++;
+    if (v < 0)
+        return HQ_RING_STOP;
+    if (!a->started) {
+        a->started = true;
+        a->key = v;
+        return HQ_RING_TAKE;
+    }
+    return v == a->key ? HQ_RING_TAKE : HQ_RING_SKIP;
+}
+
+/* The ring's elements in order, as a string of digits ('-' for a negative value). */
+static void ring_str(const int *r, size_t cap, size_t head, size_t len, char *out)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        int v = r[(head + i) % cap];
+        out[i] = v < 0 ? '-' : (char)('0' + v);
+    }
+    out[len] = '\0';
+}
+
+static void test_ring_take_if(void **state)
+{
+    /* 1 2 1 2 1 2 1, starting at index 5 of 8 (wraps) */
+    int r[8] = {0}, out[8];
+    const int in[7] = {1, 2, 1, 2, 1, 2, 1};
+    size_t head = 5, len = 7, i, n;
+    struct pick_arg a = {0};
+    char s[16];
+
+    (void)state;
+    for (i = 0; i < len; i++)
+        r[(head + i) % 8] = in[i];
+    n = hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 8, 8, pick_same, &a);
+    assert_int_equal(n, 4);
+    for (i = 0; i < n; i++)
+        assert_int_equal(out[i], 1);
+    assert_int_equal(len, 3);
+    assert_int_equal(head, (5 + 4) % 8);
+    ring_str(r, 8, head, len, s);
+    assert_string_equal(s, "222");
+    /* the slots given up are zeroed */
+    assert_int_equal(r[5], 0);
+    assert_int_equal(r[0], 0);
+
+    /* the rest: all of one key */
+    memset(&a, 0, sizeof(a));
+    n = hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 8, 8, pick_same, &a);
+    assert_int_equal(n, 3);
+    assert_int_equal(len, 0);
+    /* empty: nothing asked, nothing taken */
+    memset(&a, 0, sizeof(a));
+    n = hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 8, 8, pick_same, &a);
+    assert_int_equal(n, 0);
+    assert_int_equal(a.calls, 0);
+}
+
+static void test_ring_take_if_limits(void **state)
+{
+    int r[8], out[8];
+    const int in[8] = {3, 4, 3, 3, 4, 3, -1, 3};
+    size_t head = 0, len = 8, n;
+    struct pick_arg a = {0};
+    char s[16];
+
+    (void)state;
+    memcpy(r, in, sizeof(r));
+    /* max: two taken, the scan ends there; the 4 between them stays in its place */
+    n = hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 2, 8, pick_same, &a);
+    assert_int_equal(n, 2);
+    ring_str(r, 8, head, len, s);
+    assert_string_equal(s, "4343-3");
+    /* scan: only the oldest 2 are looked at (4, 3): the 3 is another key */
+    memset(&a, 0, sizeof(a));
+    n = hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 8, 2, pick_same, &a);
+    assert_int_equal(n, 1);
+    assert_int_equal(a.calls, 2);
+    ring_str(r, 8, head, len, s);
+    assert_string_equal(s, "343-3");
+    /* stop: the scan ends at the -1, the 3 behind it stays */
+    memset(&a, 0, sizeof(a));
+    n = hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 8, 8, pick_same, &a);
+    assert_int_equal(n, 2);
+    ring_str(r, 8, head, len, s);
+    assert_string_equal(s, "4-3");
+    /* a stop at the head takes nothing and changes nothing */
+    memset(&a, 0, sizeof(a));
+    n = hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 8, 8, pick_same, &a);
+    assert_int_equal(n, 1); /* the 4 */
+    memset(&a, 0, sizeof(a));
+    n = hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 8, 8, pick_same, &a);
+    assert_int_equal(n, 0);
+    ring_str(r, 8, head, len, s);
+    assert_string_equal(s, "-3");
+    /* max 0 and scan 0 ask nothing */
+    memset(&a, 0, sizeof(a));
+    assert_int_equal(hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 0, 8, pick_same, &a), 0);
+    assert_int_equal(hq_ring_take_if(r, sizeof(int), 8, &head, &len, out, 8, 0, pick_same, &a), 0);
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(len, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -94,6 +211,8 @@ int main(void)
         cmocka_unit_test(test_appendf),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test(test_json_escape_respects_cap),
+        cmocka_unit_test(test_ring_take_if),
+        cmocka_unit_test(test_ring_take_if_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
