@@ -118,25 +118,6 @@ struct hq_pub {
 
 /* ---------------------------------------------------------------- helpers */
 
-static struct timespec mono_ts(int64_t ms)
-{
-    struct timespec ts;
-
-    if (ms < 0)
-        ms = 0;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    return ts;
-}
-
-/* Wait on cv (with p->mu held) until deadline_ms on the hq_mono_ms clock. */
-static void cv_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms)
-{
-    struct timespec ts = mono_ts(deadline_ms);
-
-    (void)pthread_cond_timedwait(cv, mu, &ts);
-}
-
 int64_t hq_pub_mono_us(void)
 {
     struct timespec ts;
@@ -692,7 +673,7 @@ static bool sleep_or_quit(struct hq_pub *p, int ms)
 
     pthread_mutex_lock(&p->mu);
     while (!p->quit && hq_mono_ms() < until)
-        cv_wait_until(&p->quit_cv, &p->mu, until);
+        hq_cond_wait_until(&p->quit_cv, &p->mu, until);
     quit = p->quit;
     pthread_mutex_unlock(&p->mu);
     return quit;
@@ -806,7 +787,7 @@ static void *watchdog_thread(void *arg)
     while (!p->quit) {
         int64_t now;
 
-        cv_wait_until(&p->quit_cv, &p->mu, hq_mono_ms() + 250);
+        hq_cond_wait_until(&p->quit_cv, &p->mu, hq_mono_ms() + 250);
         if (p->quit)
             break;
         now = hq_mono_ms();
@@ -982,7 +963,7 @@ int hq_pub_publish_timed(struct hq_pub *p, const char *exchange, const struct hq
     q_push_back(p, j);
     wake_publishers(p, false);
     while (j->state != JOB_DONE && hq_mono_ms() < deadline_mono_ms)
-        cv_wait_until(&j->cv, &p->mu, deadline_mono_ms);
+        hq_cond_wait_until(&j->cv, &p->mu, deadline_mono_ms);
     if (j->state == JOB_DONE) {
         rc = j->result;
         if (tm) {
@@ -1091,7 +1072,7 @@ void hq_pub_stop(struct hq_pub *p, int drain_ms)
                 all = false;
         if (all || hq_mono_ms() >= until)
             break;
-        cv_wait_until(&p->idle_cv, &p->mu, until);
+        hq_cond_wait_until(&p->idle_cv, &p->mu, until);
     }
     for (i = 0; i < p->n; i++) {
         struct pub_slot *s = &p->slots[i];
