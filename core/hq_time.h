@@ -2,6 +2,7 @@
 #ifndef HQ_TIME_H
 #define HQ_TIME_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -9,6 +10,11 @@
 
 int64_t hq_now_ms(void);       /* wall clock, ms since the epoch */
 int64_t hq_mono_ms(void);      /* monotonic clock, ms */
+
+/* Wait on cv (mu held; cv made with a condattr on CLOCK_MONOTONIC) until deadline_ms on the
+ * hq_mono_ms() clock (a deadline passed or negative returns at once). Returns when signalled,
+ * at the deadline or on a spurious wake-up: the caller checks its condition again. */
+void hq_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms);
 
 /* Parse "<digits><unit>" with unit ms|s|m|h|d into milliseconds. No sign, no spaces,
  * no fraction; overflow is HQ_EINVAL. */

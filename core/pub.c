@@ -6,10 +6,10 @@
  *   waits on the job's condition variable until the job is settled or its deadline passes.
  *   It answers at once with HQ_EDOWN / HQ_EBLOCKED / HQ_EFULL when no connection is usable.
  * - Each publisher thread owns one connection in confirm mode. It takes up to BATCH jobs off
- *   the FIFO while its window of unconfirmed publishes has room, publishes them back to back,
- *   then reads confirms (basic.ack/nack, multiple=1 settles every tag <= delivery tag), and
- *   loops. Idle, it still wakes every IDLE_TICK_MS to service heartbeats (rabbitmq-c only
- *   does that inside library calls).
+ *   the FIFO while its window of unconfirmed publishes (hq_confirm.h: delivery tag -> job)
+ *   has room, publishes them back to back, then reads confirms (basic.ack/nack, multiple=1
+ *   settles every tag <= delivery tag), and loops. Idle, it still wakes every IDLE_TICK_MS
+ *   to service heartbeats (rabbitmq-c only does that inside library calls).
  *   A publisher with room in its window waits in poll(2) on its socket and on an eventfd that
  *   callers write when they queue a job, so neither a new job nor an ack waits for a timer.
  * - A caller that gives up marks its job abandoned: still queued, it is unlinked and freed by
@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "hq__amqp.h"
+#include "hq_confirm.h"
 #include "hq_log.h"
 #include "hq_pub.h"
 #include "hq_time.h"
@@ -66,7 +67,6 @@ struct pub_job {
     bool abandoned;              /* the caller left: whoever settles the job frees it */
     bool returned;               /* basic.return seen: the ack that follows means failure */
     int result;
-    uint64_t tag;
     struct hq_pub_timing tm; /* monotonic microseconds of each step (hq_pub_publish_timed) */
     char *exchange;
     struct hq_msg msg; /* all pointers into this allocation */
@@ -80,12 +80,10 @@ struct pub_slot {
     /* under p->mu */
     bool up, blocked, exited;
     int fd;            /* socket while up (for the watchdog), else -1 */
-    size_t outstanding;
     int wd_outq;       /* watchdog: last unsent byte count and since when */
     int64_t wd_since;
-    /* owned by the thread */
-    struct pub_job **ring; /* window entries, indexed by tag % window */
-    uint64_t lo, next;     /* unsettled tags lie in [lo, next) */
+    /* owned by the thread; settled and released with p->mu held (the jobs' state) */
+    struct hq_confirm win; /* delivery tag -> struct pub_job * published and unsettled */
     unsigned seed;
 };
 
@@ -104,7 +102,7 @@ struct hq_pub {
 
     struct pub_job *qhead, *qtail;
     size_t qlen;
-    size_t inflight; /* sum of slots' outstanding */
+    size_t inflight; /* jobs in the slots' windows */
     int up, blocked; /* connections up / up and blocked */
     int callers;     /* threads inside hq_pub_publish */
     bool stopping, quit;
@@ -119,25 +117,6 @@ struct hq_pub {
 };
 
 /* ---------------------------------------------------------------- helpers */
-
-static struct timespec mono_ts(int64_t ms)
-{
-    struct timespec ts;
-
-    if (ms < 0)
-        ms = 0;
-    ts.tv_sec = (time_t)(ms / 1000);
-    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
-    return ts;
-}
-
-/* Wait on cv (with p->mu held) until deadline_ms on the hq_mono_ms clock. */
-static void cv_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms)
-{
-    struct timespec ts = mono_ts(deadline_ms);
-
-    (void)pthread_cond_timedwait(cv, mu, &ts);
-}
 
 int64_t hq_pub_mono_us(void)
 {
@@ -362,55 +341,83 @@ static void job_finish(struct pub_job *j, int rc)
 
 /* ---------------------------------------------------------------- publisher thread */
 
+struct settle_ctx {
+    struct hq_pub *p;
+    int64_t now_us;
+};
+
+/* One job settled by an ack or nack (hq_confirm_fn; p->mu held). */
+static void job_settled(void *arg, void *entry, uint64_t tag, bool ack)
+{
+    struct settle_ctx *x = arg;
+    struct hq_pub *p = x->p;
+    struct pub_job *j = entry;
+
+    (void)tag;
+    j->tm.settled_us = x->now_us;
+    p->inflight--;
+    if (ack && !j->returned) {
+        p->confirmed++;
+        job_finish(j, HQ_OK);
+    } else {
+        if (!ack)
+            p->nacked++;
+        job_finish(j, HQ_EBROKER);
+    }
+}
+
 /* Settle tags (p->mu held). */
 static void settle(struct pub_slot *s, uint64_t tag, bool multiple, bool ack)
 {
-    struct hq_pub *p = s->p;
-    uint64_t t, from;
-    int64_t now_us;
+    struct settle_ctx x = {s->p, hq_pub_mono_us()};
 
-    if (tag >= s->next || tag < s->lo)
-        return; /* not ours or already settled */
-    now_us = hq_pub_mono_us();
-    p->confirm_frames++;
-    from = multiple ? s->lo : tag;
-    for (t = from; t <= tag; t++) {
-        struct pub_job **slot = &s->ring[t % (uint64_t)p->window];
-        struct pub_job *j = *slot;
+    if (hq_confirm_settle(&s->win, tag, multiple, ack, job_settled, &x) > 0)
+        s->p->confirm_frames++;
+}
 
-        if (!j || j->tag != t)
-            continue;
-        *slot = NULL;
-        j->tm.settled_us = now_us;
-        s->outstanding--;
-        p->inflight--;
-        if (ack && !j->returned) {
-            p->confirmed++;
-            job_finish(j, HQ_OK);
-        } else {
-            if (!ack)
-                p->nacked++;
-            job_finish(j, HQ_EBROKER);
-        }
-    }
-    while (s->lo < s->next && !s->ring[s->lo % (uint64_t)p->window])
-        s->lo++;
+static bool unreturned_with_id(const void *entry, const void *key)
+{
+    const struct pub_job *j = entry;
+
+    return !j->returned && j->msg.message_id && strcmp(j->msg.message_id, key) == 0;
 }
 
 /* basic.return arrives before the ack of the same message and carries no delivery tag:
  * find the message by its id (p->mu held). */
 static void mark_returned(struct pub_slot *s, const char *message_id)
 {
-    struct hq_pub *p = s->p;
-    uint64_t t;
+    struct pub_job *j = hq_confirm_find(&s->win, unreturned_with_id, message_id, NULL);
 
-    p->returned++;
-    for (t = s->lo; t < s->next; t++) {
-        struct pub_job *j = s->ring[t % (uint64_t)p->window];
-        if (j && !j->returned && j->msg.message_id && strcmp(j->msg.message_id, message_id) == 0) {
-            j->returned = true;
-            return;
-        }
+    s->p->returned++;
+    if (j)
+        j->returned = true;
+}
+
+struct release_ctx {
+    struct hq_pub *p;
+    bool requeue, too_big, any;
+    int rc;
+};
+
+/* One unsettled job of a lost connection (hq_confirm_drop_fn; p->mu held). */
+static void job_released(void *arg, void *entry, uint64_t tag)
+{
+    struct release_ctx *x = arg;
+    struct hq_pub *p = x->p;
+    struct pub_job *j = entry;
+
+    (void)tag;
+    p->inflight--;
+    if (j->abandoned) {
+        job_free(j);
+    } else if (x->too_big && atomic_load(&p->max_body) &&
+               j->msg.body_len > atomic_load(&p->max_body)) {
+        job_finish(j, HQ_ETOOBIG);
+    } else if (x->requeue) {
+        q_push_front(p, j);
+        x->any = true;
+    } else {
+        job_finish(j, x->rc);
     }
 }
 
@@ -419,34 +426,11 @@ static void mark_returned(struct pub_slot *s, const char *message_id)
  * fails with HQ_ETOOBIG (it caused the close) and the others are requeued. p->mu held. */
 static void release_window(struct pub_slot *s, bool requeue, int rc, bool too_big)
 {
-    struct hq_pub *p = s->p;
-    uint64_t t;
-    bool any = false;
+    struct release_ctx x = {s->p, requeue, too_big, false, rc};
 
-    for (t = s->next; t > s->lo; t--) {
-        struct pub_job **slot = &s->ring[(t - 1) % (uint64_t)p->window];
-        struct pub_job *j = *slot;
-
-        if (!j)
-            continue;
-        *slot = NULL;
-        s->outstanding--;
-        p->inflight--;
-        if (j->abandoned) {
-            job_free(j);
-        } else if (too_big && atomic_load(&p->max_body) &&
-                   j->msg.body_len > atomic_load(&p->max_body)) {
-            job_finish(j, HQ_ETOOBIG);
-        } else if (requeue) {
-            q_push_front(p, j);
-            any = true;
-        } else {
-            job_finish(j, rc);
-        }
-    }
-    s->lo = s->next;
-    if (any)
-        wake_publishers(p, false);
+    (void)hq_confirm_release(&s->win, job_released, &x); /* highest tag first */
+    if (x.any)
+        wake_publishers(s->p, false);
 }
 
 /* Give back jobs taken off the FIFO but not published (p->mu held). */
@@ -576,7 +560,9 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
         if (!s->blocked && p->qhead) {
             int64_t now_us = hq_pub_mono_us();
 
-            while (nb < PUB_BATCH && p->qhead && s->next + nb - s->lo < (uint64_t)p->window) {
+            size_t room = hq_confirm_room(&s->win);
+
+            while (nb < PUB_BATCH && p->qhead && nb < room) {
                 struct pub_job *j = p->qhead;
                 q_remove(p, j);
                 j->state = JOB_INFLIGHT;
@@ -589,10 +575,10 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
             for (i = 0; i < nb; i++)
                 batch[i]->tm.batch = (int)nb;
         }
-        idle = nb == 0 && s->next == s->lo;
+        idle = nb == 0 && hq_confirm_empty(&s->win);
         /* Nothing taken but room in the window: be woken when a job is queued. Registered
          * under the lock that showed the FIFO empty, so no wake-up can be missed. */
-        wait_for_jobs = nb == 0 && !s->blocked && s->next - s->lo < (uint64_t)p->window;
+        wait_for_jobs = nb == 0 && !s->blocked && !hq_confirm_full(&s->win);
         if (wait_for_jobs)
             p->sleepers++;
         pthread_mutex_unlock(&p->mu);
@@ -619,16 +605,16 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
                 rc = HQ_OK;
                 continue;
             }
-            if (rc == HQ_OK && tag != s->next) {
+            if (rc == HQ_OK && tag != hq_confirm_next_tag(&s->win)) {
                 hq_error("publisher confirm tags out of step", "conn=%d tag=%llu expected=%llu",
-                         s->idx, (unsigned long long)tag, (unsigned long long)s->next);
+                         s->idx, (unsigned long long)tag,
+                         (unsigned long long)hq_confirm_next_tag(&s->win));
                 rc = HQ_EBROKER;
             }
+            if (rc == HQ_OK)
+                rc = hq_confirm_add(&s->win, j, NULL); /* room was counted when j was taken */
             if (rc != HQ_OK)
                 break;
-            j->tag = tag;
-            s->ring[tag % (uint64_t)p->window] = j;
-            s->next = tag + 1;
         }
         if (nb > 0) {
             size_t k, sent = 0;
@@ -640,7 +626,6 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
             for (k = 0; k < i; k++)
                 if (batch[k] && batch[k]->state == JOB_INFLIGHT && !batch[k]->abandoned)
                     batch[k]->tm.sent_us = now_us;
-            s->outstanding += sent;
             p->inflight += sent;
             p->published += sent;
             if (rc != HQ_OK)
@@ -688,7 +673,7 @@ static bool sleep_or_quit(struct hq_pub *p, int ms)
 
     pthread_mutex_lock(&p->mu);
     while (!p->quit && hq_mono_ms() < until)
-        cv_wait_until(&p->quit_cv, &p->mu, until);
+        hq_cond_wait_until(&p->quit_cv, &p->mu, until);
     quit = p->quit;
     pthread_mutex_unlock(&p->mu);
     return quit;
@@ -747,7 +732,7 @@ static void *pub_thread(void *arg)
         s->fd = hq__amqp_fd(c);
         s->wd_outq = 0;
         s->wd_since = up_at;
-        s->lo = s->next = 1;
+        (void)hq_confirm_reset(&s->win); /* released when the last connection ended */
         p->up++;
         if (ever_up)
             p->reconnects++;
@@ -802,7 +787,7 @@ static void *watchdog_thread(void *arg)
     while (!p->quit) {
         int64_t now;
 
-        cv_wait_until(&p->quit_cv, &p->mu, hq_mono_ms() + 250);
+        hq_cond_wait_until(&p->quit_cv, &p->mu, hq_mono_ms() + 250);
         if (p->quit)
             break;
         now = hq_mono_ms();
@@ -842,7 +827,7 @@ static void pool_free(struct hq_pub *p)
         return;
     if (p->slots) {
         for (i = 0; i < p->n; i++)
-            free(p->slots[i].ring);
+            hq_confirm_free(&p->slots[i].win);
         free(p->slots);
     }
     if (p->efd >= 0)
@@ -895,12 +880,11 @@ int hq_pub_start(const struct hq_broker_cfg *broker, int n, int window, const ch
         s->p = p;
         s->idx = i;
         s->fd = -1;
-        s->lo = s->next = 1;
         s->seed = (unsigned)(hq_now_ms() ^ ((int64_t)i * 2654435761LL)) ^ (unsigned)(uintptr_t)s;
-        s->ring = calloc((size_t)window, sizeof(*s->ring));
-        if (!s->ring) {
+        rc = hq_confirm_init(&s->win, (size_t)window);
+        if (rc != HQ_OK) {
             pool_free(p);
-            return HQ_ENOMEM;
+            return rc;
         }
     }
     for (i = 0; i < n; i++) {
@@ -979,7 +963,7 @@ int hq_pub_publish_timed(struct hq_pub *p, const char *exchange, const struct hq
     q_push_back(p, j);
     wake_publishers(p, false);
     while (j->state != JOB_DONE && hq_mono_ms() < deadline_mono_ms)
-        cv_wait_until(&j->cv, &p->mu, deadline_mono_ms);
+        hq_cond_wait_until(&j->cv, &p->mu, deadline_mono_ms);
     if (j->state == JOB_DONE) {
         rc = j->result;
         if (tm) {
@@ -1088,7 +1072,7 @@ void hq_pub_stop(struct hq_pub *p, int drain_ms)
                 all = false;
         if (all || hq_mono_ms() >= until)
             break;
-        cv_wait_until(&p->idle_cv, &p->mu, until);
+        hq_cond_wait_until(&p->idle_cv, &p->mu, until);
     }
     for (i = 0; i < p->n; i++) {
         struct pub_slot *s = &p->slots[i];

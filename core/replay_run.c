@@ -23,6 +23,7 @@
 #include "hq_amqp.h"
 #include "hq_archive.h"
 #include "hq_config.h"
+#include "hq_confirm.h"
 #include "hq_consume.h"
 #include "hq_lifecycle.h"
 #include "hq_log.h"
@@ -55,13 +56,12 @@ static double mono_s(void)
 
 /* ================================================================ state */
 
-/* The ring of window slots: [head, head + len) are published and await their confirm (tags
- * consecutive), the next `queued` slots hold prepared copies not yet published: they go out
- * in bursts (flush_queued), which the broker takes in fewer, fuller TCP segments. */
-enum slot_state { SLOT_PENDING = 0, SLOT_RETURNED, SLOT_DONE, SLOT_QUEUED };
+/* One event of pass 2: first a prepared copy not yet published (SLOT_QUEUED, in
+ * replay.staged: copies go out in bursts, flush_queued, which the broker takes in fewer, fuller
+ * TCP segments), then published and awaiting its confirm (in the confirm window). */
+enum slot_state { SLOT_QUEUED = 0, SLOT_PENDING, SLOT_RETURNED };
 
 struct slot {
-    uint64_t tag;
     struct hq_rkey key;
     char *source, *id, *message_id; /* owned */
     struct hq_msg msg;              /* SLOT_QUEUED: the copy to publish (owned) */
@@ -85,13 +85,14 @@ struct replay {
     const char *lc_consumer;  /* lifecycle "consumer": the target consumer or "events" */
 
     struct hq_rset *set;
-    struct hq_replay_progress p; /* the counters (p.in_flight is len, set when reported) */
+    struct hq_replay_progress p; /* the counters (p.in_flight set when reported) */
     uint64_t dups2, skipped2;    /* pass 2's own */
 
     /* broker */
     struct hq_amqp *c;
-    struct slot *ring;
-    size_t ring_cap, head, len, queued;
+    struct hq_confirm win;     /* tag -> struct slot * published, awaiting the confirm (owned) */
+    struct slot *staged[BURST]; /* prepared copies not yet published, in order (owned) */
+    size_t queued;              /* of them */
     int fatal;
     char fatal_msg[512];
 
@@ -134,7 +135,7 @@ static void progress(struct replay *rp, bool final)
 {
     if (!rp->h.on_progress)
         return;
-    rp->p.in_flight = rp->len;
+    rp->p.in_flight = hq_confirm_outstanding(&rp->win);
     rp->h.on_progress(rp->h.arg, &rp->p, final);
 }
 
@@ -198,13 +199,16 @@ static int resolve_target(struct replay *rp, char *err, size_t errsz)
 
 /* ================================================================ confirms */
 
+/* NULL-safe. */
 static void slot_free(struct slot *s)
 {
+    if (!s)
+        return;
     free(s->source);
     free(s->id);
     free(s->message_id);
     hq_msg_free(&s->msg);
-    memset(s, 0, sizeof(*s));
+    free(s);
 }
 
 static void set_fatal(struct replay *rp, int rc, const char *msg)
@@ -215,10 +219,14 @@ static void set_fatal(struct replay *rp, int rc, const char *msg)
     snprintf(rp->fatal_msg, sizeof(rp->fatal_msg), "%s", msg);
 }
 
-static void finish(struct replay *rp, struct slot *s, bool acked)
+/* A published event settled by the broker (hq_confirm_fn): checkpoint and lifecycle record,
+ * or a failure; then the slot is freed. */
+static void finish(void *arg, void *entry, uint64_t tag, bool acked)
 {
-    if (s->state == SLOT_DONE)
-        return;
+    struct replay *rp = arg;
+    struct slot *s = entry;
+
+    (void)tag;
     if (acked && s->state == SLOT_PENDING) {
         struct hq_lc_record lr;
         int rc;
@@ -244,55 +252,31 @@ static void finish(struct replay *rp, struct slot *s, bool acked)
                                           : "event nacked by the broker",
                 "replay_id=%s source=%s event_id=%s", rp->id, s->source, s->id);
     }
-    s->state = SLOT_DONE;
-}
-
-static void pop_done(struct replay *rp)
-{
-    while (rp->len && rp->ring[rp->head].state == SLOT_DONE) {
-        slot_free(&rp->ring[rp->head]);
-        rp->head = (rp->head + 1) % rp->ring_cap;
-        rp->len--;
-    }
+    slot_free(s);
 }
 
 static void settle(struct replay *rp, uint64_t tag, bool multiple, bool acked)
 {
-    size_t i;
-
-    if (rp->len == 0)
+    if (hq_confirm_empty(&rp->win))
         return;
-    if (multiple) {
-        for (i = 0; i < rp->len; i++) {
-            struct slot *s = &rp->ring[(rp->head + i) % rp->ring_cap];
-
-            if (s->tag > tag)
-                break;
-            finish(rp, s, acked);
-        }
-    } else {
-        uint64_t first = rp->ring[rp->head].tag;
-
-        if (tag >= first && tag - first < rp->len)
-            finish(rp, &rp->ring[(rp->head + (size_t)(tag - first)) % rp->ring_cap], acked);
-    }
+    (void)hq_confirm_settle(&rp->win, tag, multiple, acked, finish, rp);
     rp->last_confirm_mono = hq_mono_ms();
-    pop_done(rp);
+}
+
+static bool pending_with_id(const void *entry, const void *key)
+{
+    const struct slot *s = entry;
+
+    return s->state == SLOT_PENDING && s->message_id && strcmp(s->message_id, key) == 0;
 }
 
 static void on_return(struct replay *rp, const struct hq_amqp_ev *ev)
 {
-    size_t i;
+    struct slot *s = hq_confirm_find(&rp->win, pending_with_id, ev->message_id, NULL);
     char msg[512];
 
-    for (i = 0; i < rp->len; i++) {
-        struct slot *s = &rp->ring[(rp->head + i) % rp->ring_cap];
-
-        if (s->state == SLOT_PENDING && s->message_id && strcmp(s->message_id, ev->message_id) == 0) {
-            s->state = SLOT_RETURNED;
-            break;
-        }
-    }
+    if (s)
+        s->state = SLOT_RETURNED;
     if (rp->o->target == HQ_REPLAY_TARGET_CONSUMER) {
         /* nothing routes to the work queue any more: it was deleted */
         snprintf(msg, sizeof(msg), "the broker returned an event as unroutable (%d %s): queue %s "
@@ -355,22 +339,28 @@ static void pump(struct replay *rp, int timeout_ms)
         set_fatal(rp, rc, "cannot write the checkpoint");
 }
 
-/* Prepare the copy of r in the next free slot (SLOT_QUEUED). The caller made room. */
+/* Prepare the copy of r after the staged ones (SLOT_QUEUED). The caller made room: in the
+ * window (wait_turn) and among the staged (fewer than BURST). */
 static int stage_one(struct replay *rp, const struct hq_arec *r, const struct hq_rkey *k)
 {
-    struct slot *s = &rp->ring[(rp->head + rp->len + rp->queued) % rp->ring_cap];
+    struct slot *s;
     int rc;
 
-    memset(s, 0, sizeof(*s));
+    if (rp->queued >= BURST)
+        return HQ_EFULL;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return HQ_ENOMEM;
     rc = hq_arec_to_msg(r, &s->msg);
     if (rc == HQ_EINVAL) {
         rp->p.invalid++;
         hq_warn("archive record cannot be replayed (malformed properties or headers): skipped",
                 "source=%s event_id=%s", r->source, r->id);
-        return HQ_OK;
+        rc = HQ_OK;
+        goto fail;
     }
     if (rc != HQ_OK)
-        return rc;
+        goto fail;
     if (!s->msg.message_id || !s->msg.message_id[0]) {
         free(s->msg.message_id);
         if (!(s->msg.message_id = strdup(r->id ? r->id : ""))) {
@@ -389,33 +379,23 @@ static int stage_one(struct replay *rp, const struct hq_arec *r, const struct hq
         goto fail;
     }
     s->state = SLOT_QUEUED;
-    rp->queued++;
+    rp->staged[rp->queued++] = s;
     return HQ_OK;
 fail:
     slot_free(s);
     return rc;
 }
 
-/* Drop the queued slot at ring offset off (from head), closing the gap. */
-static void unqueue_at(struct replay *rp, size_t off)
-{
-    size_t i, end = rp->len + rp->queued;
-
-    slot_free(&rp->ring[(rp->head + off) % rp->ring_cap]);
-    for (i = off; i + 1 < end; i++)
-        rp->ring[(rp->head + i) % rp->ring_cap] = rp->ring[(rp->head + i + 1) % rp->ring_cap];
-    memset(&rp->ring[(rp->head + end - 1) % rp->ring_cap], 0, sizeof(struct slot));
-    rp->queued--;
-}
-
-/* Publish the queued copies back to back, in order. */
+/* Publish the queued copies back to back, in order. What a failure leaves stays queued. */
 static void flush_queued(struct replay *rp)
 {
+    size_t i;
+
     if (!rp->queued)
         return;
     hq_replay_cork(rp->c, true);
-    while (rp->queued && !rp->fatal) {
-        struct slot *s = &rp->ring[(rp->head + rp->len) % rp->ring_cap];
+    for (i = 0; i < rp->queued && !rp->fatal; i++) {
+        struct slot *s = rp->staged[i];
         uint64_t tag = 0;
         int rc;
 
@@ -428,8 +408,16 @@ static void flush_queued(struct replay *rp)
             rp->p.invalid++;
             hq_warn("archived event cannot be published as it is: skipped",
                     "source=%s event_id=%s error=\"%s\"", s->source, s->id, hq_strerror(rc));
-            unqueue_at(rp, rp->len);
+            slot_free(s);
+            rp->staged[i] = NULL;
             continue;
+        }
+        if (rc == HQ_OK && (tag != hq_confirm_next_tag(&rp->win) ||
+                            hq_confirm_add(&rp->win, s, NULL) != HQ_OK)) {
+            /* not expected: the channel numbers publishes as the window does, and wait_turn
+             * made room; acks could no longer be matched to events */
+            set_fatal(rp, HQ_EBROKER, "publisher confirm tags out of step");
+            break;
         }
         if (rc != HQ_OK) {
             char msg[512];
@@ -439,12 +427,12 @@ static void flush_queued(struct replay *rp)
             break;
         }
         hq_msg_free(&s->msg);
-        s->tag = tag;
         s->state = SLOT_PENDING;
-        rp->len++;
-        rp->queued--;
+        rp->staged[i] = NULL;
         rp->p.published++;
     }
+    rp->queued -= i;
+    memmove(rp->staged, rp->staged + i, rp->queued * sizeof(*rp->staged));
     hq_replay_cork(rp->c, false);
 }
 
@@ -452,7 +440,7 @@ static void flush_queued(struct replay *rp)
 static void discard_queued(struct replay *rp)
 {
     while (rp->queued)
-        unqueue_at(rp, rp->len);
+        slot_free(rp->staged[--rp->queued]);
 }
 
 /* Block until one more event may be published: a window slot, a token, not blocked.
@@ -466,7 +454,7 @@ static int wait_turn(struct replay *rp)
             return HQ_ESHUTDOWN;
         if (rp->fatal)
             return rp->fatal;
-        if (rp->len + rp->queued < rp->ring_cap && !rp->p.blocked) {
+        if (rp->queued < hq_confirm_room(&rp->win) && !rp->p.blocked) {
             double w = hq_tbucket_take(&rp->tb, mono_s());
 
             if (w <= 0)
@@ -494,14 +482,15 @@ static void drain(struct replay *rp, int64_t stall_ms, int64_t max_ms)
     int64_t start = hq_mono_ms();
 
     rp->last_confirm_mono = start;
-    while (rp->len && !rp->fatal) {
+    while (!hq_confirm_empty(&rp->win) && !rp->fatal) {
         int64_t now = hq_mono_ms();
 
         if (now - rp->last_confirm_mono > stall_ms || (max_ms > 0 && now - start > max_ms)) {
             char msg[256];
 
             snprintf(msg, sizeof(msg), "no confirm from the broker for %zu event(s) within %lld ms",
-                     rp->len, (long long)(now - rp->last_confirm_mono));
+                     hq_confirm_outstanding(&rp->win),
+                     (long long)(now - rp->last_confirm_mono));
             set_fatal(rp, HQ_ETIMEDOUT, msg);
             break;
         }
@@ -851,10 +840,9 @@ static int publish_all(struct replay *rp)
         say(rp, true, "cannot write checkpoint %s: %s", rp->ckpath, hq_strerror(rc));
         return rc == HQ_ENOTFOUND ? HQ_EIO : rc;
     }
-    rp->ring_cap = (size_t)o->window;
-    rp->ring = calloc(rp->ring_cap, sizeof(*rp->ring));
-    if (!rp->ring)
-        return HQ_ENOMEM;
+    rc = hq_confirm_init(&rp->win, (size_t)o->window);
+    if (rc != HQ_OK)
+        return rc;
     if (!o->no_lifecycle && !rp->lc_missing)
         lc_start(rp);
     rp->p.t0 = mono_s();
@@ -901,10 +889,16 @@ static int publish_all(struct replay *rp)
     return rc;
 }
 
+/* An event still in flight when the run ends (hq_confirm_drop_fn): a later run resends it. */
+static void drop_slot(void *arg, void *entry, uint64_t tag)
+{
+    (void)arg;
+    (void)tag;
+    slot_free(entry);
+}
+
 static void replay_free(struct replay *rp)
 {
-    size_t i;
-
     lc_abort(rp);
     if (rp->ckpt && hq_rckpt_close(rp->ckpt) != HQ_OK)
         hq_warn("checkpoint not synced at the end of the replay", "checkpoint=%s", rp->ckpath);
@@ -913,11 +907,9 @@ static void replay_free(struct replay *rp)
         hq_consume_detach(rp->c);
         hq_amqp_close(rp->c);
     }
-    if (rp->ring) {
-        for (i = 0; i < rp->ring_cap; i++)
-            slot_free(&rp->ring[i]);
-        free(rp->ring);
-    }
+    (void)hq_confirm_release(&rp->win, drop_slot, NULL);
+    hq_confirm_free(&rp->win);
+    discard_queued(rp);
     if (rp->lock_fd >= 0)
         close(rp->lock_fd);
     hq_rset_free(rp->set);
@@ -1017,7 +1009,7 @@ int hq_replay_run(const struct hq_replay_opts *o, const struct hq_config *cfg,
         rp->h.conn_name = DEFAULT_NAME;
     rc = run(rp);
     if (out) {
-        rp->p.in_flight = rp->len;
+        rp->p.in_flight = hq_confirm_outstanding(&rp->win);
         *out = rp->p;
     }
     replay_free(rp);

@@ -22,6 +22,17 @@ int64_t hq_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void hq_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t deadline_ms)
+{
+    struct timespec ts;
+
+    if (deadline_ms < 0)
+        deadline_ms = 0;
+    ts.tv_sec = (time_t)(deadline_ms / 1000);
+    ts.tv_nsec = (long)(deadline_ms % 1000) * 1000000L;
+    (void)pthread_cond_timedwait(cv, mu, &ts);
+}
+
 static const struct {
     const char *name;
     uint64_t ms;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "hq_time.h"
@@ -277,6 +278,36 @@ static void test_clocks(void **state)
     assert_true(b >= a);
 }
 
+/* hq_cond_wait_until: the deadline is on hq_mono_ms()'s clock (a CLOCK_MONOTONIC condition
+ * variable); nobody signals here, so each wait ends at its deadline (or at once when it has
+ * passed, or is negative), and a spurious wake-up is answered by waiting again. */
+static void test_cond_wait_until(void **state)
+{
+    pthread_condattr_t ca;
+    pthread_cond_t cv;
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    int64_t start, deadline;
+
+    (void)state;
+    assert_int_equal(pthread_condattr_init(&ca), 0);
+    assert_int_equal(pthread_condattr_setclock(&ca, CLOCK_MONOTONIC), 0);
+    assert_int_equal(pthread_cond_init(&cv, &ca), 0);
+    pthread_mutex_lock(&mu);
+    start = hq_mono_ms();
+    hq_cond_wait_until(&cv, &mu, start - 1000);
+    hq_cond_wait_until(&cv, &mu, -5);
+    hq_cond_wait_until(&cv, &mu, 0);
+    assert_true(hq_mono_ms() - start < 1000); /* passed deadlines return at once */
+    deadline = hq_mono_ms() + 30;
+    while (hq_mono_ms() < deadline)
+        hq_cond_wait_until(&cv, &mu, deadline);
+    assert_true(hq_mono_ms() >= deadline);
+    assert_true(hq_mono_ms() - start < 10000); /* an absolute deadline, not 30 s */
+    pthread_mutex_unlock(&mu);
+    pthread_cond_destroy(&cv);
+    pthread_condattr_destroy(&ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -289,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_time_parse_truncated_prefixes),
         cmocka_unit_test(test_time_format),
         cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_cond_wait_until),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
