@@ -428,11 +428,9 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
     (void)ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
 
     for (;;) {
-        ssize_t r = read(in, chunk, READ_CHUNK);
+        ssize_t r = hq_read_some(in, chunk, READ_CHUNK);
         const char *p = chunk, *end, *nl;
 
-        if (r < 0 && errno == EINTR)
-            continue;
         if (r < 0) {
             snprintf(err, errsz, "read %s: %s", jsonl, strerror(errno));
             goto out;
