@@ -417,12 +417,8 @@ int main(int argc, char **argv)
     states = true;
 
     rc = startup_check(&w, &set);
-    if (rc == HQ_ESHUTDOWN) {
-        status = HQ_EXIT_OK;
-        goto out;
-    }
     if (rc != HQ_OK) {
-        status = hq_exit_code(rc);
+        status = hq_exit_code_run(rc); /* stopped by a signal while retrying: 0 */
         goto out;
     }
 
