@@ -177,8 +177,7 @@ static void add_binding(struct builder *b, const char *source, const char *queue
     o->routing_key = xstrdup(b, key);
 }
 
-/* Is delay i the first occurrence of its value? */
-static bool first_delay(const struct hq_consumer_cfg *c, size_t i)
+bool hq_topology_delay_first(const struct hq_consumer_cfg *c, size_t i)
 {
     size_t k;
 
@@ -251,7 +250,7 @@ int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out)
         for (k = 0; k < c->n_delays && b.rc == HQ_OK; k++) {
             char d[32];
 
-            if (!first_delay(c, k))
+            if (!hq_topology_delay_first(c, k))
                 continue;
             if (c->delays_ms[k] > (uint64_t)INT32_MAX) {
                 b.rc = HQ_EINVAL; /* x-message-ttl is at most 2^32-1 ms; keep it signed */
