@@ -664,12 +664,8 @@ int ar_run(struct hq_config *cfg, const char *config_path, const struct ar_args 
         goto out;
     }
     rc = startup_check(&ar, &set);
-    if (rc == HQ_ESHUTDOWN) {
-        status = HQ_EXIT_OK;
-        goto out;
-    }
     if (rc != HQ_OK) {
-        status = hq_exit_code(rc);
+        status = hq_exit_code_run(rc); /* stopped by a signal while retrying: 0 */
         goto out;
     }
     rc = hq_metrics_http_start(cfg->archive.metrics_listen, ar.metrics, before_render, &ar, err,

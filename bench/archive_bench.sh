@@ -29,8 +29,9 @@
 # Exit: 0 the run completed; 1 a step failed; 2 usage. Bounded: each phase < 2 min.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${HQ_BUILD_DIR:-$top/build}
+bench_name=archive_bench
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 N=${HQ_ARCHIVE_BENCH_N:-100000}
 EVENTS=${HQ_ARCHIVE_BENCH_EVENTS:-1000000}
 HOURS=${HQ_ARCHIVE_BENCH_HOURS:-10}
@@ -41,23 +42,8 @@ export HQ_BROKER_PORT=${HQ_BROKER_PORT:-5712}
 export HQ_BROKER_MGMT_PORT=${HQ_BROKER_MGMT_PORT:-15712}
 METRICS_PORT=${HQ_ARCHIVE_BENCH_METRICS_PORT:-19712}
 
-case "${1:-}" in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-"") ;;
-*)
-    echo "usage: bench/archive_bench.sh (settings come from the environment; see --help)" >&2
-    exit 2
-    ;;
-esac
-for v in N EVENTS HOURS BATCH BATCH_MS; do
-    if ! [[ ${!v} =~ ^[0-9]+$ ]] || [ "${!v}" -lt 1 ]; then
-        echo "archive_bench: $v must be a positive integer" >&2
-        exit 2
-    fi
-done
+bench_env_only "$@"
+bench_positive N EVENTS HOURS BATCH BATCH_MS
 if [ "$N" -gt 1000000 ] || [ "$EVENTS" -gt 5000000 ]; then
     echo "archive_bench: keep runs bounded (N <= 1000000, EVENTS <= 5000000)" >&2
     exit 2
@@ -71,12 +57,7 @@ for b in "$ARCHIVE" "$DLX" "$CEILING" "$TOOL"; do
     [ -x "$b" ] || { echo "archive_bench: $b is not built (cmake --build $BUILD)" >&2; exit 1; }
 done
 
-work=${HQ_ARCHIVE_BENCH_DIR:-}
-if [ -z "$work" ]; then
-    work=$(mktemp -d /tmp/hq-archive-bench.XXXXXX)
-else
-    mkdir -p "$work"
-fi
+work=$(bench_workdir "${HQ_ARCHIVE_BENCH_DIR:-}" hq-archive-bench)
 mgmt="http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api"
 started_broker=0
 logger_pid=

@@ -27,30 +27,16 @@
 # Exit: 0 every target met; 1 a target missed or a step failed; 2 usage. No broker needed.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${HQ_BUILD_DIR:-$top/build}
+bench_name=console_bench
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 EVENTS=${HQ_CONSOLE_BENCH_EVENTS:-1000000}
 DAYS=${HQ_CONSOLE_BENCH_DAYS:-4}
 REPEAT=${HQ_CONSOLE_BENCH_REPEAT:-7}
 PORT=${HQ_CONSOLE_BENCH_PORT:-18791}
 
-case "${1:-}" in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-"") ;;
-*)
-    echo "usage: bench/console_bench.sh (settings come from the environment; see --help)" >&2
-    exit 2
-    ;;
-esac
-for v in EVENTS DAYS REPEAT PORT; do
-    if ! [[ ${!v} =~ ^[0-9]+$ ]] || [ "${!v}" -lt 1 ]; then
-        echo "console_bench: $v must be a positive integer" >&2
-        exit 2
-    fi
-done
+bench_env_only "$@"
+bench_positive EVENTS DAYS REPEAT PORT
 if [ "$EVENTS" -gt 5000000 ] || [ "$DAYS" -gt 30 ] || [ "$DAYS" -lt 2 ] || [ "$REPEAT" -gt 50 ]; then
     echo "console_bench: keep runs bounded (EVENTS <= 5000000, 2 <= DAYS <= 30, REPEAT <= 50)" >&2
     exit 2
@@ -63,12 +49,7 @@ for b in "$CONSOLE" "$TOOL"; do
 done
 command -v curl >/dev/null || { echo "console_bench: needs curl" >&2; exit 1; }
 
-work=${HQ_CONSOLE_BENCH_DIR:-}
-if [ -z "$work" ]; then
-    work=$(mktemp -d /tmp/hq-console-bench.XXXXXX)
-else
-    mkdir -p "$work"
-fi
+work=$(bench_workdir "${HQ_CONSOLE_BENCH_DIR:-}" hq-console-bench)
 pid=""
 cleanup() {
     if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi

@@ -17,9 +17,10 @@
 # HQ_PEER_GATEWAY_CONF_EXTRA (lines for the gateway group). Gateway on 18794, /metrics 18797.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+bench_name=gateway_stages
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 peers=$top/bench/peers
-BUILD=${HQ_BUILD_DIR:-$top/build}
 CONNS=128 SECS=8 BWIN=""
 while (($#)); do
     case $1 in
@@ -36,17 +37,15 @@ GATEWAY=$BUILD/gateway/hookmq-gateway
 [ -x "$GATEWAY" ] || { echo "gateway_stages: $GATEWAY is not built" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "gateway_stages: wrk is missing" >&2; exit 2; }
 
-export HQ_BROKER_PORT=${HQ_STAGES_BROKER_PORT:-5794}
-export HQ_BROKER_MGMT_PORT=$((HQ_BROKER_PORT + 10000))
-export HQ_BROKER_DIR=/tmp/hq-stages-broker-$HQ_BROKER_PORT
+bench_broker_env "${HQ_STAGES_BROKER_PORT:-5794}" stages
 export BENCH_AMQP_PORT=$HQ_BROKER_PORT BENCH_MGMT_PORT=$HQ_BROKER_MGMT_PORT
 export WEBHOOK_SECRET=bench-secret-not-for-production BENCH_UNIQUE_BODY=1
 port=18794 mport=18797
 work=$(mktemp -d /tmp/hq-stages.XXXXXX)
-started=0 gw=""
+broker_started=0 gw=""
 cleanup() {
     [ -n "$gw" ] && { kill "$gw" 2>/dev/null || true; wait "$gw" 2>/dev/null || true; }
-    [ "$started" = 1 ] && { "$top/scripts/broker" stop >/dev/null 2>&1 || true; rm -rf "$HQ_BROKER_DIR"; }
+    [ "$broker_started" = 1 ] && { "$top/scripts/broker" stop >/dev/null 2>&1 || true; rm -rf "$HQ_BROKER_DIR"; }
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -63,14 +62,9 @@ for b in benchq limit_publish; do
 done
 export BENCHQ=$tools/benchq
 
-if "$top/scripts/broker" status >/dev/null 2>&1; then
-    echo "gateway_stages: a broker already answers on management port $HQ_BROKER_MGMT_PORT" >&2
-    exit 1
-fi
+bench_broker_check
 rm -rf "$HQ_BROKER_DIR"
-started=1
-timeout 120 "$top/scripts/broker" start >"$work/broker.log" 2>&1 ||
-    { echo "gateway_stages: the broker did not start: $(tail -3 "$work/broker.log")" >&2; exit 1; }
+bench_broker_start "$work/broker.log" 120
 export BENCH_BROKER_PID
 BENCH_BROKER_PID=$(cat "$HQ_BROKER_DIR/rabbitmq.pid")
 "$BENCHQ" setup bench.events topic bench.events.q 'github.#' >/dev/null

@@ -17,8 +17,9 @@
 # + 10000), HQ_HDR_BROKER_VERSION (3.10). Loopback only; about 10-20 s per round.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${HQ_BUILD_DIR:-$top/build}
+bench_name=header_cost
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 ROUNDS=3 COUNT=40000 QTYPE=classic
 while (($#)); do
     case $1 in
@@ -35,26 +36,19 @@ case $QTYPE in classic | quorum) ;; *) echo "header_cost: --queue-type classic|q
 CEILING=$BUILD/bench/hq_broker_ceiling
 [ -x "$CEILING" ] || { echo "header_cost: $CEILING is not built" >&2; exit 2; }
 
-export HQ_BROKER_PORT=${HQ_HDR_BROKER_PORT:-5792}
-export HQ_BROKER_MGMT_PORT=$((HQ_BROKER_PORT + 10000))
-export HQ_BROKER_DIR=/tmp/hq-hdrcost-broker-$HQ_BROKER_PORT
+bench_broker_env "${HQ_HDR_BROKER_PORT:-5792}" hdrcost
 export HQ_BROKER_VERSION=${HQ_HDR_BROKER_VERSION:-3.10}
 work=$(mktemp -d /tmp/hq-hdrcost.XXXXXX)
-started=0
+broker_started=0
 cleanup() {
-    [ "$started" = 1 ] && { "$top/scripts/broker" stop >/dev/null 2>&1 || true; rm -rf "$HQ_BROKER_DIR"; }
+    [ "$broker_started" = 1 ] && { "$top/scripts/broker" stop >/dev/null 2>&1 || true; rm -rf "$HQ_BROKER_DIR"; }
     rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-if "$top/scripts/broker" status >/dev/null 2>&1; then
-    echo "header_cost: a broker already answers on management port $HQ_BROKER_MGMT_PORT" >&2
-    exit 1
-fi
+bench_broker_check
 rm -rf "$HQ_BROKER_DIR"
-started=1
-timeout 120 "$top/scripts/broker" start >"$work/broker.log" 2>&1 ||
-    { echo "header_cost: the broker did not start: $(tail -3 "$work/broker.log")" >&2; exit 1; }
+bench_broker_start "$work/broker.log" 120
 bpid=$(cat "$HQ_BROKER_DIR/rabbitmq.pid")
 hz=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

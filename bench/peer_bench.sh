@@ -30,9 +30,10 @@
 # Exit: 0 the run completed with nothing lost or extra; 1 otherwise; 2 usage.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
+bench_name=peer_bench
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 peers=$top/bench/peers
-BUILD=${HQ_BUILD_DIR:-$top/build}
 ROUNDS=3 SECONDS_PER=10 CONNS="32 128" TARGETS=node,python,hookmq LIMITS=0 KEEP=0 PIN=0
 while (($#)); do
     case $1 in
@@ -66,9 +67,7 @@ case ,$TARGETS, in *,python,*) command -v gunicorn >/dev/null &&
     "$(sed -n '1s/^#! *//p' "$(command -v gunicorn)" | cut -d' ' -f1)" -c 'import flask, pika' 2>/dev/null ||
     { echo "peer_bench: gunicorn, python3-flask and python3-pika are needed for the python target" >&2; exit 2; } ;; esac
 
-export HQ_BROKER_PORT=${HQ_PEER_BROKER_PORT:-5790}
-export HQ_BROKER_MGMT_PORT=$((HQ_BROKER_PORT + 10000))
-export HQ_BROKER_DIR=/tmp/hq-peerbench-broker-$HQ_BROKER_PORT
+bench_broker_env "${HQ_PEER_BROKER_PORT:-5790}" peerbench
 export HQ_BROKER_VERSION=${HQ_PEER_BROKER_VERSION:-3.10}
 export BENCH_AMQP_PORT=$HQ_BROKER_PORT BENCH_MGMT_PORT=$HQ_BROKER_MGMT_PORT
 export AMQP_URL="amqp://guest:guest@127.0.0.1:$HQ_BROKER_PORT/%2F"
@@ -108,15 +107,10 @@ if [[ ,$TARGETS, == *,node,* && ! -d $peers/node/node_modules ]]; then
 fi
 
 # ---- a private broker, fresh
-if "$top/scripts/broker" status >/dev/null 2>&1; then
-    echo "peer_bench: a broker already answers on management port $HQ_BROKER_MGMT_PORT; stop it first" >&2
-    exit 1
-fi
+bench_broker_check "stop it first"
 rm -rf "$HQ_BROKER_DIR"
 echo "peer_bench: starting RabbitMQ $HQ_BROKER_VERSION on 127.0.0.1:$HQ_BROKER_PORT" >&2
-broker_started=1
-timeout 120 "$top/scripts/broker" start >"$work/broker.log" 2>&1 ||
-    { echo "peer_bench: the broker did not start: $(tail -3 "$work/broker.log")" >&2; exit 1; }
+bench_broker_start "$work/broker.log" 120
 export BENCH_BROKER_PID
 BENCH_BROKER_PID=$(cat "$HQ_BROKER_DIR/rabbitmq.pid")
 pin=()

@@ -39,8 +39,9 @@
 # Bounded: about 1-2 minutes with the defaults, loopback only; Ctrl-C cleans up.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${HQ_BUILD_DIR:-$top/build}
+bench_name=replay_bench
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 N=${HQ_BENCH_EVENTS:-30000}
 ROUNDS=${HQ_BENCH_ROUNDS:-5}
 WIN=${HQ_BENCH_WINDOW:-256}
@@ -54,17 +55,7 @@ EXCHANGE=hookmq.rbench.events
 CEIL_X=bench.replay.ceiling
 BODY_BYTES=1024
 
-case "${1:-}" in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-"") ;;
-*)
-    echo "usage: bench/replay_bench.sh (settings come from the environment; see --help)" >&2
-    exit 2
-    ;;
-esac
+bench_env_only "$@"
 num() { # NAME VALUE MIN MAX
     if ! [[ $2 =~ ^[0-9]+$ ]] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
         echo "replay_bench: $1 must be $3..$4" >&2
@@ -108,30 +99,16 @@ cleanup() {
         mgmt DELETE "/exchanges/%2f/$CEIL_X" >/dev/null 2>&1 || true
         mgmt DELETE "/exchanges/%2f/$EXCHANGE" >/dev/null 2>&1 || true
     fi
-    if [ "${HQ_BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
-        echo "replay_bench: config, logs and archive kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
+    bench_work_done "$rc" "config, logs and archive"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mgmt() { # METHOD PATH [curl args]
-    local m=$1 p=$2
-    shift 2
-    curl -sS -f -u guest:guest -H 'content-type: application/json' -X "$m" \
-        "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api$p" "$@"
-}
-purge() { mgmt DELETE "/queues/%2f/$1/contents" >/dev/null 2>&1 || true; }
 median() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {if (NR==0) print 0; else if (NR%2) print a[(NR+1)/2]; else printf "%.0f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${load_before%% *}" -v n="$(nproc)" 'BEGIN {exit !(l > n / 2)}'; then
-    echo "replay_bench: warning: load average is $load_before on $(nproc) CPUs; the numbers will be low and noisy" >&2
-fi
+bench_load_check
 
 # ---- broker -------------------------------------------------------------------------------
 if [ "${HQ_BENCH_REUSE_BROKER:-0}" = 1 ]; then
@@ -139,17 +116,12 @@ if [ "${HQ_BENCH_REUSE_BROKER:-0}" = 1 ]; then
         die "HQ_BENCH_REUSE_BROKER=1 but no broker answers on management port $HQ_BROKER_MGMT_PORT"
     say "using the broker on 127.0.0.1:$HQ_BROKER_PORT"
 else
-    if "$top/scripts/broker" status >/dev/null 2>&1; then
-        die "a broker already answers on management port $HQ_BROKER_MGMT_PORT; stop it, choose" \
-            "other ports, or set HQ_BENCH_REUSE_BROKER=1"
-    fi
+    bench_broker_check "stop it, choose other ports, or set HQ_BENCH_REUSE_BROKER=1"
     case "$(basename "$HQ_BROKER_DIR")" in
     hq-bench*) rm -rf "$HQ_BROKER_DIR" ;; # a fresh node each run (only ever our own bench dir)
     esac
     say "starting a private broker on 127.0.0.1:$HQ_BROKER_PORT ($HQ_BROKER_DIR)"
-    broker_started=1
-    timeout 90 "$top/scripts/broker" start >"$work/broker-start.log" 2>&1 ||
-        die "the broker did not start: $(tail -3 "$work/broker-start.log")"
+    bench_broker_start "$work/broker-start.log" 90
 fi
 rabbit_version=$(mgmt GET /overview 2>/dev/null | sed -n 's/.*"rabbitmq_version":"\([^"]*\)".*/\1/p')
 

@@ -31,8 +31,9 @@
 # Bounded: about 100 s with the defaults (< 3 min), loopback only; Ctrl-C cleans up.
 set -euo pipefail
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=${HQ_BUILD_DIR:-$top/build}
+bench_name=run-gateway
+# shellcheck source=bench/lib.sh
+. "$(dirname "$0")/lib.sh"
 PHASE_S=${HQ_BENCH_SECONDS:-15}
 PIN=${HQ_BENCH_PIN:-0}
 client=() # command prefix of every client program (taskset with HQ_BENCH_PIN=1)
@@ -47,17 +48,7 @@ BODY_BYTES=1024
 SINK=bench.sink
 EXCHANGE=hookmq.events
 
-case "${1:-}" in
--h | --help)
-    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-    exit 0
-    ;;
-"") ;;
-*)
-    echo "usage: bench/run-gateway.sh (settings come from the environment; see --help)" >&2
-    exit 2
-    ;;
-esac
+bench_env_only "$@"
 if ! [[ $PHASE_S =~ ^[0-9]+$ ]] || [ "$PHASE_S" -lt 1 ] || [ "$PHASE_S" -gt 20 ]; then
     echo "run-gateway: HQ_BENCH_SECONDS must be 1..20" >&2
     exit 2
@@ -113,24 +104,13 @@ cleanup() {
     if [ "$broker_started" = 1 ]; then
         "$top/scripts/broker" stop >/dev/null 2>&1 || true
     fi
-    if [ "${HQ_BENCH_KEEP:-0}" = 1 ] || [ "$rc" -ne 0 ]; then
-        echo "run-gateway: logs, configs and ids files kept in $work" >&2
-    else
-        rm -rf "$work"
-    fi
+    bench_work_done "$rc" "logs, configs and ids files"
     exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-mgmt() { # METHOD PATH [JSON]
-    local m=$1 p=$2
-    shift 2
-    curl -sS -f -u guest:guest -H 'content-type: application/json' -X "$m" \
-        "http://127.0.0.1:$HQ_BROKER_MGMT_PORT/api$p" "$@"
-}
-purge() { mgmt DELETE "/queues/%2f/$1/contents" >/dev/null 2>&1 || true; }
 # field NAME LINE: the value of NAME=... in a key=value line
 field() { sed -n "s/.*\\b$1=\\([^ ]*\\).*/\\1/p" <<<"$2" | head -1; }
 # cpu_ticks PID: user + system clock ticks of a process so far (0 when it is gone)
@@ -143,24 +123,16 @@ for p in "$HTTP_PORT" "$METRICS_PORT"; do
 done
 
 # the gateway, the broker and hq_load share this machine's cores: other work skews every number
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-if awk -v l="${load_before%% *}" -v n="$(nproc)" 'BEGIN {exit !(l > n / 2)}'; then
-    echo "run-gateway: warning: load average is $load_before on $(nproc) CPUs; the numbers will be low and noisy" >&2
-fi
+bench_load_check
 
 # ---- broker -------------------------------------------------------------------------------
-if "$top/scripts/broker" status >/dev/null 2>&1; then
-    die "a broker already answers on management port $HQ_BROKER_MGMT_PORT; stop it first" \
-        "(HQ_BROKER_DIR=$HQ_BROKER_DIR scripts/broker stop) or choose other ports"
-fi
+bench_broker_check "stop it first (HQ_BROKER_DIR=$HQ_BROKER_DIR scripts/broker stop) or choose other ports"
 # a fresh node each run: old queues would skew the numbers (only ever our own bench dir)
 case "$(basename "$HQ_BROKER_DIR")" in
 hq-bench*) rm -rf "$HQ_BROKER_DIR" ;;
 esac
 say "starting a private broker on 127.0.0.1:$HQ_BROKER_PORT ($HQ_BROKER_DIR)"
-broker_started=1
-timeout 90 "$top/scripts/broker" start >"$work/broker-start.log" 2>&1 ||
-    die "the broker did not start: $(tail -3 "$work/broker-start.log")"
+bench_broker_start "$work/broker-start.log" 90
 broker_pid=$(cat "$HQ_BROKER_DIR/rabbitmq.pid" 2>/dev/null || echo "")
 if [ "$PIN" = 1 ]; then
     [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null || die "HQ_BENCH_PIN=1 needs 2 CPUs and taskset"

@@ -428,11 +428,9 @@ int hq_archive_compress(const char *base, const volatile int *cancel,
     (void)ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
 
     for (;;) {
-        ssize_t r = read(in, chunk, READ_CHUNK);
+        ssize_t r = hq_read_some(in, chunk, READ_CHUNK);
         const char *p = chunk, *end, *nl;
 
-        if (r < 0 && errno == EINTR)
-            continue;
         if (r < 0) {
             snprintf(err, errsz, "read %s: %s", jsonl, strerror(errno));
             goto out;
@@ -858,6 +856,15 @@ size_t hq__aidx_lookup(const struct hq__aidx *x, const char *id, uint32_t *out, 
 
 /* ================================================================== recovery, retention */
 
+/* hq__aseg_list for the logger's upkeep, to which a missing dir is an archive with no segment
+ * yet: HQ_OK with *n 0. */
+static int list_or_none(const char *dir, struct hq__aseg **segs, size_t *n)
+{
+    int rc = hq__aseg_list(dir, segs, n);
+
+    return rc == HQ_ENOTFOUND ? HQ_OK : rc;
+}
+
 int hq_archive_pending(const char *dir, int64_t now_ms, const char *current,
                        void (*fn)(void *arg, const char *base), void *arg)
 {
@@ -866,10 +873,7 @@ int hq_archive_pending(const char *dir, int64_t now_ms, const char *current,
     int64_t hour = hq_hour_start(now_ms);
     int rc;
 
-    rc = hq__aseg_list(dir, &segs, &n);
-    if (rc == HQ_ENOTFOUND)
-        return HQ_OK;
-    if (rc != HQ_OK)
+    if ((rc = list_or_none(dir, &segs, &n)) != HQ_OK)
         return rc;
     for (i = 0; i < n; i++) {
         const struct hq__aseg *s = &segs[i];
@@ -939,10 +943,7 @@ int hq_archive_retention(const char *dir, int keep_days, int64_t now_ms, unsigne
     if (keep_days <= 0)
         return HQ_OK;
     cutoff = now_ms - (int64_t)keep_days * 24 * HQ_HOUR_MS;
-    rc = hq__aseg_list(dir, &segs, &n);
-    if (rc == HQ_ENOTFOUND)
-        return HQ_OK;
-    if (rc != HQ_OK)
+    if ((rc = list_or_none(dir, &segs, &n)) != HQ_OK)
         return rc;
     for (i = 0; i < n; i++) {
         const struct hq__aseg *s = &segs[i];

@@ -431,10 +431,8 @@ static int read_plain(struct reader *rd, const char *path)
     }
     rd->st->segments_opened++;
     for (;;) {
-        ssize_t r = read(fd, buf, READ_CHUNK);
+        ssize_t r = hq_read_some(fd, buf, READ_CHUNK);
 
-        if (r < 0 && errno == EINTR)
-            continue;
         if (r < 0) {
             rc = HQ_EIO;
             break;
@@ -471,11 +469,9 @@ static int read_zst_stream(struct reader *rd, const char *path)
     }
     rd->st->segments_opened++;
     for (;;) {
-        ssize_t r = read(fd, ibuf, inb);
+        ssize_t r = hq_read_some(fd, ibuf, inb);
         ZSTD_inBuffer in;
 
-        if (r < 0 && errno == EINTR)
-            continue;
         if (r < 0) {
             rc = HQ_EIO;
             break;

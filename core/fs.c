@@ -1,4 +1,5 @@
-/* hq_fs: write-all, read a whole file, mkdir -p, fsync a directory, exists (core/hq_fs.h). */
+/* hq_fs: write-all, read retrying EINTR, read a whole file, mkdir -p, fsync a directory, exists
+ * (core/hq_fs.h). */
 #include "hq_fs.h"
 
 #include <errno.h>
@@ -33,6 +34,18 @@ int hq_write_all(int fd, const void *p, size_t n)
     return hq_write_all_with(write, fd, p, n);
 }
 
+ssize_t hq_read_some(int fd, void *p, size_t n)
+{
+    for (;;) {
+        ssize_t r = read(fd, p, n);
+
+        if (r >= 0)
+            return r;
+        if (errno != EINTR)
+            return HQ_EIO;
+    }
+}
+
 /* Read fd to its end into *buf (grown as needed, *alloc bytes), at most cap bytes. */
 static int read_to_end(int fd, size_t cap, char **buf, size_t *alloc, size_t *got)
 {
@@ -53,9 +66,7 @@ static int read_to_end(int fd, size_t cap, char **buf, size_t *alloc, size_t *go
             *buf = nb;
             *alloc = na;
         }
-        r = read(fd, *buf + *got, *alloc - 1 - *got);
-        if (r < 0 && errno == EINTR)
-            continue;
+        r = hq_read_some(fd, *buf + *got, *alloc - 1 - *got);
         if (r < 0)
             return HQ_EIO;
         if (r == 0)
@@ -91,9 +102,7 @@ int hq_read_file(const char *path, size_t cap, char **out, size_t *n)
             goto out;
         }
         while (got < (size_t)st.st_size) {
-            ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-            if (r < 0 && errno == EINTR)
-                continue;
+            ssize_t r = hq_read_some(fd, buf + got, (size_t)st.st_size - got);
             if (r <= 0)
                 break; /* shrunk while reading: what is there */
             got += (size_t)r;

@@ -1,8 +1,8 @@
 /* hq_fs: small file-system helpers shared by every program (write-all, read a whole file,
  * mkdir -p, fsync a directory, exists). The one home of these; do not copy them into a module.
  *
- * Every function but hq_path_exists returns an hq_status (HQ_OK = 0, negative = error). On HQ_EIO and
- * HQ_ENOTFOUND errno holds the cause of the failed system call. */
+ * Every function but hq_read_some and hq_path_exists returns an hq_status (HQ_OK = 0, negative =
+ * error). On HQ_EIO and HQ_ENOTFOUND errno holds the cause of the failed system call. */
 #ifndef HQ_FS_H
 #define HQ_FS_H
 
@@ -19,6 +19,10 @@ HQ_MUST_CHECK int hq_write_all(int fd, const void *p, size_t n);
  * failures (the gateway spool's gw__spool_io). */
 typedef ssize_t (*hq_write_fn)(int fd, const void *p, size_t n);
 HQ_MUST_CHECK int hq_write_all_with(hq_write_fn wr, int fd, const void *p, size_t n);
+
+/* read(2) of at most n bytes from fd into p, retrying EINTR. p is borrowed for the call.
+ * Returns the number of bytes read (0: end of file), or HQ_EIO (negative; errno from the read). */
+HQ_MUST_CHECK ssize_t hq_read_some(int fd, void *p, size_t n);
 
 /* Read the whole file at path into a malloc'd buffer, NUL-terminated (the NUL is not
  * counted in *n). At most cap bytes: a larger file fails with HQ_ETOOBIG. A regular file is

@@ -35,4 +35,9 @@ enum hq_exit { HQ_EXIT_OK = 0, HQ_EXIT_RUNTIME = 1, HQ_EXIT_USAGE = 2, HQ_EXIT_T
  * HQ_ENOTFOUND and HQ_ECONFLICT 3; anything else 1. */
 int hq_exit_code(int status);
 
+/* hq_exit_code for a program that a SIGTERM or SIGINT may stop on the way (start-up retries, a
+ * replay that resumes): HQ_ESHUTDOWN, stopped as asked, is 0; every other status as
+ * hq_exit_code. */
+int hq_exit_code_run(int status);
+
 #endif

@@ -80,6 +80,9 @@ void hq_topology_vhost(const struct hq_config *cfg, char *vhost, size_t n);
 /* What queue (one of consumer's: hookmq.<consumer>[.retry.<delay>|.dlq]) is: "work",
  * "retry" or "dlq". */
 const char *hq_topology_queue_kind(const char *consumer, const char *queue);
+/* Is retry delay i (< c->n_delays) of consumer c the first of its value? Each distinct delay has
+ * one retry queue, hookmq.<consumer>.retry.<delay>; a repeated delay uses the first one's. */
+bool hq_topology_delay_first(const struct hq_consumer_cfg *c, size_t i);
 
 /* Declare everything in t over a connection to cfg's broker, with the arguments for the
  * version that broker announces (hq_topology_target). Existing objects are checked

@@ -35,3 +35,8 @@ int hq_exit_code(int status)
     default: return HQ_EXIT_RUNTIME;
     }
 }
+
+int hq_exit_code_run(int status)
+{
+    return status == HQ_ESHUTDOWN ? HQ_EXIT_OK : hq_exit_code(status);
+}

@@ -81,50 +81,60 @@ static struct hq_obj *add_obj(struct builder *b, enum hq_obj_kind kind, const ch
     return o;
 }
 
+/* The one place that appends an x-argument to o: the next free slot, with key and is_int set
+ * and no value yet (the caller sets str or num); NULL when o has no room left. */
+static struct hq_targ *targ_next(struct hq_obj *o, const char *key, bool is_int)
+{
+    struct hq_targ *a;
+
+    if (o->n_args >= sizeof(o->args) / sizeof(o->args[0]))
+        return NULL;
+    a = &o->args[o->n_args++];
+    a->key = key;
+    a->is_int = is_int;
+    a->str = NULL;
+    a->num = 0;
+    return a;
+}
+
+/* targ_next while building: NULL when o is NULL or b already failed; o full sets b->rc. */
+static struct hq_targ *arg_add(struct builder *b, struct hq_obj *o, const char *key, bool is_int)
+{
+    struct hq_targ *a;
+
+    if (!o || b->rc != HQ_OK)
+        return NULL;
+    a = targ_next(o, key, is_int);
+    if (!a)
+        b->rc = HQ_ETOOBIG;
+    return a;
+}
+
 static void arg_str(struct builder *b, struct hq_obj *o, const char *key, const char *val)
 {
-    if (!o || b->rc != HQ_OK)
-        return;
-    if (o->n_args >= sizeof(o->args) / sizeof(o->args[0])) {
-        b->rc = HQ_ETOOBIG;
-        return;
-    }
-    o->args[o->n_args].key = key;
-    o->args[o->n_args].is_int = false;
-    o->args[o->n_args].str = xstrdup(b, val);
-    o->n_args++;
+    struct hq_targ *a = arg_add(b, o, key, false);
+
+    if (a)
+        a->str = xstrdup(b, val);
 }
 
 static void arg_int(struct builder *b, struct hq_obj *o, const char *key, int64_t v)
 {
-    if (!o || b->rc != HQ_OK)
-        return;
-    if (o->n_args >= sizeof(o->args) / sizeof(o->args[0])) {
-        b->rc = HQ_ETOOBIG;
-        return;
-    }
-    o->args[o->n_args].key = key;
-    o->args[o->n_args].is_int = true;
-    o->args[o->n_args].num = v;
-    o->n_args++;
+    struct hq_targ *a = arg_add(b, o, key, true);
+
+    if (a)
+        a->num = v;
 }
 
 /* Like arg_str, taking ownership of val (NULL: allocation failed, b->rc is set). */
 static void arg_own(struct builder *b, struct hq_obj *o, const char *key, char *val)
 {
-    if (!o || b->rc != HQ_OK || !val) {
+    struct hq_targ *a = val ? arg_add(b, o, key, false) : NULL;
+
+    if (a)
+        a->str = val;
+    else
         free(val);
-        return;
-    }
-    if (o->n_args >= sizeof(o->args) / sizeof(o->args[0])) {
-        free(val);
-        b->rc = HQ_ETOOBIG;
-        return;
-    }
-    o->args[o->n_args].key = key;
-    o->args[o->n_args].is_int = false;
-    o->args[o->n_args].str = val;
-    o->n_args++;
 }
 
 static void add_exchange(struct builder *b, const char *name, const char *type, const char *owner,
@@ -167,8 +177,7 @@ static void add_binding(struct builder *b, const char *source, const char *queue
     o->routing_key = xstrdup(b, key);
 }
 
-/* Is delay i the first occurrence of its value? */
-static bool first_delay(const struct hq_consumer_cfg *c, size_t i)
+bool hq_topology_delay_first(const struct hq_consumer_cfg *c, size_t i)
 {
     size_t k;
 
@@ -241,7 +250,7 @@ int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out)
         for (k = 0; k < c->n_delays && b.rc == HQ_OK; k++) {
             char d[32];
 
-            if (!first_delay(c, k))
+            if (!hq_topology_delay_first(c, k))
                 continue;
             if (c->delays_ms[k] > (uint64_t)INT32_MAX) {
                 b.rc = HQ_EINVAL; /* x-message-ttl is at most 2^32-1 ms; keep it signed */
@@ -287,16 +296,14 @@ int hq_topology_build(const struct hq_config *cfg, struct hq_topology *out)
 static void obj_target(struct hq_obj *o, int broker_major)
 {
     const struct hq_targ *qt = hq_obj_arg(o, "x-queue-type");
+    struct hq_targ *a;
 
     if (o->kind != HQ_OBJ_QUEUE || !o->unlimited || broker_major < 4 || !qt || qt->is_int ||
-        !qt->str || strcmp(qt->str, "quorum") != 0 || hq_obj_arg(o, "x-delivery-limit") ||
-        o->n_args >= sizeof(o->args) / sizeof(o->args[0]))
+        !qt->str || strcmp(qt->str, "quorum") != 0 || hq_obj_arg(o, "x-delivery-limit"))
         return;
-    o->args[o->n_args].key = "x-delivery-limit";
-    o->args[o->n_args].is_int = true;
-    o->args[o->n_args].str = NULL;
-    o->args[o->n_args].num = HQ_TOPOLOGY_NO_DELIVERY_LIMIT;
-    o->n_args++;
+    a = targ_next(o, "x-delivery-limit", true);
+    if (a)
+        a->num = HQ_TOPOLOGY_NO_DELIVERY_LIMIT;
 }
 
 void hq_topology_target(struct hq_topology *t, int broker_major)

@@ -15,7 +15,7 @@
  * Exit codes (docs/interface.md): 0 ok (also: already completed, nothing to replay, interrupted by
  * SIGTERM/SIGINT after settling what was in flight), 1 runtime failure (broker, I/O, events
  * nacked or returned), 2 usage or configuration error, 3 the target queue or exchange is
- * missing (run `hookmq-dlx apply`). exit_code() is the one mapping. */
+ * missing (run `hookmq-dlx apply`). core's hq_exit_code_run() is the one mapping. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -46,12 +46,6 @@ static void on_hup(int sig)
 {
     (void)sig;
     hup_signal = 1;
-}
-
-/* An interrupted replay exits 0 (it resumes); the rest as every program (hq_exit_code). */
-static int exit_code(int status)
-{
-    return status == HQ_ESHUTDOWN ? HQ_EXIT_OK : hq_exit_code(status);
 }
 
 static void usage(FILE *f)
@@ -222,7 +216,8 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* Everything after the command line: the replay's status (mapped by exit_code). */
+/* Everything after the command line: the replay's status (mapped by hq_exit_code_run: an
+ * interrupted replay exits 0, it resumes). */
 static int run(const struct hq_replay_opts *o, const char *config_path)
 {
     struct cli cl;
@@ -270,7 +265,7 @@ static int check_main(int argc, char **argv)
     args = calloc((size_t)argc + 1, sizeof(*args));
     if (!args) {
         fprintf(stderr, PROG ": out of memory\n");
-        return exit_code(HQ_ENOMEM);
+        return hq_exit_code_run(HQ_ENOMEM);
     }
     for (i = 0; i < argc; i++)
         if (i == 0 || strcmp(argv[i], "--check") != 0)
@@ -325,7 +320,7 @@ static int check_main(int argc, char **argv)
 out:
     hq_config_free(cfg);
     free(args);
-    return exit_code(rc);
+    return hq_exit_code_run(rc);
 }
 
 int main(int argc, char **argv)
@@ -343,7 +338,7 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": %s\n", err);
         fprintf(stderr, "usage: " PROG " [-c FILE] FILTERS TARGET [--rate N] [--dry-run] "
                         "(--help for more)\n");
-        return exit_code(rc);
+        return hq_exit_code_run(rc);
     }
     if (o.help) {
         usage(stdout);
@@ -353,5 +348,5 @@ int main(int argc, char **argv)
         printf(PROG " %s\n", HQ_VERSION);
         return HQ_EXIT_OK;
     }
-    return exit_code(run(&o, hq_config_default_path(o.config)));
+    return hq_exit_code_run(run(&o, hq_config_default_path(o.config)));
 }

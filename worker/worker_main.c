@@ -24,6 +24,7 @@
 #include "hq_log.h"
 #include "hq_signals.h"
 #include "hq_time.h"
+#include "hq_topology.h"
 #include "hq_metrics_http.h"
 #include "worker.h"
 
@@ -156,15 +157,6 @@ static bool wait_term(const sigset_t *set, int64_t ms)
     }
 }
 
-static bool delay_seen(const struct hq_consumer_cfg *c, size_t i)
-{
-    size_t k;
-
-    for (k = 0; k < i; k++)
-        if (c->delays_ms[k] == c->delays_ms[i]) return true;
-    return false;
-}
-
 /* Connect (retrying while the broker is away) and passive-check the consumer's queues.
  * HQ_OK; HQ_ENOTFOUND after printing what is missing; HQ_ESHUTDOWN (signal); others. */
 static int startup_check(struct wk *w, const sigset_t *set)
@@ -203,7 +195,7 @@ static int startup_check(struct wk *w, const sigset_t *set)
 
     CHECK(w->work_queue);
     for (i = 0; i < con->n_delays; i++) {
-        if (delay_seen(con, i)) continue;
+        if (!hq_topology_delay_first(con, i)) continue;
         hq_duration_format(con->delays_ms[i], d, sizeof(d));
         snprintf(q, sizeof(q), "hookmq.%s.retry.%s", con->name, d);
         CHECK(q);
@@ -417,12 +409,8 @@ int main(int argc, char **argv)
     states = true;
 
     rc = startup_check(&w, &set);
-    if (rc == HQ_ESHUTDOWN) {
-        status = HQ_EXIT_OK;
-        goto out;
-    }
     if (rc != HQ_OK) {
-        status = hq_exit_code(rc);
+        status = hq_exit_code_run(rc); /* stopped by a signal while retrying: 0 */
         goto out;
     }
 

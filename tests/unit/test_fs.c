@@ -1,5 +1,5 @@
-/* test_fs: the file-system helpers of core/fs.c (write-all, read a whole file, mkdir -p,
- * fsync a directory). */
+/* test_fs: the file-system helpers of core/fs.c (write-all, read retrying EINTR, read a whole
+ * file, mkdir -p, fsync a directory). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -92,6 +93,61 @@ static void test_write_all_pipe_and_errors(void **state)
     close(pfd[1]);
     errno = 0;
     assert_int_equal(hq_write_all(pfd[1], "x", 1), HQ_EIO); /* closed fd */
+    assert_int_equal(errno, EBADF);
+}
+
+/* ---- read retrying EINTR */
+
+static volatile sig_atomic_t n_signals;
+
+static void count_signal(int sig)
+{
+    (void)sig;
+    n_signals++;
+}
+
+/* A child interrupts the parent's blocked read with signals whose handler does not restart
+ * system calls (no SA_RESTART), then writes one byte: hq_read_some returns that byte, not the
+ * EINTR; then 0 at the end; HQ_EIO with errno on a bad fd. */
+static void test_read_some(void **state)
+{
+    struct sigaction sa, old;
+    char buf[8];
+    int pfd[2], st;
+    pid_t pid;
+
+    (void)state;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = count_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    n_signals = 0;
+    assert_int_equal(pipe(pfd), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int i;
+
+        close(pfd[0]);
+        for (i = 0; i < 5; i++) {
+            usleep(20000);
+            kill(getppid(), SIGUSR1);
+        }
+        usleep(20000);
+        _exit(write(pfd[1], "x", 1) == 1 ? 0 : 1);
+    }
+    close(pfd[1]);
+    assert_int_equal(hq_read_some(pfd[0], buf, sizeof(buf)), 1);
+    assert_int_equal(buf[0], 'x');
+    assert_true(n_signals >= 1);
+    assert_int_equal(hq_read_some(pfd[0], buf, sizeof(buf)), 0); /* the writer is gone */
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    close(pfd[0]);
+    assert_int_equal(sigaction(SIGUSR1, &old, NULL), 0);
+    errno = 0;
+    assert_int_equal(hq_read_some(pfd[0], buf, sizeof(buf)), HQ_EIO); /* closed fd */
     assert_int_equal(errno, EBADF);
 }
 
@@ -254,6 +310,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_write_all_short_writes_pipe),
         cmocka_unit_test(test_write_all_pipe_and_errors),
+        cmocka_unit_test(test_read_some),
         cmocka_unit_test(test_read_file),
         cmocka_unit_test(test_read_file_over_cap),
         cmocka_unit_test(test_read_file_missing),

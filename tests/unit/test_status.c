@@ -28,6 +28,23 @@ static void test_exit_codes(void **state)
     assert_int_equal(hq_exit_code(7), 1);
 }
 
+/* hq_exit_code_run: a program stopped by a signal as asked (HQ_ESHUTDOWN) exits 0; every other
+ * status as hq_exit_code. */
+static void test_exit_codes_run(void **state)
+{
+    (void)state;
+    assert_int_equal(hq_exit_code_run(HQ_ESHUTDOWN), 0);
+    for (int s = HQ_ESHUTDOWN - 1; s <= 7; s++) {
+        if (s == HQ_ESHUTDOWN)
+            continue;
+        assert_int_equal(hq_exit_code_run(s), hq_exit_code(s));
+    }
+    assert_int_equal(hq_exit_code_run(HQ_OK), 0);
+    assert_int_equal(hq_exit_code_run(HQ_ECONFIG), 2);
+    assert_int_equal(hq_exit_code_run(HQ_ENOTFOUND), 3);
+    assert_int_equal(hq_exit_code_run(HQ_EDOWN), 1);
+}
+
 static void test_descriptions(void **state)
 {
     (void)state;
@@ -40,6 +57,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exit_codes),
+        cmocka_unit_test(test_exit_codes_run),
         cmocka_unit_test(test_descriptions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

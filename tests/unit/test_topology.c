@@ -639,11 +639,29 @@ static void test_queue_kind(void **state)
     assert_string_equal(hq_topology_queue_kind("b", "hookmq.b"), "work");
 }
 
+/* One retry queue per distinct delay: a repeated delay is not the first of its value. */
+static void test_delay_first(void **state)
+{
+    uint64_t delays[] = {10000, 60000, 10000, 60000, 3600000};
+    struct hq_consumer_cfg c;
+
+    (void)state;
+    memset(&c, 0, sizeof(c));
+    c.delays_ms = delays;
+    c.n_delays = sizeof(delays) / sizeof(delays[0]);
+    assert_true(hq_topology_delay_first(&c, 0));
+    assert_true(hq_topology_delay_first(&c, 1));
+    assert_false(hq_topology_delay_first(&c, 2));
+    assert_false(hq_topology_delay_first(&c, 3));
+    assert_true(hq_topology_delay_first(&c, 4));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uri_parts),
         cmocka_unit_test(test_queue_kind),
+        cmocka_unit_test(test_delay_first),
         cmocka_unit_test(test_target_delivery_limit),
         cmocka_unit_test(test_broker_version_parse),
         cmocka_unit_test(test_quorum_objects),
