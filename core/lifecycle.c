@@ -391,20 +391,6 @@ struct hq_lc_emitter {
     int64_t oldest_ms; /* hq_mono_ms when the oldest record in the ring was queued */
 };
 
-static void cv_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(cv, mu, &ts);
-}
-
 /* The next message's records: the head record's routing key, LC_BATCH_BYTES of body at most. */
 struct lc_pick {
     bool started;
@@ -477,7 +463,7 @@ static void *lc_main(void *arg)
         if (e->stopping && (e->len == 0 || now >= e->drain_deadline))
             break;
         if (e->len == 0) {
-            cv_wait_ms(&e->cv, &e->mu, 1000);
+            hq_cond_wait_until(&e->cv, &e->mu, now + 1000);
             continue;
         }
         if (e->down_until > now) {
@@ -485,12 +471,12 @@ static void *lc_main(void *arg)
 
             if (e->stopping && e->drain_deadline - now < wait)
                 wait = e->drain_deadline - now;
-            cv_wait_ms(&e->cv, &e->mu, wait > 0 ? wait : 1);
+            hq_cond_wait_until(&e->cv, &e->mu, now + (wait > 0 ? wait : 1));
             continue;
         }
         if (!e->stopping && e->len < LC_BATCH && now < e->oldest_ms + LC_LINGER_MS) {
             /* let a few more records join this one's message */
-            cv_wait_ms(&e->cv, &e->mu, e->oldest_ms + LC_LINGER_MS - now);
+            hq_cond_wait_until(&e->cv, &e->mu, e->oldest_ms + LC_LINGER_MS);
             continue;
         }
         n = take(e, v);
