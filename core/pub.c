@@ -97,6 +97,7 @@ struct hq_pub {
     pthread_condattr_t cattr; /* CLOCK_MONOTONIC, for every condition variable here */
     int efd;                  /* eventfd: wakes publishers sleeping in poll for jobs */
     int sleepers;             /* publishers polling efd (they have room for jobs) */
+    bool efd_signalled;       /* efd written since a sleeper last came back: no need again */
     pthread_cond_t quit_cv;   /* quit (interrupts backoff sleeps and the watchdog) */
     pthread_cond_t idle_cv;   /* a caller left or a thread exited (for stop) */
 
@@ -186,8 +187,10 @@ static void wake_publishers(struct hq_pub *p, bool always)
 {
     uint64_t one = 1;
 
-    if ((p->sleepers > 0 || always) && p->efd >= 0)
+    if (((p->sleepers > 0 && !p->efd_signalled) || always) && p->efd >= 0) {
         (void)!write(p->efd, &one, sizeof(one));
+        p->efd_signalled = true;
+    }
 }
 
 /* ---------------------------------------------------------------- jobs */
@@ -645,6 +648,11 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
         if (wait_for_jobs) {
             pthread_mutex_lock(&p->mu);
             p->sleepers--;
+            /* every sleeper saw the write; this one takes what is queued at the top of the
+             * loop, unless it has no room: then wake another */
+            p->efd_signalled = false;
+            if (p->qhead && (s->blocked || hq_confirm_full(&s->win)))
+                wake_publishers(p, false);
             pthread_mutex_unlock(&p->mu);
         }
         if (rc != HQ_OK)
@@ -935,24 +943,18 @@ int hq_pub_publish_timed(struct hq_pub *p, const char *exchange, const struct hq
     rc = hq__amqp_msg_check(exchange, m); /* a message no connection could carry */
     if (rc != HQ_OK)
         return rc;
-    /* cheap checks first, without copying the message */
-    pthread_mutex_lock(&p->mu);
-    rc = admit_locked(p);
-    if (rc == HQ_OK && atomic_load(&p->max_body) && m->body_len > atomic_load(&p->max_body))
-        rc = HQ_ETOOBIG; /* the broker refused a body this large before */
-    pthread_mutex_unlock(&p->mu);
-    if (rc != HQ_OK)
-        return rc;
-    if (hq_mono_ms() >= deadline_mono_ms)
-        return HQ_ETIMEDOUT;
-
+    /* Copied before the checks, so that the pool's lock is taken once: every HTTP thread and
+     * the publishers contend for it (the copy is wasted only when the job is refused). */
     rc = job_new(p, exchange, m, &j);
     if (rc != HQ_OK)
         return rc;
 
     pthread_mutex_lock(&p->mu);
-    /* the state may have changed while we copied */
     rc = admit_locked(p);
+    if (rc == HQ_OK && atomic_load(&p->max_body) && m->body_len > atomic_load(&p->max_body))
+        rc = HQ_ETOOBIG; /* the broker refused a body this large before */
+    if (rc == HQ_OK && hq_mono_ms() >= deadline_mono_ms)
+        rc = HQ_ETIMEDOUT;
     if (rc != HQ_OK) {
         pthread_mutex_unlock(&p->mu);
         job_free(j);

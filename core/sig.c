@@ -23,7 +23,8 @@
  * than the raw header means that adding junk entries to a multi-signature header or
  * re-encoding it does not produce a new key for the same signed content.
  *
- * Thread-safe: the only shared state is the HMAC algorithm handle fetched once from OpenSSL. */
+ * Thread-safe: the only shared state is the HMAC and SHA-256 handles fetched once from OpenSSL;
+ * each thread keeps its own HMAC contexts (one per algorithm, reused with each key). */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -44,12 +45,36 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Crypto helpers */
 
+/* Fetched once, never freed (reachable until exit): the HMAC algorithm, and SHA-256 (with
+ * EVP_sha256() every EVP_DigestInit_ex() fetches it again from the provider store). */
 static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
-static EVP_MAC *hmac_impl; /* fetched once, never freed (reachable until exit) */
+static EVP_MAC *hmac_impl;
+static EVP_MD *sha256_impl;
+/* Per thread, an HMAC context per algorithm with its digest set, reused with each new key:
+ * naming the digest at every EVP_MAC_init() fetched it again, and a new context allocated
+ * five objects. Freed when the thread exits. */
+#define MAC_ALGS 3
+struct mac_cache {
+    EVP_MAC_CTX *ctx[MAC_ALGS];
+};
+static pthread_key_t mac_cache_key;
+static bool mac_cache_ok;
+
+static void mac_cache_free(void *p)
+{
+    struct mac_cache *c = p;
+    size_t i;
+
+    for (i = 0; c && i < MAC_ALGS; i++)
+        EVP_MAC_CTX_free(c->ctx[i]);
+    free(c);
+}
 
 static void hmac_fetch(void)
 {
     hmac_impl = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    sha256_impl = EVP_MD_fetch(NULL, "SHA256", NULL);
+    mac_cache_ok = pthread_key_create(&mac_cache_key, mac_cache_free) == 0;
 }
 
 size_t hq__sig_alg_len(enum hq_hmac_alg alg)
@@ -79,28 +104,76 @@ static const char *alg_digest(enum hq_hmac_alg alg)
 }
 
 /* HMAC-<alg>(key, parts...) into out (hq__sig_alg_len(alg) bytes). HQ_OK or HQ_EINVAL/HQ_ENOMEM. */
+static size_t alg_index(enum hq_hmac_alg alg)
+{
+    switch (alg) {
+    case HQ_ALG_SHA1:
+        return 0;
+    case HQ_ALG_SHA512:
+        return 2;
+    case HQ_ALG_SHA256:
+    default:
+        return 1;
+    }
+}
+
+/* The calling thread's HMAC context for alg (digest set), made on first use; NULL on ENOMEM. */
+static EVP_MAC_CTX *thread_mac(enum hq_hmac_alg alg, struct mac_cache **cache)
+{
+    struct mac_cache *c;
+    size_t i = alg_index(alg);
+
+    *cache = NULL;
+    if (!mac_cache_ok) return NULL;
+    c = pthread_getspecific(mac_cache_key);
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c) return NULL;
+        if (pthread_setspecific(mac_cache_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+    }
+    *cache = c;
+    if (!c->ctx[i]) {
+        OSSL_PARAM params[2];
+        EVP_MAC_CTX *x = EVP_MAC_CTX_new(hmac_impl);
+
+        params[0] =
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)alg_digest(alg), 0);
+        params[1] = OSSL_PARAM_construct_end();
+        if (!x || !EVP_MAC_CTX_set_params(x, params)) {
+            EVP_MAC_CTX_free(x);
+            return NULL;
+        }
+        c->ctx[i] = x;
+    }
+    return c->ctx[i];
+}
+
 int hq__sig_hmac(enum hq_hmac_alg alg, const unsigned char *key, size_t keylen,
                  const struct hq__part *parts, size_t nparts, unsigned char out[HQ__SIG_MAC_MAX])
 {
     static const unsigned char empty[1] = {0};
-    EVP_MAC_CTX *ctx = NULL;
-    OSSL_PARAM params[2];
+    struct mac_cache *cache;
+    EVP_MAC_CTX *ctx;
     size_t outl = 0, i;
     int rc = HQ_EINVAL;
 
     pthread_once(&hmac_once, hmac_fetch);
     if (!hmac_impl) return HQ_ENOMEM;
-    ctx = EVP_MAC_CTX_new(hmac_impl);
+    ctx = thread_mac(alg, &cache);
     if (!ctx) return HQ_ENOMEM;
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)alg_digest(alg), 0);
-    params[1] = OSSL_PARAM_construct_end();
-    if (!EVP_MAC_init(ctx, keylen ? key : empty, keylen, params)) goto out;
+    if (!EVP_MAC_init(ctx, keylen ? key : empty, keylen, NULL)) goto out;
     for (i = 0; i < nparts; i++)
         if (parts[i].n && !EVP_MAC_update(ctx, parts[i].p, parts[i].n)) goto out;
     if (!EVP_MAC_final(ctx, out, &outl, HQ__SIG_MAC_MAX) || outl != hq__sig_alg_len(alg)) goto out;
     rc = HQ_OK;
 out:
-    EVP_MAC_CTX_free(ctx);
+    if (rc != HQ_OK) { /* a context OpenSSL failed in is not reused */
+        EVP_MAC_CTX_free(ctx);
+        cache->ctx[alg_index(alg)] = NULL;
+    }
     return rc;
 }
 
@@ -116,10 +189,14 @@ void hq__sig_set_fault(struct hq_verify_result *res, int rc)
 static void sha256_parts(const struct hq__part *parts, size_t nparts, unsigned char out[32],
                          struct hq_verify_result *res)
 {
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_MD_CTX *ctx;
     unsigned int outl = 0;
     size_t i;
-    int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+    int ok;
+
+    pthread_once(&hmac_once, hmac_fetch);
+    ctx = EVP_MD_CTX_new();
+    ok = ctx && EVP_DigestInit_ex(ctx, sha256_impl ? sha256_impl : EVP_sha256(), NULL);
 
     for (i = 0; ok && i < nparts; i++)
         if (parts[i].n) ok = EVP_DigestUpdate(ctx, parts[i].p, parts[i].n);

@@ -54,6 +54,27 @@ void gw_snap_put(struct gw_snap *s);
 int gw_http_start(struct gw *g, char *err, size_t errsz);
 void gw_http_stop(struct gw *g);
 
+/* bodywatch.c: the deadline of a request body, kept by one watchdog thread instead of a kernel
+ * timer per request (see the file's head). The watchdog sends signo to a thread whose slot's
+ * deadline has passed, then every GW_BODY_KICK_MS until the slot is disarmed; it wakes at least
+ * every idle_ms, which must not exceed the shortest time between a request's start and its
+ * deadline. */
+#define GW_BODY_KICK_MS 200
+struct gw_body_slot;
+int gw_body_watch_start(int signo, int64_t idle_ms); /* HQ_OK, HQ_ENOMEM; again: no-op */
+void gw_body_watch_stop(void);                       /* joins the watchdog; slots stay */
+/* The calling thread's slot (registered until freed); NULL on ENOMEM. */
+struct gw_body_slot *gw_body_slot_new(void);
+void gw_body_slot_free(struct gw_body_slot *s); /* NULL-safe; by the thread that made it */
+/* Set the deadline (hq_mono_ms clock) / clear it, taking a signal the watchdog may have left
+ * pending. By the slot's own thread; NULL-safe (no deadline is kept then). */
+void gw_body_slot_arm(struct gw_body_slot *s, int64_t deadline_ms);
+void gw_body_slot_disarm(struct gw_body_slot *s);
+/* The watchdog's decision for one slot at now: *kick when its deadline (0 = none) is set and
+ * *next_kick has come, *next_kick then moved GW_BODY_KICK_MS on. Returns when the slot next
+ * needs a look (INT64_MAX: never). */
+int64_t gw__body_watch_due(int64_t now, int64_t deadline, int64_t *next_kick, bool *kick);
+
 /* verdict.c: the HTTP answer for the status rc of a stage (HQ_OK -> status 0). The request's
  * fault is a 4xx: body HQ_ETOOBIG 413, HQ_ETIMEDOUT 408, HQ_EIO 400; verify HQ_EAUTH or
  * HQ_ESTALE 401 with the verifier's reason; extract HQ_EINVAL 400 with the extractor's

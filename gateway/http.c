@@ -187,40 +187,17 @@ static bool is_chunked(const struct mg_connection *conn)
 
 /* The body deadline. CivetWeb's request_timeout_ms bounds each wait for data, not the whole
  * body, and mg_read() keeps reading until its buffer is full: a client dribbling one byte at a
- * time would hold an HTTP thread for as long as it likes. A per-request timer sends
- * BODY_SIGNAL to the reading thread at the deadline (then every 200 ms, in case one lands
- * outside a poll); the no-op handler is installed without SA_RESTART, so the blocked
- * poll()/recv() fails with EINTR and mg_read() returns what it has. */
+ * time would hold an HTTP thread for as long as it likes. The body watchdog (bodywatch.c)
+ * sends BODY_SIGNAL to the reading thread at the deadline (then every GW_BODY_KICK_MS, in case
+ * one lands outside a poll); the no-op handler is installed without SA_RESTART, so the blocked
+ * poll()/recv() fails with EINTR and mg_read() returns what it has. Each HTTP thread's slot is
+ * made when CivetWeb starts the thread (init_thread) and is its thread pointer. */
 #define BODY_SIGNAL (SIGRTMIN + 3)
+#define BODY_WATCH_IDLE_MS 1000
 
 static void body_alarm(int sig)
 {
     (void)sig;
-}
-
-static bool body_timer_start(timer_t *tm, int64_t deadline_ms)
-{
-    struct sigevent sev;
-    struct itimerspec its;
-    int64_t left = deadline_ms - hq_mono_ms();
-
-    memset(&sev, 0, sizeof(sev));
-    sev.sigev_notify = SIGEV_THREAD_ID;
-    sev.sigev_signo = BODY_SIGNAL;
-    sev._sigev_un._tid = gettid(); /* sigev_notify_thread_id */
-    if (timer_create(CLOCK_MONOTONIC, &sev, tm) != 0)
-        return false;
-    if (left < 1)
-        left = 1;
-    memset(&its, 0, sizeof(its));
-    its.it_value.tv_sec = (time_t)(left / 1000);
-    its.it_value.tv_nsec = (long)(left % 1000) * 1000000L;
-    its.it_interval.tv_nsec = 200000000L;
-    if (timer_settime(*tm, 0, &its, NULL) != 0) {
-        timer_delete(*tm);
-        return false;
-    }
-    return true;
 }
 
 /* Read the whole body into b (capped at b->cap). HQ_ETOOBIG past the cap, HQ_EIO when the
@@ -228,16 +205,22 @@ static bool body_timer_start(timer_t *tm, int64_t deadline_ms)
 static int read_body(struct mg_connection *conn, long long content_length, struct hq_buf *b,
                      int64_t deadline_ms)
 {
+    struct gw_body_slot *slot = mg_get_thread_pointer(conn);
     char chunk[16384];
     int rc = HQ_OK;
-    timer_t tm;
-    bool timer = body_timer_start(&tm, deadline_ms);
 
-    if (content_length > 0) {
-        /* allocate once */
-        rc = hq_buf_append(b, "", 0);
-        if (rc != HQ_OK)
+    gw_body_slot_arm(slot, deadline_ms);
+
+    if (content_length > 0 && !b->data) {
+        /* allocate once, the body's size (the caller checked it against b->cap): hq_buf would
+         * start at 256 bytes and double, a reallocation per request */
+        b->data = malloc((size_t)content_length + 1);
+        if (!b->data) {
+            rc = HQ_ENOMEM;
             goto out;
+        }
+        b->data[0] = '\0';
+        b->alloc = (size_t)content_length + 1;
     }
     for (;;) {
         int n = mg_read(conn, chunk, sizeof(chunk));
@@ -261,8 +244,7 @@ static int read_body(struct mg_connection *conn, long long content_length, struc
         /* mg_read() ends a stalled body like a closed one: the deadline tells them apart */
         rc = hq_mono_ms() >= deadline_ms ? HQ_ETIMEDOUT : HQ_EIO;
 out:
-    if (timer)
-        timer_delete(tm);
+    gw_body_slot_disarm(slot);
     return rc;
 }
 
@@ -661,6 +643,34 @@ static void on_conn_close(const struct mg_connection *conn)
         atomic_fetch_sub(&http_gw->http_busy, 1);
 }
 
+/* CivetWeb starts each HTTP thread: its body deadline slot (freed when the thread exits). */
+static void *on_thread_init(const struct mg_context *ctx, int thread_type)
+{
+    (void)ctx;
+    return thread_type == 1 ? gw_body_slot_new() : NULL;
+}
+
+static void on_thread_exit(const struct mg_context *ctx, int thread_type, void *thread_pointer)
+{
+    (void)ctx;
+    if (thread_type == 1)
+        gw_body_slot_free(thread_pointer);
+}
+
+/* Every request but OPTIONS is answered here, before CivetWeb looks for a request handler:
+ * that path takes the context's lock (shared by every HTTP thread) three times per request,
+ * and its authorization check looks for .htpasswd files (two stat() calls per request).
+ * OPTIONS goes the usual way to on_request(), so CivetWeb still answers CORS preflights as
+ * before (docs/performance.md, "Where the gateway's CPU goes"). */
+static int on_begin_request(struct mg_connection *conn)
+{
+    const struct mg_request_info *ri = mg_get_request_info(conn);
+
+    if (!ri || !ri->request_method || strcmp(ri->request_method, "OPTIONS") == 0)
+        return 0;
+    return on_request(conn, ri->user_data);
+}
+
 static void register_metrics(struct gw *g)
 {
     g->m_in_flight = hq_gauge(g->metrics, "hookmq_gateway_in_flight",
@@ -745,6 +755,9 @@ static int start_ctx(struct mg_context **ctx, const char *listen, int threads, i
     memset(&cb, 0, sizeof(cb));
     cb.init_connection = on_conn_init;
     cb.connection_close = on_conn_close;
+    cb.init_thread = on_thread_init;
+    cb.exit_thread = on_thread_exit;
+    cb.begin_request = on_begin_request;
     *ctx = hq_mg_start(&cb, data, opts, err, errsz);
     if (!*ctx) return HQ_EIO;
     mg_set_request_handler(*ctx, "/", handler, data);
@@ -766,16 +779,26 @@ int gw_http_start(struct gw *g, char *err, size_t errsz)
         sa.sa_flags = 0; /* no SA_RESTART: interrupt the blocked read */
         sigaction(BODY_SIGNAL, &sa, NULL);
     }
+    rc = gw_body_watch_start(BODY_SIGNAL, gc->request_timeout_ms < BODY_WATCH_IDLE_MS
+                                              ? gc->request_timeout_ms
+                                              : BODY_WATCH_IDLE_MS);
+    if (rc != HQ_OK) {
+        snprintf(err, errsz, "cannot start the body watchdog thread");
+        return rc;
+    }
     mg_init_library(0);
     http_gw = g;
     rc = start_ctx(&http_ctx, gc->listen, gc->threads, gc->request_timeout_ms,
                    gc->keep_alive_timeout_ms, on_request, g, err, errsz);
-    if (rc != HQ_OK)
+    if (rc != HQ_OK) {
+        gw_body_watch_stop();
         return rc;
+    }
     rc = hq_metrics_http_start(gc->metrics_listen, g->metrics, refresh_gauges, g, err, errsz);
     if (rc != HQ_OK) {
         mg_stop(http_ctx);
         http_ctx = NULL;
+        gw_body_watch_stop();
         return rc;
     }
     return HQ_OK;
@@ -786,6 +809,7 @@ void gw_http_stop(struct gw *g)
     if (http_ctx)
         mg_stop(http_ctx);
     http_ctx = NULL;
+    gw_body_watch_stop();
     hq_metrics_http_stop();
     mg_exit_library();
 }
