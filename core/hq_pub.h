@@ -25,15 +25,14 @@ struct hq_pub_stats {
     uint64_t confirm_frames; /* basic.ack/nack frames that settled at least one publish */
 };
 
-/* Where one publish spent its time, in microseconds of hq_pub_mono_us(): queued by the caller,
- * taken off the queue by a publisher thread, written to the socket (with the rest of its
- * batch of `batch` jobs), settled by the broker's ack (read by the publisher), and the caller
- * running again. Filled by hq_pub_publish_timed() when it returns HQ_OK. */
+/* Where one publish spent its time, in microseconds of hq_mono_us() (hq_time.h): queued by
+ * the caller, taken off the queue by a publisher thread, written to the socket (with the rest
+ * of its batch of `batch` jobs), settled by the broker's ack (read by the publisher), and the
+ * caller running again. Filled by hq_pub_publish_timed() when it returns HQ_OK. */
 struct hq_pub_timing {
     int64_t queued_us, taken_us, sent_us, settled_us, woken_us;
     int batch;
 };
-int64_t hq_pub_mono_us(void);
 
 /* Start n publisher threads (n >= 1), window = max unconfirmed publishes per connection.
  * broker is copied. Returns at once; connections come up in the background.

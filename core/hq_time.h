@@ -10,6 +10,7 @@
 
 int64_t hq_now_ms(void);       /* wall clock, ms since the epoch */
 int64_t hq_mono_ms(void);      /* monotonic clock, ms */
+int64_t hq_mono_us(void);      /* the same clock, microseconds */
 
 /* Wait on cv (mu held; cv made with a condattr on CLOCK_MONOTONIC) until deadline_ms on the
  * hq_mono_ms() clock (a deadline passed or negative returns at once). Returns when signalled,

@@ -119,14 +119,6 @@ struct hq_pub {
 
 /* ---------------------------------------------------------------- helpers */
 
-int64_t hq_pub_mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static char *dup_or_null(const char *s, bool *fail)
 {
     char *d;
@@ -372,7 +364,7 @@ static void job_settled(void *arg, void *entry, uint64_t tag, bool ack)
 /* Settle tags (p->mu held). */
 static void settle(struct pub_slot *s, uint64_t tag, bool multiple, bool ack)
 {
-    struct settle_ctx x = {s->p, hq_pub_mono_us()};
+    struct settle_ctx x = {s->p, hq_mono_us()};
 
     if (hq_confirm_settle(&s->win, tag, multiple, ack, job_settled, &x) > 0)
         s->p->confirm_frames++;
@@ -561,7 +553,7 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
             return HQ_ESHUTDOWN;
         }
         if (!s->blocked && p->qhead) {
-            int64_t now_us = hq_pub_mono_us();
+            int64_t now_us = hq_mono_us();
 
             size_t room = hq_confirm_room(&s->win);
 
@@ -621,7 +613,7 @@ static int session(struct pub_slot *s, struct hq_amqp *c, bool *chan_fail)
         }
         if (nb > 0) {
             size_t k, sent = 0;
-            int64_t now_us = hq_pub_mono_us();
+            int64_t now_us = hq_mono_us();
 
             for (k = 0; k < i; k++)
                 sent += batch[k] != NULL;
@@ -961,7 +953,7 @@ int hq_pub_publish_timed(struct hq_pub *p, const char *exchange, const struct hq
         return rc;
     }
     p->callers++;
-    j->tm.queued_us = hq_pub_mono_us();
+    j->tm.queued_us = hq_mono_us();
     q_push_back(p, j);
     wake_publishers(p, false);
     while (j->state != JOB_DONE && hq_mono_ms() < deadline_mono_ms)
@@ -970,7 +962,7 @@ int hq_pub_publish_timed(struct hq_pub *p, const char *exchange, const struct hq
         rc = j->result;
         if (tm) {
             *tm = j->tm;
-            tm->woken_us = hq_pub_mono_us();
+            tm->woken_us = hq_mono_us();
         }
     } else {
         rc = HQ_ETIMEDOUT;

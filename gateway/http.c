@@ -325,7 +325,7 @@ static int handle_webhook(struct mg_connection *conn, struct gw *g,
     unsigned char rkey[HQ_REPLAY_KEY_LEN];
     uint64_t ticket = 0;
     const char *reason = NULL, *log_source = "_unknown";
-    int64_t t0 = hq_mono_ms(), now_ms = hq_now_ms(), t0_us = hq_pub_mono_us();
+    int64_t t0 = hq_mono_ms(), now_ms = hq_now_ms(), t0_us = hq_mono_us();
     bool admitted = false;
     int i, rc;
 
